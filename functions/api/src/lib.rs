@@ -1,0 +1,1 @@
+//! The api function: Weft's HTTP API.

@@ -1,0 +1,1 @@
+//! The contract between the compiler's Task states and the node functions: event, result and stable error names.
