@@ -1,1 +1,215 @@
-//! The contract between the compiler's Task states and the node functions: event, result and stable error names.
+//! The contract between the compiler's Task states and the node functions.
+//!
+//! A Task state compiled from node `fetch` of type `http` looks like this (JSONPath):
+//!
+//! ```json
+//! { "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+//!   "Parameters": { "FunctionName": "${HttpFunctionArn}",
+//!                   "Payload": { "node": {"id": "fetch", "type": "http"},
+//!                                "config": { "method": "GET", "url.$": "States.Format('https://x/{}', $.input.id)" },
+//!                                "execution": {"id.$": "$$.Execution.Id"},
+//!                                "attempt.$": "$$.State.RetryCount" } } }
+//! ```
+//!
+//! so every function receives a [`NodeEvent`], returns its output as plain JSON (which becomes
+//! `nodes.<id>` downstream), and fails with a [`NodeError`] whose [`NodeError::name`] is one of the
+//! stable names in [`error_names`]; the Lambda runtime reports that name as `errorType`, which is
+//! what Step Functions' `Retry`/`Catch` `ErrorEquals` match.
+//!
+//! This crate is pure (no IO), so the compiler can depend on it too.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The event every node function receives: the Task's `Payload`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeEvent {
+    pub node: NodeRef,
+    /// The node's `data`, with every template resolved by the state machine except
+    /// `{{ secrets.NAME }}`, which stays verbatim for the function to resolve at run time (see
+    /// [`resolve_secrets`]) so secret values never enter execution state.
+    #[serde(default)]
+    pub config: Value,
+    #[serde(default)]
+    pub execution: ExecutionRef,
+    /// 0 on the first attempt, then 1, 2, ... (`$$.State.RetryCount`).
+    #[serde(default)]
+    pub attempt: u32,
+    /// Values a JavaScript body can read, for `code` nodes and for conditions that did not lower
+    /// to native Choice rules: `{"input": ..., "nodes": {"<id>": output, ...}, "item"?: ..., "index"?: n}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Value>,
+    /// For `approval` nodes (`lambda:invoke.waitForTaskToken`): `$$.Task.Token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRef {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub node_type: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionRef {
+    /// The execution ARN (`$$.Execution.Id`).
+    #[serde(default)]
+    pub id: String,
+}
+
+/// A node function's failure: a stable name (reported as the Lambda `errorType`) and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{name}: {message}")]
+pub struct NodeError {
+    pub name: String,
+    pub message: String,
+}
+
+impl NodeError {
+    pub fn new(name: &str, message: impl Into<String>) -> Self {
+        Self { name: name.to_owned(), message: message.into() }
+    }
+
+    /// `Config.Invalid` naming the offending field, e.g. `config.url: must be an absolute URL`.
+    pub fn config(field: &str, problem: impl std::fmt::Display) -> Self {
+        Self::new(error_names::CONFIG_INVALID, format!("config.{field}: {problem}"))
+    }
+}
+
+/// The stable error names node functions fail with. The compiler's `Retry`/`Catch` match these
+/// exactly; renaming one is a breaking change for deployed state machines.
+pub mod error_names {
+    /// The node's configuration is invalid (never retried).
+    pub const CONFIG_INVALID: &str = "Config.Invalid";
+    /// A `{{ secrets.NAME }}` template names a secret that does not exist (never retried).
+    pub const SECRET_NOT_FOUND: &str = "Secret.NotFound";
+    pub const HTTP_TIMEOUT: &str = "Http.Timeout";
+    /// Connection refused/reset, DNS failure, TLS failure.
+    pub const HTTP_CONNECT: &str = "Http.Connect";
+    pub const HTTP_STATUS_4XX: &str = "Http.Status4xx";
+    pub const HTTP_STATUS_5XX: &str = "Http.Status5xx";
+    pub const HTTP_TOO_MANY_REDIRECTS: &str = "Http.TooManyRedirects";
+    pub const HTTP_BODY_TOO_LARGE: &str = "Http.BodyTooLarge";
+    /// The SSRF guard refused the destination address.
+    pub const HTTP_FORBIDDEN_ADDRESS: &str = "Http.ForbiddenAddress";
+    /// JavaScript threw, or did not parse: message and line.
+    pub const CODE_ERROR: &str = "Code.Error";
+    pub const CODE_TIMEOUT: &str = "Code.Timeout";
+    pub const CODE_MEMORY: &str = "Code.MemoryLimit";
+    /// The result of the JavaScript is not representable as JSON.
+    pub const CODE_RESULT: &str = "Code.InvalidResult";
+    /// Errors that are safe to retry by default (transient).
+    pub const TRANSIENT: &[&str] = &[HTTP_TIMEOUT, HTTP_CONNECT, HTTP_STATUS_5XX];
+}
+
+/// The node types that run as a node function (a Task), with the function each one invokes.
+///
+/// `logical_id` is the SAM resource name; the compiler's default function map refers to it as
+/// `${<LogicalId>Arn}`, and the local in-process invoker accepts either form.
+pub const FUNCTIONS: &[(&str, &str)] = &[
+    ("http", "HttpFunction"),
+    ("code", "CodeFunction"),
+    ("llm", "LlmFunction"),
+    ("agent", "AgentFunction"),
+    ("multi_agent", "MultiAgentFunction"),
+    ("vector_search", "VectorSearchFunction"),
+    ("vector_upsert", "VectorUpsertFunction"),
+    ("database", "DatabaseFunction"),
+    ("email", "EmailFunction"),
+    ("slack", "SlackFunction"),
+    ("approval", "ApprovalFunction"),
+];
+
+/// The SAM logical id of the function for `node_type`, if that type runs as a function.
+pub fn logical_id(node_type: &str) -> Option<&'static str> {
+    FUNCTIONS.iter().find(|(t, _)| *t == node_type).map(|(_, id)| *id)
+}
+
+/// The default `FunctionName` the compiler emits for `node_type`: `${HttpFunctionArn}`.
+pub fn default_function_name(node_type: &str) -> Option<String> {
+    logical_id(node_type).map(|id| format!("${{{id}Arn}}"))
+}
+
+/// The node type a `FunctionName` refers to: accepts `${HttpFunctionArn}`, `HttpFunction`, a
+/// deployed name that contains the logical id (SAM names functions `<stack>-HttpFunction-<suffix>`),
+/// or a name ending in `-http`; the longest matching logical id wins (`MultiAgentFunction` over
+/// `AgentFunction`).
+pub fn node_type_of_function(function_name: &str) -> Option<&'static str> {
+    let name = function_name.trim();
+    let name = name.strip_prefix("${").and_then(|n| n.strip_suffix("Arn}")).unwrap_or(name);
+    let last = name.rsplit(':').next().unwrap_or(name);
+    FUNCTIONS
+        .iter()
+        .filter(|(t, id)| last.contains(id) || last.ends_with(&format!("-{t}")))
+        .max_by_key(|(_, id)| id.len())
+        .map(|(t, _)| *t)
+}
+
+/// Replaces every `{{ secrets.NAME }}` in the string values of `config` using `lookup`.
+/// A string that is exactly one secret template becomes the secret; otherwise it is interpolated.
+pub fn resolve_secrets(
+    config: &mut Value,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), NodeError> {
+    match config {
+        Value::String(s) if s.contains("{{") => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("{{") {
+                let Some(len) = rest[start..].find("}}") else { break };
+                let inner = rest[start + 2..start + len].trim();
+                out.push_str(&rest[..start]);
+                match inner.strip_prefix("secrets.") {
+                    Some(name) => match lookup(name) {
+                        Some(v) => out.push_str(&v),
+                        None => {
+                            return Err(NodeError::new(
+                                error_names::SECRET_NOT_FOUND,
+                                format!("secret `{name}` is not defined"),
+                            ));
+                        }
+                    },
+                    None => out.push_str(&rest[start..start + len + 2]),
+                }
+                rest = &rest[start + len + 2..];
+            }
+            out.push_str(rest);
+            *s = out;
+            Ok(())
+        }
+        Value::Array(items) => items.iter_mut().try_for_each(|v| resolve_secrets(v, lookup)),
+        Value::Object(map) => map.values_mut().try_for_each(|v| resolve_secrets(v, lookup)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn function_names_round_trip() {
+        assert_eq!(default_function_name("http").as_deref(), Some("${HttpFunctionArn}"));
+        assert_eq!(node_type_of_function("${HttpFunctionArn}"), Some("http"));
+        assert_eq!(
+            node_type_of_function("arn:aws:lambda:us-east-1:1:function:weft-CodeFunction-AB12"),
+            Some("code")
+        );
+        assert_eq!(node_type_of_function("weft-MultiAgentFunction-X"), Some("multi_agent"));
+        assert_eq!(node_type_of_function("arn:aws:lambda:us-east-1:1:function:weft-code"), Some("code"));
+        assert_eq!(node_type_of_function("HttpFunction"), Some("http"));
+        assert_eq!(node_type_of_function("nothing"), None);
+    }
+
+    #[test]
+    fn secrets_resolve_and_missing_ones_fail_by_name() {
+        let mut cfg = json!({"h": {"Authorization": "Bearer {{ secrets.TOKEN }}"}, "x": ["{{secrets.TOKEN}}", "{{ input.a }}"]});
+        resolve_secrets(&mut cfg, &|n| (n == "TOKEN").then(|| "t0k".to_owned())).unwrap();
+        assert_eq!(cfg, json!({"h": {"Authorization": "Bearer t0k"}, "x": ["t0k", "{{ input.a }}"]}));
+        let err = resolve_secrets(&mut json!("{{ secrets.NOPE }}"), &|_| None).unwrap_err();
+        assert_eq!(err.name, "Secret.NotFound");
+        assert!(err.message.contains("NOPE"));
+    }
+}
