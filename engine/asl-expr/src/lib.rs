@@ -1,0 +1,1 @@
+//! The expression languages of Amazon States Language: intrinsic functions and JSONata.
