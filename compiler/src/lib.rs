@@ -1,2 +1,101 @@
 //! The Weft compiler: parses `weft/v1` workflow graphs, validates them, and lowers them to
-//! Amazon States Language. This crate does no IO and knows nothing of AWS SDKs or async runtimes.
+//! Amazon States Language (JSONPath query language).
+//!
+//! Architecture invariant: this crate does no IO and knows nothing of AWS SDKs or async runtimes
+//! (checked by `scripts/test` with `cargo tree -p compiler`). Every entry point is cheap and
+//! panic-free on any input, because the API calls [`parse`] and [`compile`] from a request
+//! handler.
+//!
+//! ```
+//! let graph = compiler::parse(r#"{"format": "weft/v1", "id": "hi", "name": "Hi",
+//!   "nodes": [{"id": "start", "type": "start", "data": {}},
+//!             {"id": "done", "type": "end", "data": {"output": "{{ input.name }}"}}],
+//!   "edges": [{"id": "e1", "source": "start", "target": "done"}]}"#).unwrap();
+//! let compiled = compiler::compile(&graph, &compiler::CompileOptions::default()).unwrap();
+//! assert_eq!(compiled.asl["StartAt"], "start");
+//! assert_eq!(compiled.workflow_type, compiler::WorkflowType::Express);
+//! ```
+//!
+//! The state layout (see `docs/graph-format.md`) and the lowering are described in [`lower`].
+
+mod analysis;
+mod diagnostic;
+mod explain;
+mod graph;
+pub mod js;
+pub mod lower;
+mod options;
+mod render;
+pub mod template;
+
+pub use diagnostic::{Diagnostic, Severity, codes};
+pub use explain::{Explain, LoopInvocations, PriceTable, explain, explain_with};
+pub use graph::{Edge, FORMAT, Graph, NODE_TYPES, Node, OnError, Position, Retry, Settings, SettingsType, Trigger};
+pub use options::{CompileOptions, FunctionMap};
+pub use render::render_mermaid;
+
+use serde::{Deserialize, Serialize};
+
+/// The Step Functions workflow type of a compiled graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum WorkflowType {
+    Standard,
+    Express,
+}
+
+impl std::fmt::Display for WorkflowType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Standard => "STANDARD",
+            Self::Express => "EXPRESS",
+        })
+    }
+}
+
+/// A compiled graph.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Compiled {
+    /// The state machine definition (ASL, JSONPath).
+    pub asl: serde_json::Value,
+    pub workflow_type: WorkflowType,
+    /// Why the type is STANDARD when `settings.type` is `auto` (empty for EXPRESS).
+    pub standard_reasons: Vec<String>,
+    /// Non-fatal diagnostics.
+    pub warnings: Vec<Diagnostic>,
+    /// Number of states, nested ones included.
+    pub state_count: usize,
+}
+
+/// Parses a graph from JSON text. Syntax and shape errors become diagnostics (`invalid-json`,
+/// `invalid-shape`) with the line and column.
+pub fn parse(json: &str) -> Result<Graph, Vec<Diagnostic>> {
+    serde_json::from_str::<Graph>(json).map_err(|err| {
+        let code = match err.classify() {
+            serde_json::error::Category::Data => codes::INVALID_SHAPE,
+            _ => codes::INVALID_JSON,
+        };
+        vec![Diagnostic::error(code, format!("{err}"))]
+    })
+}
+
+/// Parses a graph from an already-parsed JSON value (for callers that received JSON, such as
+/// the API).
+pub fn parse_value(value: serde_json::Value) -> Result<Graph, Vec<Diagnostic>> {
+    serde_json::from_value::<Graph>(value)
+        .map_err(|err| vec![Diagnostic::error(codes::INVALID_SHAPE, format!("{err}"))])
+}
+
+/// Every problem in the graph, errors first then warnings, each group in graph order.
+pub fn validate(graph: &Graph) -> Vec<Diagnostic> {
+    analysis::analyze(graph).diagnostics
+}
+
+/// Validates and lowers a graph. On failure returns all diagnostics (errors and warnings).
+pub fn compile(graph: &Graph, options: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
+    let analysis = analysis::analyze(graph);
+    if analysis.diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(analysis.diagnostics);
+    }
+    lower::lower(graph, &analysis, options)
+}

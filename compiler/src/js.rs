@@ -1,0 +1,1 @@
+//! JavaScript condition lowering (in progress).
