@@ -1,34 +1,412 @@
 //! JSONata for states with `QueryLanguage: "JSONata"`.
+//!
+//! # The engine underneath: `jsonata-core`
+//!
+//! Two Rust JSONata crates were measured against the JSONata cases of the conformance corpus and
+//! a set of everyday expressions (paths, predicates, `$count`/`$sum`/`$split`/`$join`,
+//! conditionals, object constructors, `:=` bindings, lambdas with `$map`/`$filter`/`$reduce`,
+//! `$formatNumber`, `$match`, `$now`):
+//!
+//! - `jsonata-rs` 0.3 answers most of them but calls itself incomplete and it shows: `$now`,
+//!   `$formatNumber` and others are missing (T1006), `$match` answers the wrong index, object
+//!   keys come out in hash order (Step Functions keeps insertion order), an expression cannot be
+//!   parsed once and evaluated many times (it is tied to a bump arena and re-parsed on each
+//!   `JsonAta::new`), and custom functions must be plain `fn` pointers.
+//! - `jsonata-core` 2.2 (a port that targets the jsonata-js 2.x reference and passes its test
+//!   suite) answered all of them, keeps key order, parses once into a plain `AstNode` that is
+//!   `Send + Sync`, and takes host functions as closures. It is the one used here.
+//!
+//! This module wraps it with what Step Functions adds: the `$states` binding, Assign variables
+//! as `$name`, AWS's six extra functions (`$partition`, `$range`, `$hash`, `$random`, `$uuid`,
+//! `$parse`; `$eval` is disabled as on AWS), AWS's definition-time checks (a path at the top
+//! level and `$$` are refused), the five-second evaluation limit, and AWS's conversion of
+//! results to JSON (undefined is [`None`]; a non-finite number becomes the string `"Infinity"`,
+//! `"-Infinity"` or `"NaN"`).
 
-use serde_json::Value;
+use std::rc::Rc;
+
+use indexmap::IndexMap;
+use jsonata_core::ast::{AstNode, PathStep, Stage};
+use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError, EvaluatorOptions};
+use jsonata_core::parser;
+use jsonata_core::value::{JArray, JValue};
+use serde_json::{Number, Value};
 
 use crate::ExprError;
+use crate::intrinsics::{JavaRandom, hash_hex};
+
+/// How long one evaluation may run, as on AWS.
+const TIMEOUT_MS: u64 = 5_000;
+/// AWS refuses a `$range` longer than this.
+const MAX_RANGE_ITEMS: i64 = 360_145;
 
 /// A compiled JSONata expression (the inside of `{% ... %}`).
 #[derive(Debug, Clone)]
 pub struct Jsonata {
     source: String,
+    ast: AstNode,
+    /// Names referenced as `$name` (without `$`), `states` included, each once.
+    variables: Vec<String>,
+    /// Fields read as `$states.<field>`, each once.
+    states_fields: Vec<String>,
 }
 
-/// Compiles an expression; the error is AWS's validation error for it.
+/// Compiles an expression. Errors are AWS's definition errors: `INVALID_JSONATA_EXPRESSION` for
+/// one that does not parse, `UNSUPPORTED_JSONATA_EXPRESSION` for one Step Functions refuses (a
+/// path read from the top-level context, `$$`); the engine adds the location.
 pub fn compile(expr: &str) -> Result<Jsonata, ExprError> {
-    Ok(Jsonata { source: expr.to_owned() })
+    let ast = parser::parse(expr)
+        .map_err(|e| ExprError::new("INVALID_JSONATA_EXPRESSION", e.to_string()))?;
+    let mut walk = Walk::default();
+    walk.node(&ast, true)?;
+    Ok(Jsonata {
+        source: expr.to_owned(),
+        ast,
+        variables: walk.variables,
+        states_fields: walk.states_fields,
+    })
+}
+
+/// Extracts the expression from a string of the form `{% ... %}` (AWS requires the delimiters at
+/// both ends, with no surrounding whitespace); `None` for any other string.
+pub fn strip_delimiters(s: &str) -> Option<&str> {
+    s.strip_prefix("{%")?.strip_suffix("%}")
 }
 
 impl Jsonata {
-    /// Evaluates with `$states` bound to `states` (`{input, result?, errorOutput?, context}`) and
-    /// `vars` giving Assign variables by name without `$`. `Ok(None)` means the result is
-    /// undefined (the engine decides whether that is a `States.QueryEvaluationError`).
-    pub fn eval(
-        &self,
-        _states: &Value,
-        _vars: &dyn Fn(&str) -> Option<Value>,
-    ) -> Result<Option<Value>, ExprError> {
-        Err(ExprError::query(format!("not implemented yet: {}", self.source)))
-    }
-
     /// The expression's source text.
     pub fn source(&self) -> &str {
         &self.source
     }
+
+    /// Variables the expression reads, without `$` (includes `states` and any local `:=` names).
+    pub fn variables(&self) -> &[String] {
+        &self.variables
+    }
+
+    /// The fields of `$states` the expression reads (`input`, `result`, `errorOutput`,
+    /// `context`), so the engine can refuse `$states.errorOutput` outside a catcher as AWS does.
+    pub fn states_fields(&self) -> &[String] {
+        &self.states_fields
+    }
+
+    /// Evaluates with `$states` bound to `states` (`{input, result?, errorOutput?, context}`) and
+    /// `vars` giving Assign variables by name without `$`. `Ok(None)` means the result is
+    /// undefined; the engine decides where that is AWS's `States.QueryEvaluationError`
+    /// ([`undefined_cause`]). Evaluation errors are `States.QueryEvaluationError` with JSONata's
+    /// own message (e.g. `T2001: The left side of the + operator must evaluate to a number`).
+    pub fn eval(
+        &self,
+        states: &Value,
+        vars: &dyn Fn(&str) -> Option<Value>,
+    ) -> Result<Option<Value>, ExprError> {
+        let mut context = Context::new();
+        for name in &self.variables {
+            if name == "states" {
+                context.bind("states".to_owned(), to_jvalue(states));
+            } else if let Some(v) = vars(name) {
+                context.bind(name.clone(), to_jvalue(&v));
+            }
+        }
+        let options = EvaluatorOptions { timeout_ms: Some(TIMEOUT_MS), ..Default::default() };
+        let mut evaluator = Evaluator::with_options(context, options);
+        register_aws_functions(&mut evaluator)?;
+        let result = evaluator
+            .evaluate(&self.ast, &JValue::Undefined)
+            .map_err(|e| ExprError::query(e.message().to_owned()))?;
+        Ok(from_jvalue(&result))
+    }
+}
+
+/// AWS's cause for an expression whose result is undefined where a value is needed; `field` is
+/// the location relative to the state, such as `Output`, `Output/a/b[0]` or `Assign/x`.
+pub fn undefined_cause(expr: &str, field: &str) -> String {
+    format!("The JSONata expression '{expr}' specified for the field '{field}' returned nothing (undefined).")
+}
+
+/// Collects variable names and checks AWS's definition-time rules.
+#[derive(Default)]
+struct Walk {
+    variables: Vec<String>,
+    states_fields: Vec<String>,
+}
+
+impl Walk {
+    fn variable(&mut self, name: &str) {
+        if !name.is_empty() && !self.variables.iter().any(|v| v == name) {
+            self.variables.push(name.to_owned());
+        }
+    }
+
+    /// `top` is true where the expression would read the top-level context item, which Step
+    /// Functions does not provide: a path that starts there is refused.
+    fn node(&mut self, node: &AstNode, top: bool) -> Result<(), ExprError> {
+        match node {
+            AstNode::String(_)
+            | AstNode::Number(_)
+            | AstNode::Boolean(_)
+            | AstNode::Null
+            | AstNode::Undefined
+            | AstNode::Placeholder
+            | AstNode::Regex { .. }
+            | AstNode::Wildcard
+            | AstNode::Descendant
+            | AstNode::Parent(_) => Ok(()),
+            AstNode::Name(name) => {
+                if top {
+                    Err(unsupported(format!(
+                        "Reference to '{name}' at the top level is not supported."
+                    )))
+                } else {
+                    Ok(())
+                }
+            }
+            AstNode::Variable(name) => {
+                self.variable(name);
+                Ok(())
+            }
+            AstNode::ParentVariable(_) => Err(unsupported("Reference to '$$' is not supported.")),
+            AstNode::Path { steps } => self.path(steps, top),
+            AstNode::Binary { lhs, rhs, .. } => {
+                self.node(lhs, top)?;
+                self.node(rhs, top)
+            }
+            AstNode::Unary { operand, .. } => self.node(operand, top),
+            AstNode::Function { args, .. } => self.nodes(args, top),
+            AstNode::Call { procedure, args } => {
+                self.node(procedure, top)?;
+                self.nodes(args, top)
+            }
+            // A lambda body keeps the context of the expression that defines it.
+            AstNode::Lambda { body, .. } => self.node(body, top),
+            AstNode::Array(items) | AstNode::Block(items) | AstNode::ArrayGroup(items) => {
+                self.nodes(items, top)
+            }
+            AstNode::Object(pairs) => {
+                for (k, v) in pairs {
+                    self.node(k, top)?;
+                    self.node(v, top)?;
+                }
+                Ok(())
+            }
+            AstNode::ObjectTransform { input, pattern } => {
+                self.node(input, top)?;
+                for (k, v) in pattern {
+                    self.node(k, false)?;
+                    self.node(v, false)?;
+                }
+                Ok(())
+            }
+            AstNode::Conditional { condition, then_branch, else_branch } => {
+                self.node(condition, top)?;
+                self.node(then_branch, top)?;
+                if let Some(e) = else_branch {
+                    self.node(e, top)?;
+                }
+                Ok(())
+            }
+            AstNode::FunctionApplication(expr) => self.node(expr, false),
+            AstNode::Sort { input, terms } => {
+                self.node(input, top)?;
+                for (t, _) in terms {
+                    self.node(t, false)?;
+                }
+                Ok(())
+            }
+            AstNode::Transform { location, update, delete } => {
+                self.node(location, false)?;
+                self.node(update, false)?;
+                if let Some(d) = delete {
+                    self.node(d, false)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn nodes(&mut self, nodes: &[AstNode], top: bool) -> Result<(), ExprError> {
+        for n in nodes {
+            self.node(n, top)?;
+        }
+        Ok(())
+    }
+
+    /// Only the first step of a path reads the context it is evaluated in.
+    fn path(&mut self, steps: &[PathStep], top: bool) -> Result<(), ExprError> {
+        if let [first, second, ..] = steps {
+            if let (AstNode::Variable(v), AstNode::Name(field)) = (&first.node, &second.node) {
+                if v == "states" && !self.states_fields.iter().any(|f| f == field) {
+                    self.states_fields.push(field.clone());
+                }
+            }
+        }
+        for (i, step) in steps.iter().enumerate() {
+            self.node(&step.node, top && i == 0)?;
+            for stage in &step.stages {
+                if let Stage::Filter(f) = stage {
+                    self.node(f, false)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unsupported(cause: impl Into<String>) -> ExprError {
+    ExprError::new("UNSUPPORTED_JSONATA_EXPRESSION", cause)
+}
+
+/// JSON into JSONata's value model (every number becomes a double, as in jsonata-js).
+fn to_jvalue(v: &Value) -> JValue {
+    match v {
+        Value::Null => JValue::Null,
+        Value::Bool(b) => JValue::Bool(*b),
+        Value::Number(n) => JValue::Number(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => JValue::String(Rc::from(s.as_str())),
+        Value::Array(items) => {
+            let flat = !items.iter().any(Value::is_array);
+            JValue::Array(JArray::new_flat(items.iter().map(to_jvalue).collect(), flat))
+        }
+        Value::Object(map) => {
+            let m: IndexMap<String, JValue> =
+                map.iter().map(|(k, v)| (k.clone(), to_jvalue(v))).collect();
+            JValue::object(m)
+        }
+    }
+}
+
+/// A JSONata result as JSON; `None` for undefined (and for a function, which has no JSON form).
+fn from_jvalue(v: &JValue) -> Option<Value> {
+    Some(match v {
+        JValue::Null => Value::Null,
+        JValue::Bool(b) => Value::Bool(*b),
+        JValue::Number(f) => number_to_json(*f),
+        JValue::String(s) => Value::String(s.to_string()),
+        JValue::Array(items) => Value::Array(items.iter().filter_map(from_jvalue).collect()),
+        JValue::Object(map) => Value::Object(
+            map.iter().filter_map(|(k, v)| Some((k.clone(), from_jvalue(v)?))).collect(),
+        ),
+        JValue::Undefined | JValue::Lambda(_) | JValue::Builtin { .. } | JValue::Regex { .. } => {
+            return None;
+        }
+    })
+}
+
+/// Whole numbers are written as integers (AWS prints `3`, not `3.0`, and `0` for `-0`); numbers
+/// JSON cannot hold are written as the string JavaScript names them by, as AWS does.
+fn number_to_json(f: f64) -> Value {
+    if f.is_nan() {
+        return Value::String("NaN".into());
+    }
+    if f.is_infinite() {
+        return Value::String(if f > 0.0 { "Infinity" } else { "-Infinity" }.into());
+    }
+    if f.fract() == 0.0 {
+        if f.abs() < 9.2e18 {
+            return Value::from(f as i64);
+        }
+        if f > 0.0 && f < 1.8e19 {
+            return Value::from(f as u64);
+        }
+    }
+    Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+fn arg(args: &[JValue], i: usize) -> Option<&JValue> {
+    args.get(i).filter(|v| !v.is_undefined())
+}
+
+fn signature_error(function: &str, position: usize) -> EvaluatorError {
+    EvaluatorError::TypeError(format!(
+        "T0410: Argument {position} of function \"{function}\" does not match function signature"
+    ))
+}
+
+/// A number argument truncated towards zero, as AWS's functions read them.
+fn int_arg(args: &[JValue], i: usize, function: &str) -> Result<Option<i64>, EvaluatorError> {
+    match arg(args, i) {
+        None => Ok(None),
+        Some(JValue::Number(f)) if f.is_finite() => Ok(Some(f.trunc() as i64)),
+        Some(_) => Err(signature_error(function, i + 1)),
+    }
+}
+
+fn register_aws_functions(ev: &mut Evaluator) -> Result<(), ExprError> {
+    let reg = |e: EvaluatorError| ExprError::query(e.message().to_owned());
+    ev.register_fn("partition", |args: &[JValue]| {
+        let items: Vec<JValue> = match arg(args, 0) {
+            None => return Ok(JValue::Undefined),
+            Some(JValue::Array(a)) => a.iter().cloned().collect(),
+            Some(single) => vec![single.clone()],
+        };
+        let Some(size) = int_arg(args, 1, "partition")? else { return Ok(JValue::Undefined) };
+        // AWS answers undefined for an empty array or a size below one.
+        if items.is_empty() || size < 1 {
+            return Ok(JValue::Undefined);
+        }
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        Ok(JValue::array(items.chunks(size).map(|c| JValue::array(c.to_vec())).collect()))
+    })
+    .map_err(reg)?;
+    ev.register_fn("range", |args: &[JValue]| {
+        let (Some(start), Some(end), Some(step)) =
+            (int_arg(args, 0, "range")?, int_arg(args, 1, "range")?, int_arg(args, 2, "range")?)
+        else {
+            return Ok(JValue::Undefined);
+        };
+        if step == 0 || (step > 0 && start > end) || (step < 0 && start < end) {
+            return Ok(JValue::Undefined);
+        }
+        let count = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
+        if count > i128::from(MAX_RANGE_ITEMS) {
+            return Err(EvaluatorError::EvaluationError(
+                "Expression evaluation memory limit exceeded".into(),
+            ));
+        }
+        // A one-element range is the bare number, as a JSONata singleton sequence.
+        if count == 1 {
+            return Ok(JValue::Number(start as f64));
+        }
+        Ok(JValue::array((0..count as i64).map(|i| JValue::Number((start + i * step) as f64)).collect()))
+    })
+    .map_err(reg)?;
+    ev.register_fn("hash", |args: &[JValue]| {
+        let Some(value) = arg(args, 0) else { return Ok(JValue::Undefined) };
+        let Some(algorithm) = arg(args, 1) else { return Ok(JValue::Undefined) };
+        let Some(algorithm) = algorithm.as_str() else { return Err(signature_error("hash", 2)) };
+        let data = match value.as_str() {
+            Some(s) => s.to_owned(),
+            None => from_jvalue(value).map(|v| v.to_string()).unwrap_or_default(),
+        };
+        hash_hex(&data, algorithm).map(JValue::from).ok_or_else(|| {
+            EvaluatorError::EvaluationError(format!(
+                "The hash algorithm '{algorithm}' is not supported; use one of MD5, SHA-1, SHA-256, SHA-384, SHA-512"
+            ))
+        })
+    })
+    .map_err(reg)?;
+    ev.register_fn_override("random", |args: &[JValue]| {
+        Ok(JValue::Number(match int_arg(args, 0, "random")? {
+            Some(seed) => JavaRandom::new(seed).next_double(),
+            None => rand::random::<f64>(),
+        }))
+    })
+    .map_err(reg)?;
+    ev.register_fn("uuid", |_: &[JValue]| Ok(JValue::from(uuid::Uuid::new_v4().to_string())))
+        .map_err(reg)?;
+    ev.register_fn("parse", |args: &[JValue]| {
+        let Some(text) = arg(args, 0) else { return Ok(JValue::Undefined) };
+        let Some(text) = text.as_str() else { return Err(signature_error("parse", 1)) };
+        let v: Value = serde_json::from_str(text).map_err(|e| {
+            EvaluatorError::EvaluationError(format!("D3030: Unable to parse the JSON string: {e}"))
+        })?;
+        Ok(to_jvalue(&v))
+    })
+    .map_err(reg)?;
+    // AWS disables `$eval` (`$parse` replaces it), so a call answers T1006 as for any non-function.
+    ev.register_fn_override("eval", |_: &[JValue]| {
+        Err(EvaluatorError::TypeError("T1006: Attempted to invoke a non-function".into()))
+    })
+    .map_err(reg)?;
+    Ok(())
 }
