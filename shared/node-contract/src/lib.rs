@@ -68,12 +68,18 @@ pub struct NodeError {
 
 impl NodeError {
     pub fn new(name: &str, message: impl Into<String>) -> Self {
-        Self { name: name.to_owned(), message: message.into() }
+        Self {
+            name: name.to_owned(),
+            message: message.into(),
+        }
     }
 
     /// `Config.Invalid` naming the offending field, e.g. `config.url: must be an absolute URL`.
     pub fn config(field: &str, problem: impl std::fmt::Display) -> Self {
-        Self::new(error_names::CONFIG_INVALID, format!("config.{field}: {problem}"))
+        Self::new(
+            error_names::CONFIG_INVALID,
+            format!("config.{field}: {problem}"),
+        )
     }
 }
 
@@ -99,8 +105,55 @@ pub mod error_names {
     pub const CODE_MEMORY: &str = "Code.MemoryLimit";
     /// The result of the JavaScript is not representable as JSON.
     pub const CODE_RESULT: &str = "Code.InvalidResult";
+    /// The response body is not what `response_format` asked for (e.g. `json` but it does not parse).
+    pub const HTTP_INVALID_RESPONSE: &str = "Http.InvalidResponse";
     /// Errors that are safe to retry by default (transient).
     pub const TRANSIENT: &[&str] = &[HTTP_TIMEOUT, HTTP_CONNECT, HTTP_STATUS_5XX];
+}
+
+/// A node function's handler: what each Lambda's `main.rs` runs (through `lambda-glue`) and what
+/// the local engine calls in-process, so both execute exactly the same logic.
+pub trait NodeFunction: Send + Sync + 'static {
+    fn handle(&self, event: NodeEvent) -> impl Future<Output = Result<Value, NodeError>> + Send;
+}
+
+impl NodeEvent {
+    /// Parses a raw Lambda payload; a payload that is not a [`NodeEvent`] is `Config.Invalid`.
+    pub fn from_value(payload: Value) -> Result<Self, NodeError> {
+        serde_json::from_value(payload).map_err(|e| {
+            NodeError::new(
+                error_names::CONFIG_INVALID,
+                format!("the event is not a node event: {e}"),
+            )
+        })
+    }
+
+    /// The config object; a non-object config is `Config.Invalid`.
+    pub fn config_object(&self) -> Result<&serde_json::Map<String, Value>, NodeError> {
+        match &self.config {
+            Value::Object(map) => Ok(map),
+            Value::Null => Err(NodeError::new(
+                error_names::CONFIG_INVALID,
+                "config: missing (expected an object)",
+            )),
+            other => Err(NodeError::new(
+                error_names::CONFIG_INVALID,
+                format!("config: expected an object, got {}", kind_of(other)),
+            )),
+        }
+    }
+}
+
+/// The JSON kind of a value, for error messages: `null`, `boolean`, `number`, `string`, `array`, `object`.
+pub fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 /// The node types that run as a node function (a Task), with the function each one invokes.
@@ -123,7 +176,10 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
 
 /// The SAM logical id of the function for `node_type`, if that type runs as a function.
 pub fn logical_id(node_type: &str) -> Option<&'static str> {
-    FUNCTIONS.iter().find(|(t, _)| *t == node_type).map(|(_, id)| *id)
+    FUNCTIONS
+        .iter()
+        .find(|(t, _)| *t == node_type)
+        .map(|(_, id)| *id)
 }
 
 /// The default `FunctionName` the compiler emits for `node_type`: `${HttpFunctionArn}`.
@@ -137,7 +193,10 @@ pub fn default_function_name(node_type: &str) -> Option<String> {
 /// `AgentFunction`).
 pub fn node_type_of_function(function_name: &str) -> Option<&'static str> {
     let name = function_name.trim();
-    let name = name.strip_prefix("${").and_then(|n| n.strip_suffix("Arn}")).unwrap_or(name);
+    let name = name
+        .strip_prefix("${")
+        .and_then(|n| n.strip_suffix("Arn}"))
+        .unwrap_or(name);
     let last = name.rsplit(':').next().unwrap_or(name);
     FUNCTIONS
         .iter()
@@ -157,7 +216,9 @@ pub fn resolve_secrets(
             let mut out = String::with_capacity(s.len());
             let mut rest = s.as_str();
             while let Some(start) = rest.find("{{") {
-                let Some(len) = rest[start..].find("}}") else { break };
+                let Some(len) = rest[start..].find("}}") else {
+                    break;
+                };
                 let inner = rest[start + 2..start + len].trim();
                 out.push_str(&rest[..start]);
                 match inner.strip_prefix("secrets.") {
@@ -178,8 +239,12 @@ pub fn resolve_secrets(
             *s = out;
             Ok(())
         }
-        Value::Array(items) => items.iter_mut().try_for_each(|v| resolve_secrets(v, lookup)),
-        Value::Object(map) => map.values_mut().try_for_each(|v| resolve_secrets(v, lookup)),
+        Value::Array(items) => items
+            .iter_mut()
+            .try_for_each(|v| resolve_secrets(v, lookup)),
+        Value::Object(map) => map
+            .values_mut()
+            .try_for_each(|v| resolve_secrets(v, lookup)),
         _ => Ok(()),
     }
 }
@@ -191,14 +256,23 @@ mod tests {
 
     #[test]
     fn function_names_round_trip() {
-        assert_eq!(default_function_name("http").as_deref(), Some("${HttpFunctionArn}"));
+        assert_eq!(
+            default_function_name("http").as_deref(),
+            Some("${HttpFunctionArn}")
+        );
         assert_eq!(node_type_of_function("${HttpFunctionArn}"), Some("http"));
         assert_eq!(
             node_type_of_function("arn:aws:lambda:us-east-1:1:function:weft-CodeFunction-AB12"),
             Some("code")
         );
-        assert_eq!(node_type_of_function("weft-MultiAgentFunction-X"), Some("multi_agent"));
-        assert_eq!(node_type_of_function("arn:aws:lambda:us-east-1:1:function:weft-code"), Some("code"));
+        assert_eq!(
+            node_type_of_function("weft-MultiAgentFunction-X"),
+            Some("multi_agent")
+        );
+        assert_eq!(
+            node_type_of_function("arn:aws:lambda:us-east-1:1:function:weft-code"),
+            Some("code")
+        );
         assert_eq!(node_type_of_function("HttpFunction"), Some("http"));
         assert_eq!(node_type_of_function("nothing"), None);
     }
@@ -207,7 +281,10 @@ mod tests {
     fn secrets_resolve_and_missing_ones_fail_by_name() {
         let mut cfg = json!({"h": {"Authorization": "Bearer {{ secrets.TOKEN }}"}, "x": ["{{secrets.TOKEN}}", "{{ input.a }}"]});
         resolve_secrets(&mut cfg, &|n| (n == "TOKEN").then(|| "t0k".to_owned())).unwrap();
-        assert_eq!(cfg, json!({"h": {"Authorization": "Bearer t0k"}, "x": ["t0k", "{{ input.a }}"]}));
+        assert_eq!(
+            cfg,
+            json!({"h": {"Authorization": "Bearer t0k"}, "x": ["t0k", "{{ input.a }}"]})
+        );
         let err = resolve_secrets(&mut json!("{{ secrets.NOPE }}"), &|_| None).unwrap_err();
         assert_eq!(err.name, "Secret.NotFound");
         assert!(err.message.contains("NOPE"));
