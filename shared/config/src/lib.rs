@@ -1,0 +1,382 @@
+//! Weft's typed configuration, read from `WEFT_*` environment variables and validated once at
+//! start-up.
+//!
+//! [`Config::from_env`] reports *every* problem at once, each naming the variable and the fix, so
+//! an operator fixes a deployment in one round. Nothing here does IO beyond reading the
+//! environment; the values are checked for shape (URLs, base64, numbers), not reachability.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use base64::Engine as _;
+
+/// Everything the api function and `weft serve` need.
+#[derive(Clone)]
+pub struct Config {
+    /// `WEFT_DATABASE_URL`: a `postgres://` URL.
+    pub database_url: String,
+    /// `WEFT_DATABASE_MAX_CONNECTIONS` (default 10).
+    pub database_max_connections: u32,
+    /// `WEFT_REDIS_URL`: a `redis://` or `rediss://` URL.
+    pub redis_url: String,
+    pub jwt: JwtConfig,
+    /// `WEFT_SECRETS_KEY`: 32 bytes, base64 (standard alphabet, padded or not).
+    pub secrets_key: [u8; 32],
+    pub sfn: SfnConfig,
+    pub rate_limit: RateLimitConfig,
+    /// `WEFT_MAX_BODY_BYTES` (default 1 MiB): larger request bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// `WEFT_CACHE_L1_CAPACITY` (default 10,000 entries).
+    pub cache_l1_capacity: usize,
+    /// `WEFT_CACHE_L1_TTL_MS` (default 1,000): how long another instance may serve a stale
+    /// mutable entry after a write elsewhere. Immutable entries (versions) never go stale.
+    pub cache_l1_ttl_ms: u64,
+    /// `WEFT_CACHE_L2_TTL_SECONDS` (default 300).
+    pub cache_l2_ttl_seconds: u64,
+}
+
+// Secrets must never end up in logs, so Debug is written by hand.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("jwt", &self.jwt)
+            .field("secrets_key", &"<redacted>")
+            .field("sfn", &self.sfn)
+            .field("rate_limit", &self.rate_limit)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("cache_l1_capacity", &self.cache_l1_capacity)
+            .field("cache_l1_ttl_ms", &self.cache_l1_ttl_ms)
+            .field("cache_l2_ttl_seconds", &self.cache_l2_ttl_seconds)
+            .finish()
+    }
+}
+
+/// How bearer tokens are verified. At least one of the two keys is configured; when both are,
+/// the token's `alg` picks the key, and each key accepts only its own algorithm.
+#[derive(Clone)]
+pub struct JwtConfig {
+    /// `WEFT_JWT_SECRET`: HS256 shared secret (at least 32 bytes).
+    pub hs256_secret: Option<Vec<u8>>,
+    /// `WEFT_JWKS_URL`: RS256 public keys.
+    pub jwks_url: Option<String>,
+    /// `WEFT_JWT_ISSUER`: required `iss`.
+    pub issuer: String,
+    /// `WEFT_JWT_AUDIENCE`: required `aud`.
+    pub audience: String,
+    /// `WEFT_JWT_LEEWAY_SECONDS` (default 30): clock skew allowed on `exp` and `nbf`.
+    pub leeway_seconds: u64,
+}
+
+impl fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "<redacted>"))
+            .field("jwks_url", &self.jwks_url)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway_seconds", &self.leeway_seconds)
+            .finish()
+    }
+}
+
+/// Where publishing goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SfnConfig {
+    /// Store compiled versions only (no `WEFT_SFN_ENDPOINT` and `WEFT_SFN_ENABLED` unset).
+    Off,
+    /// Create and update state machines through `aws-sdk-sfn`.
+    On {
+        /// `WEFT_SFN_ENDPOINT`: endpoint override (local Step Functions); `None` means AWS.
+        endpoint: Option<String>,
+        /// `WEFT_SFN_ROLE_ARN`: the execution role given to created state machines.
+        role_arn: String,
+        /// `WEFT_SFN_REGION` (default `us-east-1` with an endpoint, else from the AWS config).
+        region: Option<String>,
+    },
+}
+
+/// Per-tenant fixed-window limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// `WEFT_RATE_LIMIT` (default 1,200; 0 disables limiting).
+    pub requests: u64,
+    /// `WEFT_RATE_LIMIT_WINDOW_SECONDS` (default 60).
+    pub window_seconds: u64,
+}
+
+/// Every problem found, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the given variables (tests pass their own; later pairs override earlier ones).
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .filter(|(k, _)| k.starts_with("WEFT_"))
+            .collect();
+        let mut r = Reader { vars: &vars, problems: Vec::new() };
+
+        let database_url = r.url("WEFT_DATABASE_URL", &["postgres", "postgresql"]);
+        let database_max_connections = r.number("WEFT_DATABASE_MAX_CONNECTIONS", 10, 1, 1_000);
+        let redis_url = r.url("WEFT_REDIS_URL", &["redis", "rediss"]);
+
+        let hs256_secret = r.optional("WEFT_JWT_SECRET").map(|s| s.as_bytes().to_vec());
+        if let Some(secret) = &hs256_secret
+            && secret.len() < 32
+        {
+            r.problem("WEFT_JWT_SECRET is shorter than 32 bytes; use a long random value (e.g. `openssl rand -base64 48`)");
+        }
+        let jwks_url = r.optional("WEFT_JWKS_URL");
+        if let Some(url) = &jwks_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            r.problem(format!("WEFT_JWKS_URL must be an http(s) URL, got `{url}`"));
+        }
+        if hs256_secret.is_none() && jwks_url.is_none() {
+            r.problem("set WEFT_JWT_SECRET (HS256) or WEFT_JWKS_URL (RS256) so tokens can be verified");
+        }
+        let issuer = r.required("WEFT_JWT_ISSUER", "the `iss` every token must carry");
+        let audience = r.required("WEFT_JWT_AUDIENCE", "the `aud` every token must carry");
+        let leeway_seconds = r.number("WEFT_JWT_LEEWAY_SECONDS", 30, 0, 300);
+
+        let secrets_key = r.secrets_key();
+
+        let sfn_endpoint = r.optional("WEFT_SFN_ENDPOINT");
+        let sfn_enabled = r.boolean("WEFT_SFN_ENABLED", sfn_endpoint.is_some());
+        let sfn = if sfn_enabled {
+            let role_arn = r
+                .optional("WEFT_SFN_ROLE_ARN")
+                .unwrap_or_else(|| "arn:aws:iam::000000000000:role/weft-state-machine".to_owned());
+            if sfn_endpoint.is_none() && role_arn.starts_with("arn:aws:iam::000000000000:") {
+                r.problem("WEFT_SFN_ROLE_ARN is required when publishing to AWS Step Functions");
+            }
+            let region = r.optional("WEFT_SFN_REGION");
+            SfnConfig::On { endpoint: sfn_endpoint, role_arn, region }
+        } else {
+            SfnConfig::Off
+        };
+
+        let rate_limit = RateLimitConfig {
+            requests: r.number("WEFT_RATE_LIMIT", 1_200, 0, u64::MAX),
+            window_seconds: r.number("WEFT_RATE_LIMIT_WINDOW_SECONDS", 60, 1, 86_400),
+        };
+        let max_body_bytes = r.number("WEFT_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024);
+        let cache_l1_capacity = r.number("WEFT_CACHE_L1_CAPACITY", 10_000, 1, 10_000_000);
+        let cache_l1_ttl_ms = r.number("WEFT_CACHE_L1_TTL_MS", 1_000, 0, 3_600_000);
+        let cache_l2_ttl_seconds = r.number("WEFT_CACHE_L2_TTL_SECONDS", 300, 1, 86_400);
+
+        if !r.problems.is_empty() {
+            return Err(ConfigError { problems: r.problems });
+        }
+        Ok(Config {
+            database_url: database_url.unwrap_or_default(),
+            database_max_connections: database_max_connections as u32,
+            redis_url: redis_url.unwrap_or_default(),
+            jwt: JwtConfig {
+                hs256_secret,
+                jwks_url,
+                issuer: issuer.unwrap_or_default(),
+                audience: audience.unwrap_or_default(),
+                leeway_seconds,
+            },
+            secrets_key: secrets_key.unwrap_or_default(),
+            sfn,
+            rate_limit,
+            max_body_bytes: max_body_bytes as usize,
+            cache_l1_capacity: cache_l1_capacity as usize,
+            cache_l1_ttl_ms,
+            cache_l2_ttl_seconds,
+        })
+    }
+}
+
+struct Reader<'a> {
+    vars: &'a HashMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn problem(&mut self, p: impl Into<String>) {
+        self.problems.push(p.into());
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        self.vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&mut self, name: &str, what: &str) -> Option<String> {
+        let v = self.optional(name);
+        if v.is_none() {
+            self.problem(format!("{name} is not set: it is {what}"));
+        }
+        v
+    }
+
+    fn url(&mut self, name: &str, schemes: &[&str]) -> Option<String> {
+        let v = self.required(name, &format!("a {}:// URL", schemes[0]))?;
+        let ok = schemes.iter().any(|s| v.starts_with(&format!("{s}://")));
+        if !ok {
+            self.problem(format!(
+                "{name} must start with {}, got `{}`",
+                schemes.iter().map(|s| format!("{s}://")).collect::<Vec<_>>().join(" or "),
+                redact_url(&v)
+            ));
+            return None;
+        }
+        Some(v)
+    }
+
+    fn number(&mut self, name: &str, default: u64, min: u64, max: u64) -> u64 {
+        let Some(v) = self.optional(name) else { return default };
+        match v.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                self.problem(format!("{name} must be a whole number from {min} to {max}, got `{v}`"));
+                default
+            }
+        }
+    }
+
+    fn boolean(&mut self, name: &str, default: bool) -> bool {
+        let Some(v) = self.optional(name) else { return default };
+        match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => {
+                self.problem(format!("{name} must be true or false, got `{v}`"));
+                default
+            }
+        }
+    }
+
+    fn secrets_key(&mut self) -> Option<[u8; 32]> {
+        let v = self.required("WEFT_SECRETS_KEY", "32 random bytes in base64 (e.g. `openssl rand -base64 32`)")?;
+        let engines = [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+        ];
+        let bytes = engines.iter().find_map(|e| e.decode(&v).ok());
+        match bytes.map(<[u8; 32]>::try_from) {
+            Some(Ok(key)) => Some(key),
+            Some(Err(bytes)) => {
+                self.problem(format!(
+                    "WEFT_SECRETS_KEY must decode to exactly 32 bytes, got {}; generate one with `openssl rand -base64 32`",
+                    bytes.len()
+                ));
+                None
+            }
+            None => {
+                self.problem("WEFT_SECRETS_KEY is not valid base64; generate one with `openssl rand -base64 32`");
+                None
+            }
+        }
+    }
+}
+
+/// Hides the password of a URL such as `postgres://user:pass@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("WEFT_DATABASE_URL", "postgres://u:pw@127.0.0.1:5432/weft"),
+            ("WEFT_REDIS_URL", "redis://127.0.0.1:6379"),
+            ("WEFT_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("WEFT_JWT_ISSUER", "https://issuer.test"),
+            ("WEFT_JWT_AUDIENCE", "weft"),
+            ("WEFT_SECRETS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        ]
+    }
+
+    #[test]
+    fn valid_config_with_defaults() {
+        let c = Config::from_vars(base()).expect("valid");
+        assert_eq!(c.secrets_key[31], 31);
+        assert_eq!(c.rate_limit, RateLimitConfig { requests: 1_200, window_seconds: 60 });
+        assert_eq!(c.sfn, SfnConfig::Off);
+        assert_eq!(c.max_body_bytes, 1024 * 1024);
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("pw@"), "password leaked: {debug}");
+        assert!(!debug.contains("0123456789abcdef"), "jwt secret leaked: {debug}");
+    }
+
+    #[test]
+    fn overrides_apply() {
+        let mut vars = base();
+        vars.push(("WEFT_RATE_LIMIT", "5"));
+        vars.push(("WEFT_RATE_LIMIT_WINDOW_SECONDS", "1"));
+        vars.push(("WEFT_SFN_ENDPOINT", "http://127.0.0.1:8083"));
+        let c = Config::from_vars(vars).expect("valid");
+        assert_eq!(c.rate_limit, RateLimitConfig { requests: 5, window_seconds: 1 });
+        assert!(matches!(c.sfn, SfnConfig::On { endpoint: Some(ref e), .. } if e == "http://127.0.0.1:8083"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let vars = vec![
+            ("WEFT_DATABASE_URL", "mysql://x"),
+            ("WEFT_SECRETS_KEY", "c2hvcnQ="),
+            ("WEFT_RATE_LIMIT", "lots"),
+            ("HOME", "/root"),
+        ];
+        let err = Config::from_vars(vars).expect_err("invalid");
+        let text = err.to_string();
+        for needle in [
+            "WEFT_DATABASE_URL must start with postgres://",
+            "WEFT_REDIS_URL is not set",
+            "set WEFT_JWT_SECRET (HS256) or WEFT_JWKS_URL (RS256)",
+            "WEFT_JWT_ISSUER is not set",
+            "WEFT_JWT_AUDIENCE is not set",
+            "WEFT_SECRETS_KEY must decode to exactly 32 bytes, got 5",
+            "WEFT_RATE_LIMIT must be a whole number",
+        ] {
+            assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+        }
+        assert_eq!(err.problems.len(), 7, "{text}");
+    }
+
+    #[test]
+    fn short_jwt_secret_and_bad_jwks_url_are_refused() {
+        let mut vars = base();
+        vars.push(("WEFT_JWT_SECRET", "short"));
+        vars.push(("WEFT_JWKS_URL", "file:///etc/keys"));
+        let err = Config::from_vars(vars).expect_err("invalid");
+        assert_eq!(err.problems.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn aws_publishing_needs_a_role() {
+        let mut vars = base();
+        vars.push(("WEFT_SFN_ENABLED", "true"));
+        let err = Config::from_vars(vars).expect_err("invalid");
+        assert!(err.to_string().contains("WEFT_SFN_ROLE_ARN is required"), "{err}");
+    }
+}
