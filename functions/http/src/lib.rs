@@ -177,10 +177,19 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// Looks up a secret by name for `{{ secrets.NAME }}` templates in the config.
+pub type SecretLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The default secret source: the environment variable `WEFT_SECRET_<NAME>`.
+pub fn secrets_from_env() -> SecretLookup {
+    Arc::new(|name| std::env::var(format!("WEFT_SECRET_{name}")).ok())
+}
+
 /// Process-wide settings, read once at start.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub guard: Guard,
+    pub secrets: SecretLookup,
     pub default_timeout: Duration,
     /// Default and ceiling of `max_response_bytes`.
     pub max_response_bytes: usize,
@@ -191,11 +200,23 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             guard: Guard::default(),
+            secrets: secrets_from_env(),
             default_timeout: Duration::from_secs(30),
             // Lambda responses are capped at 6 MB and Step Functions payloads at 256 KiB.
             max_response_bytes: 5 << 20,
             default_max_redirects: 5,
         }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("guard", &self.guard)
+            .field("default_timeout", &self.default_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("default_max_redirects", &self.default_max_redirects)
+            .finish_non_exhaustive()
     }
 }
 
@@ -282,9 +303,8 @@ impl HttpFunction {
 
     pub async fn run(&self, event: NodeEvent) -> Result<Value, NodeError> {
         let mut config = event.config.clone();
-        node_contract::resolve_secrets(&mut config, &|name| {
-            std::env::var(format!("WEFT_SECRET_{name}")).ok()
-        })?;
+        let lookup = &self.settings.secrets;
+        node_contract::resolve_secrets(&mut config, &|name| lookup(name))?;
         let event = NodeEvent { config, ..event };
         let request = Request::parse(event.config_object()?, &self.settings)?;
         let timeout = request.timeout;
