@@ -466,7 +466,8 @@ impl fmt::Display for Intrinsic {
                 Arg::Literal(Value::String(s)) => {
                     f.write_str("'")?;
                     for ch in s.chars() {
-                        if matches!(ch, '\'' | '{' | '}' | '\\') {
+                        // Braces stay bare: escaping them would change a Format template.
+                        if matches!(ch, '\'' | '\\') {
                             f.write_str("\\")?;
                         }
                         write!(f, "{ch}")?;
