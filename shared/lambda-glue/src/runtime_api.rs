@@ -208,3 +208,77 @@ fn finish(inner: &Inner, id: &str, outcome: Outcome) -> StatusCode {
         None => StatusCode::NOT_FOUND,
     }
 }
+
+/// Cold-start measurements of one function binary.
+#[derive(Debug, Clone)]
+pub struct ColdStarts {
+    /// Process spawn → first response posted to the Runtime API, per run, sorted.
+    pub cold: Vec<Duration>,
+    /// A second invocation on the same, warm process, per run, sorted.
+    pub warm: Vec<Duration>,
+}
+
+/// Spawns `binary` `runs` times under this Runtime API and times its first and second response,
+/// checking each response equals `expected`.
+pub async fn measure_cold_starts(binary: &str, payload: &Value, expected: &Value, runs: usize) -> Result<ColdStarts, String> {
+    let api = RuntimeApi::start().await.map_err(|e| format!("cannot start the Runtime API: {e}"))?;
+    let mut cold = Vec::with_capacity(runs);
+    let mut warm = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = std::time::Instant::now();
+        let mut child = tokio::process::Command::new(binary)
+            .envs(api.lambda_env("bench"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {binary}: {e}"))?;
+        let first = api.invoke(payload.clone(), Duration::from_secs(10)).await;
+        cold.push(started.elapsed());
+        let second_started = std::time::Instant::now();
+        let second = api.invoke(payload.clone(), Duration::from_secs(10)).await;
+        warm.push(second_started.elapsed());
+        let _ = child.kill().await;
+        for outcome in [first, second] {
+            match outcome {
+                Some(Outcome::Response(v)) if &v == expected => {}
+                other => return Err(format!("unexpected outcome {other:?} (init error: {:?})", api.init_error())),
+            }
+        }
+    }
+    cold.sort();
+    warm.sort();
+    Ok(ColdStarts { cold, warm })
+}
+
+/// The body of a `harness = false` bench: prints binary size and cold/warm start percentiles.
+pub fn bench_main(binary: &str, payload: Value, expected: Value) {
+    let runs = std::env::var("COLD_START_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(30);
+    let size = std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start tokio: {e}");
+            std::process::exit(1);
+        }
+    };
+    match runtime.block_on(measure_cold_starts(binary, &payload, &expected, runs)) {
+        Ok(m) => {
+            let pct = |v: &[Duration], p: usize| v.get((v.len() * p / 100).min(v.len().saturating_sub(1))).copied().unwrap_or_default();
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            println!("binary   {binary}");
+            println!("size     {:.2} MiB ({size} bytes)", size as f64 / (1 << 20) as f64);
+            println!(
+                "cold     min {:.2} ms  p50 {:.2} ms  p90 {:.2} ms  (spawn -> first response via the Runtime API, {runs} runs)",
+                ms(pct(&m.cold, 0)),
+                ms(pct(&m.cold, 50)),
+                ms(pct(&m.cold, 90))
+            );
+            println!("warm     min {:.3} ms  p50 {:.3} ms  p90 {:.3} ms  (second invocation, same process)", ms(pct(&m.warm, 0)), ms(pct(&m.warm, 50)), ms(pct(&m.warm, 90)));
+        }
+        Err(e) => {
+            eprintln!("cold start bench failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}
