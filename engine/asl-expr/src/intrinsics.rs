@@ -20,6 +20,8 @@ use crate::ExprError;
 /// AWS's size limit, in UTF-16 code units, for the inputs of `Base64Encode`, `Base64Decode` and
 /// `Hash`.
 const MAX_STRING_INPUT: usize = 10_000;
+/// How deeply calls may nest inside one another (a guard for the parser's stack).
+const MAX_NESTING: usize = 100;
 /// AWS's limit on the length of the array `States.ArrayRange` builds.
 const MAX_RANGE_ITEMS: i64 = 1_000;
 
@@ -161,7 +163,7 @@ pub fn is_intrinsic(s: &str) -> bool {
 
 /// Parses an intrinsic call; an error means the text is not a syntactically valid call.
 pub fn parse(expr: &str) -> Result<Intrinsic, ExprError> {
-    let mut p = Parser { src: expr, pos: 0, last_raw: (0, 0) };
+    let mut p = Parser { src: expr, pos: 0, last_raw: (0, 0), depth: 0 };
     p.skip_ws();
     let call = p.call()?;
     p.skip_ws();
@@ -221,15 +223,14 @@ impl Intrinsic {
         if let Some(Err(e)) = &self.template {
             return Err(e.clone());
         }
-        if let Some(Ok(t)) = &self.template {
-            if t.holes != self.args.len() - 1 {
+        if let Some(Ok(t)) = &self.template
+            && t.holes != self.args.len() - 1 {
                 return Err(ExprError::runtime(format!(
                     "States.Format has {} placeholder(s) but {} value(s)",
                     t.holes,
                     self.args.len() - 1
                 )));
             }
-        }
         for arg in &self.args {
             if let Arg::Call(c) = arg {
                 c.check()?;
@@ -675,7 +676,7 @@ impl JavaRandom {
         if bound <= i32::MAX as u64 {
             let bound = bound as u32;
             if bound.is_power_of_two() {
-                return ((u64::from(bound) * u64::from(self.next(31))) >> 31) as u64;
+                return (u64::from(bound) * u64::from(self.next(31))) >> 31;
             }
             loop {
                 let bits = self.next(31) as i32;
@@ -702,6 +703,8 @@ struct Parser<'a> {
     pos: usize,
     /// Byte range of the text inside the quotes of the last string literal read.
     last_raw: (usize, usize),
+    /// How many calls are open, bounded so that nesting cannot overflow the stack.
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -727,6 +730,16 @@ impl<'a> Parser<'a> {
 
     /// `States.Name(args)`.
     fn call(&mut self) -> Result<Intrinsic, ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.error("calls nested too deeply"));
+        }
+        let call = self.call_inner();
+        self.depth -= 1;
+        call
+    }
+
+    fn call_inner(&mut self) -> Result<Intrinsic, ExprError> {
         if !self.rest().starts_with("States.") {
             return Err(self.error("expected 'States.'"));
         }
@@ -772,11 +785,10 @@ impl<'a> Parser<'a> {
             }
         }
         let mut call = Intrinsic { func, args, template: None };
-        if func == Func::Format {
-            if let Some(raw) = first_raw {
+        if func == Func::Format
+            && let Some(raw) = first_raw {
                 call.template = Some(parse_template(raw, true));
             }
-        }
         Ok(call)
     }
 
@@ -792,12 +804,11 @@ impl<'a> Parser<'a> {
                 for (word, value) in
                     [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)]
                 {
-                    if let Some(after) = self.rest().strip_prefix(word) {
-                        if !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                    if let Some(after) = self.rest().strip_prefix(word)
+                        && !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
                             self.pos += word.len();
                             return Ok(Arg::Literal(value));
                         }
-                    }
                 }
                 Err(self.error("expected an argument"))
             }

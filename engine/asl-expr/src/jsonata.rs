@@ -233,13 +233,11 @@ impl Walk {
 
     /// Only the first step of a path reads the context it is evaluated in.
     fn path(&mut self, steps: &[PathStep], top: bool) -> Result<(), ExprError> {
-        if let [first, second, ..] = steps {
-            if let (AstNode::Variable(v), AstNode::Name(field)) = (&first.node, &second.node) {
-                if v == "states" && !self.states_fields.iter().any(|f| f == field) {
+        if let [first, second, ..] = steps
+            && let (AstNode::Variable(v), AstNode::Name(field)) = (&first.node, &second.node)
+                && v == "states" && !self.states_fields.iter().any(|f| f == field) {
                     self.states_fields.push(field.clone());
                 }
-            }
-        }
         for (i, step) in steps.iter().enumerate() {
             self.node(&step.node, top && i == 0)?;
             for stage in &step.stages {
