@@ -1,10 +1,503 @@
-//! `weft run` (not built yet).
+//! `weft run GRAPH [--input JSON | --input-file FILE] [--fast-timers] [--quiet]`.
+//!
+//! Compiles the graph, runs the state machine on the local engine with the node functions
+//! in-process (`local-functions`: the same handlers the Lambdas run), shows per-node progress on
+//! stderr while it runs, and prints the execution's output JSON on stdout.
+//!
+//! Exit 0: SUCCEEDED. Exit 1: FAILED, TIMED_OUT or ABORTED (error, cause and node on stderr).
+//! Exit 2: the graph is invalid, or uses a node type whose function cannot run locally yet
+//! (diagnostics on stderr), or a usage/IO error.
 
+use std::collections::{HashMap, HashSet};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use compiler::{CompileOptions, Diagnostic, Graph};
+use engine::history::Details;
+use engine::{Definition, Engine, EngineConfig, EventType, HistoryEvent, StartOptions, Status};
+use futures::StreamExt;
+use serde_json::Value;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The workflow graph (weft/v1 JSON); `-` reads standard input.
+    pub graph: PathBuf,
+    /// The execution input as JSON text (default `{}`).
+    #[arg(long, conflicts_with = "input_file")]
+    pub input: Option<String>,
+    /// Read the execution input from a JSON file (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    pub input_file: Option<PathBuf>,
+    /// Virtual time: `delay` nodes and retry intervals pass instantly.
+    #[arg(long)]
+    pub fast_timers: bool,
+    /// No progress on stderr; only the output (stdout) and errors.
+    #[arg(long)]
+    pub quiet: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`weft run` is not available in this build yet")
+/// The diagnostic code for a node whose function cannot run under `weft run` yet.
+pub const NOT_RUNNABLE: &str = "not-runnable-locally";
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let text = super::compile::read_input(&args.graph)?;
+    let input = match (&args.input, &args.input_file) {
+        (Some(json), _) => serde_json::from_str(json).context("--input is not valid JSON")?,
+        (None, Some(path)) => {
+            let text = super::compile::read_input(path)?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", path.display()))?
+        }
+        (None, None) => Value::Object(Default::default()),
+    };
+    let graph = match compiler::parse(&text) {
+        Ok(g) => g,
+        Err(diags) => return Ok(invalid(&diags)),
+    };
+    let unrunnable = not_runnable(&graph);
+    let compiled = match compiler::compile(&graph, &CompileOptions::default()) {
+        Ok(c) if unrunnable.is_empty() => c,
+        Ok(_) => return Ok(invalid(&unrunnable)),
+        Err(mut diags) => {
+            diags.extend(unrunnable);
+            return Ok(invalid(&diags));
+        }
+    };
+    if !args.quiet {
+        for w in &compiled.warnings {
+            eprintln!("{w}");
+        }
+    }
+    let definition = Definition::parse(&compiled.asl).map_err(|e| {
+        anyhow::anyhow!(
+            "the compiled state machine was rejected by the engine (a compiler bug): {e:?}"
+        )
+    })?;
+    let functions =
+        local_functions::LocalFunctions::from_env().context("setting up the node functions")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    let outcome = runtime.block_on(async move {
+        let mut config = EngineConfig::new(Arc::new(functions));
+        if args.fast_timers {
+            config = config.with_clock(Arc::new(engine::VirtualClock::new()));
+        }
+        let engine = Engine::new(config);
+        let options = StartOptions {
+            name: None,
+            state_machine_name: Some(state_machine_name(&graph)),
+        };
+        let execution = engine.start(Arc::new(definition), input, options);
+        let progress = Arc::new(Mutex::new(Progress::new(&graph, args.quiet)));
+        let ticker = spawn_spinner(progress.clone());
+        let mut history = Box::pin(execution.history());
+        while let Some(event) = history.next().await {
+            lock(&progress).on_event(&event);
+        }
+        let outcome = execution.wait().await;
+        if let Some(t) = ticker {
+            t.abort();
+        }
+        let failed_node = lock(&progress).finish(&outcome);
+        (outcome, failed_node)
+    });
+    let (outcome, failed_node) = outcome;
+    if outcome.status == Status::Succeeded {
+        let output = outcome.output.unwrap_or(Value::Null);
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&output)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let error = outcome
+        .error
+        .unwrap_or_else(|| outcome.status.as_str().to_owned());
+    let where_ = failed_node
+        .map(|n| format!(" at node `{n}`"))
+        .unwrap_or_default();
+    eprintln!("execution {}{where_}: {error}", outcome.status.as_str());
+    if let Some(cause) = outcome.cause.as_deref().filter(|c| !c.is_empty()) {
+        eprintln!("  cause: {}", readable_cause(cause));
+    }
+    Ok(ExitCode::from(1))
+}
+
+fn invalid(diags: &[Diagnostic]) -> ExitCode {
+    for d in diags {
+        eprintln!("{d}");
+    }
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    eprintln!("the graph cannot run: {errors} error(s)");
+    ExitCode::from(2)
+}
+
+/// Nodes whose type needs a function that does not run locally yet, one diagnostic each.
+pub fn not_runnable(graph: &Graph) -> Vec<Diagnostic> {
+    graph
+        .nodes
+        .iter()
+        .filter(|n| {
+            let needs_function = node_contract::logical_id(&n.node_type).is_some() || n.node_type == "workflow";
+            needs_function && !local_functions::is_available(&n.node_type)
+        })
+        .map(|n| {
+            Diagnostic::error(
+                NOT_RUNNABLE,
+                format!(
+                    "node `{}` has type `{}`, whose function does not exist yet, so `weft run` cannot execute it \
+                     (runnable function types: {})",
+                    n.id,
+                    n.node_type,
+                    local_functions::AVAILABLE.join(", ")
+                ),
+            )
+            .at_node(n.id.clone())
+        })
+        .collect()
+}
+
+fn state_machine_name(graph: &Graph) -> String {
+    let id: String = graph
+        .id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .collect();
+    if id.is_empty() { "weft".to_owned() } else { id }
+}
+
+/// A Lambda failure's cause is `{"errorMessage": ..., "errorType": ...}`; show the message.
+fn readable_cause(cause: &str) -> String {
+    serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| cause.to_owned())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Where an event belongs: the state whose entry started its causal chain, and whether that
+/// chain runs inside a Map iteration (whose states are summarised per loop, not printed each).
+#[derive(Clone)]
+struct Origin {
+    state: Arc<str>,
+    entered: DateTime<Utc>,
+    in_iteration: bool,
+}
+
+struct MapCount {
+    done: usize,
+    failed: usize,
+    total: Option<usize>,
+}
+
+/// Live per-node progress on stderr, built from the execution history as it streams.
+struct Progress {
+    quiet: bool,
+    tty: bool,
+    nodes: HashMap<String, String>,
+    origins: HashMap<u64, Origin>,
+    /// States that failed an attempt and may be retried, by name.
+    failed_attempts: HashMap<Arc<str>, u32>,
+    running: Vec<Arc<str>>,
+    maps: HashMap<Arc<str>, MapCount>,
+    last_failed: Option<String>,
+    frame: usize,
+    spinner_shown: bool,
+}
+
+impl Progress {
+    fn new(graph: &Graph, quiet: bool) -> Self {
+        Self {
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+            nodes: graph
+                .nodes
+                .iter()
+                .map(|n| (n.id.clone(), n.node_type.clone()))
+                .collect(),
+            origins: HashMap::new(),
+            failed_attempts: HashMap::new(),
+            running: Vec::new(),
+            maps: HashMap::new(),
+            last_failed: None,
+            frame: 0,
+            spinner_shown: false,
+        }
+    }
+
+    /// The graph node a state belongs to: the state of that name, or the longest node id the
+    /// state name starts with (helper states such as a condition's evaluation Task).
+    fn node_of(&self, state: &str) -> Option<String> {
+        if self.nodes.contains_key(state) {
+            return Some(state.to_owned());
+        }
+        self.nodes
+            .keys()
+            .filter(|id| {
+                state.starts_with(id.as_str())
+                    && state[id.len()..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| !c.is_ascii_alphanumeric() && c != '_')
+            })
+            .max_by_key(|id| id.len())
+            .cloned()
+    }
+
+    /// Whether the state is a node's own state (not a helper state such as `<id>.output`).
+    fn is_node(&self, state: &str) -> bool {
+        self.nodes.contains_key(state)
+    }
+
+    fn label(&self, state: &str) -> String {
+        match self.node_of(state) {
+            Some(node) if node == state => {
+                format!(
+                    "{state} ({})",
+                    self.nodes.get(&node).map(String::as_str).unwrap_or("?")
+                )
+            }
+            Some(node) => format!("{node} [{state}]"),
+            None => state.to_owned(),
+        }
+    }
+
+    fn line(&mut self, text: String) {
+        if self.quiet {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        if self.spinner_shown {
+            let _ = write!(err, "\r\x1b[2K");
+            self.spinner_shown = false;
+        }
+        let _ = writeln!(err, "{text}");
+    }
+
+    fn on_event(&mut self, ev: &HistoryEvent) {
+        let parent = self.origins.get(&ev.previous_event_id).cloned();
+        match (&ev.event_type, &ev.details) {
+            (_, Details::StateEntered { name, .. }) => {
+                let in_iteration = parent.as_ref().is_some_and(|p| p.in_iteration);
+                self.origins.insert(
+                    ev.id,
+                    Origin {
+                        state: name.clone(),
+                        entered: ev.timestamp,
+                        in_iteration,
+                    },
+                );
+                if !in_iteration {
+                    self.running.push(name.clone());
+                    if self.is_node(name) && !self.tty {
+                        self.line(format!("  started   {}", self.label(name)));
+                    }
+                }
+            }
+            (EventType::MapIterationStarted, Details::MapIteration { name, .. }) => {
+                self.origins.insert(
+                    ev.id,
+                    Origin {
+                        state: name.clone(),
+                        entered: ev.timestamp,
+                        in_iteration: true,
+                    },
+                );
+            }
+            (
+                EventType::MapIterationSucceeded | EventType::MapIterationFailed,
+                Details::MapIteration { name, .. },
+            ) => {
+                let count = self.maps.entry(name.clone()).or_insert(MapCount {
+                    done: 0,
+                    failed: 0,
+                    total: None,
+                });
+                if ev.event_type == EventType::MapIterationFailed {
+                    count.failed += 1;
+                } else {
+                    count.done += 1;
+                }
+            }
+            (EventType::MapStateStarted, Details::MapStateStarted { length }) => {
+                if let Some(p) = &parent {
+                    self.maps.insert(
+                        p.state.clone(),
+                        MapCount {
+                            done: 0,
+                            failed: 0,
+                            total: Some(*length),
+                        },
+                    );
+                }
+                self.inherit(ev.id, parent);
+            }
+            (_, Details::StateExited { name, .. }) => {
+                let origin = parent.clone();
+                if !origin.as_ref().is_some_and(|o| o.in_iteration) {
+                    self.running.retain(|r| r != name);
+                    if self.last_failed.as_deref() == self.node_of(name).as_deref() {
+                        self.last_failed = None;
+                    }
+                    if self.is_node(name) {
+                        let took = origin.map(|o| ev.timestamp - o.entered).unwrap_or_default();
+                        let extra = match self.maps.get(name) {
+                            Some(m) => format!(", {} item(s)", m.done + m.failed),
+                            None => String::new(),
+                        };
+                        self.line(format!(
+                            "  \u{2713} done    {} in {}{extra}",
+                            self.label(name),
+                            show(took)
+                        ));
+                    }
+                }
+                self.inherit(ev.id, parent);
+            }
+            (
+                EventType::TaskFailed
+                | EventType::LambdaFunctionFailed
+                | EventType::TaskTimedOut
+                | EventType::LambdaFunctionTimedOut,
+                Details::TaskError { error, cause, .. }
+                | Details::LambdaError { error, cause }
+                | Details::Error { error, cause },
+            ) => {
+                if let Some(p) = &parent {
+                    let attempt = self.failed_attempts.entry(p.state.clone()).or_insert(0);
+                    *attempt += 1;
+                    let attempt = *attempt;
+                    let state = p.state.clone();
+                    self.last_failed = self.node_of(&state).or_else(|| Some(state.to_string()));
+                    let error = error.clone().unwrap_or_default();
+                    let cause = cause.as_deref().map(readable_cause).unwrap_or_default();
+                    let took = ev.timestamp - p.entered;
+                    self.line(format!(
+                        "  \u{2717} failed  {} (attempt {attempt}) after {}: {error}: {}",
+                        self.label(&state),
+                        show(took),
+                        first_line(&cause)
+                    ));
+                }
+                self.inherit(ev.id, parent);
+            }
+            (EventType::TaskScheduled | EventType::LambdaFunctionScheduled, _) => {
+                if let Some(p) = &parent
+                    && let Some(attempts) = self.failed_attempts.get(&p.state)
+                    && self.last_failed.as_deref() == self.node_of(&p.state).as_deref()
+                {
+                    let label = self.label(&p.state);
+                    let n = attempts + 1;
+                    self.line(format!("  \u{21bb} retry   {label} (attempt {n})"));
+                }
+                self.inherit(ev.id, parent);
+            }
+            (EventType::FailStateEntered, _) => {
+                self.inherit(ev.id, parent);
+            }
+            _ => self.inherit(ev.id, parent),
+        }
+    }
+
+    fn inherit(&mut self, id: u64, parent: Option<Origin>) {
+        if let Some(p) = parent {
+            self.origins.insert(id, p);
+        }
+    }
+
+    fn spin(&mut self) {
+        if self.quiet || !self.tty {
+            return;
+        }
+        const FRAMES: [char; 10] = [
+            '\u{280b}', '\u{2819}', '\u{2839}', '\u{2838}', '\u{283c}', '\u{2834}', '\u{2826}',
+            '\u{2827}', '\u{2807}', '\u{280f}',
+        ];
+        self.frame = (self.frame + 1) % FRAMES.len();
+        let mut seen = HashSet::new();
+        let running: Vec<String> = self
+            .running
+            .iter()
+            .filter(|s| seen.insert(s.to_string()))
+            .filter_map(|s| {
+                let node = self.node_of(s)?;
+                Some(match self.maps.get(s) {
+                    Some(m) => match m.total {
+                        Some(t) => format!("{node} {}/{t}", m.done + m.failed),
+                        None => format!("{node} {}", m.done + m.failed),
+                    },
+                    None => node,
+                })
+            })
+            .collect();
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[2K{} running {}",
+            FRAMES[self.frame],
+            running.join(", ")
+        );
+        let _ = err.flush();
+        self.spinner_shown = true;
+    }
+
+    /// Clears the spinner and returns the node the execution failed at, if it failed.
+    fn finish(&mut self, outcome: &engine::Outcome) -> Option<String> {
+        if self.spinner_shown {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+            self.spinner_shown = false;
+        }
+        let took = outcome.stop_date - outcome.start_date;
+        if !self.quiet {
+            eprintln!("  {} in {}", outcome.status.as_str(), show(took));
+        }
+        if outcome.status == Status::Succeeded {
+            None
+        } else {
+            self.last_failed.clone()
+        }
+    }
+}
+
+fn spawn_spinner(progress: Arc<Mutex<Progress>>) -> Option<tokio::task::JoinHandle<()>> {
+    let show = {
+        let p = lock(&progress);
+        p.tty && !p.quiet
+    };
+    show.then(|| {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(80)).await;
+                lock(&progress).spin();
+            }
+        })
+    })
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+fn show(d: chrono::TimeDelta) -> String {
+    let micros = d.num_microseconds().unwrap_or(i64::MAX);
+    if micros < 1_000 {
+        format!("{micros} \u{b5}s")
+    } else if micros < 10_000_000 {
+        format!("{:.1} ms", micros as f64 / 1000.0)
+    } else {
+        format!("{:.1} s", micros as f64 / 1e6)
+    }
 }

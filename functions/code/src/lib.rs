@@ -293,11 +293,17 @@ fn run_in(ctx: &Ctx<'_>, wrapped: &str, scope: &Value) -> Result<Value, Failure>
         .eval_with_options(wrapped, options)
         .map_err(|e| js_failure(ctx, e, wrapped))?;
     let part = |name: &str| scope.get(name).cloned();
+    let mut nodes = part("nodes").unwrap_or_else(|| Value::Object(Default::default()));
+    // `nodes.<start>` is the execution input (see `NodeEvent::scope`).
+    if let (Some(start), Value::Object(map)) =
+        (scope.get("start").and_then(Value::as_str), &mut nodes)
+    {
+        if !map.contains_key(start) {
+            map.insert(start.to_owned(), part("input").unwrap_or(Value::Null));
+        }
+    }
     let input = to_js(ctx, part("input"))?;
-    let nodes = to_js(
-        ctx,
-        Some(part("nodes").unwrap_or_else(|| Value::Object(Default::default()))),
-    )?;
+    let nodes = to_js(ctx, Some(nodes))?;
     let item = to_js(ctx, part("item"))?;
     let index = to_js(ctx, part("index"))?;
     let result: JsValue = function

@@ -32,6 +32,15 @@ async fn expression_sees_input_nodes_item_and_index() {
 }
 
 #[tokio::test]
+async fn start_names_the_node_whose_output_is_the_input() {
+    let scope = json!({"input": {"n": 2}, "nodes": {"a": 1}, "start": "begin"});
+    let out = run(json!({"expression": "[nodes.begin.n, nodes.a]"}), scope)
+        .await
+        .unwrap();
+    assert_eq!(out, json!([2, 1]));
+}
+
+#[tokio::test]
 async fn source_is_a_function_body_that_returns() {
     let src = "const xs = input.items.map(x => x * 2);\nreturn { total: xs.reduce((a, b) => a + b, 0), xs };";
     let out = run(

@@ -14,6 +14,9 @@ use fn_http::HttpFunction;
 use node_contract::{NodeError, NodeEvent, NodeFunction};
 use serde_json::Value;
 
+// Re-exported so callers (the CLI, tests) can configure the handlers without naming each crate.
+pub use {fn_code, fn_http};
+
 /// The node types whose functions exist and run in-process.
 pub const AVAILABLE: &[&str] = &["http", "code"];
 

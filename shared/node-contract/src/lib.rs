@@ -36,7 +36,9 @@ pub struct NodeEvent {
     #[serde(default)]
     pub attempt: u32,
     /// Values a JavaScript body can read, for `code` nodes and for conditions that did not lower
-    /// to native Choice rules: `{"input": ..., "nodes": {"<id>": output, ...}, "item"?: ..., "index"?: n}`.
+    /// to native Choice rules: `{"input": ..., "nodes": {"<id>": output, ...}, "item"?: ..., "index"?: n,
+    /// "start"?: "<start node id>"}`. The start node has no entry in the state's `nodes` (its
+    /// output *is* the input), so `start` names it and the function binds `nodes.<start>` to `input`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Value>,
     /// For `approval` nodes (`lambda:invoke.waitForTaskToken`): `$$.Task.Token`.
