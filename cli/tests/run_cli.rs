@@ -1,0 +1,288 @@
+//! `weft run` as a user runs it: the real binary, real graphs, real servers on 127.0.0.1.
+
+use std::io::Write;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn weft(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+    cmd.arg("run").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run weft")
+}
+
+/// Writes `graph` to a fresh temporary file and returns its path.
+fn graph_file(name: &str, graph: &Value) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("weft-run-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(format!("{name}.json"));
+    let mut f = std::fs::File::create(&path).expect("create graph file");
+    f.write_all(graph.to_string().as_bytes())
+        .expect("write graph");
+    path
+}
+
+fn linear(id: &str, middle: Vec<Value>, end_output: &str) -> Value {
+    let mut nodes = vec![json!({"id": "start", "type": "start", "data": {}})];
+    nodes.extend(middle);
+    nodes.push(json!({"id": "done", "type": "end", "data": {"output": end_output}}));
+    let edges: Vec<Value> = nodes
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| json!({"id": format!("e{i}"), "source": w[0]["id"], "target": w[1]["id"]}))
+        .collect();
+    json!({"format": "weft/v1", "id": id, "name": id, "nodes": nodes, "edges": edges})
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn succeeds_with_output_on_stdout_and_progress_on_stderr() {
+    let g = linear(
+        "ok",
+        vec![
+            json!({"id": "double", "type": "code", "data": {"expression": "input.n * 2"}}),
+            json!({"id": "label", "type": "code", "data": {"source": "return `n=${nodes.double}`;"}}),
+        ],
+        "{{ nodes.label }}",
+    );
+    let out = weft(
+        &[
+            graph_file("ok", &g).to_str().unwrap(),
+            "--input",
+            r#"{"n": 21}"#,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out), json!("n=42"));
+    let err = stderr(&out);
+    for needle in [
+        "started   double (code)",
+        "done    double (code)",
+        "done    label (code)",
+        "SUCCEEDED",
+    ] {
+        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
+    }
+    // Helper states (`double.output`) are not shown as nodes.
+    assert!(!err.contains("double.output"), "{err}");
+}
+
+#[test]
+fn quiet_prints_only_the_output() {
+    let g = linear(
+        "quiet",
+        vec![json!({"id": "one", "type": "code", "data": {"expression": "1"}})],
+        "{{ nodes.one }}",
+    );
+    let out = weft(&[graph_file("quiet", &g).to_str().unwrap(), "--quiet"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout_json(&out), json!(1));
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn input_file_is_read() {
+    let g = linear(
+        "file",
+        vec![json!({"id": "get", "type": "code", "data": {"expression": "input.items.length"}})],
+        "{{ nodes.get }}",
+    );
+    let input = graph_file("file-input", &json!({"items": [1, 2, 3]}));
+    let out = weft(
+        &[
+            graph_file("file", &g).to_str().unwrap(),
+            "--input-file",
+            input.to_str().unwrap(),
+            "--quiet",
+        ],
+        &[],
+    );
+    assert_eq!(stdout_json(&out), json!(3));
+}
+
+#[test]
+fn failure_exits_1_naming_the_node_error_and_cause() {
+    let g = linear(
+        "fail",
+        vec![
+            json!({"id": "explode", "type": "code", "data": {"source": "\nthrow new Error('the widget is missing')"}}),
+        ],
+        "never",
+    );
+    let out = weft(&[graph_file("fail", &g).to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(
+        err.contains("execution FAILED at node `explode`: Code.Error"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cause: Error: the widget is missing (line 2)"),
+        "{err}"
+    );
+    assert!(err.contains("failed  explode (code) (attempt 1)"), "{err}");
+}
+
+#[test]
+fn invalid_graph_exits_2_with_diagnostics() {
+    let g = json!({"format": "weft/v1", "id": "bad", "name": "bad", "nodes": [{"id": "x", "type": "code", "data": {"expression": "1"}}], "edges": []});
+    let out = weft(&[graph_file("bad", &g).to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("error["), "{}", stderr(&out));
+    let out = weft(&["/nonexistent/graph.json"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let g = linear("badinput", vec![], "x");
+    let out = weft(
+        &[
+            graph_file("badinput", &g).to_str().unwrap(),
+            "--input",
+            "{nope",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn node_types_without_a_function_fail_validation_naming_the_node() {
+    let g = linear(
+        "llm",
+        vec![
+            json!({"id": "summarise", "type": "llm", "data": {"model": "m", "prompt": "hi {{ input.x }}"}}),
+        ],
+        "{{ nodes.summarise }}",
+    );
+    let out = weft(&[graph_file("llm", &g).to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not-runnable-locally")
+            && err.contains("`summarise`")
+            && err.contains("`llm`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fast_timers_skip_delays() {
+    let g = linear(
+        "delay",
+        vec![
+            json!({"id": "wait", "type": "delay", "data": {"seconds": 3600}}),
+            json!({"id": "after", "type": "code", "data": {"expression": "'woke'"}}),
+        ],
+        "{{ nodes.after }}",
+    );
+    let started = Instant::now();
+    let out = weft(
+        &[
+            graph_file("delay", &g).to_str().unwrap(),
+            "--fast-timers",
+            "--quiet",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out), json!("woke"));
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn retries_are_shown_and_http_calls_a_real_server() {
+    let hits = Arc::new(AtomicU32::new(0));
+    let addr = flaky_server(hits.clone());
+    let g = linear(
+        "retry",
+        vec![
+            json!({"id": "fetch", "type": "http", "data": {"method": "GET", "url": format!("http://{addr}/flaky")},
+                    "retry": {"max_attempts": 3, "interval_seconds": 1}}),
+        ],
+        "{{ nodes.fetch.body }}",
+    );
+    let out = weft(
+        &[graph_file("retry", &g).to_str().unwrap(), "--fast-timers"],
+        &[("WEFT_HTTP_ALLOW", "127.0.0.1")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out), json!({"ok": true, "attempt": 2}));
+    let err = stderr(&out);
+    assert!(
+        err.contains("failed  fetch (http) (attempt 1)") && err.contains("Http.Status5xx"),
+        "{err}"
+    );
+    assert!(err.contains("retry   fetch (http) (attempt 2)"), "{err}");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    // Without the allow-list, the SSRF guard refuses 127.0.0.1 and the run fails with its name.
+    let out = weft(
+        &[
+            graph_file("retry", &g).to_str().unwrap(),
+            "--fast-timers",
+            "--quiet",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Http.ForbiddenAddress"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "the guard must refuse before connecting"
+    );
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1: the first request gets 503, later ones 200 with JSON.
+fn flaky_server(hits: Arc<AtomicU32>) -> std::net::SocketAddr {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut socket) = stream else { return };
+            let mut buf = vec![0u8; 8192];
+            let mut read = 0;
+            while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") && read < buf.len() {
+                match socket.read(&mut buf[read..]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read += n,
+                }
+            }
+            let n = hits.fetch_add(1, Ordering::SeqCst) + 1;
+            let (status, body) = if n == 1 {
+                ("503 Service Unavailable", "{\"busy\":true}".to_owned())
+            } else {
+                ("200 OK", format!("{{\"ok\":true,\"attempt\":{n}}}"))
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes());
+        }
+    });
+    addr
+}
