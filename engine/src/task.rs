@@ -47,3 +47,22 @@ pub trait TaskInvoker: Send + Sync + 'static {
     /// engine wraps it as `lambda:invoke` does: `{"Payload": ..., "StatusCode": 200, ...}`).
     async fn invoke(&self, call: TaskCall) -> Result<Value, TaskFailure>;
 }
+
+/// An invoker for definitions without Tasks: every invocation fails with
+/// `States.TaskFailed`, naming the function. Used by `weft exec` without `--lambda-endpoint`
+/// and by the conformance runner.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoInvoker;
+
+#[async_trait::async_trait]
+impl TaskInvoker for NoInvoker {
+    async fn invoke(&self, call: TaskCall) -> Result<Value, TaskFailure> {
+        Err(TaskFailure {
+            error: "States.TaskFailed".into(),
+            cause: format!(
+                "no task invoker is configured, so '{}' ({}) cannot be called",
+                call.function_name, call.resource
+            ),
+        })
+    }
+}
