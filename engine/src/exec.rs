@@ -340,10 +340,18 @@ impl<'a> SelectedExt<'a> for crate::path::Selected<'a> {
     }
 }
 
-fn output_path(at: &At<'_>, v: Value) -> Result<Value, Failure> {
+fn output_path(th: &Thread, at: &At<'_>, v: Value) -> Result<Value, Failure> {
     match &at.st.output_path {
         PathOpt::Root => Ok(v),
         PathOpt::Null => Ok(Value::Object(Map::new())),
+        PathOpt::Path(p) if !matches!(p.root(), Root::Input) => {
+            let ctx = || th.context(at, None);
+            let env = Env::new(&v, &th.vars, &ctx);
+            match env.resolve(p) {
+                Some(x) => Ok(x.into_owned()),
+                None => Err(rt(at, format!("Invalid path '{p}' : No results for path: {}", bracketed(p.as_str())))),
+            }
+        }
         PathOpt::Path(p) => {
             if p.is_definite() {
                 match p.take(v) {
@@ -408,9 +416,12 @@ fn eval_num(
                 rt(at, format!("Invalid path '{p}' : No results for path: {}", bracketed(p.as_str())))
             })?;
             let kind = if integer { "integer" } else { "float" };
+            // AWS accepts numbers and numeric strings ("1") here.
             let n = match &v {
                 Value::Number(n) if integer => n.as_i64().map(|x| x as f64).or_else(|| n.as_u64().map(|x| x as f64)),
                 Value::Number(n) => n.as_f64(),
+                Value::String(s) if integer => s.trim().parse::<i64>().ok().map(|x| x as f64),
+                Value::String(s) => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
                 _ => None,
             };
             match n {
@@ -498,7 +509,7 @@ fn pass(th: &mut Thread, at: &At<'_>, raw: Value, result: Option<&Value>) -> Res
         && st.assign.is_none()
         && matches!(st.result_path, PathOpt::Root);
     if fast {
-        let out = output_path(at, raw)?;
+        let out = output_path(th, at, raw)?;
         return Ok(flow(st, out));
     }
     let (res, assign) = {
@@ -518,7 +529,7 @@ fn pass(th: &mut Thread, at: &At<'_>, raw: Value, result: Option<&Value>) -> Res
         (res, assign)
     };
     let out = result_path(at, &st.result_path, raw, res)?;
-    let out = output_path(at, out)?;
+    let out = output_path(th, at, out)?;
     th.vars.assign(assign);
     Ok(flow(st, out))
 }
@@ -539,7 +550,7 @@ fn simple_output(th: &mut Thread, at: &At<'_>, raw: Value) -> Result<Value, Fail
         return Ok(out.unwrap_or(raw));
     }
     if matches!(st.input_path, PathOpt::Root) && st.assign.is_none() {
-        return output_path(at, raw);
+        return output_path(th, at, raw);
     }
     let (eff, assign) = {
         let eff = input_path(th, at, &raw)?;
@@ -549,7 +560,7 @@ fn simple_output(th: &mut Thread, at: &At<'_>, raw: Value) -> Result<Value, Fail
         (eff.into_owned(), assign)
     };
     th.vars.assign(assign);
-    output_path(at, eff)
+    output_path(th, at, eff)
 }
 
 fn choice(th: &mut Thread, at: &At<'_>, raw: Value, c: &crate::definition::ChoiceSpec) -> Result<Flow, Failure> {
@@ -594,7 +605,7 @@ fn choice(th: &mut Thread, at: &At<'_>, raw: Value, c: &crate::definition::Choic
         (next, out, assign)
     };
     drop(raw);
-    let out = if st.jsonata { out } else { output_path(at, out)? };
+    let out = if st.jsonata { out } else { output_path(th, at, out)? };
     th.vars.assign(assign);
     Ok(Flow::Next(next, out))
 }
@@ -807,7 +818,7 @@ fn post_process(th: &mut Thread, at: &At<'_>, raw: Value, result: Value) -> Resu
         eval_assign(at, st.assign.as_ref(), &env)?
     };
     let out = result_path(at, &st.result_path, raw, result)?;
-    let out = output_path(at, out)?;
+    let out = output_path(th, at, out)?;
     th.vars.assign(assign);
     Ok(out)
 }

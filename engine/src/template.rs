@@ -218,8 +218,9 @@ fn jp(v: &Value, at: &str, errs: &mut Vec<TplError>) -> Tpl {
 
 /// If `s` is a `{% ... %}` expression, its inside.
 pub(crate) fn jsonata_inner(s: &str) -> Option<&str> {
-    let t = s.trim();
-    t.strip_prefix("{%").and_then(|r| r.strip_suffix("%}"))
+    // AWS only treats the string as an expression when `{%` and `%}` are its very first and
+    // last characters; " {% x %} " is a plain string.
+    s.strip_prefix("{%").and_then(|r| r.strip_suffix("%}"))
 }
 
 /// Compiles a JSONata-mode template (any JSON whose strings may be `{% %}` expressions).
