@@ -1,0 +1,43 @@
+//! Every example in `examples/` compiles, its ASL matches the snapshot
+//! (`INSTA_UPDATE=always cargo test -p compiler --test examples` or `cargo insta review` to
+//! update), and `asl-validator` accepts it.
+
+use std::path::{Path, PathBuf};
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+fn examples() -> Vec<(String, compiler::Graph)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(examples_dir())
+        .expect("examples/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+            let text = std::fs::read_to_string(&p).expect("readable example");
+            let graph = compiler::parse(&text).unwrap_or_else(|d| panic!("{name}: {d:#?}"));
+            (name, graph)
+        })
+        .collect()
+}
+
+#[test]
+fn every_example_compiles_to_its_snapshot() {
+    let all = examples();
+    let count = all.len();
+    for (name, graph) in all {
+        let diags = compiler::validate(&graph);
+        assert!(diags.is_empty(), "{name}: {diags:#?}");
+        let compiled = compiler::compile(&graph, &compiler::CompileOptions::default())
+            .unwrap_or_else(|d| panic!("{name}: {d:#?}"));
+        insta::with_settings!({snapshot_suffix => name.clone(), prepend_module_to_snapshot => false}, {
+            insta::assert_json_snapshot!("asl", compiled.asl);
+        });
+    }
+    assert!(count >= 8, "at least 8 examples, found {count}");
+}
