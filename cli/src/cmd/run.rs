@@ -212,6 +212,7 @@ struct Progress {
     /// States that failed an attempt and may be retried, by name.
     failed_attempts: HashMap<Arc<str>, u32>,
     running: Vec<Arc<str>>,
+    top_entered: HashMap<Arc<str>, DateTime<Utc>>,
     maps: HashMap<Arc<str>, MapCount>,
     last_failed: Option<String>,
     frame: usize,
@@ -231,6 +232,7 @@ impl Progress {
             origins: HashMap::new(),
             failed_attempts: HashMap::new(),
             running: Vec::new(),
+            top_entered: HashMap::new(),
             maps: HashMap::new(),
             last_failed: None,
             frame: 0,
@@ -301,6 +303,7 @@ impl Progress {
                     },
                 );
                 if !in_iteration {
+                    self.top_entered.insert(name.clone(), ev.timestamp);
                     self.running.push(name.clone());
                     if self.is_node(name) && !self.tty {
                         self.line(format!("  started   {}", self.label(name)));
@@ -346,14 +349,15 @@ impl Progress {
                 self.inherit(ev.id, parent);
             }
             (_, Details::StateExited { name, .. }) => {
-                let origin = parent.clone();
-                if !origin.as_ref().is_some_and(|o| o.in_iteration) {
+                // State names are unique in a state machine, and only Map iterations run the same
+                // state several times at once, so top-level states are tracked by name.
+                if let Some(entered) = self.top_entered.remove(name) {
                     self.running.retain(|r| r != name);
                     if self.last_failed.as_deref() == self.node_of(name).as_deref() {
                         self.last_failed = None;
                     }
                     if self.is_node(name) {
-                        let took = origin.map(|o| ev.timestamp - o.entered).unwrap_or_default();
+                        let took = ev.timestamp - entered;
                         let extra = match self.maps.get(name) {
                             Some(m) => format!(", {} item(s)", m.done + m.failed),
                             None => String::new(),
