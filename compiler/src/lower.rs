@@ -75,6 +75,9 @@ struct Lower<'a> {
     options: &'a CompileOptions,
     diags: Vec<Diagnostic>,
     join_owner: HashMap<usize, usize>,
+    /// Helper states (`<end>.from.<id>`, `<id>.error`) written after the state that needs them,
+    /// so a definition reads top to bottom.
+    deferred: Vec<(String, Value)>,
 }
 
 pub fn lower(graph: &Graph, a: &Analysis, options: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
@@ -83,7 +86,7 @@ pub fn lower(graph: &Graph, a: &Analysis, options: &CompileOptions) -> Result<Co
         return Err(vec![Diagnostic::error(codes::MISSING_START, "the graph has no `start` node")]);
     };
     let join_owner = a.regions.iter().map(|(p, r)| (r.join, *p)).collect();
-    let mut cx = Lower { graph, a, options, diags: Vec::new(), join_owner };
+    let mut cx = Lower { graph, a, options, diags: Vec::new(), join_owner, deferred: Vec::new() };
     let states = cx.region(start, Region { stop: None, in_loop: false });
 
     let mut asl = Map::new();
@@ -200,6 +203,7 @@ impl Lower<'_> {
 
     /// Emits the states of a region starting at `entry` into a new `States` map.
     fn region(&mut self, entry: usize, region: Region) -> Map<String, Value> {
+        let outer = std::mem::take(&mut self.deferred);
         let mut states = Map::new();
         let mut queue = VecDeque::from([entry]);
         while let Some(x) = queue.pop_front() {
@@ -207,7 +211,11 @@ impl Lower<'_> {
                 continue;
             }
             self.node(x, region, &mut states, &mut queue);
+            for (name, state) in std::mem::take(&mut self.deferred) {
+                states.entry(name).or_insert(state);
+            }
         }
+        self.deferred = outer;
         states
     }
 
@@ -242,13 +250,13 @@ impl Lower<'_> {
                     _ => "input".to_owned(),
                 };
                 let name = format!("{}.from.{suffix}", self.id(t));
-                if !states.contains_key(&name) {
+                if !self.has_state(states, &name) {
                     let mut s = Map::new();
                     s.insert("Type".into(), json!("Succeed"));
                     if let Some(path) = self.source_path(src) {
                         s.insert("OutputPath".into(), json!(path));
                     }
-                    states.insert(name.clone(), Value::Object(s));
+                    self.deferred.push((name.clone(), Value::Object(s)));
                 }
                 state.insert("Next".into(), json!(name));
             }
@@ -264,6 +272,10 @@ impl Lower<'_> {
         let mut tmp = Map::new();
         self.link(&mut tmp, from, Some(to), region, states, queue);
         tmp.get("Next").and_then(Value::as_str).map(str::to_owned).unwrap_or_default()
+    }
+
+    fn has_state(&self, states: &Map<String, Value>, name: &str) -> bool {
+        states.contains_key(name) || self.deferred.iter().any(|(n, _)| n == name)
     }
 
     fn next_of(&self, x: usize) -> Option<usize> {
@@ -569,7 +581,7 @@ impl Lower<'_> {
             "Catch".into(),
             json!([{"ErrorEquals": ["States.ALL"], "ResultPath": format!("$.nodes.{id}"), "Next": err_name}]),
         );
-        if !states.contains_key(&err_name) {
+        if !self.has_state(states, &err_name) {
             let mut e = Map::new();
             e.insert("Type".into(), json!("Pass"));
             e.insert(
@@ -578,7 +590,7 @@ impl Lower<'_> {
             );
             e.insert("ResultPath".into(), json!(format!("$.nodes.{id}")));
             self.link(&mut e, x, to, region, states, queue);
-            states.insert(err_name, Value::Object(e));
+            self.deferred.push((err_name, Value::Object(e)));
         }
     }
 
