@@ -158,12 +158,18 @@ enum Piece {
 
 /// True when `s` is meant as an intrinsic call (a JSONPath never starts with `States.`).
 pub fn is_intrinsic(s: &str) -> bool {
-    s.trim_start_matches([' ', '\t', '\n']).starts_with("States.")
+    s.trim_start_matches([' ', '\t', '\n'])
+        .starts_with("States.")
 }
 
 /// Parses an intrinsic call; an error means the text is not a syntactically valid call.
 pub fn parse(expr: &str) -> Result<Intrinsic, ExprError> {
-    let mut p = Parser { src: expr, pos: 0, last_raw: (0, 0), depth: 0 };
+    let mut p = Parser {
+        src: expr,
+        pos: 0,
+        last_raw: (0, 0),
+        depth: 0,
+    };
     p.skip_ws();
     let call = p.call()?;
     p.skip_ws();
@@ -224,13 +230,14 @@ impl Intrinsic {
             return Err(e.clone());
         }
         if let Some(Ok(t)) = &self.template
-            && t.holes != self.args.len() - 1 {
-                return Err(ExprError::runtime(format!(
-                    "States.Format has {} placeholder(s) but {} value(s)",
-                    t.holes,
-                    self.args.len() - 1
-                )));
-            }
+            && t.holes != self.args.len() - 1
+        {
+            return Err(ExprError::runtime(format!(
+                "States.Format has {} placeholder(s) but {} value(s)",
+                t.holes,
+                self.args.len() - 1
+            )));
+        }
         for arg in &self.args {
             if let Arg::Call(c) = arg {
                 c.check()?;
@@ -274,7 +281,9 @@ impl Intrinsic {
                     Some(Ok(t)) => t,
                     Some(Err(_)) => return Err(bad()),
                     None => {
-                        let Value::String(s) = &v[0] else { return Err(bad()) };
+                        let Value::String(s) = &v[0] else {
+                            return Err(bad());
+                        };
                         parsed = parse_template(s, false).map_err(|_| bad())?;
                         &parsed
                     }
@@ -297,7 +306,9 @@ impl Intrinsic {
                 Ok(Value::String(out))
             }
             Func::StringToJson => {
-                let Value::String(s) = &v[0] else { return Err(bad()) };
+                let Value::String(s) = &v[0] else {
+                    return Err(bad());
+                };
                 // AWS answers null for an empty (or blank) string instead of failing.
                 if s.trim().is_empty() {
                     return Ok(Value::Null);
@@ -307,19 +318,30 @@ impl Intrinsic {
             Func::JsonToString => Ok(Value::String(v[0].to_string())),
             Func::ArrayPartition => {
                 let size = number(&v[1]).map(f64::trunc).ok_or_else(bad)?;
-                let Value::Array(items) = &mut v[0] else { return Err(bad()) };
+                let Value::Array(items) = &mut v[0] else {
+                    return Err(bad());
+                };
                 if size < 1.0 {
                     return Err(bad());
                 }
                 // A size beyond usize (only possible from a huge float) means one chunk.
-                let size = if size >= usize::MAX as f64 { usize::MAX } else { size as usize };
+                let size = if size >= usize::MAX as f64 {
+                    usize::MAX
+                } else {
+                    size as usize
+                };
                 let items = std::mem::take(items);
                 Ok(Value::Array(
-                    items.chunks(size).map(|c| Value::Array(c.to_vec())).collect(),
+                    items
+                        .chunks(size)
+                        .map(|c| Value::Array(c.to_vec()))
+                        .collect(),
                 ))
             }
             Func::ArrayContains => {
-                let Value::Array(items) = &v[0] else { return Err(bad()) };
+                let Value::Array(items) = &v[0] else {
+                    return Err(bad());
+                };
                 Ok(Value::Bool(items.contains(&v[1])))
             }
             Func::ArrayRange => {
@@ -339,12 +361,16 @@ impl Intrinsic {
                     return Err(bad());
                 }
                 Ok(Value::Array(
-                    (0..count as i64).map(|i| Value::from(start + i * step)).collect(),
+                    (0..count as i64)
+                        .map(|i| Value::from(start + i * step))
+                        .collect(),
                 ))
             }
             Func::ArrayGetItem => {
                 let index = number(&v[1]).map(f64::trunc).ok_or_else(bad)?;
-                let Value::Array(items) = &mut v[0] else { return Err(bad()) };
+                let Value::Array(items) = &mut v[0] else {
+                    return Err(bad());
+                };
                 if index < 0.0 {
                     return Err(bad());
                 }
@@ -358,11 +384,15 @@ impl Intrinsic {
                 Ok(items.swap_remove(index as usize))
             }
             Func::ArrayLength => {
-                let Value::Array(items) = &v[0] else { return Err(bad()) };
+                let Value::Array(items) = &v[0] else {
+                    return Err(bad());
+                };
                 Ok(Value::from(items.len()))
             }
             Func::ArrayUnique => {
-                let Value::Array(items) = &mut v[0] else { return Err(bad()) };
+                let Value::Array(items) = &mut v[0] else {
+                    return Err(bad());
+                };
                 let mut out: Vec<Value> = Vec::with_capacity(items.len());
                 for item in std::mem::take(items) {
                     if !out.contains(&item) {
@@ -372,14 +402,20 @@ impl Intrinsic {
                 Ok(Value::Array(out))
             }
             Func::Base64Encode => {
-                let Value::String(s) = &v[0] else { return Err(bad()) };
+                let Value::String(s) = &v[0] else {
+                    return Err(bad());
+                };
                 if utf16_len(s) > MAX_STRING_INPUT {
                     return Err(bad());
                 }
-                Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(s)))
+                Ok(Value::String(
+                    base64::engine::general_purpose::STANDARD.encode(s),
+                ))
             }
             Func::Base64Decode => {
-                let Value::String(s) = &v[0] else { return Err(bad()) };
+                let Value::String(s) = &v[0] else {
+                    return Err(bad());
+                };
                 if utf16_len(s) > MAX_STRING_INPUT {
                     return Err(bad());
                 }
@@ -388,7 +424,9 @@ impl Intrinsic {
                 ))
             }
             Func::Hash => {
-                let Value::String(algorithm) = &v[1] else { return Err(bad()) };
+                let Value::String(algorithm) = &v[1] else {
+                    return Err(bad());
+                };
                 // AWS hashes a non-string value as its JSON text.
                 let data = match &v[0] {
                     Value::String(s) => s.clone(),
@@ -397,7 +435,9 @@ impl Intrinsic {
                 if utf16_len(&data) > MAX_STRING_INPUT {
                     return Err(bad());
                 }
-                hash_hex(&data, algorithm).map(Value::String).ok_or_else(bad)
+                hash_hex(&data, algorithm)
+                    .map(Value::String)
+                    .ok_or_else(bad)
             }
             Func::JsonMerge => {
                 // AWS supports only the shallow merge; any third argument but `true` means it.
@@ -408,7 +448,9 @@ impl Intrinsic {
                     Value::Object(m) => m,
                     _ => return Err(bad()),
                 };
-                let Value::Object(mut left) = v.swap_remove(0) else { return Err(bad()) };
+                let Value::Object(mut left) = v.swap_remove(0) else {
+                    return Err(bad());
+                };
                 for (k, value) in right {
                     left.insert(k, value);
                 }
@@ -562,7 +604,11 @@ fn parse_template(s: &str, literal: bool) -> Result<Template, ExprError> {
                     text.push(n);
                     chars.next();
                 }
-                _ if literal => return Err(ExprError::runtime("invalid escape in States.Format template")),
+                _ if literal => {
+                    return Err(ExprError::runtime(
+                        "invalid escape in States.Format template",
+                    ));
+                }
                 _ => text.push('\\'),
             },
             '{' => {
@@ -660,7 +706,9 @@ impl JavaRandom {
     const MASK: u64 = (1 << 48) - 1;
 
     pub(crate) fn new(seed: i64) -> Self {
-        Self { seed: (seed as u64 ^ Self::MULTIPLIER) & Self::MASK }
+        Self {
+            seed: (seed as u64 ^ Self::MULTIPLIER) & Self::MASK,
+        }
     }
 
     fn next(&mut self, bits: u32) -> u32 {
@@ -686,7 +734,8 @@ impl JavaRandom {
                 }
             }
         }
-        let long = (u64::from(self.next(32)) << 32).wrapping_add(u64::from(self.next(32)) as i32 as i64 as u64);
+        let long = (u64::from(self.next(32)) << 32)
+            .wrapping_add(u64::from(self.next(32)) as i32 as i64 as u64);
         long % bound
     }
 
@@ -751,9 +800,8 @@ impl<'a> Parser<'a> {
             .unwrap_or(self.rest().len());
         self.pos += name_len;
         let name = &self.src[start..self.pos];
-        let func = Func::from_name(name).ok_or_else(|| {
-            ExprError::runtime(format!("'{name}' is not an intrinsic function"))
-        })?;
+        let func = Func::from_name(name)
+            .ok_or_else(|| ExprError::runtime(format!("'{name}' is not an intrinsic function")))?;
         self.skip_ws();
         if self.peek() != Some('(') {
             return Err(self.error("expected '('"));
@@ -784,11 +832,16 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let mut call = Intrinsic { func, args, template: None };
+        let mut call = Intrinsic {
+            func,
+            args,
+            template: None,
+        };
         if func == Func::Format
-            && let Some(raw) = first_raw {
-                call.template = Some(parse_template(raw, true));
-            }
+            && let Some(raw) = first_raw
+        {
+            call.template = Some(parse_template(raw, true));
+        }
         Ok(call)
     }
 
@@ -801,14 +854,17 @@ impl<'a> Parser<'a> {
             }
             Some(c) if c == '-' || c.is_ascii_digit() => self.number().map(Arg::Literal),
             Some(_) => {
-                for (word, value) in
-                    [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)]
-                {
+                for (word, value) in [
+                    ("true", Value::Bool(true)),
+                    ("false", Value::Bool(false)),
+                    ("null", Value::Null),
+                ] {
                     if let Some(after) = self.rest().strip_prefix(word)
-                        && !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
-                            self.pos += word.len();
-                            return Ok(Arg::Literal(value));
-                        }
+                        && !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                    {
+                        self.pos += word.len();
+                        return Ok(Arg::Literal(value));
+                    }
                 }
                 Err(self.error("expected an argument"))
             }
@@ -833,9 +889,9 @@ impl<'a> Parser<'a> {
                     Some((_, n @ ('\'' | '{' | '}' | '\\'))) => out.push(n),
                     _ => {
                         self.pos = start + i;
-                        return Err(self.error(
-                            "invalid escape (only \\', \\{, \\} and \\\\ are allowed)",
-                        ));
+                        return Err(
+                            self.error("invalid escape (only \\', \\{, \\} and \\\\ are allowed)")
+                        );
                     }
                 },
                 other => out.push(other),
@@ -883,4 +939,3 @@ impl<'a> Parser<'a> {
         Ok(Value::Number(n))
     }
 }
-

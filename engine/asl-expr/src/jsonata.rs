@@ -47,8 +47,81 @@ pub struct Jsonata {
     ast: AstNode,
     /// Names referenced as `$name` (without `$`), `states` included, each once.
     variables: Vec<String>,
+    /// For each of `variables`, the parts of its value the expression can reach: only those are
+    /// converted to JSONata values on each evaluation, so a large input costs nothing when the
+    /// expression reads one field of it.
+    projections: Vec<Projection>,
     /// Fields read as `$states.<field>`, each once.
     states_fields: Vec<String>,
+    /// Which of AWS's added functions the expression can call.
+    aws_functions: Vec<AwsFunction>,
+}
+
+/// What of a value an expression reads: all of it, or only some object members.
+#[derive(Debug, Clone, Default)]
+struct Projection {
+    whole: bool,
+    members: Vec<(String, Projection)>,
+}
+
+impl Projection {
+    fn insert(&mut self, chain: &[String]) {
+        let Some((first, rest)) = chain.split_first() else {
+            self.whole = true;
+            return;
+        };
+        let child = match self.members.iter().position(|(k, _)| k == first) {
+            Some(i) => &mut self.members[i].1,
+            None => {
+                self.members.push((first.clone(), Projection::default()));
+                let last = self.members.len() - 1;
+                &mut self.members[last].1
+            }
+        };
+        child.insert(rest);
+    }
+
+    /// The part of `v` this projection reaches, as a JSONata value. Anything but an object is
+    /// taken whole, because a path step over an array reads every element.
+    fn apply(&self, v: &Value) -> JValue {
+        match v {
+            Value::Object(map) if !self.whole => {
+                let m: IndexMap<String, JValue> = self
+                    .members
+                    .iter()
+                    .filter_map(|(k, p)| Some((k.clone(), p.apply(map.get(k)?))))
+                    .collect();
+                JValue::object(m)
+            }
+            other => to_jvalue(other),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AwsFunction {
+    Partition,
+    Range,
+    Hash,
+    Random,
+    Uuid,
+    Parse,
+    Eval,
+}
+
+impl AwsFunction {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "partition" => Self::Partition,
+            "range" => Self::Range,
+            "hash" => Self::Hash,
+            "random" => Self::Random,
+            "uuid" => Self::Uuid,
+            "parse" => Self::Parse,
+            "eval" => Self::Eval,
+            _ => return None,
+        })
+    }
 }
 
 /// Compiles an expression. Errors are AWS's definition errors: `INVALID_JSONATA_EXPRESSION` for
@@ -59,11 +132,26 @@ pub fn compile(expr: &str) -> Result<Jsonata, ExprError> {
         .map_err(|e| ExprError::new("INVALID_JSONATA_EXPRESSION", e.to_string()))?;
     let mut walk = Walk::default();
     walk.node(&ast, true)?;
+    let mut aws_functions = Vec::new();
+    for name in walk
+        .functions
+        .iter()
+        .chain(walk.variables.iter().map(|(n, _)| n))
+    {
+        if let Some(f) = AwsFunction::from_name(name)
+            && !aws_functions.contains(&f)
+        {
+            aws_functions.push(f);
+        }
+    }
+    let (variables, projections) = walk.variables.into_iter().unzip();
     Ok(Jsonata {
         source: expr.to_owned(),
         ast,
-        variables: walk.variables,
+        variables,
+        projections,
         states_fields: walk.states_fields,
+        aws_functions,
     })
 }
 
@@ -101,16 +189,19 @@ impl Jsonata {
         vars: &dyn Fn(&str) -> Option<Value>,
     ) -> Result<Option<Value>, ExprError> {
         let mut context = Context::new();
-        for name in &self.variables {
+        for (name, projection) in self.variables.iter().zip(&self.projections) {
             if name == "states" {
-                context.bind("states".to_owned(), to_jvalue(states));
+                context.bind("states".to_owned(), projection.apply(states));
             } else if let Some(v) = vars(name) {
-                context.bind(name.clone(), to_jvalue(&v));
+                context.bind(name.clone(), projection.apply(&v));
             }
         }
-        let options = EvaluatorOptions { timeout_ms: Some(TIMEOUT_MS), ..Default::default() };
+        let options = EvaluatorOptions {
+            timeout_ms: Some(TIMEOUT_MS),
+            ..Default::default()
+        };
         let mut evaluator = Evaluator::with_options(context, options);
-        register_aws_functions(&mut evaluator)?;
+        register_aws_functions(&mut evaluator, &self.aws_functions)?;
         let result = evaluator
             .evaluate(&self.ast, &JValue::Undefined)
             .map_err(|e| ExprError::query(e.message().to_owned()))?;
@@ -121,21 +212,35 @@ impl Jsonata {
 /// AWS's cause for an expression whose result is undefined where a value is needed; `field` is
 /// the location relative to the state, such as `Output`, `Output/a/b[0]` or `Assign/x`.
 pub fn undefined_cause(expr: &str, field: &str) -> String {
-    format!("The JSONata expression '{expr}' specified for the field '{field}' returned nothing (undefined).")
+    format!(
+        "The JSONata expression '{expr}' specified for the field '{field}' returned nothing (undefined)."
+    )
 }
 
 /// Collects variable names and checks AWS's definition-time rules.
 #[derive(Default)]
 struct Walk {
-    variables: Vec<String>,
+    variables: Vec<(String, Projection)>,
     states_fields: Vec<String>,
+    /// Names of the functions called as `$name(...)`.
+    functions: Vec<String>,
 }
 
 impl Walk {
-    fn variable(&mut self, name: &str) {
-        if !name.is_empty() && !self.variables.iter().any(|v| v == name) {
-            self.variables.push(name.to_owned());
+    /// Records that `$name` is read through `chain` (object member names; empty: all of it).
+    fn variable(&mut self, name: &str, chain: &[String]) {
+        if name.is_empty() {
+            return;
         }
+        let i = match self.variables.iter().position(|(v, _)| v == name) {
+            Some(i) => i,
+            None => {
+                self.variables
+                    .push((name.to_owned(), Projection::default()));
+                self.variables.len() - 1
+            }
+        };
+        self.variables[i].1.insert(chain);
     }
 
     /// `top` is true where the expression would read the top-level context item, which Step
@@ -162,7 +267,7 @@ impl Walk {
                 }
             }
             AstNode::Variable(name) => {
-                self.variable(name);
+                self.variable(name, &[]);
                 Ok(())
             }
             AstNode::ParentVariable(_) => Err(unsupported("Reference to '$$' is not supported.")),
@@ -172,7 +277,12 @@ impl Walk {
                 self.node(rhs, top)
             }
             AstNode::Unary { operand, .. } => self.node(operand, top),
-            AstNode::Function { args, .. } => self.nodes(args, top),
+            AstNode::Function { name, args, .. } => {
+                if !self.functions.contains(name) {
+                    self.functions.push(name.clone());
+                }
+                self.nodes(args, top)
+            }
             AstNode::Call { procedure, args } => {
                 self.node(procedure, top)?;
                 self.nodes(args, top)
@@ -197,7 +307,11 @@ impl Walk {
                 }
                 Ok(())
             }
-            AstNode::Conditional { condition, then_branch, else_branch } => {
+            AstNode::Conditional {
+                condition,
+                then_branch,
+                else_branch,
+            } => {
                 self.node(condition, top)?;
                 self.node(then_branch, top)?;
                 if let Some(e) = else_branch {
@@ -213,7 +327,11 @@ impl Walk {
                 }
                 Ok(())
             }
-            AstNode::Transform { location, update, delete } => {
+            AstNode::Transform {
+                location,
+                update,
+                delete,
+            } => {
                 self.node(location, false)?;
                 self.node(update, false)?;
                 if let Some(d) = delete {
@@ -231,19 +349,47 @@ impl Walk {
         Ok(())
     }
 
-    /// Only the first step of a path reads the context it is evaluated in.
+    /// Only the first step of a path reads the context it is evaluated in. A path that starts at
+    /// a variable records which members of it are read.
     fn path(&mut self, steps: &[PathStep], top: bool) -> Result<(), ExprError> {
-        if let [first, second, ..] = steps
-            && let (AstNode::Variable(v), AstNode::Name(field)) = (&first.node, &second.node)
-                && v == "states" && !self.states_fields.iter().any(|f| f == field) {
-                    self.states_fields.push(field.clone());
+        let mut rest = steps;
+        if let Some((first, after)) = steps.split_first()
+            && let AstNode::Variable(name) = &first.node
+        {
+            let mut chain = Vec::new();
+            if first.stages.is_empty() {
+                for step in after {
+                    let AstNode::Name(member) = &step.node else {
+                        break;
+                    };
+                    chain.push(member.clone());
+                    if !step.stages.is_empty() {
+                        break;
+                    }
                 }
-        for (i, step) in steps.iter().enumerate() {
-            self.node(&step.node, top && i == 0)?;
-            for stage in &step.stages {
-                if let Stage::Filter(f) = stage {
-                    self.node(f, false)?;
-                }
+            }
+            if name == "states"
+                && let Some(field) = chain.first()
+                && !self.states_fields.contains(field)
+            {
+                self.states_fields.push(field.clone());
+            }
+            self.variable(name, &chain);
+            self.stages(first)?;
+            rest = after;
+        }
+        let skipped = steps.len() - rest.len();
+        for (i, step) in rest.iter().enumerate() {
+            self.node(&step.node, top && i + skipped == 0)?;
+            self.stages(step)?;
+        }
+        Ok(())
+    }
+
+    fn stages(&mut self, step: &PathStep) -> Result<(), ExprError> {
+        for stage in &step.stages {
+            if let Stage::Filter(f) = stage {
+                self.node(f, false)?;
             }
         }
         Ok(())
@@ -263,7 +409,10 @@ fn to_jvalue(v: &Value) -> JValue {
         Value::String(s) => JValue::String(Rc::from(s.as_str())),
         Value::Array(items) => {
             let flat = !items.iter().any(Value::is_array);
-            JValue::Array(JArray::new_flat(items.iter().map(to_jvalue).collect(), flat))
+            JValue::Array(JArray::new_flat(
+                items.iter().map(to_jvalue).collect(),
+                flat,
+            ))
         }
         Value::Object(map) => {
             let m: IndexMap<String, JValue> =
@@ -282,7 +431,9 @@ fn from_jvalue(v: &JValue) -> Option<Value> {
         JValue::String(s) => Value::String(s.to_string()),
         JValue::Array(items) => Value::Array(items.iter().filter_map(from_jvalue).collect()),
         JValue::Object(map) => Value::Object(
-            map.iter().filter_map(|(k, v)| Some((k.clone(), from_jvalue(v)?))).collect(),
+            map.iter()
+                .filter_map(|(k, v)| Some((k.clone(), from_jvalue(v)?)))
+                .collect(),
         ),
         JValue::Undefined | JValue::Lambda(_) | JValue::Builtin { .. } | JValue::Regex { .. } => {
             return None;
@@ -329,82 +480,120 @@ fn int_arg(args: &[JValue], i: usize, function: &str) -> Result<Option<i64>, Eva
     }
 }
 
-fn register_aws_functions(ev: &mut Evaluator) -> Result<(), ExprError> {
+fn register_aws_functions(ev: &mut Evaluator, used: &[AwsFunction]) -> Result<(), ExprError> {
     let reg = |e: EvaluatorError| ExprError::query(e.message().to_owned());
-    ev.register_fn("partition", |args: &[JValue]| {
-        let items: Vec<JValue> = match arg(args, 0) {
-            None => return Ok(JValue::Undefined),
-            Some(JValue::Array(a)) => a.iter().cloned().collect(),
-            Some(single) => vec![single.clone()],
-        };
-        let Some(size) = int_arg(args, 1, "partition")? else { return Ok(JValue::Undefined) };
-        // AWS answers undefined for an empty array or a size below one.
-        if items.is_empty() || size < 1 {
-            return Ok(JValue::Undefined);
+    for f in used {
+        match f {
+            AwsFunction::Partition => ev.register_fn("partition", partition),
+            AwsFunction::Range => ev.register_fn("range", range),
+            AwsFunction::Hash => ev.register_fn("hash", hash),
+            AwsFunction::Random => ev.register_fn_override("random", random),
+            AwsFunction::Uuid => ev.register_fn("uuid", |_: &[JValue]| {
+                Ok(JValue::from(uuid::Uuid::new_v4().to_string()))
+            }),
+            AwsFunction::Parse => ev.register_fn("parse", parse),
+            // AWS disables `$eval` (`$parse` replaces it): a call answers T1006 as for any
+            // non-function.
+            AwsFunction::Eval => ev.register_fn_override("eval", |_: &[JValue]| {
+                Err(EvaluatorError::TypeError(
+                    "T1006: Attempted to invoke a non-function".into(),
+                ))
+            }),
         }
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
-        Ok(JValue::array(items.chunks(size).map(|c| JValue::array(c.to_vec())).collect()))
-    })
-    .map_err(reg)?;
-    ev.register_fn("range", |args: &[JValue]| {
-        let (Some(start), Some(end), Some(step)) =
-            (int_arg(args, 0, "range")?, int_arg(args, 1, "range")?, int_arg(args, 2, "range")?)
-        else {
-            return Ok(JValue::Undefined);
-        };
-        if step == 0 || (step > 0 && start > end) || (step < 0 && start < end) {
-            return Ok(JValue::Undefined);
-        }
-        let count = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
-        if count > i128::from(MAX_RANGE_ITEMS) {
-            return Err(EvaluatorError::EvaluationError(
-                "Expression evaluation memory limit exceeded".into(),
-            ));
-        }
-        // A one-element range is the bare number, as a JSONata singleton sequence.
-        if count == 1 {
-            return Ok(JValue::Number(start as f64));
-        }
-        Ok(JValue::array((0..count as i64).map(|i| JValue::Number((start + i * step) as f64)).collect()))
-    })
-    .map_err(reg)?;
-    ev.register_fn("hash", |args: &[JValue]| {
-        let Some(value) = arg(args, 0) else { return Ok(JValue::Undefined) };
-        let Some(algorithm) = arg(args, 1) else { return Ok(JValue::Undefined) };
-        let Some(algorithm) = algorithm.as_str() else { return Err(signature_error("hash", 2)) };
-        let data = match value.as_str() {
-            Some(s) => s.to_owned(),
-            None => from_jvalue(value).map(|v| v.to_string()).unwrap_or_default(),
-        };
-        hash_hex(&data, algorithm).map(JValue::from).ok_or_else(|| {
-            EvaluatorError::EvaluationError(format!(
-                "The hash algorithm '{algorithm}' is not supported; use one of MD5, SHA-1, SHA-256, SHA-384, SHA-512"
-            ))
-        })
-    })
-    .map_err(reg)?;
-    ev.register_fn_override("random", |args: &[JValue]| {
-        Ok(JValue::Number(match int_arg(args, 0, "random")? {
-            Some(seed) => JavaRandom::new(seed).next_double(),
-            None => rand::random::<f64>(),
-        }))
-    })
-    .map_err(reg)?;
-    ev.register_fn("uuid", |_: &[JValue]| Ok(JValue::from(uuid::Uuid::new_v4().to_string())))
         .map_err(reg)?;
-    ev.register_fn("parse", |args: &[JValue]| {
-        let Some(text) = arg(args, 0) else { return Ok(JValue::Undefined) };
-        let Some(text) = text.as_str() else { return Err(signature_error("parse", 1)) };
-        let v: Value = serde_json::from_str(text).map_err(|e| {
-            EvaluatorError::EvaluationError(format!("D3030: Unable to parse the JSON string: {e}"))
-        })?;
-        Ok(to_jvalue(&v))
-    })
-    .map_err(reg)?;
-    // AWS disables `$eval` (`$parse` replaces it), so a call answers T1006 as for any non-function.
-    ev.register_fn_override("eval", |_: &[JValue]| {
-        Err(EvaluatorError::TypeError("T1006: Attempted to invoke a non-function".into()))
-    })
-    .map_err(reg)?;
+    }
     Ok(())
+}
+
+fn partition(args: &[JValue]) -> Result<JValue, EvaluatorError> {
+    let items: Vec<JValue> = match arg(args, 0) {
+        None => return Ok(JValue::Undefined),
+        Some(JValue::Array(a)) => a.iter().cloned().collect(),
+        Some(single) => vec![single.clone()],
+    };
+    let Some(size) = int_arg(args, 1, "partition")? else {
+        return Ok(JValue::Undefined);
+    };
+    // AWS answers undefined for an empty array or a size below one.
+    if items.is_empty() || size < 1 {
+        return Ok(JValue::Undefined);
+    }
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    Ok(JValue::array(
+        items
+            .chunks(size)
+            .map(|c| JValue::array(c.to_vec()))
+            .collect(),
+    ))
+}
+
+fn range(args: &[JValue]) -> Result<JValue, EvaluatorError> {
+    let (Some(start), Some(end), Some(step)) = (
+        int_arg(args, 0, "range")?,
+        int_arg(args, 1, "range")?,
+        int_arg(args, 2, "range")?,
+    ) else {
+        return Ok(JValue::Undefined);
+    };
+    if step == 0 || (step > 0 && start > end) || (step < 0 && start < end) {
+        return Ok(JValue::Undefined);
+    }
+    let count = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
+    if count > i128::from(MAX_RANGE_ITEMS) {
+        return Err(EvaluatorError::EvaluationError(
+            "Expression evaluation memory limit exceeded".into(),
+        ));
+    }
+    // A one-element range is the bare number, as a JSONata singleton sequence.
+    if count == 1 {
+        return Ok(JValue::Number(start as f64));
+    }
+    Ok(JValue::array(
+        (0..count as i64)
+            .map(|i| JValue::Number((start + i * step) as f64))
+            .collect(),
+    ))
+}
+
+fn hash(args: &[JValue]) -> Result<JValue, EvaluatorError> {
+    let Some(value) = arg(args, 0) else {
+        return Ok(JValue::Undefined);
+    };
+    let Some(algorithm) = arg(args, 1) else {
+        return Ok(JValue::Undefined);
+    };
+    let Some(algorithm) = algorithm.as_str() else {
+        return Err(signature_error("hash", 2));
+    };
+    let data = match value.as_str() {
+        Some(s) => s.to_owned(),
+        None => from_jvalue(value)
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+    };
+    hash_hex(&data, algorithm).map(JValue::from).ok_or_else(|| {
+        EvaluatorError::EvaluationError(format!(
+            "The hash algorithm '{algorithm}' is not supported; use one of MD5, SHA-1, SHA-256, SHA-384, SHA-512"
+        ))
+    })
+}
+
+fn random(args: &[JValue]) -> Result<JValue, EvaluatorError> {
+    Ok(JValue::Number(match int_arg(args, 0, "random")? {
+        Some(seed) => JavaRandom::new(seed).next_double(),
+        None => rand::random::<f64>(),
+    }))
+}
+
+fn parse(args: &[JValue]) -> Result<JValue, EvaluatorError> {
+    let Some(text) = arg(args, 0) else {
+        return Ok(JValue::Undefined);
+    };
+    let Some(text) = text.as_str() else {
+        return Err(signature_error("parse", 1));
+    };
+    let v: Value = serde_json::from_str(text).map_err(|e| {
+        EvaluatorError::EvaluationError(format!("D3030: Unable to parse the JSON string: {e}"))
+    })?;
+    Ok(to_jvalue(&v))
 }
