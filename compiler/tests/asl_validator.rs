@@ -5,6 +5,8 @@
 //! `DIR/node_modules/.bin/asl-validator`). Without it the test prints a note and passes, unless
 //! `WEFT_TEST_STRICT=1` (CI), where it fails.
 
+mod graphgen;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -57,6 +59,19 @@ fn every_example_passes_asl_validator() {
         let graph = compiler::parse(&std::fs::read_to_string(&p).expect("readable")).expect("parses");
         let compiled = compiler::compile(&graph, &compiler::CompileOptions::default()).expect("compiles");
         check(&validator, &name, &compiled.asl, &dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn generated_graphs_pass_asl_validator() {
+    let Some(validator) = validator() else { return };
+    let dir = temp_dir().join("generated");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (size, seed) in [(60, 7), (1000, 42)] {
+        let graph = compiler::parse_value(graphgen::graph(size, seed)).expect("parses");
+        let compiled = compiler::compile(&graph, &compiler::CompileOptions::default()).expect("compiles");
+        check(&validator, &format!("generated-{size}"), &compiled.asl, &dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
