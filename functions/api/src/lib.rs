@@ -1,1 +1,235 @@
-//! The api function: Weft's HTTP API.
+//! The api function: Weft's HTTP API as an axum [`Router`].
+//!
+//! [`app`] is served by `lambda_http::run` in Lambda (see `main.rs`) and by a plain axum server in
+//! `weft serve`; tests drive it with `oneshot`. Clients (database pool, Redis connection, JWKS
+//! cache, Step Functions client) are built once in [`AppState::connect`] and shared.
+//!
+//! Architecture invariants:
+//! - every `/v1` route runs behind [`authenticate`], and every store call takes the caller's
+//!   tenant, so another tenant's ids answer 404 exactly like ids that do not exist;
+//! - request bodies are bounded (`WEFT_MAX_BODY_BYTES`), parsed strictly (unknown fields are
+//!   refused), and validated before anything is written;
+//! - errors are `{"error": {"code", "message"}}` and never carry SQL or internal detail.
+
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod publish;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+
+use crate::error::ApiError;
+use crate::publish::{Publisher, SfnPublisher, StoreOnly};
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: store::Store,
+    cache: cache::Cache,
+    limiter: cache::RateLimiter,
+    jwt: auth::JwtVerifier,
+    secrets: secrets::SecretsKey,
+    publisher: Arc<dyn Publisher>,
+    compile_options: compiler::CompileOptions,
+    max_body_bytes: usize,
+}
+
+/// The parts of an [`AppState`], for callers (tests, `weft serve`) that build their own.
+pub struct Parts {
+    pub store: store::Store,
+    pub cache: cache::Cache,
+    pub limiter: cache::RateLimiter,
+    pub jwt: auth::JwtVerifier,
+    pub secrets: secrets::SecretsKey,
+    pub publisher: Arc<dyn Publisher>,
+    pub compile_options: compiler::CompileOptions,
+    pub max_body_bytes: usize,
+}
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot connect to Postgres at {url}: {source}")]
+    Database { url: String, source: store::StoreError },
+    #[error("cannot apply database migrations: {0}")]
+    Migrate(store::StoreError),
+    #[error("cannot connect to Redis at {url}: {source}")]
+    Redis { url: String, source: cache::CacheError },
+}
+
+impl AppState {
+    pub fn new(parts: Parts) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store: parts.store,
+                cache: parts.cache,
+                limiter: parts.limiter,
+                jwt: parts.jwt,
+                secrets: parts.secrets,
+                publisher: parts.publisher,
+                compile_options: parts.compile_options,
+                max_body_bytes: parts.max_body_bytes,
+            }),
+        }
+    }
+
+    /// Connects to Postgres and Redis and builds the verifier and publisher from `config`.
+    /// With `migrate`, pending migrations are applied first.
+    pub async fn connect(config: &config::Config, migrate: bool) -> Result<Self, StartError> {
+        let store = store::Store::connect(&config.database_url, config.database_max_connections)
+            .await
+            .map_err(|source| StartError::Database { url: config::redact_url(&config.database_url), source })?;
+        if migrate {
+            store.migrate().await.map_err(StartError::Migrate)?;
+        }
+        let redis = cache::connect(&config.redis_url)
+            .await
+            .map_err(|source| StartError::Redis { url: config::redact_url(&config.redis_url), source })?;
+        let cache = cache::Cache::new(
+            redis.clone(),
+            "weft",
+            config.cache_l1_capacity,
+            Duration::from_millis(config.cache_l1_ttl_ms),
+            config.cache_l2_ttl_seconds,
+        );
+        let limiter =
+            cache::RateLimiter::new(redis, "weft", config.rate_limit.requests, config.rate_limit.window_seconds);
+        let jwt = auth::JwtVerifier::new(auth::JwtSettings {
+            hs256_secret: config.jwt.hs256_secret.clone(),
+            jwks: config.jwt.jwks_url.as_deref().map(auth::JwksClient::new),
+            issuer: config.jwt.issuer.clone(),
+            audience: config.jwt.audience.clone(),
+            leeway_seconds: config.jwt.leeway_seconds,
+        });
+        let publisher: Arc<dyn Publisher> = match &config.sfn {
+            config::SfnConfig::Off => Arc::new(StoreOnly),
+            config::SfnConfig::On { endpoint, role_arn, region } => {
+                Arc::new(SfnPublisher::from_config(endpoint.as_deref(), region.as_deref(), role_arn.clone()).await)
+            }
+        };
+        Ok(Self::new(Parts {
+            store,
+            cache,
+            limiter,
+            jwt,
+            secrets: secrets::SecretsKey::new(&config.secrets_key),
+            publisher,
+            compile_options: compiler::CompileOptions::default(),
+            max_body_bytes: config.max_body_bytes,
+        }))
+    }
+
+    pub fn store(&self) -> &store::Store {
+        &self.inner.store
+    }
+
+    pub fn cache(&self) -> &cache::Cache {
+        &self.inner.cache
+    }
+}
+
+/// The whole API.
+pub fn app(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/compile", post(routes::compile))
+        .route("/workflows", post(routes::create_workflow).get(routes::list_workflows))
+        .route(
+            "/workflows/{id}",
+            get(routes::get_workflow).put(routes::update_workflow).delete(routes::delete_workflow),
+        )
+        .route("/workflows/{id}/versions", post(routes::publish_version).get(routes::list_versions))
+        .route("/workflows/{id}/versions/{version}", get(routes::get_version))
+        .route("/workflows/{id}/alias", put(routes::set_alias))
+        .route("/secrets", post(routes::create_secret).get(routes::list_secrets))
+        .route("/secrets/{name}", delete(routes::delete_secret))
+        .route("/api-keys", post(routes::create_api_key).get(routes::list_api_keys))
+        .route("/api-keys/{id}", delete(routes::revoke_api_key))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(routes::healthz))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.inner.max_body_bytes))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /openapi.json")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+}
+
+/// Resolves the caller (JWT or API key), applies the tenant's rate limit, and puts the
+/// [`auth::Principal`] in the request for handlers.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let principal = match resolve_caller(&state, req.headers()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let decision = state.inner.limiter.check(&principal.tenant).await;
+    if let cache::Decision::Limited { retry_after_seconds } = decision {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests for this tenant; retry after {retry_after_seconds} s"),
+        );
+        e.retry_after = Some(retry_after_seconds);
+        return e.into_response();
+    }
+    req.extensions_mut().insert(principal);
+    let mut response = next.run(req).await;
+    if let cache::Decision::Allowed { remaining } = decision
+        && remaining != u64::MAX
+        && let Ok(v) = HeaderValue::from_str(&remaining.to_string())
+    {
+        response.headers_mut().insert("x-ratelimit-remaining", v);
+    }
+    response
+}
+
+async fn resolve_caller(state: &AppState, headers: &axum::http::HeaderMap) -> Result<auth::Principal, ApiError> {
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.to_str().map_err(|_| auth::AuthError::BadScheme));
+    let authorization = authorization.transpose()?;
+    let x_api_key = headers.get("x-api-key").map(|v| v.to_str().map_err(|_| auth::AuthError::BadApiKey));
+    let x_api_key = x_api_key.transpose()?;
+    match auth::credential(authorization, x_api_key)? {
+        auth::Credential::Jwt(token) => Ok(state.inner.jwt.verify(token).await?),
+        auth::Credential::ApiKey(key) => {
+            let row = state
+                .inner
+                .store
+                .find_api_key(&key.prefix)
+                .await
+                .map_err(ApiError::unavailable)?
+                .ok_or(auth::AuthError::BadApiKey)?;
+            if !auth::verify_secret(&key.secret, &row.secret_hash) {
+                return Err(auth::AuthError::BadApiKey.into());
+            }
+            let role = auth::Role::parse(&row.role).ok_or(auth::AuthError::BadApiKey)?;
+            Ok(auth::Principal {
+                tenant: row.tenant_id,
+                subject: format!("api-key:{}", row.id),
+                role,
+                method: auth::Method::ApiKey { id: row.id.to_string() },
+            })
+        }
+    }
+}
