@@ -73,15 +73,19 @@ impl Principal {
 
 /// The claims Weft reads. `iss`, `aud`, `exp` and `nbf` are checked by `jsonwebtoken` before
 /// these are looked at.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// Every field is optional here so that a missing claim is reported by name (by the validation
+/// or below) rather than as an unreadable token.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Claims {
-    pub sub: String,
-    pub tenant: String,
-    pub role: String,
-    pub iss: String,
-    pub aud: serde_json::Value,
-    pub exp: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    pub tenant: Option<String>,
+    pub role: Option<String>,
+    pub iss: Option<String>,
+    pub aud: Option<serde_json::Value>,
+    pub exp: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
 }
 
@@ -204,14 +208,10 @@ impl JwtVerifier {
             _ => AuthError::Malformed,
         })?;
         let claims = data.claims;
-        let role = Role::parse(&claims.role).ok_or(AuthError::BadClaim("role"))?;
-        if !valid_tenant(&claims.tenant) {
-            return Err(AuthError::BadClaim("tenant"));
-        }
-        if claims.sub.is_empty() || claims.sub.len() > 256 {
-            return Err(AuthError::BadClaim("sub"));
-        }
-        Ok(Principal { tenant: claims.tenant, subject: claims.sub, role, method: Method::Jwt })
+        let role = claims.role.as_deref().and_then(Role::parse).ok_or(AuthError::BadClaim("role"))?;
+        let tenant = claims.tenant.filter(|t| valid_tenant(t)).ok_or(AuthError::BadClaim("tenant"))?;
+        let subject = claims.sub.filter(|s| !s.is_empty() && s.len() <= 256).ok_or(AuthError::BadClaim("sub"))?;
+        Ok(Principal { tenant, subject, role, method: Method::Jwt })
     }
 }
 
