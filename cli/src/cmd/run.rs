@@ -469,10 +469,13 @@ impl Progress {
             eprintln!("  {} in {}", outcome.status.as_str(), show(took));
         }
         if outcome.status == Status::Succeeded {
-            None
-        } else {
-            self.last_failed.clone()
+            return None;
         }
+        // A failure outside a Task (e.g. `States.Runtime` on a bad path) names no task; the
+        // state still open when the execution ended is where it failed.
+        self.last_failed
+            .clone()
+            .or_else(|| self.running.iter().rev().find_map(|s| self.node_of(s)))
     }
 }
 

@@ -220,8 +220,16 @@ pub struct ColdStarts {
 
 /// Spawns `binary` `runs` times under this Runtime API and times its first and second response,
 /// checking each response equals `expected`.
-pub async fn measure_cold_starts(binary: &str, payload: &Value, expected: &Value, runs: usize) -> Result<ColdStarts, String> {
-    let api = RuntimeApi::start().await.map_err(|e| format!("cannot start the Runtime API: {e}"))?;
+pub async fn measure_cold_starts(
+    binary: &str,
+    payload: &Value,
+    expected: &Value,
+    runs: usize,
+    env: &[(&str, &str)],
+) -> Result<ColdStarts, String> {
+    let api = RuntimeApi::start()
+        .await
+        .map_err(|e| format!("cannot start the Runtime API: {e}"))?;
     let mut cold = Vec::with_capacity(runs);
     let mut warm = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -229,6 +237,7 @@ pub async fn measure_cold_starts(binary: &str, payload: &Value, expected: &Value
         let mut child = tokio::process::Command::new(binary)
             .envs(api.lambda_env("bench"))
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -242,7 +251,12 @@ pub async fn measure_cold_starts(binary: &str, payload: &Value, expected: &Value
         for outcome in [first, second] {
             match outcome {
                 Some(Outcome::Response(v)) if &v == expected => {}
-                other => return Err(format!("unexpected outcome {other:?} (init error: {:?})", api.init_error())),
+                other => {
+                    return Err(format!(
+                        "unexpected outcome {other:?} (init error: {:?})",
+                        api.init_error()
+                    ));
+                }
             }
         }
     }
@@ -253,28 +267,51 @@ pub async fn measure_cold_starts(binary: &str, payload: &Value, expected: &Value
 
 /// The body of a `harness = false` bench: prints binary size and cold/warm start percentiles.
 pub fn bench_main(binary: &str, payload: Value, expected: Value) {
-    let runs = std::env::var("COLD_START_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(30);
+    bench_main_with_env(binary, payload, expected, &[]);
+}
+
+/// [`bench_main`] with extra environment variables for the function process.
+pub fn bench_main_with_env(binary: &str, payload: Value, expected: Value, env: &[(&str, &str)]) {
+    let runs = std::env::var("COLD_START_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(30);
     let size = std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start tokio: {e}");
             std::process::exit(1);
         }
     };
-    match runtime.block_on(measure_cold_starts(binary, &payload, &expected, runs)) {
+    match runtime.block_on(measure_cold_starts(binary, &payload, &expected, runs, env)) {
         Ok(m) => {
-            let pct = |v: &[Duration], p: usize| v.get((v.len() * p / 100).min(v.len().saturating_sub(1))).copied().unwrap_or_default();
+            let pct = |v: &[Duration], p: usize| {
+                v.get((v.len() * p / 100).min(v.len().saturating_sub(1)))
+                    .copied()
+                    .unwrap_or_default()
+            };
             let ms = |d: Duration| d.as_secs_f64() * 1e3;
             println!("binary   {binary}");
-            println!("size     {:.2} MiB ({size} bytes)", size as f64 / (1 << 20) as f64);
+            println!(
+                "size     {:.2} MiB ({size} bytes)",
+                size as f64 / (1 << 20) as f64
+            );
             println!(
                 "cold     min {:.2} ms  p50 {:.2} ms  p90 {:.2} ms  (spawn -> first response via the Runtime API, {runs} runs)",
                 ms(pct(&m.cold, 0)),
                 ms(pct(&m.cold, 50)),
                 ms(pct(&m.cold, 90))
             );
-            println!("warm     min {:.3} ms  p50 {:.3} ms  p90 {:.3} ms  (second invocation, same process)", ms(pct(&m.warm, 0)), ms(pct(&m.warm, 50)), ms(pct(&m.warm, 90)));
+            println!(
+                "warm     min {:.3} ms  p50 {:.3} ms  p90 {:.3} ms  (second invocation, same process)",
+                ms(pct(&m.warm, 0)),
+                ms(pct(&m.warm, 50)),
+                ms(pct(&m.warm, 90))
+            );
         }
         Err(e) => {
             eprintln!("cold start bench failed: {e}");
