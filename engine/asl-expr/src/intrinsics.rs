@@ -252,12 +252,33 @@ impl Intrinsic {
         &self,
         resolve: &dyn Fn(&str) -> Result<Value, ExprError>,
     ) -> Result<Value, ExprError> {
+        self.eval_at(&|_, p| resolve(p), &mut 0)
+    }
+
+    /// Like [`Intrinsic::eval`], but `resolve` also gets the path's position in
+    /// [`Intrinsic::paths`], so a caller can parse the paths once and look them up by index.
+    pub fn eval_indexed(
+        &self,
+        resolve: &dyn Fn(usize, &str) -> Result<Value, ExprError>,
+    ) -> Result<Value, ExprError> {
+        self.eval_at(resolve, &mut 0)
+    }
+
+    fn eval_at(
+        &self,
+        resolve: &dyn Fn(usize, &str) -> Result<Value, ExprError>,
+        next_path: &mut usize,
+    ) -> Result<Value, ExprError> {
         let mut values = Vec::with_capacity(self.args.len());
         for arg in &self.args {
             values.push(match arg {
                 Arg::Literal(v) => v.clone(),
-                Arg::Path(p) => resolve(p)?,
-                Arg::Call(c) => c.eval(resolve)?,
+                Arg::Path(p) => {
+                    let i = *next_path;
+                    *next_path += 1;
+                    resolve(i, p)?
+                }
+                Arg::Call(c) => c.eval_at(resolve, next_path)?,
             });
         }
         let (min, max) = self.func.arity();

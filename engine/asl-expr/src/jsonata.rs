@@ -204,7 +204,7 @@ impl Jsonata {
         register_aws_functions(&mut evaluator, &self.aws_functions)?;
         let result = evaluator
             .evaluate(&self.ast, &JValue::Undefined)
-            .map_err(|e| ExprError::query(e.message().to_owned()))?;
+            .map_err(|e| ExprError::query(aws_message(e.message())))?;
         Ok(from_jvalue(&result))
     }
 }
@@ -215,6 +215,59 @@ pub fn undefined_cause(expr: &str, field: &str) -> String {
     format!(
         "The JSONata expression '{expr}' specified for the field '{field}' returned nothing (undefined)."
     )
+}
+
+/// AWS's cause for an expression that failed; `message` is the cause [`Jsonata::eval`] returned.
+pub fn eval_error_cause(expr: &str, field: &str, message: &str) -> String {
+    format!(
+        "The JSONata expression '{expr}' specified for the field '{field}' threw an error during evaluation. {message}"
+    )
+}
+
+/// Rewrites jsonata-core's wording of an error into the jsonata-js wording AWS reports, where the
+/// two are known to differ.
+fn aws_message(msg: &str) -> String {
+    for side in [
+        "T2001: The left side of the ",
+        "T2002: The right side of the ",
+    ] {
+        if let Some(rest) = msg.strip_prefix(side)
+            && let Some((op, tail)) = rest.split_once(' ')
+            && !op.starts_with('"')
+        {
+            return format!("{side}\"{op}\" {tail}");
+        }
+    }
+    if msg.starts_with("T1006: Attempted to invoke a non-function") {
+        return "T1006: Attempted to invoke a non-function".to_owned();
+    }
+    if let Some(head) = msg.strip_prefix("D3138: ") {
+        let head =
+            head.rsplit_once(" (").map_or(
+                head,
+                |(h, tail)| {
+                    if tail.ends_with(" values)") { h } else { head }
+                },
+            );
+        return format!("D3138: {head}");
+    }
+    if msg == "D3020: Third argument of split function must be a positive number" {
+        return "D3020: Third argument of split function must evaluate to a positive number"
+            .to_owned();
+    }
+    if msg == "D3010: Pattern cannot be empty" {
+        return "Second argument of replace function cannot be an empty string".to_owned();
+    }
+    if let Some(value) = msg
+        .strip_prefix("D3030: Cannot convert '")
+        .and_then(|r| r.strip_suffix("' to number"))
+    {
+        return format!(
+            "D3030: Unable to cast value to a number: {}",
+            Value::String(value.to_owned())
+        );
+    }
+    msg.to_owned()
 }
 
 /// Collects variable names and checks AWS's definition-time rules.

@@ -1,7 +1,23 @@
-//! The expression languages of Amazon States Language: intrinsic functions and JSONata.
+//! The expression languages of Amazon States Language, with AWS Step Functions' behaviour:
+//! intrinsic functions for JSONPath states and JSONata for JSONata states.
 //!
-//! Pure: no IO, no async. Both languages are parsed once ([`intrinsics::parse`],
-//! [`jsonata::compile`]) and evaluated many times.
+//! Pure: no IO, no async, no global state. Both languages are parsed once and evaluated many
+//! times, and the parsed forms are `Send + Sync` so one definition serves concurrent executions.
+//!
+//! - [`intrinsics`]: [`intrinsics::parse`] a `States.*` call (syntax only, as AWS checks it when
+//!   it accepts a definition; [`intrinsics::Intrinsic::check`] adds the arity and template checks
+//!   AWS only makes at run time), then [`intrinsics::Intrinsic::eval`] it with a callback that
+//!   resolves its path arguments (`$.a`, `$$.Execution.Id`, `$var.x`). Run-time failures are
+//!   `States.Runtime` with AWS's cause `Invalid arguments in States.X`.
+//! - [`jsonata`]: [`jsonata::compile`] the inside of `{% ... %}` (refusing what AWS refuses at
+//!   definition time), then [`jsonata::Jsonata::eval`] it with the `$states` object and a
+//!   lookup for Assign variables; `Ok(None)` is an undefined result. Built on `jsonata-core`;
+//!   the module docs say why.
+//!
+//! Every error is an [`ExprError`]: AWS's error name and AWS's cause text without the
+//! "An error occurred while executing the state 'X' (entered at the event id #N). " prefix, which
+//! only the engine can write. The engine also adds the field-specific wording for JSONata
+//! ([`jsonata::undefined_cause`], [`jsonata::eval_error_cause`]).
 
 pub mod intrinsics;
 pub mod jsonata;
@@ -25,7 +41,7 @@ impl ExprError {
         }
     }
 
-    /// `States.Runtime`, the error AWS raises for most bad intrinsic calls.
+    /// `States.Runtime`, the error AWS raises for bad intrinsic calls and missing paths.
     pub fn runtime(cause: impl Into<String>) -> Self {
         Self::new("States.Runtime", cause)
     }

@@ -856,6 +856,21 @@ fn uuid() {
 }
 
 #[test]
+fn eval_indexed_numbers_paths_as_paths_lists_them() {
+    let call = intrinsics::parse("States.Format('{}{}{}', $.a, States.JsonToString($.b), $.c)")
+        .expect("parses");
+    assert_eq!(call.paths(), vec!["$.a", "$.b", "$.c"]);
+    let values = [json!("x"), json!([1]), json!(true)];
+    let got = call
+        .eval_indexed(&|i, p| {
+            assert_eq!(call.paths()[i], p);
+            Ok(values[i].clone())
+        })
+        .expect("ok");
+    assert_eq!(got, json!("x[1]true"));
+}
+
+#[test]
 fn parse_once_evaluate_many_times() {
     let call =
         intrinsics::parse("States.Format('{}-{}', $.a, States.MathAdd($.b, 1))").expect("parses");

@@ -353,11 +353,59 @@ fn parse_and_eval() {
     assert!(cause.starts_with("T1006"), "{cause}");
 }
 
+/// The causes AWS reports for failing expressions (captured from the live service and published
+/// with Floci's Step Functions emulator), which follow jsonata-js's message catalog.
 #[test]
-fn evaluation_errors_are_query_evaluation_errors() {
-    let cause = fails("$states.input.s + 1", json!({"s": "x"}));
-    assert!(cause.starts_with("T2001"), "{cause}");
+fn evaluation_errors_carry_aws_causes() {
+    for (expr, cause) in [
+        (
+            "$states.input.s + 1",
+            "T2001: The left side of the \"+\" operator must evaluate to a number",
+        ),
+        (
+            "1 + {}",
+            "T2002: The right side of the \"+\" operator must evaluate to a number",
+        ),
+        (
+            "$split('a','b',-1)",
+            "D3020: Third argument of split function must evaluate to a positive number",
+        ),
+        (
+            "$reduce([1,2], function($a){$a})",
+            "D3050: The second argument of reduce function must be a function with at least two arguments",
+        ),
+        (
+            "$single([1,2], function($x){true})",
+            "D3138: The $single() function expected exactly 1 matching result.  Instead it matched more.",
+        ),
+        (
+            "$parse(null)",
+            "T0410: Argument 1 of function \"parse\" does not match function signature",
+        ),
+        (
+            "$replace('a','','b')",
+            "Second argument of replace function cannot be an empty string",
+        ),
+        (
+            "$sqrt(-1)",
+            "D3060: The sqrt function cannot be applied to a negative number: -1",
+        ),
+        (
+            "$number('x')",
+            "D3030: Unable to cast value to a number: \"x\"",
+        ),
+        (
+            "$nofunction(1)",
+            "T1006: Attempted to invoke a non-function",
+        ),
+    ] {
+        assert_eq!(fails(expr, json!({"s": "x"})), cause, "{expr}");
+    }
     fails("$error('custom')", json!({}));
+    assert_eq!(
+        jsonata::eval_error_cause("1 + {}", "Output", "T2002: x"),
+        "The JSONata expression '1 + {}' specified for the field 'Output' threw an error during evaluation. T2002: x"
+    );
 }
 
 #[test]
@@ -428,12 +476,28 @@ fn projections_keep_every_reachable_value() {
     check("$states.input.o.p.q", input.clone(), json!("deep"));
     check("$keys($states.input.o.p)", input.clone(), json!(["q", "r"]));
     check("$lookup($states.input, 'k')", input.clone(), json!("key"));
-    check("($s := $states; $s.input.o.p.r)", input.clone(), json!("other"));
-    check("$states.input.o.p.q & $states.input.o.s[1]", input.clone(), json!("deep2"));
+    check(
+        "($s := $states; $s.input.o.p.r)",
+        input.clone(),
+        json!("other"),
+    );
+    check(
+        "$states.input.o.p.q & $states.input.o.s[1]",
+        input.clone(),
+        json!("deep2"),
+    );
     check("$states.input.o.*.q", input.clone(), json!("deep"));
-    check("$states.input.o.p.$keys()", input.clone(), json!(["q", "r"]));
+    check(
+        "$states.input.o.p.$keys()",
+        input.clone(),
+        json!(["q", "r"]),
+    );
     check("$count($states.input.a)", input.clone(), json!(2));
-    check("$states.context.Execution.Name & $states.input.k", input, json!("e1key"));
+    check(
+        "$states.context.Execution.Name & $states.input.k",
+        input,
+        json!("e1key"),
+    );
     check("$ItemsVar[1]", json!({}), json!("Item2"));
 }
 
