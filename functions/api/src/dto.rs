@@ -30,11 +30,32 @@ impl From<compiler::Diagnostic> for DiagnosticDto {
     }
 }
 
+/// The documented outline of a `weft/v1` graph (see `docs/graph-format.md`); the compiler
+/// checks the rest and answers 422 with diagnostics.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct GraphDoc {
+    /// Always `weft/v1`.
+    #[schema(pattern = "^weft/v1$")]
+    format: String,
+    id: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    #[schema(value_type = Object)]
+    settings: Option<Value>,
+    #[schema(value_type = Vec<Object>)]
+    triggers: Option<Vec<Value>>,
+    #[schema(value_type = Vec<Object>)]
+    nodes: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    edges: Vec<Value>,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompileRequest {
     /// A `weft/v1` graph.
-    #[schema(value_type = Object)]
+    #[schema(value_type = GraphDoc)]
     pub graph: Value,
     /// Node type → Lambda function name or ARN; unmapped types use the SAM placeholders.
     #[serde(default)]
@@ -66,7 +87,7 @@ pub struct DiagnosticsBody {
 pub struct WorkflowRequest {
     /// A `weft/v1` graph; it must parse, but a draft may still have validation errors
     /// (publishing refuses those).
-    #[schema(value_type = Object)]
+    #[schema(value_type = GraphDoc)]
     pub graph: Value,
     /// Defaults to the graph's `name`, then its `id`.
     #[serde(default)]
@@ -258,6 +279,7 @@ pub struct ApiKeyRequest {
     #[schema(min_length = 1, max_length = 128)]
     pub name: String,
     /// `viewer`, `editor` or `admin` (at most the creator's own role).
+    #[schema(pattern = "^(viewer|editor|admin)$")]
     pub role: String,
 }
 

@@ -100,6 +100,23 @@ fn check_description(d: &Option<String>) -> Result<(), ApiError> {
     }
 }
 
+fn check_len(what: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.chars().count() > max => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("`{what}` must be at most {max} characters")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n @ 1..=200) => Ok(n),
+        Some(_) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "`limit` must be from 1 to 200")),
+    }
+}
+
 fn workflow_response(w: store::Workflow) -> WorkflowResponse {
     let diagnostics = match compiler::parse_value(w.graph.clone()) {
         Ok(g) => compiler::validate(&g),
@@ -202,9 +219,12 @@ pub async fn list_workflows(
     Query(q): Query<ListWorkflowsQuery>,
 ) -> Result<axum::Json<WorkflowList>, ApiError> {
     caller.require(Role::Viewer)?;
+    check_len("name", q.name.as_deref(), 256)?;
+    check_len("cursor", q.cursor.as_deref(), 512)?;
+    let limit = check_limit(q.limit)?;
     let page = state
         .store()
-        .list_workflows(&caller.tenant, q.name.as_deref(), q.cursor.as_deref(), q.limit.unwrap_or(50))
+        .list_workflows(&caller.tenant, q.name.as_deref(), q.cursor.as_deref(), limit)
         .await
         .map_err(ApiError::store("workflow"))?;
     Ok(axum::Json(WorkflowList {
@@ -390,9 +410,11 @@ pub async fn list_versions(
     Query(q): Query<ListVersionsQuery>,
 ) -> Result<axum::Json<VersionList>, ApiError> {
     caller.require(Role::Viewer)?;
+    check_len("cursor", q.cursor.as_deref(), 32)?;
+    let limit = check_limit(q.limit)?;
     let page = state
         .store()
-        .list_versions(&caller.tenant, id, q.cursor.as_deref(), q.limit.unwrap_or(50))
+        .list_versions(&caller.tenant, id, q.cursor.as_deref(), limit)
         .await
         .map_err(ApiError::store("workflow"))?;
     Ok(axum::Json(VersionList {

@@ -23,6 +23,18 @@ async fn workflow_crud_keeps_the_client_interface() {
     let got = app.call("GET", &format!("/v1/workflows/{id}"), Some(&t), None).await;
     assert_eq!(got.status, StatusCode::OK);
     assert_eq!(got.body["graph"], graph("Ticket triage"));
+    // The graph comes back as sent: key order and extreme numbers included (even from Postgres,
+    // not only from the cache).
+    let odd = json!({"zeta": 1, "format": "weft/v1", "name": "odd", "big": 1.7976931348623157e308, "tiny": 5e-324,
+                     "huge_int": 2.1988759396396367e22, "nodes": [], "edges": []});
+    let odd_id = app.create("acme", odd.clone()).await;
+    app.state.cache().invalidate(&format!("wf:acme:{odd_id}")).await;
+    let got_odd = app.call("GET", &format!("/v1/workflows/{odd_id}"), Some(&t), None).await;
+    assert_eq!(got_odd.status, StatusCode::OK, "{}", got_odd.body);
+    assert_eq!(got_odd.body["graph"], odd);
+    let keys: Vec<&String> = got_odd.body["graph"].as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["zeta", "format", "name", "big", "tiny", "huge_int", "nodes", "edges"]);
+    app.call("DELETE", &format!("/v1/workflows/{odd_id}"), Some(&t), None).await;
     assert_eq!(got.body["diagnostics"], json!([]));
 
     // Update the draft: new graph, explicit name.
@@ -43,8 +55,8 @@ async fn workflow_crud_keeps_the_client_interface() {
     assert_eq!(gone.body["error"]["code"], "not_found");
     let again = app.call("DELETE", &format!("/v1/workflows/{id}"), Some(&t), None).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
-    // Soft delete: the row is still there.
-    assert_eq!(app.count_rows("workflows").await, 1);
+    // Soft delete: the rows are still there.
+    assert_eq!(app.count_rows("workflows").await, 2);
 }
 
 #[tokio::test]
@@ -95,8 +107,10 @@ async fn list_paginates_with_cursors_and_filters_by_name() {
 
     let r = app.call("GET", "/v1/workflows?cursor=garbage", Some(&t), None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = app.call("GET", "/v1/workflows?limit=0", Some(&t), None).await;
-    assert_eq!(r.status, StatusCode::OK, "limit is clamped: {}", r.body);
+    for bad in ["limit=0", "limit=201", &format!("name={}", "x".repeat(257))] {
+        let r = app.call("GET", &format!("/v1/workflows?{bad}"), Some(&t), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+    }
     let r = app.call("GET", "/v1/workflows?limit=-1", Some(&t), None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"]["code"], "invalid_query");
@@ -276,6 +290,10 @@ async fn bad_input_is_refused_and_nothing_is_written() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["error"]["message"].as_str().expect("message").contains("unknown field `colour`"), "{}", r.body);
 
+    let r = app.raw(post(Body::from(r#"{"graph": {"format": "weft/v1", "name": "nul\u0000"}}"#), Some("application/json"))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "Postgres cannot store NUL: {}", r.body);
+    assert!(r.body["error"]["message"].as_str().expect("message").contains("NUL"));
+
     let r = app.raw(post(Body::from(json!({"graph": graph("x")}).to_string()), None)).await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
@@ -426,4 +444,47 @@ async fn healthz_and_openapi_need_no_token() {
         assert!(r.body["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn concurrent_publishes_get_distinct_versions() {
+    let Some(app) = setup().await else { return };
+    let id = app.create("acme", graph("race")).await;
+    let t = token("acme", "editor");
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let router = app.router.clone();
+            let (t, path) = (t.clone(), format!("/v1/workflows/{id}/versions"));
+            tokio::spawn(async move {
+                let r = call(&router, "POST", &path, Some(&t), None).await;
+                assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+                r.body["version"].as_i64().expect("version")
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for task in tasks {
+        versions.push(task.await.expect("task"));
+    }
+    versions.sort();
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
+}
+
+#[tokio::test]
+async fn api_keys_are_tenant_scoped_too() {
+    let Some(app) = setup().await else { return };
+    let r = app.call("POST", "/v1/api-keys", Some(&token("tenant-a", "admin")), Some(json!({"name": "a", "role": "viewer"}))).await;
+    let key_id = r.body["id"].as_str().expect("id").to_owned();
+    let key = r.body["secret"].as_str().expect("secret").to_owned();
+    let b = token("tenant-b", "admin");
+    let r = app.call("DELETE", &format!("/v1/api-keys/{key_id}"), Some(&b), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app.call("GET", "/v1/api-keys", Some(&b), None).await;
+    assert_eq!(r.body["items"], json!([]));
+    // Tenant A's key sees tenant A only, and cannot mint a key above its own role.
+    app.create("tenant-b", graph("B's")).await;
+    let r = app.call("GET", "/v1/workflows", Some(&key), None).await;
+    assert_eq!(r.body["items"], json!([]));
+    let r = app.call("POST", "/v1/api-keys", Some(&token("tenant-a", "admin")), Some(json!({"name": "x", "role": "root"}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }

@@ -211,13 +211,13 @@ impl Store {
         touch_tenant_and_user(&mut tx, tenant, user, role).await?;
         let row = sqlx::query_as::<_, Workflow>(concat!(
             "INSERT INTO workflows (id, tenant_id, name, description, graph, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING ", workflow_columns!(), ""
+             VALUES ($1, $2, $3, $4, $5::text::json, $6) RETURNING ", workflow_columns!(), ""
         ))
         .bind(Uuid::new_v4())
         .bind(tenant)
         .bind(name)
         .bind(description)
-        .bind(graph)
+        .bind(graph.to_string())
         .bind(user)
         .fetch_one(&mut *tx)
         .await?;
@@ -246,14 +246,14 @@ impl Store {
         graph: &Value,
     ) -> Result<Workflow, StoreError> {
         sqlx::query_as::<_, Workflow>(concat!(
-            "UPDATE workflows SET name = $3, description = $4, graph = $5, updated_at = now() \
+            "UPDATE workflows SET name = $3, description = $4, graph = $5::text::json, updated_at = now() \
              WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING ", workflow_columns!(), ""
         ))
         .bind(tenant)
         .bind(id)
         .bind(name)
         .bind(description)
-        .bind(graph)
+        .bind(graph.to_string())
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)
@@ -513,13 +513,13 @@ impl WorkflowTx {
         let version = sqlx::query_as::<_, Version>(concat!(
             "INSERT INTO workflow_versions (tenant_id, workflow_id, version, graph, asl, workflow_type, \
                  content_hash, state_machine_arn, state_machine_version_arn, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ", version_columns!(), ""
+             VALUES ($1, $2, $3, $4::text::json, $5::text::json, $6, $7, $8, $9, $10) RETURNING ", version_columns!(), ""
         ))
         .bind(&tenant)
         .bind(self.workflow.id)
         .bind(new.version)
-        .bind(&new.graph)
-        .bind(&new.asl)
+        .bind(new.graph.to_string())
+        .bind(new.asl.to_string())
         .bind(&new.workflow_type)
         .bind(&new.content_hash)
         .bind(&new.state_machine_arn)
