@@ -55,6 +55,9 @@ pub struct Jsonata {
     states_fields: Vec<String>,
     /// Which of AWS's added functions the expression can call.
     aws_functions: Vec<AwsFunction>,
+    /// For an expression that is only `$name` or `$name.a.b`: the name and the member chain,
+    /// read straight from the JSON (see [`Jsonata::eval`]).
+    simple_path: Option<(String, Vec<String>)>,
 }
 
 /// What of a value an expression reads: all of it, or only some object members.
@@ -145,7 +148,9 @@ pub fn compile(expr: &str) -> Result<Jsonata, ExprError> {
         }
     }
     let (variables, projections) = walk.variables.into_iter().unzip();
+    let simple_path = simple_path(&ast);
     Ok(Jsonata {
+        simple_path,
         source: expr.to_owned(),
         ast,
         variables,
@@ -188,6 +193,37 @@ impl Jsonata {
         states: &Value,
         vars: &dyn Fn(&str) -> Option<Value>,
     ) -> Result<Option<Value>, ExprError> {
+        // A plain path over objects is read from the JSON directly: it gives what JSONata gives,
+        // keeps integers beyond 2^53 exact (JSONata numbers are doubles; AWS keeps a long), and
+        // skips the conversions. Anything else, such as a step over an array, which JSONata maps
+        // over the elements, goes to the evaluator.
+        if let Some((name, chain)) = &self.simple_path {
+            let owned;
+            let root = if name == "states" {
+                states
+            } else {
+                match vars(name) {
+                    Some(v) => {
+                        owned = v;
+                        &owned
+                    }
+                    None => return Ok(None),
+                }
+            };
+            let mut current = Some(root);
+            for key in chain {
+                current = match current {
+                    Some(Value::Object(m)) => match m.get(key) {
+                        Some(v) => Some(v),
+                        None => return Ok(None),
+                    },
+                    _ => None,
+                };
+            }
+            if let Some(v) = current {
+                return Ok(Some(whole_floats_as_integers(v)));
+            }
+        }
         let mut context = Context::new();
         for (name, projection) in self.variables.iter().zip(&self.projections) {
             if name == "states" {
@@ -492,6 +528,52 @@ fn from_jvalue(v: &JValue) -> Option<Value> {
             return None;
         }
     })
+}
+
+/// `$name` or `$name.a.b` with no predicates, as (name, members).
+fn simple_path(ast: &AstNode) -> Option<(String, Vec<String>)> {
+    match ast {
+        AstNode::Variable(name) if !name.is_empty() => Some((name.clone(), Vec::new())),
+        AstNode::Path { steps } => {
+            let plain = |s: &PathStep| {
+                s.stages.is_empty()
+                    && s.focus.is_none()
+                    && s.index_var.is_none()
+                    && s.ancestor_label.is_none()
+                    && !s.is_tuple
+            };
+            let (first, rest) = steps.split_first()?;
+            let AstNode::Variable(name) = &first.node else {
+                return None;
+            };
+            if name.is_empty() || !steps.iter().all(plain) {
+                return None;
+            }
+            let chain = rest
+                .iter()
+                .map(|s| match &s.node {
+                    AstNode::Name(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some((name.clone(), chain))
+        }
+        _ => None,
+    }
+}
+
+/// A copy of `v` with whole floats written as integers, as [`number_to_json`] writes JSONata's.
+fn whole_floats_as_integers(v: &Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => n.as_f64().map_or(Value::Null, number_to_json),
+        Value::Array(items) => Value::Array(items.iter().map(whole_floats_as_integers).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), whole_floats_as_integers(x)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// Whole numbers are written as integers (AWS prints `3`, not `3.0`, and `0` for `-0`); numbers

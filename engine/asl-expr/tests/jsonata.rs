@@ -245,6 +245,32 @@ fn undefined_results_are_none() {
 }
 
 #[test]
+fn plain_paths_keep_big_integers_exact() {
+    let big = json!({"id": 12345678901234567890_u64, "n": -9007199254740993_i64, "f": 2.0});
+    check(
+        "$states.input.id",
+        big.clone(),
+        json!(12345678901234567890_u64),
+    );
+    check(
+        "$states.input",
+        big.clone(),
+        json!({"id": 12345678901234567890_u64, "n": -9007199254740993_i64, "f": 2}),
+    );
+    check("$states.input.f", big, json!(2));
+    // Steps over arrays map over the elements, as JSONata does.
+    check(
+        "$states.input.a.b",
+        json!({"a": [{"b": 1}, {"b": 2}]}),
+        json!([1, 2]),
+    );
+    check("$states.input.a", json!({"a": [[1, 2]]}), json!([[1, 2]]));
+    check("$states.input.a", json!({"a": [0]}), json!([0]));
+    undefined("$states.input.a.b", json!({"a": null}));
+    undefined("$states.input.missing.deeper", json!({}));
+}
+
+#[test]
 fn aws_number_conversion() {
     check("1/0", json!({}), json!("Infinity"));
     check("-1/0", json!({}), json!("-Infinity"));
@@ -533,5 +559,41 @@ fn compile_once_evaluate_many_times_across_threads() {
         .collect();
     for h in handles {
         assert!(h.join().expect("no panic"));
+    }
+}
+
+mod fast_path {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-1_000_000i64..1_000_000).prop_map(Value::from),
+            (-1000.0f64..1000.0).prop_map(|f| json!((f * 4.0).round() / 4.0)),
+            "[a-c]{0,3}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 40, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop_oneof![Just("a"), Just("b"), Just("c")], inner), 0..4)
+                    .prop_map(|kv| Value::Object(
+                        kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                    )),
+            ]
+        })
+    }
+
+    proptest! {
+        /// A plain path read straight from the JSON answers what the JSONata evaluator answers
+        /// for the same path (the parentheses make the second one go through the evaluator).
+        #[test]
+        fn plain_paths_agree_with_the_evaluator(input in json_value(), path in "(\\.[abc]){0,4}") {
+            let direct = compiled(&format!("$states.input{path}"));
+            let evaluated = compiled(&format!("($states.input{path})"));
+            let s = states(input);
+            prop_assert_eq!(direct.eval(&s, &vars).ok(), evaluated.eval(&s, &vars).ok());
+        }
     }
 }
