@@ -363,7 +363,13 @@ impl Intrinsic {
                 let Value::Array(items) = &v[0] else {
                     return Err(bad());
                 };
-                Ok(Value::Bool(items.contains(&v[1])))
+                // AWS compares text, as observed: a string by its characters and anything else by
+                // its JSON, so `true` matches "true", 1 matches "1", and objects match only with
+                // their keys in the same order.
+                let wanted = comparison_text(&v[1]);
+                Ok(Value::Bool(
+                    items.iter().any(|item| comparison_text(item) == wanted),
+                ))
             }
             Func::ArrayRange => {
                 let mut n = [0i64; 3];
@@ -554,6 +560,13 @@ fn describe_arity(min: usize, max: Option<usize>) -> String {
         None => format!("at least {min} argument(s)"),
         Some(m) if m == min => format!("exactly {min} argument(s)"),
         Some(m) => format!("{min} to {m} argument(s)"),
+    }
+}
+
+fn comparison_text(v: &Value) -> std::borrow::Cow<'_, str> {
+    match v {
+        Value::String(s) => std::borrow::Cow::Borrowed(s),
+        other => std::borrow::Cow::Owned(other.to_string()),
     }
 }
 

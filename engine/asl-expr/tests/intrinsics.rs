@@ -345,9 +345,32 @@ fn array_contains() {
     );
     check(
         "States.ArrayContains($.a, $.v)",
-        json!({"a": [{"1": 2, "2": []}], "v": {"2": [], "1": 2}}),
+        json!({"a": [{"1": 2, "2": []}], "v": {"1": 2, "2": []}}),
         json!(true),
     );
+    // AWS compares text: key order matters, and strings match the values they spell.
+    for (input, expected) in [
+        (
+            json!({"a": [{"a": 1, "b": 2}], "v": {"b": 2, "a": 1}}),
+            false,
+        ),
+        (
+            json!({"a": [{"a": 1}], "v": {"a": 1, "extra": null}}),
+            false,
+        ),
+        (json!({"a": ["true", "false"], "v": true}), true),
+        (
+            json!({"a": ["-1", "9007199254740991"], "v": 9007199254740991_i64}),
+            true,
+        ),
+        (json!({"a": [0, 1, -1, -1.5], "v": false}), false),
+        (
+            json!({"a": [null, "", " ", 0, 1, true, false, [0, 1, false]], "v": [0, 1, false]}),
+            true,
+        ),
+    ] {
+        check("States.ArrayContains($.a, $.v)", input, json!(expected));
+    }
     check(
         "States.ArrayContains($.a, $.v)",
         json!({"a": [], "v": []}),
