@@ -420,13 +420,7 @@ impl Intrinsic {
                 let Value::Array(items) = &mut v[0] else {
                     return Err(bad());
                 };
-                let mut out: Vec<Value> = Vec::with_capacity(items.len());
-                for item in std::mem::take(items) {
-                    if !out.contains(&item) {
-                        out.push(item);
-                    }
-                }
-                Ok(Value::Array(out))
+                Ok(Value::Array(java_hash_set(std::mem::take(items))))
             }
             Func::Base64Encode => {
                 let Value::String(s) = &v[0] else {
@@ -560,6 +554,78 @@ fn describe_arity(min: usize, max: Option<usize>) -> String {
         None => format!("at least {min} argument(s)"),
         Some(m) if m == min => format!("exactly {min} argument(s)"),
         Some(m) => format!("{min} to {m} argument(s)"),
+    }
+}
+
+/// The distinct values of `items` in the order a `java.util.HashSet` built from them iterates,
+/// which is the order AWS answers `States.ArrayUnique` in: observed outputs such as
+/// `[false, true]` for `[true, false, true]`, `[[2, 1], [1, 2]]` for `[[1, 2], [1, 2], [2, 1]]`
+/// and `[null, 1]` for `[null, null, 1]` are exactly that order for the Java values (`Integer`,
+/// `Double`, `String`, `Boolean`, `List`, `Map`, `null`) the JSON converts to. Equality is Java's
+/// too: objects are equal whatever their key order, and `1` differs from `1.0`.
+fn java_hash_set(items: Vec<Value>) -> Vec<Value> {
+    // `new HashSet<>(collection)` sizes its table from the collection, duplicates included.
+    let wanted = ((items.len() as f32 / 0.75) as usize + 1).max(16);
+    let capacity = wanted.next_power_of_two();
+    let mut buckets: Vec<Vec<Value>> = vec![Vec::new(); capacity];
+    for item in items {
+        let h = java_hash(&item);
+        let spread = h ^ ((h as u32) >> 16) as i32;
+        let bucket = &mut buckets[(spread as u32 as usize) & (capacity - 1)];
+        if !bucket.iter().any(|b| java_equals(b, &item)) {
+            bucket.push(item);
+        }
+    }
+    buckets.into_iter().flatten().collect()
+}
+
+/// `hashCode()` of the Java value a JSON value converts to.
+fn java_hash(v: &Value) -> i32 {
+    fn long_hash(l: i64) -> i32 {
+        (l ^ ((l as u64) >> 32) as i64) as i32
+    }
+    match v {
+        Value::Null => 0,
+        Value::Bool(true) => 1231,
+        Value::Bool(false) => 1237,
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) if i32::try_from(i).is_ok() => i as i32,
+            (Some(i), _) => long_hash(i),
+            (None, Some(u)) => long_hash(u as i64),
+            _ => long_hash(n.as_f64().unwrap_or(0.0).to_bits() as i64),
+        },
+        Value::String(s) => string_hash(s),
+        Value::Array(items) => items
+            .iter()
+            .fold(1i32, |h, e| h.wrapping_mul(31).wrapping_add(java_hash(e))),
+        Value::Object(m) => m.iter().fold(0i32, |h, (k, e)| {
+            h.wrapping_add(string_hash(k) ^ java_hash(e))
+        }),
+    }
+}
+
+fn string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// `equals()` of the Java values: integers and doubles never equal each other, maps ignore order.
+fn java_equals(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.is_f64(), y.is_f64()) {
+            (false, false) => x == y,
+            (true, true) => x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits),
+            _ => false,
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| java_equals(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, p)| y.get(k).is_some_and(|q| java_equals(p, q)))
+        }
+        _ => a == b,
     }
 }
 
