@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -60,7 +60,8 @@ fn tokio_elapsed() -> Duration {
 /// `Wait` of a day takes no time. `now()` is the real time plus everything slept so far.
 #[derive(Debug, Default)]
 pub struct VirtualClock {
-    offset: Mutex<Duration>,
+    /// Nanoseconds slept so far.
+    offset: AtomicU64,
 }
 
 impl VirtualClock {
@@ -71,14 +72,13 @@ impl VirtualClock {
 
 impl Clock for VirtualClock {
     fn now(&self) -> DateTime<Utc> {
-        let off = self.offset.lock().map(|g| *g).unwrap_or_default();
-        Utc::now() + chrono::Duration::from_std(off).unwrap_or_default()
+        let off = self.offset.load(Ordering::Relaxed);
+        Utc::now() + chrono::Duration::nanoseconds(i64::try_from(off).unwrap_or(i64::MAX))
     }
 
     fn sleep(&self, d: Duration) -> Timer {
-        if let Ok(mut g) = self.offset.lock() {
-            *g = g.saturating_add(d);
-        }
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self.offset.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| Some(o.saturating_add(nanos)));
         // Yield once so that a long chain of zero-time waits still lets other tasks run.
         Box::pin(tokio::task::yield_now())
     }

@@ -143,7 +143,7 @@ pub(crate) struct ExecShared {
     pub name: String,
     pub state_machine_arn: String,
     pub start_date: DateTime<Utc>,
-    pub input: Value,
+    pub input: Arc<Value>,
     pub log: Arc<HistoryLog>,
     pub outcome: watch::Receiver<Option<Outcome>>,
     pub stop: Mutex<Option<oneshot::Sender<Failure>>>,
@@ -195,6 +195,25 @@ impl Engine {
     /// Starts an execution. Must be called inside a tokio runtime: the execution runs as a task.
     pub fn start(&self, definition: Arc<Definition>, input: Value, options: StartOptions) -> Execution {
         crate::exec::start(Arc::clone(&self.inner), definition, input, options)
+    }
+
+    /// Resumes an execution at the top-level state `state` with `state_input` (a redrive, as
+    /// `RedriveExecution` does): no `ExecutionStarted` event is written, so event ids in the new
+    /// history start at 1 and the caller appends them after the history it already holds.
+    /// `input` is the execution's original input (`$$.Execution.Input`), `redrive_count` goes to
+    /// `$$.Execution.RedriveCount`. Variables assigned before `state` are not restored. Returns
+    /// `None` if the definition has no top-level state of that name.
+    pub fn resume(
+        &self,
+        definition: Arc<Definition>,
+        input: Value,
+        options: StartOptions,
+        state: &str,
+        state_input: Value,
+        redrive_count: u32,
+    ) -> Option<Execution> {
+        let idx = definition.root.states.iter().position(|s| s.name.as_ref() == state)?;
+        Some(crate::exec::start_at(Arc::clone(&self.inner), definition, input, options, Some((idx, state_input, redrive_count))))
     }
 
     /// Starts an execution and waits for it to end.

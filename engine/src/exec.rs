@@ -36,8 +36,10 @@ pub(crate) struct Run {
     pub sm_arn: String,
     pub sm_name: String,
     pub start_time: String,
-    pub input: Value,
+    pub input: Arc<Value>,
     pub role_arn: String,
+    /// `$$.Execution.RedriveCount`: 0 unless the execution was resumed by a redrive.
+    pub redrive_count: u32,
 }
 
 /// One sequential flow of states: the execution itself, a Parallel branch or a Map iteration.
@@ -58,8 +60,17 @@ struct At<'a> {
 }
 
 enum Flow {
-    Next(usize, Value),
-    End(Value),
+    Next(usize, Arc<Value>),
+    End(Arc<Value>),
+}
+
+/// A random UUID (v4) from the thread-local generator: no system call per execution.
+pub(crate) fn fast_uuid() -> String {
+    let mut b: u128 = rand::random::<u128>();
+    b = (b & !(0xF000u128 << 64)) | (0x4000u128 << 64);
+    b = (b & !(0xC000u128 << 48)) | (0x8000u128 << 48);
+    let h = format!("{b:032x}");
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 /// The size of a value serialized as compact JSON, without allocating the text.
@@ -99,9 +110,25 @@ fn rt(at: &At<'_>, cause: impl Into<String>) -> Failure {
 
 /// Starts an execution as a tokio task.
 pub(crate) fn start(inner: Arc<Inner>, def: Arc<Definition>, input: Value, opts: StartOptions) -> Execution {
+    start_at(inner, def, input, opts, None)
+}
+
+/// Where a resumed (redriven) execution continues: a top-level state index, its input and the
+/// redrive count.
+pub(crate) type ResumeAt = (usize, Value, u32);
+
+/// Starts an execution, or resumes one at a top-level state (no `ExecutionStarted` event then:
+/// the caller continues a history it already holds).
+pub(crate) fn start_at(
+    inner: Arc<Inner>,
+    def: Arc<Definition>,
+    input: Value,
+    opts: StartOptions,
+    resume: Option<ResumeAt>,
+) -> Execution {
     let cfg = &inner.config;
     let sm_name = opts.state_machine_name.unwrap_or_else(|| "weft".to_owned());
-    let exec_name = opts.name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let exec_name = opts.name.unwrap_or_else(fast_uuid);
     let sm_arn = format!("arn:aws:states:{}:{}:stateMachine:{sm_name}", cfg.region, cfg.account_id);
     let exec_arn = format!("arn:aws:states:{}:{}:execution:{sm_name}:{exec_name}", cfg.region, cfg.account_id);
     let start_date = cfg.clock.now();
@@ -109,12 +136,13 @@ pub(crate) fn start(inner: Arc<Inner>, def: Arc<Definition>, input: Value, opts:
     let (out_tx, out_rx) = watch::channel(None);
     let (stop_tx, stop_rx) = oneshot::channel::<Failure>();
     let role_arn = format!("arn:aws:iam::{}:role/weft-local", cfg.account_id);
+    let input = Arc::new(input);
     let shared = Arc::new(ExecShared {
         arn: exec_arn.clone(),
         name: exec_name.clone(),
         state_machine_arn: sm_arn.clone(),
         start_date,
-        input: input.clone(),
+        input: Arc::clone(&input),
         log: Arc::clone(&log),
         outcome: out_rx,
         stop: Mutex::new(Some(stop_tx)),
@@ -127,15 +155,19 @@ pub(crate) fn start(inner: Arc<Inner>, def: Arc<Definition>, input: Value, opts:
         sm_arn,
         sm_name,
         start_time: ts(start_date),
-        input: input.clone(),
+        input: Arc::clone(&input),
         role_arn: role_arn.clone(),
+        redrive_count: resume.as_ref().map_or(0, |r| r.2),
     });
     let fut = async move {
         let clock = Arc::clone(&run.inner.config.clock);
         let mut th = Thread { run: Arc::clone(&run), log: Arc::clone(&log), vars: Vars::default(), prev: 0 };
-        let started = th.emit(EventType::ExecutionStarted, Details::ExecutionStarted { input: input.clone(), role_arn });
+        let started = match resume {
+            Some(_) => Ok(0),
+            None => th.emit(EventType::ExecutionStarted, Details::ExecutionStarted { input: Arc::clone(&input), role_arn }),
+        };
         let too_big = run.inner.config.payload_limit.is_some_and(|l| json_size(&input) > l);
-        let result: Result<Value, (Status, Failure)> = if let Err(f) = started {
+        let result: Result<Arc<Value>, (Status, Failure)> = if let Err(f) = started {
             Err((Status::Failed, f))
         } else if too_big {
             Err((
@@ -144,7 +176,10 @@ pub(crate) fn start(inner: Arc<Inner>, def: Arc<Definition>, input: Value, opts:
             ))
         } else {
             let machine = Arc::clone(&run.def.root);
-            let body = run_machine(th, machine, input);
+            let body = match resume {
+                Some((idx, state_input, _)) => run_machine_from(th, machine, idx, Arc::new(state_input)),
+                None => run_machine(th, machine, input),
+            };
             let timeout = run.def.timeout_seconds.map(|s| clock.deadline(Duration::from_secs(s)));
             tokio::select! {
                 r = body => r.map_err(|f| (Status::Failed, f)),
@@ -161,7 +196,8 @@ pub(crate) fn start(inner: Arc<Inner>, def: Arc<Definition>, input: Value, opts:
         let now = clock.now();
         let outcome = match result {
             Ok(output) => {
-                let _ = log.push(EventType::ExecutionSucceeded, last, now, Details::ExecutionSucceeded { output: output.clone() }, true);
+                let _ = log.push(EventType::ExecutionSucceeded, last, now, Details::ExecutionSucceeded { output: Arc::clone(&output) }, true);
+                let output = Arc::unwrap_or_clone(output);
                 Outcome { status: Status::Succeeded, output: Some(output), error: None, cause: None, start_date, stop_date: now }
             }
             Err((status, f)) => {
@@ -184,6 +220,10 @@ pub(crate) fn start(inner: Arc<Inner>, def: Arc<Definition>, input: Value, opts:
 impl Thread {
     fn emit(&mut self, ty: EventType, details: Details) -> Result<u64, Failure> {
         let now = self.run.inner.config.clock.now();
+        self.emit_at(ty, details, now)
+    }
+
+    fn emit_at(&mut self, ty: EventType, details: Details, now: DateTime<Utc>) -> Result<u64, Failure> {
         match self.log.push(ty, self.prev, now, details, false) {
             Ok(id) => {
                 self.prev = id;
@@ -211,11 +251,11 @@ impl Thread {
             "Execution".into(),
             json!({
                 "Id": r.exec_arn,
-                "Input": r.input,
+                "Input": *r.input,
                 "StartTime": r.start_time,
                 "Name": r.exec_name,
                 "RoleArn": r.role_arn,
-                "RedriveCount": 0,
+                "RedriveCount": r.redrive_count,
             }),
         );
         m.insert("StateMachine".into(), json!({"Id": r.sm_arn, "Name": r.sm_name}));
@@ -234,23 +274,37 @@ impl Thread {
 }
 
 /// Runs a state machine from its StartAt to an end, returning the final output.
-pub(crate) fn run_machine(mut th: Thread, machine: Arc<Machine>, input: Value) -> BoxFut<Result<Value, Failure>> {
+pub(crate) fn run_machine(th: Thread, machine: Arc<Machine>, input: Arc<Value>) -> BoxFut<Result<Arc<Value>, Failure>> {
+    let start = machine.start;
+    run_machine_from(th, machine, start, input)
+}
+
+/// Runs a state machine from the state at `idx` to an end.
+fn run_machine_from(mut th: Thread, machine: Arc<Machine>, idx: usize, input: Arc<Value>) -> BoxFut<Result<Arc<Value>, Failure>> {
     Box::pin(async move {
-        let mut idx = machine.start;
+        let mut idx = idx;
         let mut input = input;
         loop {
             let st = &machine.states[idx];
             let (entered_ty, exited_ty) = state_event_types(&st.kind);
             let entered_time = th.run.inner.config.clock.now();
-            let entered_id = th.emit(entered_ty, Details::StateEntered { name: Arc::clone(&st.name), input: input.clone() })?;
+            let entered_id =
+                th.emit_at(entered_ty, Details::StateEntered { name: Arc::clone(&st.name), input: Arc::clone(&input) }, entered_time)?;
             let at = At { st, entered_id, entered_time, retry: 0, token: None };
-            let flow = exec_state(&mut th, &at, input).await?;
+            // Pass, Choice, Succeed and Fail never wait: run them without building a future.
+            let flow = match &st.kind {
+                Kind::Pass { result } => pass(&mut th, &at, input, result.as_ref())?,
+                Kind::Choice(c) => choice(&mut th, &at, input, c)?,
+                Kind::Succeed => Flow::End(simple_output(&mut th, &at, input)?),
+                Kind::Fail(f) => return Err(fail(&th, &at, &input, f)?),
+                _ => exec_async(&mut th, &at, input).await?,
+            };
             let (next, output) = match flow {
                 Flow::Next(n, v) => (Some(n), v),
                 Flow::End(v) => (None, v),
             };
             if let Some(ty) = exited_ty {
-                th.emit(ty, Details::StateExited { name: Arc::clone(&st.name), output: output.clone() })?;
+                th.emit(ty, Details::StateExited { name: Arc::clone(&st.name), output: Arc::clone(&output) })?;
             }
             match next {
                 Some(n) => {
@@ -277,7 +331,7 @@ fn state_event_types(k: &Kind) -> (EventType, Option<EventType>) {
     }
 }
 
-fn flow(st: &State, v: Value) -> Flow {
+fn flow(st: &State, v: Arc<Value>) -> Flow {
     match st.next {
         Some(n) => Flow::Next(n, v),
         None => Flow::End(v),
@@ -340,39 +394,52 @@ impl<'a> SelectedExt<'a> for crate::path::Selected<'a> {
     }
 }
 
-fn output_path(th: &Thread, at: &At<'_>, v: Value) -> Result<Value, Failure> {
+/// The effective input as a shared value: the same `Arc` when `InputPath` is `$`.
+fn input_path_arc(th: &Thread, at: &At<'_>, raw: &Arc<Value>) -> Result<Arc<Value>, Failure> {
+    match &at.st.input_path {
+        PathOpt::Root => Ok(Arc::clone(raw)),
+        _ => Ok(Arc::new(input_path(th, at, raw)?.into_owned())),
+    }
+}
+
+fn output_path(th: &Thread, at: &At<'_>, v: Arc<Value>) -> Result<Arc<Value>, Failure> {
     match &at.st.output_path {
         PathOpt::Root => Ok(v),
-        PathOpt::Null => Ok(Value::Object(Map::new())),
+        PathOpt::Null => Ok(Arc::new(Value::Object(Map::new()))),
         PathOpt::Path(p) if !matches!(p.root(), Root::Input) => {
             let ctx = || th.context(at, None);
             let env = Env::new(&v, &th.vars, &ctx);
             match env.resolve(p) {
-                Some(x) => Ok(x.into_owned()),
+                Some(x) => Ok(Arc::new(x.into_owned())),
                 None => Err(rt(at, format!("Invalid path '{p}' : No results for path: {}", bracketed(p.as_str())))),
             }
         }
         PathOpt::Path(p) => {
             if p.is_definite() {
-                match p.take(v) {
-                    Some(x) => Ok(x),
+                // Take the selected part out when nobody else holds the value; copy it otherwise.
+                let found = match Arc::try_unwrap(v) {
+                    Ok(owned) => p.take(owned),
+                    Err(shared) => p.select(&shared).into_value(),
+                };
+                match found {
+                    Some(x) => Ok(Arc::new(x)),
                     None => Err(rt(at, format!("Invalid path '{p}' : No results for path: {}", bracketed(p.as_str())))),
                 }
             } else {
-                Ok(p.select(&v).into_value().unwrap_or(Value::Array(vec![])))
+                Ok(Arc::new(p.select(&v).into_value().unwrap_or(Value::Array(vec![]))))
             }
         }
     }
 }
 
-fn result_path(at: &At<'_>, rp: &PathOpt, raw: Value, result: Value) -> Result<Value, Failure> {
+fn result_path(at: &At<'_>, rp: &PathOpt, raw: Arc<Value>, result: Value) -> Result<Arc<Value>, Failure> {
     match rp {
-        PathOpt::Root => Ok(result),
+        PathOpt::Root => Ok(Arc::new(result)),
         PathOpt::Null => Ok(raw),
         PathOpt::Path(p) => {
-            let mut raw = raw;
+            let mut raw = Arc::unwrap_or_clone(raw);
             match p.set(&mut raw, result) {
-                Ok(()) => Ok(raw),
+                Ok(()) => Ok(Arc::new(raw)),
                 Err(()) => Err(rt(
                     at,
                     format!("Unable to apply ResultPath \"{p}\" to input \"{}\"", to_json_text(&raw)),
@@ -467,29 +534,26 @@ fn value_text(v: &Value) -> String {
     }
 }
 
-async fn exec_state(th: &mut Thread, at: &At<'_>, raw: Value) -> Result<Flow, Failure> {
-    let st = at.st;
-    match &st.kind {
-        Kind::Pass { result } => pass(th, at, raw, result.as_ref()),
-        Kind::Choice(c) => choice(th, at, raw, c),
-        Kind::Succeed => {
-            let out = simple_output(th, at, raw)?;
-            Ok(Flow::End(out))
-        }
-        Kind::Fail(f) => Err(fail(th, at, &raw, f)?),
-        Kind::Wait(w) => {
-            let d = wait_duration(th, at, &raw, w)?;
-            if !d.is_zero() {
-                th.run.inner.config.clock.sleep(d).await;
+/// The states that can wait: Wait, Task, Parallel, Map. Boxed so that the loop in
+/// [`run_machine_from`] stays small for the synchronous states.
+fn exec_async<'a>(th: &'a mut Thread, at: &'a At<'a>, raw: Arc<Value>) -> Pin<Box<dyn Future<Output = Result<Flow, Failure>> + Send + 'a>> {
+    Box::pin(async move {
+        let st = at.st;
+        match &st.kind {
+            Kind::Wait(w) => {
+                let d = wait_duration(th, at, &raw, w)?;
+                if !d.is_zero() {
+                    th.run.inner.config.clock.sleep(d).await;
+                }
+                let out = simple_output(th, at, raw)?;
+                Ok(flow(st, out))
             }
-            let out = simple_output(th, at, raw)?;
-            Ok(flow(st, out))
+            _ => with_retry(th, at, raw).await,
         }
-        Kind::Task(_) | Kind::Parallel(_) | Kind::Map(_) => with_retry(th, at, raw).await,
-    }
+    })
 }
 
-fn pass(th: &mut Thread, at: &At<'_>, raw: Value, result: Option<&Value>) -> Result<Flow, Failure> {
+fn pass(th: &mut Thread, at: &At<'_>, raw: Arc<Value>, result: Option<&Value>) -> Result<Flow, Failure> {
     let st = at.st;
     let ctx = || th.context(at, None);
     if st.jsonata {
@@ -501,7 +565,7 @@ fn pass(th: &mut Thread, at: &At<'_>, raw: Value, result: Option<&Value>) -> Res
         };
         drop(env);
         th.vars.assign(assign);
-        return Ok(flow(st, out.unwrap_or(raw)));
+        return Ok(flow(st, out.map_or(raw, Arc::new)));
     }
     let fast = matches!(st.input_path, PathOpt::Root)
         && st.parameters.is_none()
@@ -513,18 +577,21 @@ fn pass(th: &mut Thread, at: &At<'_>, raw: Value, result: Option<&Value>) -> Res
         return Ok(flow(st, out));
     }
     let (res, assign) = {
-        let eff = input_path(th, at, &raw)?;
         let res: Value = match (result, &st.parameters) {
             (Some(r), _) => r.clone(),
             (None, Some(p)) => {
+                let eff = input_path(th, at, &raw)?;
                 let env = Env::new(&eff, &th.vars, &ctx);
                 eval_tpl(at, p, &env)?
             }
-            (None, None) => eff.into_owned(),
+            (None, None) => input_path(th, at, &raw)?.into_owned(),
         };
-        let assign = {
-            let env = Env::new(&res, &th.vars, &ctx);
-            eval_assign(at, st.assign.as_ref(), &env)?
+        let assign = match &st.assign {
+            Some(_) => {
+                let env = Env::new(&res, &th.vars, &ctx);
+                eval_assign(at, st.assign.as_ref(), &env)?
+            }
+            None => Map::new(),
         };
         (res, assign)
     };
@@ -535,7 +602,7 @@ fn pass(th: &mut Thread, at: &At<'_>, raw: Value, result: Option<&Value>) -> Res
 }
 
 /// Output of Succeed (and Wait): InputPath then OutputPath, or JSONata Output; plus Assign.
-fn simple_output(th: &mut Thread, at: &At<'_>, raw: Value) -> Result<Value, Failure> {
+fn simple_output(th: &mut Thread, at: &At<'_>, raw: Arc<Value>) -> Result<Arc<Value>, Failure> {
     let st = at.st;
     let ctx = || th.context(at, None);
     if st.jsonata {
@@ -547,27 +614,26 @@ fn simple_output(th: &mut Thread, at: &At<'_>, raw: Value) -> Result<Value, Fail
         };
         drop(env);
         th.vars.assign(assign);
-        return Ok(out.unwrap_or(raw));
+        return Ok(out.map_or(raw, Arc::new));
     }
     if matches!(st.input_path, PathOpt::Root) && st.assign.is_none() {
         return output_path(th, at, raw);
     }
-    let (eff, assign) = {
-        let eff = input_path(th, at, &raw)?;
+    let eff = input_path_arc(th, at, &raw)?;
+    let assign = {
         let env = Env::new(&eff, &th.vars, &ctx);
-        let assign = eval_assign(at, st.assign.as_ref(), &env)?;
-        drop(env);
-        (eff.into_owned(), assign)
+        eval_assign(at, st.assign.as_ref(), &env)?
     };
+    drop(raw);
     th.vars.assign(assign);
     output_path(th, at, eff)
 }
 
-fn choice(th: &mut Thread, at: &At<'_>, raw: Value, c: &crate::definition::ChoiceSpec) -> Result<Flow, Failure> {
+fn choice(th: &mut Thread, at: &At<'_>, raw: Arc<Value>, c: &crate::definition::ChoiceSpec) -> Result<Flow, Failure> {
     let st = at.st;
     let ctx = || th.context(at, None);
+    let eff = if st.jsonata { Arc::clone(&raw) } else { input_path_arc(th, at, &raw)? };
     let (next, out, assign) = {
-        let eff = if st.jsonata { Cow::Borrowed(&raw) } else { input_path(th, at, &raw)? };
         let env = Env::new(&eff, &th.vars, &ctx);
         let mut matched = None;
         for rule in &c.choices {
@@ -597,12 +663,11 @@ fn choice(th: &mut Thread, at: &At<'_>, raw: Value, c: &crate::definition::Choic
             Some(t) if st.jsonata => Some(eval_tpl(at, t, &env)?),
             _ => None,
         };
-        let out = match out {
-            Some(o) => o,
-            None if st.jsonata => raw.clone(),
-            None => eff.into_owned(),
-        };
         (next, out, assign)
+    };
+    let out = match out {
+        Some(o) => Arc::new(o),
+        None => eff,
     };
     drop(raw);
     let out = if st.jsonata { out } else { output_path(th, at, out)? };
@@ -640,7 +705,6 @@ fn fail(th: &Thread, at: &At<'_>, raw: &Value, f: &crate::definition::FailSpec) 
 }
 
 fn wait_duration(th: &Thread, at: &At<'_>, raw: &Value, w: &WaitSpec) -> Result<Duration, Failure> {
-    let st = at.st;
     match w {
         WaitSpec::Seconds(NumSpec::Path(p)) => {
             let eff = input_path(th, at, raw)?;
@@ -703,14 +767,13 @@ fn wait_duration(th: &Thread, at: &At<'_>, raw: &Value, w: &WaitSpec) -> Result<
                 ));
             };
             let now = th.run.inner.config.clock.now();
-            let _ = st;
             Ok((target.with_timezone(&Utc) - now).to_std().unwrap_or(Duration::ZERO))
         }
     }
 }
 
 /// Task, Parallel and Map: run with Retry, then Catch.
-async fn with_retry(th: &mut Thread, at: &At<'_>, raw: Value) -> Result<Flow, Failure> {
+async fn with_retry(th: &mut Thread, at: &At<'_>, raw: Arc<Value>) -> Result<Flow, Failure> {
     let st = at.st;
     let mut counts = vec![0u32; st.retry.len()];
     let mut retry = 0u32;
@@ -763,7 +826,7 @@ fn retry_delay(retriers: &[Retrier], counts: &mut [u32], f: &Failure) -> Option<
     Some(Duration::from_secs_f64(secs.clamp(0.0, 1e9)))
 }
 
-fn catch_output(th: &mut Thread, at: &At<'_>, raw: Value, c: &Catcher, f: &Failure) -> Result<Value, Failure> {
+fn catch_output(th: &mut Thread, at: &At<'_>, raw: Arc<Value>, c: &Catcher, f: &Failure) -> Result<Arc<Value>, Failure> {
     let err_out = f.to_error_output();
     let ctx = || th.context(at, None);
     if at.st.jsonata {
@@ -777,7 +840,7 @@ fn catch_output(th: &mut Thread, at: &At<'_>, raw: Value, c: &Catcher, f: &Failu
             (out, assign)
         };
         th.vars.assign(assign);
-        return Ok(out);
+        return Ok(Arc::new(out));
     }
     let assign = {
         let env = Env::new(&err_out, &th.vars, &ctx);
@@ -790,7 +853,7 @@ fn catch_output(th: &mut Thread, at: &At<'_>, raw: Value, c: &Catcher, f: &Failu
 
 /// ResultSelector, Assign, ResultPath and OutputPath (or JSONata Assign and Output) applied to a
 /// Task/Map/Parallel result.
-fn post_process(th: &mut Thread, at: &At<'_>, raw: Value, result: Value) -> Result<Value, Failure> {
+fn post_process(th: &mut Thread, at: &At<'_>, raw: Arc<Value>, result: Value) -> Result<Arc<Value>, Failure> {
     let st = at.st;
     let ctx = || th.context(at, None);
     if st.jsonata {
@@ -804,7 +867,7 @@ fn post_process(th: &mut Thread, at: &At<'_>, raw: Value, result: Value) -> Resu
             (out, assign)
         };
         th.vars.assign(assign);
-        return Ok(out.unwrap_or(result));
+        return Ok(Arc::new(out.unwrap_or(result)));
     }
     let result = match &st.result_selector {
         Some(t) => {
@@ -848,12 +911,12 @@ fn effective_params(th: &Thread, at: &At<'_>, raw: &Value) -> Result<Value, Fail
 }
 
 async fn parallel(th: &mut Thread, at: &At<'_>, raw: &Value, branches: &[Arc<Machine>]) -> Result<Value, Failure> {
-    let input = effective_params(th, at, raw)?;
+    let input = Arc::new(effective_params(th, at, raw)?);
     let started = th.emit(EventType::ParallelStateStarted, Details::None)?;
     let mut set = tokio::task::JoinSet::new();
     for (i, b) in branches.iter().enumerate() {
         let child = th.child(started);
-        let fut = run_machine(child, Arc::clone(b), input.clone());
+        let fut = run_machine(child, Arc::clone(b), Arc::clone(&input));
         set.spawn(async move { (i, fut.await) });
     }
     let mut results: Vec<Value> = vec![Value::Null; branches.len()];
@@ -866,14 +929,16 @@ async fn parallel(th: &mut Thread, at: &At<'_>, raw: &Value, branches: &[Arc<Mac
             }
         };
         match r {
-            Ok(v) => results[i] = v,
+            Ok(v) => results[i] = Arc::unwrap_or_clone(v),
             Err(f) => {
                 set.abort_all();
+                th.prev = th.log.len() as u64;
                 th.emit(EventType::ParallelStateFailed, Details::None)?;
                 return Err(f);
             }
         }
     }
+    th.prev = th.log.len() as u64;
     th.emit(EventType::ParallelStateSucceeded, Details::None)?;
     Ok(Value::Array(results))
 }
@@ -997,7 +1062,7 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
     let inputs = map_inputs(th, at, raw, m, plan.items)?;
     let started = th.emit(EventType::MapStateStarted, Details::MapStateStarted { length: n })?;
     if m.distributed {
-        let arn = format!("{}/{}:{}", th.run.exec_arn.replace(":execution:", ":mapRun:"), st.name, uuid::Uuid::new_v4());
+        let arn = format!("{}/{}:{}", th.run.exec_arn.replace(":execution:", ":mapRun:"), st.name, fast_uuid());
         th.emit(EventType::MapRunStarted, Details::MapRunStarted { map_run_arn: arn })?;
     }
     let limit = if plan.max_concurrency == 0 { n.max(1) } else { plan.max_concurrency };
@@ -1006,7 +1071,7 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
     let mut failures = 0usize;
     let mut set = tokio::task::JoinSet::new();
     let mut inputs = inputs.into_iter().enumerate();
-    let spawn_one = |set: &mut tokio::task::JoinSet<(usize, Result<Value, Failure>)>, th: &Thread, i: usize, input: Value| {
+    let spawn_one = |set: &mut tokio::task::JoinSet<(usize, Result<Arc<Value>, Failure>)>, th: &Thread, i: usize, input: Value| {
         let run = Arc::clone(&th.run);
         let log = if m.distributed {
             // Distributed iterations are child executions with a history of their own.
@@ -1019,20 +1084,21 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
         let machine = Arc::clone(&m.processor);
         let distributed = m.distributed;
         set.spawn(async move {
+            let input = Arc::new(input);
             let mut child = Thread { run, log, vars, prev: started };
             if distributed {
                 child.prev = 0;
-                let _ = child.emit(EventType::ExecutionStarted, Details::ExecutionStarted { input: input.clone(), role_arn: String::new() });
+                let _ = child.emit(EventType::ExecutionStarted, Details::ExecutionStarted { input: Arc::clone(&input), role_arn: String::new() });
             } else if let Err(f) = child.emit(EventType::MapIterationStarted, Details::MapIteration { name: Arc::clone(&name), index: i }) {
                 return (i, Err(f));
             }
             let log = Arc::clone(&child.log);
-            let prev_run = child.run.clone();
+            let clock = Arc::clone(&child.run.inner.config.clock);
             let r = run_machine(child, machine, input).await;
             if !distributed {
                 let ty = if r.is_ok() { EventType::MapIterationSucceeded } else { EventType::MapIterationFailed };
                 let last = log.len() as u64;
-                let _ = log.push(ty, last, prev_run.inner.config.clock.now(), Details::MapIteration { name, index: i }, false);
+                let _ = log.push(ty, last, clock.now(), Details::MapIteration { name, index: i }, false);
             }
             (i, r)
         });
@@ -1052,10 +1118,11 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
         match r {
             Ok(v) => {
                 if i < n {
-                    results[i] = v;
+                    results[i] = Arc::unwrap_or_clone(v);
                 }
             }
             Err(f) => {
+                th.prev = th.log.len() as u64;
                 if f.error_name() == names::RUNTIME && !tolerance_set {
                     set.abort_all();
                     th.emit(EventType::MapStateFailed, Details::None)?;
@@ -1157,7 +1224,7 @@ async fn task(th: &mut Thread, at: &At<'_>, raw: &Value, t: &TaskSpec) -> Result
     let timeout = eval_num(th, at, &t.timeout, raw, "TimeoutSeconds", true)?.map(|s| s as u64);
     let heartbeat = eval_num(th, at, &t.heartbeat, raw, "HeartbeatSeconds", true)?.map(|s| s as u64);
     let wait_token = matches!(target, Target::LambdaInvoke { wait_token: true } | Target::Service { wait_token: true, .. });
-    let token = wait_token.then(|| format!("{}-{}", uuid::Uuid::new_v4(), Engine::next_id(&th.run.inner)));
+    let token = wait_token.then(|| format!("{}-{}", fast_uuid(), Engine::next_id(&th.run.inner)));
     let params = {
         let at_tok = At { st, entered_id: at.entered_id, entered_time: at.entered_time, retry: at.retry, token: token.as_deref() };
         effective_params(th, &at_tok, raw)?

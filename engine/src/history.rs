@@ -126,12 +126,12 @@ impl std::fmt::Display for EventType {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Details {
     None,
-    ExecutionStarted { input: Value, role_arn: String },
-    ExecutionSucceeded { output: Value },
+    ExecutionStarted { input: Arc<Value>, role_arn: String },
+    ExecutionSucceeded { output: Arc<Value> },
     /// ExecutionFailed / Aborted / TimedOut, MapRunFailed.
     Error { error: Option<String>, cause: Option<String> },
-    StateEntered { name: Arc<str>, input: Value },
-    StateExited { name: Arc<str>, output: Value },
+    StateEntered { name: Arc<str>, input: Arc<Value> },
+    StateExited { name: Arc<str>, output: Arc<Value> },
     MapStateStarted { length: usize },
     MapIteration { name: Arc<str>, index: usize },
     MapRunStarted { map_run_arn: String },
@@ -295,6 +295,9 @@ struct LogInner {
 pub struct HistoryLog {
     inner: Mutex<LogInner>,
     notify: tokio::sync::Notify,
+    /// Live followers; appends only wake waiters when there are some (the common case of no
+    /// follower then costs no extra lock).
+    followers: std::sync::atomic::AtomicUsize,
     limit: usize,
 }
 
@@ -304,7 +307,12 @@ pub struct HistoryFull;
 
 impl HistoryLog {
     pub(crate) fn new(limit: usize) -> Self {
-        HistoryLog { inner: Mutex::new(LogInner::default()), notify: tokio::sync::Notify::new(), limit }
+        HistoryLog {
+            inner: Mutex::new(LogInner { events: Vec::with_capacity(16), closed: false }),
+            notify: tokio::sync::Notify::new(),
+            followers: std::sync::atomic::AtomicUsize::new(0),
+            limit,
+        }
     }
 
     /// Appends an event, assigning its id. `force` bypasses the limit (for the closing event).
@@ -325,7 +333,9 @@ impl HistoryLog {
             g.events.push(Arc::new(HistoryEvent { id, previous_event_id, timestamp, event_type, details }));
             id
         };
-        self.notify.notify_waiters();
+        if self.followers.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            self.notify.notify_waiters();
+        }
         Ok(id)
     }
 
@@ -356,12 +366,15 @@ impl HistoryLog {
 
     /// A stream of every event, from the first, that ends after the execution's closing event.
     pub fn follow(self: &Arc<Self>) -> impl futures::Stream<Item = Arc<HistoryEvent>> + Send + 'static {
-        let log = Arc::clone(self);
-        futures::stream::unfold((log, 0usize, std::collections::VecDeque::new()), |(log, mut next, mut buf)| async move {
+        // Registered before the first look at the events, so no append can be missed.
+        self.followers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let guard = FollowerGuard(Arc::clone(self));
+        futures::stream::unfold((guard, 0usize, std::collections::VecDeque::new()), |(guard, mut next, mut buf)| async move {
             loop {
                 if let Some(ev) = buf.pop_front() {
-                    return Some((ev, (log, next, buf)));
+                    return Some((ev, (guard, next, buf)));
                 }
+                let log = &guard.0;
                 let notified = log.notify.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
@@ -377,5 +390,14 @@ impl HistoryLog {
                 notified.await;
             }
         })
+    }
+}
+
+/// Unregisters a follower when its stream is dropped.
+struct FollowerGuard(Arc<HistoryLog>);
+
+impl Drop for FollowerGuard {
+    fn drop(&mut self) {
+        self.0.followers.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

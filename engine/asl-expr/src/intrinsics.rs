@@ -387,9 +387,10 @@ impl Intrinsic {
                 if count > i128::from(MAX_RANGE_ITEMS) {
                     return Err(bad());
                 }
+                // Every item lies between start and end, but `i * step` alone may not fit an i64.
                 Ok(Value::Array(
-                    (0..count as i64)
-                        .map(|i| Value::from(start + i * step))
+                    (0..count)
+                        .map(|i| Value::from((i128::from(start) + i * i128::from(step)) as i64))
                         .collect(),
                 ))
             }

@@ -684,8 +684,8 @@ fn range(args: &[JValue]) -> Result<JValue, EvaluatorError> {
         return Ok(JValue::Number(start as f64));
     }
     Ok(JValue::array(
-        (0..count as i64)
-            .map(|i| JValue::Number((start + i * step) as f64))
+        (0..count)
+            .map(|i| JValue::Number((i128::from(start) + i * i128::from(step)) as f64))
             .collect(),
     ))
 }

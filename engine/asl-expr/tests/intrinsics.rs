@@ -446,6 +446,15 @@ fn array_range() {
     );
     invalid("States.ArrayRange(1, 1001, 1)", json!({}));
     invalid("States.ArrayRange(1001, 1, -1)", json!({}));
+    check(
+        "States.ArrayRange(-9000000000000000000, 9000000000000000000, 9000000000000000000)",
+        json!({}),
+        json!([
+            -9_000_000_000_000_000_000_i64,
+            0,
+            9_000_000_000_000_000_000_i64
+        ]),
+    );
     invalid("States.ArrayRange(1, 10, 0)", json!({}));
     invalid("States.ArrayRange(1, 10, 0.49)", json!({}));
     invalid("States.ArrayRange('a', 5, 1)", json!({}));

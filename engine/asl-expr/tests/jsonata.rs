@@ -327,6 +327,7 @@ fn range() {
     check("$range(-1.7, 2, 1)", json!({}), json!([-1, 0, 1, 2]));
     // A single-element range is the bare number.
     check("$range(3, 3, 1)", json!({}), json!(3));
+    check("$count($range(-9e18, 9e18, 9e18))", json!({}), json!(3));
     undefined("$range(1, 5)", json!({}));
     undefined("$range(1, 5, -1)", json!({}));
     undefined("$range(5, 1, 1)", json!({}));
