@@ -4,6 +4,9 @@
 //! paths). Where the compiler's guard sends a case to the `code` function at run time, both sides
 //! are JavaScript; the test counts those and requires most runs to be native.
 
+// Tests fail loudly on unexpected errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,5 +1,8 @@
 //! `weft run` as a user runs it: the real binary, real graphs, real servers on 127.0.0.1.
 
+// Tests fail loudly on unexpected errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::process::{Command, Output};
 use std::sync::Arc;

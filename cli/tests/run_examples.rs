@@ -4,6 +4,9 @@
 //! input is replaced by the URL of a JSON echo server on 127.0.0.1 (allow-listed for the SSRF
 //! guard). `UPDATE_EXPECT=1 cargo test -p cli --test run_examples` rewrites the outputs.
 
+// Tests fail loudly on unexpected errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -295,12 +295,8 @@ fn run_in(ctx: &Ctx<'_>, wrapped: &str, scope: &Value) -> Result<Value, Failure>
     let part = |name: &str| scope.get(name).cloned();
     let mut nodes = part("nodes").unwrap_or_else(|| Value::Object(Default::default()));
     // `nodes.<start>` is the execution input (see `NodeEvent::scope`).
-    if let (Some(start), Value::Object(map)) =
-        (scope.get("start").and_then(Value::as_str), &mut nodes)
-    {
-        if !map.contains_key(start) {
-            map.insert(start.to_owned(), part("input").unwrap_or(Value::Null));
-        }
+    if let (Some(start), Value::Object(map)) = (scope.get("start").and_then(Value::as_str), &mut nodes) {
+        map.entry(start.to_owned()).or_insert_with(|| part("input").unwrap_or(Value::Null));
     }
     let input = to_js(ctx, part("input"))?;
     let nodes = to_js(ctx, Some(nodes))?;

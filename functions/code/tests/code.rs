@@ -1,5 +1,8 @@
 //! The code function on real QuickJS: bindings, results, limits and error reporting.
 
+// Tests fail loudly on unexpected errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use fn_code::{CodeFunction, Limits};

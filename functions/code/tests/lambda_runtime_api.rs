@@ -2,6 +2,9 @@
 //! in through `invocation/next`, results and named errors come back through `response`/`error`,
 //! exactly as on AWS Lambda.
 
+// Tests fail loudly on unexpected errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use lambda_glue::runtime_api::{Outcome, RuntimeApi};

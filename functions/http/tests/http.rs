@@ -1,5 +1,8 @@
 //! The http function against real HTTP servers on 127.0.0.1.
 
+// Tests fail loudly on unexpected errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

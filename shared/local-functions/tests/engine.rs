@@ -1,6 +1,9 @@
 //! The in-process functions driven by the real engine through ASL Task states, as the compiler
 //! emits them (`lambda:invoke` with `FunctionName` `${CodeFunctionArn}` / `${HttpFunctionArn}`).
 
+// Tests fail loudly on unexpected errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -252,6 +252,7 @@ pub fn resolve_secrets(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
