@@ -1,0 +1,204 @@
+//! [`PgStore`]: the [`SfnStore`] over Postgres, in the tables of
+//! `migrations/20261130100001_sfn.sql`. Runtime queries with binds (CI has no database at build
+//! time); records travel as JSONB documents, with the keys and the columns the listings filter on
+//! copied out.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::types::Json;
+
+use crate::store::{
+    AliasRecord, ExecutionFilter, ExecutionRecord, SfnStore, StateMachineRecord, StoreError, VersionRecord, event_id,
+};
+
+/// Postgres storage. Cheap to clone (a pool).
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+fn decode<T: DeserializeOwned>(rows: Vec<(Json<Value>,)>) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(|(Json(v),)| serde_json::from_value(v).map_err(StoreError::from)).collect()
+}
+
+fn doc<T: Serialize>(v: &T) -> Result<Json<Value>, StoreError> {
+    Ok(Json(serde_json::to_value(v)?))
+}
+
+impl PgStore {
+    /// Connects; call [`PgStore::migrate`] once before use (or let `store::Store::migrate` do it:
+    /// both run the same embedded migrations).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new().max_connections(max_connections).connect(url).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Runs the workspace's migrations (`store::MIGRATOR`), which include this crate's tables.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        store::MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+    }
+
+    async fn one<T: DeserializeOwned>(&self, sql: &'static str, a: &str, b: Option<&str>, n: Option<i32>) -> Result<Option<T>, StoreError> {
+        let mut q = sqlx::query_as::<_, (Json<Value>,)>(sql).bind(a);
+        if let Some(b) = b {
+            q = q.bind(b);
+        }
+        if let Some(n) = n {
+            q = q.bind(n);
+        }
+        Ok(decode(q.fetch_optional(&self.pool).await?.into_iter().collect())?.pop())
+    }
+}
+
+#[async_trait::async_trait]
+impl SfnStore for PgStore {
+    async fn create_state_machine(&self, sm: &StateMachineRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sfn_state_machines (name, doc) VALUES ($1, $2)")
+            .bind(&sm.name)
+            .bind(doc(sm)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn put_state_machine(&self, sm: &StateMachineRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sfn_state_machines (name, doc) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc")
+            .bind(&sm.name)
+            .bind(doc(sm)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_state_machine(&self, name: &str) -> Result<Option<StateMachineRecord>, StoreError> {
+        self.one("SELECT doc FROM sfn_state_machines WHERE name = $1", name, None, None).await
+    }
+
+    async fn list_state_machines(&self) -> Result<Vec<StateMachineRecord>, StoreError> {
+        let rows = sqlx::query_as("SELECT doc FROM sfn_state_machines ORDER BY name").fetch_all(&self.pool).await?;
+        decode(rows)
+    }
+
+    async fn create_version(&self, v: &VersionRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sfn_versions (state_machine, version, doc) VALUES ($1, $2, $3)")
+            .bind(&v.state_machine)
+            .bind(i32::try_from(v.version).unwrap_or(i32::MAX))
+            .bind(doc(v)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_version(&self, state_machine: &str, version: u32) -> Result<Option<VersionRecord>, StoreError> {
+        let Ok(n) = i32::try_from(version) else { return Ok(None) };
+        self.one("SELECT doc FROM sfn_versions WHERE state_machine = $1 AND version = $2", state_machine, None, Some(n)).await
+    }
+
+    async fn put_alias(&self, a: &AliasRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sfn_aliases (state_machine, name, doc) VALUES ($1, $2, $3) \
+             ON CONFLICT (state_machine, name) DO UPDATE SET doc = EXCLUDED.doc",
+        )
+        .bind(&a.state_machine)
+        .bind(&a.name)
+        .bind(doc(a)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_alias(&self, state_machine: &str, name: &str) -> Result<Option<AliasRecord>, StoreError> {
+        self.one("SELECT doc FROM sfn_aliases WHERE state_machine = $1 AND name = $2", state_machine, Some(name), None).await
+    }
+
+    async fn insert_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&e.arn)
+            .bind(&e.state_machine)
+            .bind(&e.status)
+            .bind(e.start_date)
+            .bind(doc(e)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn put_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (arn) DO UPDATE SET status = EXCLUDED.status, doc = EXCLUDED.doc",
+        )
+        .bind(&e.arn)
+        .bind(&e.state_machine)
+        .bind(&e.status)
+        .bind(e.start_date)
+        .bind(doc(e)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        self.one("SELECT doc FROM sfn_executions WHERE arn = $1", arn, None, None).await
+    }
+
+    async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let rows = sqlx::query_as(
+            "SELECT doc FROM sfn_executions \
+             WHERE ($1::text IS NULL OR state_machine = $1) AND ($2::text IS NULL OR status = $2) \
+               AND ($3::text IS NULL OR doc->>'version_arn' = $3) AND ($4::text IS NULL OR doc->>'alias_arn' = $4) \
+             ORDER BY start_date DESC, arn",
+        )
+        .bind(&filter.state_machine)
+        .bind(&filter.status)
+        .bind(&filter.version_arn)
+        .bind(&filter.alias_arn)
+        .fetch_all(&self.pool)
+        .await?;
+        decode(rows)
+    }
+
+    async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let rows = sqlx::query_as("SELECT doc FROM sfn_executions WHERE status = 'RUNNING'").fetch_all(&self.pool).await?;
+        decode(rows)
+    }
+
+    async fn append_events(&self, execution_arn: &str, events: &[Value]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // One statement per batch: the driver hands over whatever the engine produced meanwhile.
+        let ids: Vec<i64> = events.iter().map(|e| i64::try_from(event_id(e)).unwrap_or(i64::MAX)).collect();
+        let docs: Vec<Json<&Value>> = events.iter().map(Json).collect();
+        sqlx::query(
+            "INSERT INTO sfn_history_events (execution_arn, id, event) \
+             SELECT $1, u.id, u.event FROM UNNEST($2::bigint[], $3::jsonb[]) AS u(id, event) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(execution_arn)
+        .bind(&ids)
+        .bind(&docs)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn events(&self, execution_arn: &str, from: u64, limit: usize, reverse: bool) -> Result<Vec<Value>, StoreError> {
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = if reverse {
+            "SELECT event FROM sfn_history_events WHERE execution_arn = $1 AND id <= $2 ORDER BY id DESC LIMIT $3"
+        } else {
+            "SELECT event FROM sfn_history_events WHERE execution_arn = $1 AND id >= $2 ORDER BY id LIMIT $3"
+        };
+        let rows: Vec<(Json<Value>,)> =
+            sqlx::query_as(sql).bind(execution_arn).bind(from).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|(Json(v),)| v).collect())
+    }
+}
