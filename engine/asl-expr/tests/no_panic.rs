@@ -35,7 +35,7 @@ fn expression_like() -> impl Strategy<Value = String> {
         Just("?".to_owned()),
         Just("function($x)".to_owned()),
         Just(" ".to_owned()),
-        "-?[0-9]{1,12}(\\.[0-9]{1,3})?".prop_map(|s| s),
+        "-?[0-9]{1,20}(\\.[0-9]{1,3})?(e[0-9]{1,3})?".prop_map(|s| s),
         "[a-z]{1,5}".prop_map(|s| s),
         any::<char>().prop_map(|c| c.to_string()),
     ];
