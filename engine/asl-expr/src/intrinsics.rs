@@ -5,10 +5,24 @@
 //! fails the execution later with `States.Runtime`. [`Intrinsic::check`] reports those problems
 //! up front for callers that want a stricter validation than AWS.
 //!
-//! Every runtime failure is `States.Runtime` with the cause `Invalid arguments in States.X`, the
-//! text AWS uses. Numbers follow AWS's observed conversions: `States.MathAdd` rounds half up (Java's
-//! `Math.round`) and works on 32-bit integers, while `ArrayRange`, `ArrayPartition`,
-//! `ArrayGetItem` and `MathRandom` truncate fractions towards zero.
+//! Every run-time failure is `States.Runtime` with the cause `Invalid arguments in States.X`, the
+//! text AWS uses. Where AWS's behaviour differs from the documentation it follows what the live
+//! service was observed to answer (published characterisations, and the conformance corpus):
+//!
+//! - numbers: `States.MathAdd` rounds half up (Java's `Math.round`) and works on 32-bit integers;
+//!   `ArrayRange`, `ArrayPartition`, `ArrayGetItem` and `MathRandom` truncate fractions;
+//! - `States.Format` writes strings bare, arrays and objects in Java notation (`[a, b]`, `{k=v}`)
+//!   and everything else as JSON (`null` included);
+//! - `States.StringSplit` splits on every character of its second argument and drops empty
+//!   tokens (Java's `StringTokenizer`); `States.StringToJson('')` is null;
+//! - `States.Base64Decode` is lenient (skips foreign characters, stops at `=`); inputs of
+//!   `Base64Encode`, `Base64Decode` and `Hash` are limited to 10,000 characters; `Hash` hashes a
+//!   non-string as its JSON text;
+//! - `States.ArrayContains` compares text (key order matters, `true` matches `"true"`);
+//!   `States.ArrayUnique` answers in `java.util.HashSet` order with Java equality;
+//!   `States.ArrayGetItem` on an empty array is null; `ArrayRange` makes at most 1,000 items;
+//! - `States.JsonMerge` is shallow only: a third argument of `true` fails, anything else merges;
+//! - a seeded `States.MathRandom` draws what `java.util.Random(seed)` draws.
 
 use std::fmt;
 
