@@ -374,7 +374,9 @@ impl Cx {
     }
 
     fn serr(&mut self, sc: &Sc<'_>, field: &str, message: impl Into<String>) {
-        let location = format!("{}/{}", sc.loc, esc(field));
+        // `field` is already a pointer suffix (e.g. `Choices/0/Next`); user keys inside it were
+        // escaped by whoever built it.
+        let location = format!("{}/{}", sc.loc, field);
         self.errs.push(ValidationError {
             code: "SCHEMA_VALIDATION_FAILED",
             location,
@@ -516,7 +518,7 @@ impl Cx {
             for k in obj.keys() {
                 let k = k.as_str();
                 if !(COMMON.contains(&k) || allowed_fields.contains(&k)) {
-                    self.serr(&sc, k, format!("unknown field for a {ty} state"));
+                    self.serr(&sc, &esc(k), format!("unknown field for a {ty} state"));
                 } else if jsonata && JSONPATH_ONLY.contains(&k) {
                     self.serr(&sc, k, "this field is only allowed with QueryLanguage JSONPath; use Arguments/Output/Assign with JSONata");
                 } else if !jsonata && JSONATA_ONLY.contains(&k) && !(k == "Items" && ty == "Map") {
@@ -867,9 +869,13 @@ impl Cx {
                         Some(_) => self.jp_tpl(&sub, "Assign"),
                     };
                     let output = self.jn_tpl(&sub, "Output");
-                    if let (Some(next), Some(cond)) = (next, cond) {
+                    if let Some(next) = next {
+                        // Count the transition even when the rule is invalid, so that its
+                        // target is not also reported as unreachable.
                         targets.push(next);
-                        choices.push(ChoiceRule { cond, next, assign, output });
+                        if let Some(cond) = cond {
+                            choices.push(ChoiceRule { cond, next, assign, output });
+                        }
                     }
                 }
             }
