@@ -370,7 +370,7 @@ fn and(items: Vec<Cond>) -> Cond {
     match rules.len() {
         0 => Cond::Const(true),
         1 => Cond::Rule(rules.remove(0)),
-        _ => Cond::Rule(json!({ "And": rules })),
+        _ => Cond::Rule(crate::lower::obj([("And", Value::Array(rules))])),
     }
 }
 
@@ -386,7 +386,7 @@ fn or(items: Vec<Cond>) -> Cond {
     match rules.len() {
         0 => Cond::Const(false),
         1 => Cond::Rule(rules.remove(0)),
-        _ => Cond::Rule(json!({ "Or": rules })),
+        _ => Cond::Rule(crate::lower::obj([("Or", Value::Array(rules))])),
     }
 }
 
@@ -412,7 +412,7 @@ fn push_flat(rules: &mut Vec<Value>, rule: Value, op: &str) {
 fn not(c: Cond) -> Cond {
     match c {
         Cond::Const(b) => Cond::Const(!b),
-        Cond::Rule(r) => Cond::Rule(json!({ "Not": r })),
+        Cond::Rule(r) => Cond::Rule(crate::lower::obj([("Not", r)])),
     }
 }
 

@@ -65,6 +65,8 @@ pub struct Compiled {
     pub warnings: Vec<Diagnostic>,
     /// Number of states, nested ones included.
     pub state_count: usize,
+    /// Size of the definition serialized as compact JSON (Step Functions accepts 1 MiB).
+    pub definition_bytes: usize,
 }
 
 /// Parses a graph from JSON text. Syntax and shape errors become diagnostics (`invalid-json`,

@@ -35,6 +35,7 @@ fn every_example_compiles_to_its_snapshot() {
         assert!(diags.is_empty(), "{name}: {diags:#?}");
         let compiled = compiler::compile(&graph, &compiler::CompileOptions::default())
             .unwrap_or_else(|d| panic!("{name}: {d:#?}"));
+        assert_eq!(compiled.definition_bytes, serde_json::to_vec(&compiled.asl).unwrap().len(), "{name}");
         insta::with_settings!({snapshot_suffix => name.clone(), prepend_module_to_snapshot => false}, {
             insta::assert_json_snapshot!("asl", compiled.asl);
         });

@@ -12,6 +12,8 @@ fn generated_graphs_compile() {
         assert!(diags.iter().all(|d| !d.is_error()), "seed {seed}: {diags:#?}");
         let compiled = compiler::compile(&graph, &compiler::CompileOptions::default()).expect("compiles");
         let bytes = serde_json::to_vec(&compiled.asl).unwrap().len();
+        assert_eq!(compiled.definition_bytes, bytes, "size accounting");
+        assert_eq!(compiled.state_count, compiler::lower::count_states(&compiled.asl), "state count");
         eprintln!("size {size}: {} nodes, {} states, {bytes} bytes", graph.nodes.len(), compiled.state_count);
         let types: std::collections::BTreeSet<&str> = graph.nodes.iter().map(|n| n.node_type.as_str()).collect();
         if size >= 400 {
