@@ -512,7 +512,7 @@ fn looks_like_timestamp(s: &str) -> bool {
         && b[10] == b'T'
         && b[13] == b':'
         && b[16] == b':'
-        && (s.ends_with('Z') || s[19..].contains(['+', '-']))
+        && (s.ends_with('Z') || s.get(19..).is_some_and(|tz| tz.contains(['+', '-'])))
 }
 
 fn check_switch_cases(cx: &mut Ctx<'_>, node: &Node) {
