@@ -82,18 +82,6 @@ fn truncate(msg: &str) -> String {
     msg.chars().take(300).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn nul_escapes_are_found_but_escaped_backslashes_are_not() {
-        assert!(super::has_nul_escape(br#"{"a": "x\u0000"}"#));
-        assert!(super::has_nul_escape(br#"{"a": "\\\U0000"}"#));
-        assert!(!super::has_nul_escape(br#"{"a": "\\u0000"}"#));
-        assert!(!super::has_nul_escape(br#"{"u0000": 1}"#));
-        assert!(!super::has_nul_escape(b""));
-    }
-}
-
 // axum prefixes serde's message with its own ("Failed to deserialize the JSON body into the
 // target type: "); keep only serde's part, which names the field and position.
 fn inner_message(text: &str) -> String {
@@ -154,5 +142,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .cloned()
             .map(Caller)
             .ok_or_else(|| auth::AuthError::Missing.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nul_escapes_are_found_but_escaped_backslashes_are_not() {
+        assert!(super::has_nul_escape(br#"{"a": "x\u0000"}"#));
+        assert!(super::has_nul_escape(br#"{"a": "\\\U0000"}"#));
+        assert!(!super::has_nul_escape(br#"{"a": "\\u0000"}"#));
+        assert!(!super::has_nul_escape(br#"{"u0000": 1}"#));
+        assert!(!super::has_nul_escape(b""));
     }
 }

@@ -37,11 +37,12 @@ pub struct Options {
     pub rate_limit: u64,
     pub max_body_bytes: usize,
     pub jwks_url: Option<String>,
+    pub publisher: Arc<dyn fn_api::publish::Publisher>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { rate_limit: 0, max_body_bytes: 256 * 1024, jwks_url: None }
+        Self { rate_limit: 0, max_body_bytes: 256 * 1024, jwks_url: None, publisher: Arc::new(fn_api::publish::StoreOnly) }
     }
 }
 
@@ -80,7 +81,7 @@ async fn build_state(store: store::Store, redis_url: &str, namespace: &str, opti
             leeway_seconds: 5,
         }),
         secrets: secrets::SecretsKey::new(&[42u8; 32]),
-        publisher: Arc::new(fn_api::publish::StoreOnly),
+        publisher: options.publisher.clone(),
         compile_options: compiler::CompileOptions::default(),
         max_body_bytes: options.max_body_bytes,
     })
