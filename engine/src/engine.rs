@@ -124,6 +124,11 @@ pub(crate) struct Inner {
     pub tokens: Mutex<HashMap<String, mpsc::UnboundedSender<TokenMsg>>>,
     pub machines: RwLock<HashMap<String, Arc<Definition>>>,
     pub counter: AtomicU64,
+    /// `$$.Execution.RoleArn`, formatted once.
+    pub role_arn: Arc<str>,
+    /// The state machine name used when `StartOptions` gives none, and its ARN.
+    pub default_sm_name: Arc<str>,
+    pub default_sm_arn: Arc<str>,
 }
 
 /// The engine: starts executions and routes task callbacks. Cheap to clone.
@@ -139,9 +144,9 @@ impl std::fmt::Debug for Engine {
 }
 
 pub(crate) struct ExecShared {
-    pub arn: String,
-    pub name: String,
-    pub state_machine_arn: String,
+    pub arn: Arc<str>,
+    pub name: Arc<str>,
+    pub state_machine_arn: Arc<str>,
     pub start_date: DateTime<Utc>,
     pub input: Arc<Value>,
     pub log: Arc<HistoryLog>,
@@ -163,8 +168,12 @@ impl std::fmt::Debug for Execution {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
+        let role_arn: Arc<str> = Arc::from(format!("arn:aws:iam::{}:role/weft-local", config.account_id));
         Engine {
             inner: Arc::new(Inner {
+                role_arn,
+                default_sm_arn: Arc::from(format!("arn:aws:states:{}:{}:stateMachine:weft", config.region, config.account_id)),
+                default_sm_name: Arc::from("weft"),
                 config,
                 tokens: Mutex::new(HashMap::new()),
                 machines: RwLock::new(HashMap::new()),

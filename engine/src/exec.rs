@@ -31,13 +31,13 @@ type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) struct Run {
     pub inner: Arc<Inner>,
     pub def: Arc<Definition>,
-    pub exec_arn: String,
-    pub exec_name: String,
-    pub sm_arn: String,
-    pub sm_name: String,
-    pub start_time: String,
+    pub exec_arn: Arc<str>,
+    pub exec_name: Arc<str>,
+    pub sm_arn: Arc<str>,
+    pub sm_name: Arc<str>,
+    pub start_date: DateTime<Utc>,
     pub input: Arc<Value>,
-    pub role_arn: String,
+    pub role_arn: Arc<str>,
     /// `$$.Execution.RedriveCount`: 0 unless the execution was resumed by a redrive.
     pub redrive_count: u32,
 }
@@ -66,11 +66,19 @@ enum Flow {
 
 /// A random UUID (v4) from the thread-local generator: no system call per execution.
 pub(crate) fn fast_uuid() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b: u128 = rand::random::<u128>();
     b = (b & !(0xF000u128 << 64)) | (0x4000u128 << 64);
     b = (b & !(0xC000u128 << 48)) | (0x8000u128 << 48);
-    let h = format!("{b:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    let mut out = String::with_capacity(36);
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            out.push('-');
+        }
+        let nibble = ((b >> (124 - 4 * i)) & 0xF) as usize;
+        out.push(HEX[nibble] as char);
+    }
+    out
 }
 
 /// The size of a value serialized as compact JSON, without allocating the text.
@@ -127,20 +135,27 @@ pub(crate) fn start_at(
     resume: Option<ResumeAt>,
 ) -> Execution {
     let cfg = &inner.config;
-    let sm_name = opts.state_machine_name.unwrap_or_else(|| "weft".to_owned());
-    let exec_name = opts.name.unwrap_or_else(fast_uuid);
-    let sm_arn = format!("arn:aws:states:{}:{}:stateMachine:{sm_name}", cfg.region, cfg.account_id);
-    let exec_arn = format!("arn:aws:states:{}:{}:execution:{sm_name}:{exec_name}", cfg.region, cfg.account_id);
+    let sm_name: Arc<str> = match opts.state_machine_name {
+        Some(n) => Arc::from(n),
+        None => Arc::clone(&inner.default_sm_name),
+    };
+    let exec_name: Arc<str> = Arc::from(opts.name.unwrap_or_else(fast_uuid));
+    let sm_arn: Arc<str> = if Arc::ptr_eq(&sm_name, &inner.default_sm_name) {
+        Arc::clone(&inner.default_sm_arn)
+    } else {
+        Arc::from(format!("arn:aws:states:{}:{}:stateMachine:{sm_name}", cfg.region, cfg.account_id))
+    };
+    let exec_arn: Arc<str> = Arc::from(format!("arn:aws:states:{}:{}:execution:{sm_name}:{exec_name}", cfg.region, cfg.account_id));
     let start_date = cfg.clock.now();
     let log = Arc::new(HistoryLog::new(cfg.history_limit));
     let (out_tx, out_rx) = watch::channel(None);
     let (stop_tx, stop_rx) = oneshot::channel::<Failure>();
-    let role_arn = format!("arn:aws:iam::{}:role/weft-local", cfg.account_id);
+    let role_arn = Arc::clone(&inner.role_arn);
     let input = Arc::new(input);
     let shared = Arc::new(ExecShared {
-        arn: exec_arn.clone(),
-        name: exec_name.clone(),
-        state_machine_arn: sm_arn.clone(),
+        arn: Arc::clone(&exec_arn),
+        name: Arc::clone(&exec_name),
+        state_machine_arn: Arc::clone(&sm_arn),
         start_date,
         input: Arc::clone(&input),
         log: Arc::clone(&log),
@@ -154,9 +169,9 @@ pub(crate) fn start_at(
         exec_name,
         sm_arn,
         sm_name,
-        start_time: ts(start_date),
+        start_date,
         input: Arc::clone(&input),
-        role_arn: role_arn.clone(),
+        role_arn: Arc::clone(&role_arn),
         redrive_count: resume.as_ref().map_or(0, |r| r.2),
     });
     let fut = async move {
@@ -164,7 +179,7 @@ pub(crate) fn start_at(
         let mut th = Thread { run: Arc::clone(&run), log: Arc::clone(&log), vars: Vars::default(), prev: 0 };
         let started = match resume {
             Some(_) => Ok(0),
-            None => th.emit(EventType::ExecutionStarted, Details::ExecutionStarted { input: Arc::clone(&input), role_arn }),
+            None => th.emit(EventType::ExecutionStarted, Details::ExecutionStarted { input: Arc::clone(&input), role_arn: role_arn.to_string() }),
         };
         let too_big = run.inner.config.payload_limit.is_some_and(|l| json_size(&input) > l);
         let result: Result<Arc<Value>, (Status, Failure)> = if let Err(f) = started {
@@ -250,15 +265,15 @@ impl Thread {
         m.insert(
             "Execution".into(),
             json!({
-                "Id": r.exec_arn,
+                "Id": r.exec_arn.as_ref(),
                 "Input": *r.input,
-                "StartTime": r.start_time,
-                "Name": r.exec_name,
-                "RoleArn": r.role_arn,
+                "StartTime": ts(r.start_date),
+                "Name": r.exec_name.as_ref(),
+                "RoleArn": r.role_arn.as_ref(),
                 "RedriveCount": r.redrive_count,
             }),
         );
-        m.insert("StateMachine".into(), json!({"Id": r.sm_arn, "Name": r.sm_name}));
+        m.insert("StateMachine".into(), json!({"Id": r.sm_arn.as_ref(), "Name": r.sm_name.as_ref()}));
         m.insert(
             "State".into(),
             json!({"EnteredTime": ts(at.entered_time), "Name": at.st.name.as_ref(), "RetryCount": at.retry}),
@@ -292,19 +307,23 @@ fn run_machine_from(mut th: Thread, machine: Arc<Machine>, idx: usize, input: Ar
                 th.emit_at(entered_ty, Details::StateEntered { name: Arc::clone(&st.name), input: Arc::clone(&input) }, entered_time)?;
             let at = At { st, entered_id, entered_time, retry: 0, token: None };
             // Pass, Choice, Succeed and Fail never wait: run them without building a future.
-            let flow = match &st.kind {
-                Kind::Pass { result } => pass(&mut th, &at, input, result.as_ref())?,
-                Kind::Choice(c) => choice(&mut th, &at, input, c)?,
-                Kind::Succeed => Flow::End(simple_output(&mut th, &at, input)?),
+            // Those states take no time, so their exit shares the entry's timestamp.
+            let (flow, exited_time) = match &st.kind {
+                Kind::Pass { result } => (pass(&mut th, &at, input, result.as_ref())?, entered_time),
+                Kind::Choice(c) => (choice(&mut th, &at, input, c)?, entered_time),
+                Kind::Succeed => (Flow::End(simple_output(&mut th, &at, input)?), entered_time),
                 Kind::Fail(f) => return Err(fail(&th, &at, &input, f)?),
-                _ => exec_async(&mut th, &at, input).await?,
+                _ => {
+                    let f = exec_async(&mut th, &at, input).await?;
+                    (f, th.run.inner.config.clock.now())
+                }
             };
             let (next, output) = match flow {
                 Flow::Next(n, v) => (Some(n), v),
                 Flow::End(v) => (None, v),
             };
             if let Some(ty) = exited_ty {
-                th.emit(ty, Details::StateExited { name: Arc::clone(&st.name), output: Arc::clone(&output) })?;
+                th.emit_at(ty, Details::StateExited { name: Arc::clone(&st.name), output: Arc::clone(&output) }, exited_time)?;
             }
             match next {
                 Some(n) => {
@@ -1071,6 +1090,7 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
     let mut failures = 0usize;
     let mut set = tokio::task::JoinSet::new();
     let mut inputs = inputs.into_iter().enumerate();
+    let outer_vars = Arc::new(th.vars.clone());
     let spawn_one = |set: &mut tokio::task::JoinSet<(usize, Result<Arc<Value>, Failure>)>, th: &Thread, i: usize, input: Value| {
         let run = Arc::clone(&th.run);
         let log = if m.distributed {
@@ -1079,7 +1099,7 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
         } else {
             Arc::clone(&th.log)
         };
-        let vars = th.vars.child();
+        let vars = Vars::child_of(&outer_vars);
         let name = Arc::clone(&st.name);
         let machine = Arc::clone(&m.processor);
         let distributed = m.distributed;
@@ -1268,7 +1288,7 @@ async fn task(th: &mut Thread, at: &At<'_>, raw: &Value, t: &TaskSpec) -> Result
     }
 
     let ctx = TaskContext {
-        execution_arn: th.run.exec_arn.clone(),
+        execution_arn: th.run.exec_arn.to_string(),
         state_name: st.name.to_string(),
         retry_count: at.retry,
         task_token: token.clone(),

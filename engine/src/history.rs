@@ -286,7 +286,8 @@ fn details_key(t: EventType) -> String {
 
 #[derive(Debug, Default)]
 struct LogInner {
-    events: Vec<Arc<HistoryEvent>>,
+    /// Stored inline (one allocation less per event); handed out as `Arc`s on demand.
+    events: Vec<HistoryEvent>,
     closed: bool,
 }
 
@@ -330,7 +331,7 @@ impl HistoryLog {
                 return Err(HistoryFull);
             }
             let id = g.events.len() as u64 + 1;
-            g.events.push(Arc::new(HistoryEvent { id, previous_event_id, timestamp, event_type, details }));
+            g.events.push(HistoryEvent { id, previous_event_id, timestamp, event_type, details });
             id
         };
         if self.followers.load(std::sync::atomic::Ordering::SeqCst) > 0 {
@@ -355,13 +356,14 @@ impl HistoryLog {
 
     /// A copy of the events so far.
     pub fn snapshot(&self) -> Vec<Arc<HistoryEvent>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).events.clone()
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).events.iter().map(|e| Arc::new(e.clone())).collect()
     }
 
     /// Events from index `from` (0-based), and whether the log is closed.
     fn since(&self, from: usize) -> (Vec<Arc<HistoryEvent>>, bool) {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        (g.events.get(from..).map(<[_]>::to_vec).unwrap_or_default(), g.closed)
+        let evs = g.events.get(from..).map(|s| s.iter().map(|e| Arc::new(e.clone())).collect()).unwrap_or_default();
+        (evs, g.closed)
     }
 
     /// A stream of every event, from the first, that ends after the execution's closing event.

@@ -18,13 +18,14 @@ use crate::path::{JsonPath, Root, Selected};
 /// (a Map iteration or Parallel branch sees the variables of the state that started it).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Vars {
-    local: Arc<HashMap<String, Value>>,
+    /// `None` until the scope assigns something (most Map iterations never do).
+    local: Option<Arc<HashMap<String, Value>>>,
     outer: Option<Arc<Vars>>,
 }
 
 impl Vars {
     pub(crate) fn get(&self, name: &str) -> Option<&Value> {
-        match self.local.get(name) {
+        match self.local.as_ref().and_then(|l| l.get(name)) {
             Some(v) => Some(v),
             None => self.outer.as_ref().and_then(|o| o.get(name)),
         }
@@ -32,14 +33,19 @@ impl Vars {
 
     /// A nested scope for a branch or iteration.
     pub(crate) fn child(&self) -> Vars {
-        Vars { local: Arc::default(), outer: Some(Arc::new(self.clone())) }
+        Vars::child_of(&Arc::new(self.clone()))
+    }
+
+    /// A nested scope under an already shared parent (one `Arc` for all iterations of a Map).
+    pub(crate) fn child_of(outer: &Arc<Vars>) -> Vars {
+        Vars { local: None, outer: Some(Arc::clone(outer)) }
     }
 
     pub(crate) fn assign(&mut self, values: Map<String, Value>) {
         if values.is_empty() {
             return;
         }
-        let local = Arc::make_mut(&mut self.local);
+        let local = Arc::make_mut(self.local.get_or_insert_with(Arc::default));
         for (k, v) in values {
             local.insert(k, v);
         }
