@@ -502,6 +502,11 @@ impl Lower<'_> {
                 scope.insert("item.$".into(), json!("$.item"));
                 scope.insert("index.$".into(), json!("$.index"));
             }
+            // The start node has no entry in `nodes` (its output is the input); naming it lets
+            // the function bind `nodes.<start>` to `input`, as templates and native rules do.
+            if let Some(start) = self.a.start {
+                scope.insert("start".into(), json!(self.id(start)));
+            }
             p.insert("scope".into(), Value::Object(scope));
         }
         Value::Object(p)
