@@ -565,7 +565,10 @@ fn compare_lit(op: Op, p: &JsPath, l: &Lit, resolve: &Resolver<'_>, guards: &mut
                 Op::Gt => "GreaterThan",
                 _ => "GreaterThanEquals",
             };
-            guards.push(and(vec![present(path), not(test(path, type_test, json!(true)))]));
+            // `index` is always a number: only a string comparison needs the type guard.
+            if !(p.root == JsRoot::Index && type_test == "IsNumeric") {
+                guards.push(and(vec![present(path), not(test(path, type_test, json!(true)))]));
+            }
             and(vec![present(path), test(path, type_test, json!(true)), test(path, &format!("{cmp}{suffix}"), value)])
         }
     };
