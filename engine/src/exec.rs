@@ -1,7 +1,7 @@
 //! The interpreter: runs a compiled state machine, writing history as it goes.
 //!
 //! One execution is one tokio task; Parallel branches and Map iterations are tasks of their own
-//! (in a `JoinSet`, so dropping the parent aborts them). Every `Env` (which is not `Send`) lives
+//! (see `Runner`; dropping the parent cancels them). Every `Env` (which is not `Send`) lives
 //! only inside synchronous helpers, never across an `.await`.
 
 use std::borrow::Cow;
@@ -79,6 +79,19 @@ pub(crate) fn fast_uuid() -> String {
         out.push(HEX[nibble] as char);
     }
     out
+}
+
+/// The deepest nesting of arrays and objects a state output may have (Jackson's default limit,
+/// which AWS's JSON handling is built on).
+const MAX_DEPTH: usize = 1000;
+
+/// Whether `v` nests arrays/objects more than `limit` levels deep. Stops early.
+fn too_deep(v: &Value, limit: usize) -> bool {
+    match v {
+        Value::Array(a) => limit == 0 || a.iter().any(|x| too_deep(x, limit - 1)),
+        Value::Object(m) => limit == 0 || m.values().any(|x| too_deep(x, limit - 1)),
+        _ => false,
+    }
 }
 
 /// The size of a value serialized as compact JSON, without allocating the text.
@@ -306,6 +319,8 @@ fn run_machine_from(mut th: Thread, machine: Arc<Machine>, idx: usize, input: Ar
             let entered_id =
                 th.emit_at(entered_ty, Details::StateEntered { name: Arc::clone(&st.name), input: Arc::clone(&input) }, entered_time)?;
             let at = At { st, entered_id, entered_time, retry: 0, token: None };
+            // The address only: a raw pointer would make this future not `Send`.
+            let input_ptr = Arc::as_ptr(&input) as usize;
             // Pass, Choice, Succeed and Fail never wait: run them without building a future.
             // Those states take no time, so their exit shares the entry's timestamp.
             let (flow, exited_time) = match &st.kind {
@@ -322,6 +337,12 @@ fn run_machine_from(mut th: Thread, machine: Arc<Machine>, idx: usize, input: Ar
                 Flow::Next(n, v) => (Some(n), v),
                 Flow::End(v) => (None, v),
             };
+            // A state that built a new value could have nested it deeper (e.g. a loop wrapping
+            // its input in Parameters); values nested without bound would overflow the stack
+            // when dropped or serialized, so they fail the execution instead.
+            if Arc::as_ptr(&output) as usize != input_ptr && too_deep(&output, MAX_DEPTH) {
+                return Err(rt(&at, format!("The state's output is nested deeper than {MAX_DEPTH} levels.")));
+            }
             if let Some(ty) = exited_ty {
                 th.emit_at(ty, Details::StateExited { name: Arc::clone(&st.name), output: Arc::clone(&output) }, exited_time)?;
             }
@@ -332,6 +353,8 @@ fn run_machine_from(mut th: Thread, machine: Arc<Machine>, idx: usize, input: Ar
                 }
                 None => return Ok(output),
             }
+            // A loop of states that never wait must still let other executions (and `stop`) run.
+            tokio::task::consume_budget().await;
         }
     })
 }
@@ -932,25 +955,22 @@ fn effective_params(th: &Thread, at: &At<'_>, raw: &Value) -> Result<Value, Fail
 async fn parallel(th: &mut Thread, at: &At<'_>, raw: &Value, branches: &[Arc<Machine>]) -> Result<Value, Failure> {
     let input = Arc::new(effective_params(th, at, raw)?);
     let started = th.emit(EventType::ParallelStateStarted, Details::None)?;
-    let mut set = tokio::task::JoinSet::new();
+    let mut set = Runner::new();
     for (i, b) in branches.iter().enumerate() {
         let child = th.child(started);
         let fut = run_machine(child, Arc::clone(b), Arc::clone(&input));
-        set.spawn(async move { (i, fut.await) });
+        set.push(Box::pin(async move { (i, fut.await) }));
     }
     let mut results: Vec<Value> = vec![Value::Null; branches.len()];
-    while let Some(joined) = set.join_next().await {
-        let (i, r) = match joined {
-            Ok(x) => x,
-            Err(e) => {
-                th.emit(EventType::ParallelStateFailed, Details::None)?;
-                return Err(Failure::new(names::RUNTIME, format!("a Parallel branch stopped unexpectedly: {e}")));
-            }
-        };
+    while let Some((i, r)) = set.next().await {
         match r {
-            Ok(v) => results[i] = Arc::unwrap_or_clone(v),
+            Ok(v) => {
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Arc::unwrap_or_clone(v);
+                }
+            }
             Err(f) => {
-                set.abort_all();
+                drop(set);
                 th.prev = th.log.len() as u64;
                 th.emit(EventType::ParallelStateFailed, Details::None)?;
                 return Err(f);
@@ -960,6 +980,43 @@ async fn parallel(th: &mut Thread, at: &At<'_>, raw: &Value, branches: &[Arc<Mac
     th.prev = th.log.len() as u64;
     th.emit(EventType::ParallelStateSucceeded, Details::None)?;
     Ok(Value::Array(results))
+}
+
+type IterResult = (usize, Result<Arc<Value>, Failure>);
+
+/// Where Map iterations and Parallel branches run: tasks of their own on a multi-thread runtime
+/// (so they use every core), or futures polled by this task on a current-thread runtime (where a
+/// task would buy no parallelism and costs a spawn). Dropping it cancels whatever still runs.
+enum Runner {
+    Spawned(tokio::task::JoinSet<IterResult>),
+    Local(futures::stream::FuturesUnordered<BoxFut<IterResult>>),
+}
+
+impl Runner {
+    fn new() -> Self {
+        let multi = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| !matches!(h.runtime_flavor(), tokio::runtime::RuntimeFlavor::CurrentThread));
+        if multi { Runner::Spawned(tokio::task::JoinSet::new()) } else { Runner::Local(futures::stream::FuturesUnordered::new()) }
+    }
+
+    fn push(&mut self, fut: BoxFut<IterResult>) {
+        match self {
+            Runner::Spawned(set) => {
+                set.spawn(fut);
+            }
+            Runner::Local(set) => set.push(fut),
+        }
+    }
+
+    /// The next finished iteration; `None` when all are done.
+    async fn next(&mut self) -> Option<IterResult> {
+        match self {
+            Runner::Spawned(set) => set.join_next().await.map(|joined| {
+                joined.unwrap_or_else(|e| (usize::MAX, Err(Failure::new(names::RUNTIME, format!("an iteration stopped unexpectedly: {e}")))))
+            }),
+            Runner::Local(set) => futures::StreamExt::next(set).await,
+        }
+    }
 }
 
 struct MapPlan {
@@ -1088,10 +1145,10 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
     let tolerance_set = plan.tolerated_count.is_some() || plan.tolerated_pct.is_some();
     let mut results: Vec<Value> = vec![Value::Null; n];
     let mut failures = 0usize;
-    let mut set = tokio::task::JoinSet::new();
+    let mut set = Runner::new();
     let mut inputs = inputs.into_iter().enumerate();
     let outer_vars = Arc::new(th.vars.clone());
-    let spawn_one = |set: &mut tokio::task::JoinSet<(usize, Result<Arc<Value>, Failure>)>, th: &Thread, i: usize, input: Value| {
+    let spawn_one = |set: &mut Runner, th: &Thread, i: usize, input: Value| {
         let run = Arc::clone(&th.run);
         let log = if m.distributed {
             // Distributed iterations are child executions with a history of their own.
@@ -1103,7 +1160,7 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
         let name = Arc::clone(&st.name);
         let machine = Arc::clone(&m.processor);
         let distributed = m.distributed;
-        set.spawn(async move {
+        set.push(Box::pin(async move {
             let input = Arc::new(input);
             let mut child = Thread { run, log, vars, prev: started };
             if distributed {
@@ -1121,7 +1178,7 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
                 let _ = log.push(ty, last, clock.now(), Details::MapIteration { name, index: i }, false);
             }
             (i, r)
-        });
+        }));
     };
     for _ in 0..limit {
         match inputs.next() {
@@ -1130,11 +1187,7 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
         }
     }
     let mut first_failure: Option<Failure> = None;
-    while let Some(joined) = set.join_next().await {
-        let (i, r) = match joined {
-            Ok(x) => x,
-            Err(e) => (usize::MAX, Err(Failure::new(names::RUNTIME, format!("a Map iteration stopped unexpectedly: {e}")))),
-        };
+    while let Some((i, r)) = set.next().await {
         match r {
             Ok(v) => {
                 if i < n {
@@ -1144,7 +1197,7 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
             Err(f) => {
                 th.prev = th.log.len() as u64;
                 if f.error_name() == names::RUNTIME && !tolerance_set {
-                    set.abort_all();
+                    drop(set);
                     th.emit(EventType::MapStateFailed, Details::None)?;
                     return Err(f);
                 }
@@ -1168,7 +1221,7 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
                     first_failure = Some(f);
                 }
                 if over {
-                    set.abort_all();
+                    drop(set);
                     th.emit(EventType::MapStateFailed, Details::None)?;
                     if m.distributed {
                         let fail = Failure::new(

@@ -185,3 +185,20 @@ async fn jsonata_states_use_arguments_output_assign_and_conditions() {
     let o = run(def, json!({"xs": [1]})).await;
     assert_eq!(o.error.as_deref(), Some("Small1"));
 }
+
+#[tokio::test]
+async fn unbounded_nesting_fails_instead_of_overflowing_the_stack() {
+    // Each turn wraps the input one level deeper; AWS's JSON stack limits this too.
+    let def = json!({"StartAt": "Wrap", "States": {"Wrap": {"Type": "Pass", "Parameters": {"p.$": "$"}, "Next": "Wrap"}}});
+    let o = run(def, json!({})).await;
+    assert_eq!(o.error.as_deref(), Some("States.Runtime"), "{o:?}");
+    assert!(o.cause.as_deref().is_some_and(|c| c.contains("nested deeper than 1000")), "{o:?}");
+}
+
+#[tokio::test]
+async fn an_endless_loop_ends_at_the_history_limit() {
+    let def = json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "A"}}});
+    let o = run(def, json!({})).await;
+    assert_eq!(o.error.as_deref(), Some("States.Runtime"));
+    assert!(o.cause.as_deref().is_some_and(|c| c.contains("25000")), "{o:?}");
+}
