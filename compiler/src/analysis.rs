@@ -76,7 +76,11 @@ pub struct Analysis {
 impl Analysis {
     /// The edge leaving `node` from `handle`.
     pub fn edge(&self, node: usize, handle: &Handle) -> Option<usize> {
-        self.out.get(node)?.iter().find(|e| &e.handle == handle).map(|e| e.target)
+        self.out
+            .get(node)?
+            .iter()
+            .find(|e| &e.handle == handle)
+            .map(|e| e.target)
     }
 }
 
@@ -112,10 +116,18 @@ struct Field {
 }
 
 const fn req(name: &'static str, kind: Kind) -> Field {
-    Field { name, required: true, kind }
+    Field {
+        name,
+        required: true,
+        kind,
+    }
 }
 const fn opt(name: &'static str, kind: Kind) -> Field {
-    Field { name, required: false, kind }
+    Field {
+        name,
+        required: false,
+        kind,
+    }
 }
 
 /// The `data` fields of each node type. "One of" pairs (`code` expression/source, `delay`
@@ -130,30 +142,76 @@ fn fields(node_type: &str) -> Option<&'static [Field]> {
         "loop" => const { &[req("items", Str), opt("concurrency", Int)] },
         "parallel" | "join" => const { &[] },
         "delay" => const { &[opt("seconds", Num), opt("until", Str)] },
-        "http" => const { &[
-            req("method", Str),
-            req("url", Str),
-            opt("headers", Obj),
-            opt("query", Obj),
-            opt("body", Any),
-            opt("timeout_seconds", Num),
-            opt("fail_on_status", Bool),
-        ] },
+        "http" => {
+            const {
+                &[
+                    req("method", Str),
+                    req("url", Str),
+                    opt("headers", Obj),
+                    opt("query", Obj),
+                    opt("body", Any),
+                    opt("timeout_seconds", Num),
+                    opt("fail_on_status", Bool),
+                ]
+            }
+        }
         "code" => const { &[opt("expression", Str), opt("source", Str)] },
-        "llm" => const { &[
-            req("model", Str),
-            req("prompt", Str),
-            opt("system", Str),
-            opt("temperature", Num),
-            opt("max_tokens", Int),
-            opt("response_format", Any),
-        ] },
-        "agent" => const { &[req("model", Str), req("instructions", Str), req("input", Any), req("tools", Arr), opt("max_steps", Int)] },
+        "llm" => {
+            const {
+                &[
+                    req("model", Str),
+                    req("prompt", Str),
+                    opt("system", Str),
+                    opt("temperature", Num),
+                    opt("max_tokens", Int),
+                    opt("response_format", Any),
+                ]
+            }
+        }
+        "agent" => {
+            const {
+                &[
+                    req("model", Str),
+                    req("instructions", Str),
+                    req("input", Any),
+                    req("tools", Arr),
+                    opt("max_steps", Int),
+                ]
+            }
+        }
         "multi_agent" => const { &[req("agents", Arr), req("strategy", Str), req("task", Any)] },
-        "vector_search" => const { &[req("collection", Str), opt("query", Str), opt("vector", Arr), req("top_k", Int), opt("filter", Any)] },
+        "vector_search" => {
+            const {
+                &[
+                    req("collection", Str),
+                    opt("query", Str),
+                    opt("vector", Arr),
+                    req("top_k", Int),
+                    opt("filter", Any),
+                ]
+            }
+        }
         "vector_upsert" => const { &[req("collection", Str), req("documents", Arr)] },
-        "database" => const { &[req("connection", Str), req("query", Str), opt("params", Any), opt("read_only", Bool)] },
-        "email" => const { &[req("to", StrOrArr), req("subject", Str), req("body", Str), opt("html", Any)] },
+        "database" => {
+            const {
+                &[
+                    req("connection", Str),
+                    req("query", Str),
+                    opt("params", Any),
+                    opt("read_only", Bool),
+                ]
+            }
+        }
+        "email" => {
+            const {
+                &[
+                    req("to", StrOrArr),
+                    req("subject", Str),
+                    req("body", Str),
+                    opt("html", Any),
+                ]
+            }
+        }
         "slack" => const { &[req("text", Str), opt("channel", Str), opt("blocks", Any)] },
         "approval" => const { &[req("message", Str), opt("timeout_seconds", Int)] },
         "workflow" => const { &[req("workflow_id", Str), opt("input", Any)] },
@@ -165,7 +223,9 @@ fn fields(node_type: &str) -> Option<&'static [Field]> {
 /// typed value: its type is only known at run time).
 fn is_single_template(v: &Value) -> bool {
     match v {
-        Value::String(s) => matches!(template::parse_string(s), Ok(Some(parts)) if parts.len() == 1 && matches!(parts[0], template::Part::Path(_))),
+        Value::String(s) => {
+            matches!(template::parse_string(s), Ok(Some(parts)) if parts.len() == 1 && matches!(parts[0], template::Part::Path(_)))
+        }
         _ => false,
     }
 }
@@ -181,7 +241,9 @@ fn kind_ok(kind: Kind, v: &Value) -> bool {
         Kind::Bool => v.is_boolean(),
         Kind::Obj => v.is_object(),
         Kind::Arr => v.is_array(),
-        Kind::StrOrArr => v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+        Kind::StrOrArr => {
+            v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+        }
         Kind::Any => true,
     }
 }
@@ -201,7 +263,10 @@ fn kind_name(kind: Kind) -> &'static str {
 
 /// Data fields holding JavaScript rather than templates.
 pub fn is_js_field(node_type: &str, key: &str) -> bool {
-    matches!((node_type, key), ("code", "expression" | "source") | ("condition", "expression") | ("switch", "cases"))
+    matches!(
+        (node_type, key),
+        ("code", "expression" | "source") | ("condition", "expression") | ("switch", "cases")
+    )
 }
 
 /// The switch case names of a node, in order (empty when `cases` is malformed).
@@ -213,7 +278,10 @@ pub fn switch_cases(node: &Node) -> Vec<(String, String)> {
             cases
                 .iter()
                 .filter_map(|c| {
-                    Some((c.get("name")?.as_str()?.to_owned(), c.get("expression")?.as_str()?.to_owned()))
+                    Some((
+                        c.get("name")?.as_str()?.to_owned(),
+                        c.get("expression")?.as_str()?.to_owned(),
+                    ))
                 })
                 .collect()
         })
@@ -226,7 +294,13 @@ struct Ctx<'g> {
 }
 
 impl Ctx<'_> {
-    fn error(&mut self, code: &str, node: Option<&str>, edge: Option<String>, msg: impl Into<String>) {
+    fn error(
+        &mut self,
+        code: &str,
+        node: Option<&str>,
+        edge: Option<String>,
+        msg: impl Into<String>,
+    ) {
         let mut d = Diagnostic::error(code, msg);
         d.node = node.map(str::to_owned);
         d.edge = edge;
@@ -240,7 +314,10 @@ impl Ctx<'_> {
 }
 
 pub fn analyze(graph: &Graph) -> Analysis {
-    let mut cx = Ctx { graph, diags: Vec::new() };
+    let mut cx = Ctx {
+        graph,
+        diags: Vec::new(),
+    };
     let n = graph.nodes.len();
     let mut a = Analysis {
         diagnostics: Vec::new(),
@@ -260,7 +337,11 @@ pub fn analyze(graph: &Graph) -> Analysis {
             codes::UNSUPPORTED_FORMAT,
             None,
             None,
-            format!("`format` is {:?}; this compiler reads \"{}\"", graph.format, crate::FORMAT),
+            format!(
+                "`format` is {:?}; this compiler reads \"{}\"",
+                graph.format,
+                crate::FORMAT
+            ),
         );
     }
     check_settings(&mut cx);
@@ -281,7 +362,12 @@ pub fn analyze(graph: &Graph) -> Analysis {
             );
         }
         if a.index.contains_key(id) {
-            cx.error(codes::DUPLICATE_NODE_ID, Some(id), None, format!("two nodes have the id `{id}`"));
+            cx.error(
+                codes::DUPLICATE_NODE_ID,
+                Some(id),
+                None,
+                format!("two nodes have the id `{id}`"),
+            );
             continue;
         }
         a.index.insert(id.to_owned(), i);
@@ -291,7 +377,12 @@ pub fn analyze(graph: &Graph) -> Analysis {
         check_node(&mut cx, node);
     }
     match starts.len() {
-        0 => cx.error(codes::MISSING_START, None, None, "the graph has no `start` node; add exactly one"),
+        0 => cx.error(
+            codes::MISSING_START,
+            None,
+            None,
+            "the graph has no `start` node; add exactly one",
+        ),
         1 => a.start = Some(starts[0]),
         _ => {
             for &s in &starts[1..] {
@@ -299,7 +390,10 @@ pub fn analyze(graph: &Graph) -> Analysis {
                     codes::MULTIPLE_STARTS,
                     Some(&graph.nodes[s].id),
                     None,
-                    format!("a graph has exactly one `start` node; `{}` is the first", graph.nodes[starts[0]].id),
+                    format!(
+                        "a graph has exactly one `start` node; `{}` is the first",
+                        graph.nodes[starts[0]].id
+                    ),
                 );
             }
         }
@@ -310,18 +404,35 @@ pub fn analyze(graph: &Graph) -> Analysis {
         if a.index.get(&node.id) != Some(&i) {
             continue;
         }
-        let Some(parent) = node.parent_id.as_deref().filter(|p| !p.is_empty()) else { continue };
+        let Some(parent) = node.parent_id.as_deref().filter(|p| !p.is_empty()) else {
+            continue;
+        };
         let id = node.id.as_str();
         match a.index.get(parent) {
             Some(&p) if graph.nodes[p].node_type == "loop" && p != i => {
                 if matches!(node.node_type.as_str(), "start" | "end") {
-                    cx.error(codes::INVALID_PARENT, Some(id), None, format!("a `{}` node cannot be inside a loop body", node.node_type));
+                    cx.error(
+                        codes::INVALID_PARENT,
+                        Some(id),
+                        None,
+                        format!("a `{}` node cannot be inside a loop body", node.node_type),
+                    );
                 } else {
                     a.scope[i] = Some(p);
                 }
             }
-            Some(_) => cx.error(codes::INVALID_PARENT, Some(id), None, format!("`parentId` names `{parent}`, which is not a loop")),
-            None => cx.error(codes::INVALID_PARENT, Some(id), None, format!("`parentId` names `{parent}`, which does not exist")),
+            Some(_) => cx.error(
+                codes::INVALID_PARENT,
+                Some(id),
+                None,
+                format!("`parentId` names `{parent}`, which is not a loop"),
+            ),
+            None => cx.error(
+                codes::INVALID_PARENT,
+                Some(id),
+                None,
+                format!("`parentId` names `{parent}`, which does not exist"),
+            ),
         }
     }
     // Nesting cycles (a loop inside its own body) make the scope tree invalid.
@@ -331,7 +442,12 @@ pub fn analyze(graph: &Graph) -> Analysis {
         while let Some(p) = cur {
             steps += 1;
             if p == i || steps > n {
-                cx.error(codes::INVALID_PARENT, Some(&graph.nodes[i].id), None, "loops are nested inside each other in a circle");
+                cx.error(
+                    codes::INVALID_PARENT,
+                    Some(&graph.nodes[i].id),
+                    None,
+                    "loops are nested inside each other in a circle",
+                );
                 a.scope[i] = None;
                 break;
             }
@@ -343,7 +459,14 @@ pub fn analyze(graph: &Graph) -> Analysis {
     check_handles(&mut cx, &a);
 
     let has_errors_before_flow = cx.diags.iter().any(|d| {
-        d.is_error() && matches!(d.code.as_str(), codes::CYCLE | codes::DANGLING_EDGE | codes::CROSS_SCOPE_EDGE | codes::INVALID_PARENT)
+        d.is_error()
+            && matches!(
+                d.code.as_str(),
+                codes::CYCLE
+                    | codes::DANGLING_EDGE
+                    | codes::CROSS_SCOPE_EDGE
+                    | codes::INVALID_PARENT
+            )
     });
     if !has_errors_before_flow && check_flow(&mut cx, &mut a) {
         check_templates(&mut cx, &mut a);
@@ -358,21 +481,40 @@ pub fn analyze(graph: &Graph) -> Analysis {
 
 fn check_settings(cx: &mut Ctx<'_>) {
     if cx.graph.settings.timeout_seconds == Some(0) {
-        cx.error(codes::INVALID_SETTINGS, None, None, "`settings.timeout_seconds` must be at least 1");
+        cx.error(
+            codes::INVALID_SETTINGS,
+            None,
+            None,
+            "`settings.timeout_seconds` must be at least 1",
+        );
     }
     for (i, trigger) in cx.graph.triggers.iter().enumerate() {
         let problem = match trigger.trigger_type.as_str() {
             "webhook" => None,
-            "schedule" if trigger.cron.as_deref().is_none_or(|c| c.split_whitespace().count() < 5) => {
+            "schedule"
+                if trigger
+                    .cron
+                    .as_deref()
+                    .is_none_or(|c| c.split_whitespace().count() < 5) =>
+            {
                 Some("a `schedule` trigger needs `cron` (five or six fields)".to_owned())
             }
             "schedule" => None,
-            "queue" if trigger.event.as_deref().is_none_or(str::is_empty) => Some("a `queue` trigger needs `event`".to_owned()),
+            "queue" if trigger.event.as_deref().is_none_or(str::is_empty) => {
+                Some("a `queue` trigger needs `event`".to_owned())
+            }
             "queue" => None,
-            other => Some(format!("unknown trigger type {other:?} (webhook, schedule or queue)")),
+            other => Some(format!(
+                "unknown trigger type {other:?} (webhook, schedule or queue)"
+            )),
         };
         if let Some(problem) = problem {
-            cx.error(codes::INVALID_TRIGGER, None, None, format!("triggers[{i}]: {problem}"));
+            cx.error(
+                codes::INVALID_TRIGGER,
+                None,
+                None,
+                format!("triggers[{i}]: {problem}"),
+            );
         }
     }
 }
@@ -385,7 +527,10 @@ fn check_node(cx: &mut Ctx<'_>, node: &Node) {
             codes::UNKNOWN_NODE_TYPE,
             Some(id),
             None,
-            format!("unknown node type {t:?}; known types: {}", crate::NODE_TYPES.join(", ")),
+            format!(
+                "unknown node type {t:?}; known types: {}",
+                crate::NODE_TYPES.join(", ")
+            ),
         );
         return;
     };
@@ -394,64 +539,112 @@ fn check_node(cx: &mut Ctx<'_>, node: &Node) {
         Value::Object(map) => map,
         Value::Null => &empty,
         _ => {
-            cx.error(codes::INVALID_FIELD, Some(id), None, "`data` must be an object");
+            cx.error(
+                codes::INVALID_FIELD,
+                Some(id),
+                None,
+                "`data` must be an object",
+            );
             return;
         }
     };
     for field in spec {
         match data.get(field.name) {
             None | Some(Value::Null) if field.required => {
-                cx.error(codes::MISSING_FIELD, Some(id), None, format!("`{t}` needs `data.{}`", field.name));
+                cx.error(
+                    codes::MISSING_FIELD,
+                    Some(id),
+                    None,
+                    format!("`{t}` needs `data.{}`", field.name),
+                );
             }
             None | Some(Value::Null) => {}
             Some(v) if !kind_ok(field.kind, v) => {
-                cx.error(codes::INVALID_FIELD, Some(id), None, format!("`data.{}` must be {}", field.name, kind_name(field.kind)));
+                cx.error(
+                    codes::INVALID_FIELD,
+                    Some(id),
+                    None,
+                    format!("`data.{}` must be {}", field.name, kind_name(field.kind)),
+                );
             }
             Some(_) => {}
         }
     }
     for key in data.keys() {
         if !spec.iter().any(|f| f.name == key) && !UI_KEYS.contains(&key.as_str()) {
-            cx.warn(codes::UNKNOWN_FIELD, Some(id), format!("`{t}` has no field `data.{key}`; it is ignored"));
+            cx.warn(
+                codes::UNKNOWN_FIELD,
+                Some(id),
+                format!("`{t}` has no field `data.{key}`; it is ignored"),
+            );
         }
     }
     let present = |k: &str| data.get(k).is_some_and(|v| !v.is_null());
     let one_of = |cx: &mut Ctx<'_>, a: &str, b: &str| match (present(a), present(b)) {
-        (true, true) => cx.error(codes::INVALID_FIELD, Some(id), None, format!("`{t}` takes `data.{a}` or `data.{b}`, not both")),
-        (false, false) => cx.error(codes::MISSING_FIELD, Some(id), None, format!("`{t}` needs `data.{a}` or `data.{b}`")),
+        (true, true) => cx.error(
+            codes::INVALID_FIELD,
+            Some(id),
+            None,
+            format!("`{t}` takes `data.{a}` or `data.{b}`, not both"),
+        ),
+        (false, false) => cx.error(
+            codes::MISSING_FIELD,
+            Some(id),
+            None,
+            format!("`{t}` needs `data.{a}` or `data.{b}`"),
+        ),
         _ => {}
     };
     match t {
         "code" => one_of(cx, "expression", "source"),
         "delay" => {
             one_of(cx, "seconds", "until");
-            if let Some(u) = data.get("until").and_then(Value::as_str) {
-                if !u.contains("{{") && !looks_like_timestamp(u) {
-                    cx.error(codes::INVALID_FIELD, Some(id), None, format!("`data.until` {u:?} is not an RFC 3339 timestamp like 2026-01-31T09:00:00Z"));
-                }
+            if let Some(u) = data.get("until").and_then(Value::as_str)
+                && !u.contains("{{")
+                && !looks_like_timestamp(u)
+            {
+                cx.error(
+                    codes::INVALID_FIELD,
+                    Some(id),
+                    None,
+                    format!(
+                        "`data.until` {u:?} is not an RFC 3339 timestamp like 2026-01-31T09:00:00Z"
+                    ),
+                );
             }
         }
         "vector_search" => one_of(cx, "query", "vector"),
         "loop" => {
-            if let Some(items) = data.get("items").filter(|v| v.is_string()) {
-                if !is_single_template(items) {
-                    cx.error(codes::INVALID_FIELD, Some(id), None, "`data.items` must be one template naming an array, e.g. \"{{ input.orders }}\"");
-                }
+            if let Some(items) = data.get("items").filter(|v| v.is_string())
+                && !is_single_template(items)
+            {
+                cx.error(codes::INVALID_FIELD, Some(id), None, "`data.items` must be one template naming an array, e.g. \"{{ input.orders }}\"");
             }
         }
         "http" => {
             if let Some(m) = data.get("method").and_then(Value::as_str) {
-                const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+                const METHODS: &[&str] =
+                    &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
                 if !m.contains("{{") && !METHODS.contains(&m.to_ascii_uppercase().as_str()) {
-                    cx.error(codes::INVALID_FIELD, Some(id), None, format!("`data.method` {m:?} is not one of {}", METHODS.join(", ")));
+                    cx.error(
+                        codes::INVALID_FIELD,
+                        Some(id),
+                        None,
+                        format!("`data.method` {m:?} is not one of {}", METHODS.join(", ")),
+                    );
                 }
             }
         }
         "multi_agent" => {
-            if let Some(s) = data.get("strategy").and_then(Value::as_str) {
-                if !matches!(s, "parallel" | "sequential" | "supervisor") {
-                    cx.error(codes::INVALID_FIELD, Some(id), None, format!("`data.strategy` {s:?} is not parallel, sequential or supervisor"));
-                }
+            if let Some(s) = data.get("strategy").and_then(Value::as_str)
+                && !matches!(s, "parallel" | "sequential" | "supervisor")
+            {
+                cx.error(
+                    codes::INVALID_FIELD,
+                    Some(id),
+                    None,
+                    format!("`data.strategy` {s:?} is not parallel, sequential or supervisor"),
+                );
             }
         }
         "switch" => check_switch_cases(cx, node),
@@ -466,40 +659,90 @@ fn check_node(cx: &mut Ctx<'_>, node: &Node) {
         template::visit_paths(value, &mut |p| {
             if let Err(problem) = p {
                 parse_failed = true;
-                cx.error(codes::INVALID_TEMPLATE, Some(id), None, format!("`data.{key}`: {problem}"));
+                cx.error(
+                    codes::INVALID_TEMPLATE,
+                    Some(id),
+                    None,
+                    format!("`data.{key}`: {problem}"),
+                );
             }
         });
-        if !parse_failed {
-            if let Err(problem) = template::compile_value(value, &|_| Ok(String::from("$"))) {
-                cx.error(codes::INVALID_TEMPLATE, Some(id), None, format!("`data.{key}`: {problem}"));
-            }
+        if !parse_failed
+            && let Err(problem) = template::compile_value(value, &|_| Ok(String::from("$")))
+        {
+            cx.error(
+                codes::INVALID_TEMPLATE,
+                Some(id),
+                None,
+                format!("`data.{key}`: {problem}"),
+            );
         }
     }
     // Retry, timeout and on_error only make sense on nodes that can fail.
     if !can_fail(t) && (node.retry.is_some() || node.on_error.is_some()) {
-        cx.error(codes::INVALID_ERROR_HANDLING, Some(id), None, format!("a `{t}` node cannot fail, so it takes no `retry` or `on_error`"));
+        cx.error(
+            codes::INVALID_ERROR_HANDLING,
+            Some(id),
+            None,
+            format!("a `{t}` node cannot fail, so it takes no `retry` or `on_error`"),
+        );
     }
     if node.on_error == Some(OnError::Continue) && t == "parallel" {
-        cx.error(codes::INVALID_ERROR_HANDLING, Some(id), None, "a `parallel` cannot `continue` past its join on failure; use an `error` edge");
+        cx.error(
+            codes::INVALID_ERROR_HANDLING,
+            Some(id),
+            None,
+            "a `parallel` cannot `continue` past its join on failure; use an `error` edge",
+        );
     }
     if node.timeout_seconds.is_some() && !is_task_type(t) {
-        cx.error(codes::INVALID_ERROR_HANDLING, Some(id), None, format!("a `{t}` node takes no `timeout_seconds`"));
+        cx.error(
+            codes::INVALID_ERROR_HANDLING,
+            Some(id),
+            None,
+            format!("a `{t}` node takes no `timeout_seconds`"),
+        );
     }
     if node.timeout_seconds == Some(0) {
-        cx.error(codes::INVALID_FIELD, Some(id), None, "`timeout_seconds` must be at least 1");
+        cx.error(
+            codes::INVALID_FIELD,
+            Some(id),
+            None,
+            "`timeout_seconds` must be at least 1",
+        );
     }
     if let Some(r) = &node.retry {
         if r.max_attempts == 0 || r.max_attempts > 100 {
-            cx.error(codes::INVALID_FIELD, Some(id), None, "`retry.max_attempts` counts the first attempt too: 1 to 100");
+            cx.error(
+                codes::INVALID_FIELD,
+                Some(id),
+                None,
+                "`retry.max_attempts` counts the first attempt too: 1 to 100",
+            );
         }
         if r.interval_seconds == 0 {
-            cx.error(codes::INVALID_FIELD, Some(id), None, "`retry.interval_seconds` must be at least 1");
+            cx.error(
+                codes::INVALID_FIELD,
+                Some(id),
+                None,
+                "`retry.interval_seconds` must be at least 1",
+            );
         }
         if !(1.0..=1000.0).contains(&r.backoff_rate) {
-            cx.error(codes::INVALID_FIELD, Some(id), None, "`retry.backoff_rate` must be between 1 and 1000");
+            cx.error(
+                codes::INVALID_FIELD,
+                Some(id),
+                None,
+                "`retry.backoff_rate` must be between 1 and 1000",
+            );
         }
         if r.max_delay_seconds == Some(0) {
-            cx.error(codes::INVALID_FIELD, Some(id), None, "`retry.max_delay_seconds` must be at least 1");
+            cx.error(
+                codes::INVALID_FIELD,
+                Some(id),
+                None,
+                "`retry.max_delay_seconds` must be at least 1",
+            );
         }
     }
 }
@@ -517,9 +760,16 @@ fn looks_like_timestamp(s: &str) -> bool {
 
 fn check_switch_cases(cx: &mut Ctx<'_>, node: &Node) {
     let id = node.id.as_str();
-    let Some(cases) = node.data.get("cases").and_then(Value::as_array) else { return };
+    let Some(cases) = node.data.get("cases").and_then(Value::as_array) else {
+        return;
+    };
     if cases.is_empty() {
-        cx.error(codes::INVALID_FIELD, Some(id), None, "`data.cases` needs at least one case");
+        cx.error(
+            codes::INVALID_FIELD,
+            Some(id),
+            None,
+            "`data.cases` needs at least one case",
+        );
     }
     let mut seen = HashSet::new();
     for (i, case) in cases.iter().enumerate() {
@@ -528,12 +778,27 @@ fn check_switch_cases(cx: &mut Ctx<'_>, node: &Node) {
         match (name, expr) {
             (Some(name), Some(_)) => {
                 if name.is_empty() || name == "default" || name == "error" {
-                    cx.error(codes::INVALID_FIELD, Some(id), None, format!("case {i}: the name {name:?} is reserved or empty"));
+                    cx.error(
+                        codes::INVALID_FIELD,
+                        Some(id),
+                        None,
+                        format!("case {i}: the name {name:?} is reserved or empty"),
+                    );
                 } else if !seen.insert(name) {
-                    cx.error(codes::INVALID_FIELD, Some(id), None, format!("two cases are named {name:?}"));
+                    cx.error(
+                        codes::INVALID_FIELD,
+                        Some(id),
+                        None,
+                        format!("two cases are named {name:?}"),
+                    );
                 }
             }
-            _ => cx.error(codes::INVALID_FIELD, Some(id), None, format!("`data.cases[{i}]` needs a string `name` and `expression`")),
+            _ => cx.error(
+                codes::INVALID_FIELD,
+                Some(id),
+                None,
+                format!("`data.cases[{i}]` needs a string `name` and `expression`"),
+            ),
         }
     }
 }
@@ -543,18 +808,37 @@ fn check_edges(cx: &mut Ctx<'_>, a: &mut Analysis) {
     let mut edge_ids = HashSet::new();
     for edge in &graph.edges {
         let label = edge.label();
-        if let Some(id) = edge.id.as_deref().filter(|id| !id.is_empty()) {
-            if !edge_ids.insert(id) {
-                cx.error(codes::DUPLICATE_EDGE_ID, None, Some(label.clone()), format!("two edges have the id `{id}`"));
-            }
+        if let Some(id) = edge.id.as_deref().filter(|id| !id.is_empty())
+            && !edge_ids.insert(id)
+        {
+            cx.error(
+                codes::DUPLICATE_EDGE_ID,
+                None,
+                Some(label.clone()),
+                format!("two edges have the id `{id}`"),
+            );
         }
         let (Some(&s), Some(&t)) = (a.index.get(&edge.source), a.index.get(&edge.target)) else {
-            let missing = if a.index.contains_key(&edge.source) { &edge.target } else { &edge.source };
-            cx.error(codes::DANGLING_EDGE, None, Some(label), format!("the edge names `{missing}`, which is not a node"));
+            let missing = if a.index.contains_key(&edge.source) {
+                &edge.target
+            } else {
+                &edge.source
+            };
+            cx.error(
+                codes::DANGLING_EDGE,
+                None,
+                Some(label),
+                format!("the edge names `{missing}`, which is not a node"),
+            );
             continue;
         };
         if s == t {
-            cx.error(codes::CYCLE, Some(&edge.source), Some(label), "the edge loops back to its own node; iterate with a `loop` node");
+            cx.error(
+                codes::CYCLE,
+                Some(&edge.source),
+                Some(label),
+                "the edge loops back to its own node; iterate with a `loop` node",
+            );
             continue;
         }
         if a.scope[s] != a.scope[t] {
@@ -562,7 +846,10 @@ fn check_edges(cx: &mut Ctx<'_>, a: &mut Analysis) {
                 codes::CROSS_SCOPE_EDGE,
                 Some(&edge.source),
                 Some(label),
-                format!("the edge joins `{}` and `{}`, which are not in the same loop body", edge.source, edge.target),
+                format!(
+                    "the edge joins `{}` and `{}`, which are not in the same loop body",
+                    edge.source, edge.target
+                ),
             );
             continue;
         }
@@ -572,29 +859,57 @@ fn check_edges(cx: &mut Ctx<'_>, a: &mut Analysis) {
             ("condition", Some("true")) => Handle::True,
             ("condition", Some("false")) => Handle::False,
             ("switch", Some("default")) => Handle::Default,
-            ("switch", Some(name)) => match switch_cases(&graph.nodes[s]).iter().position(|(n, _)| n == name) {
+            ("switch", Some(name)) => match switch_cases(&graph.nodes[s])
+                .iter()
+                .position(|(n, _)| n == name)
+            {
                 Some(i) => Handle::Case(i),
                 None => {
-                    cx.error(codes::UNKNOWN_HANDLE, Some(&edge.source), Some(label), format!("the switch has no case named {name:?}"));
+                    cx.error(
+                        codes::UNKNOWN_HANDLE,
+                        Some(&edge.source),
+                        Some(label),
+                        format!("the switch has no case named {name:?}"),
+                    );
                     continue;
                 }
             },
             ("condition", None) | ("switch", None) => {
-                cx.error(codes::UNKNOWN_HANDLE, Some(&edge.source), Some(label), format!("an edge from a `{st}` needs a `sourceHandle`"));
+                cx.error(
+                    codes::UNKNOWN_HANDLE,
+                    Some(&edge.source),
+                    Some(label),
+                    format!("an edge from a `{st}` needs a `sourceHandle`"),
+                );
                 continue;
             }
             ("end", _) => {
-                cx.error(codes::UNKNOWN_HANDLE, Some(&edge.source), Some(label), "an `end` node has no way out");
+                cx.error(
+                    codes::UNKNOWN_HANDLE,
+                    Some(&edge.source),
+                    Some(label),
+                    "an `end` node has no way out",
+                );
                 continue;
             }
             (_, None) => Handle::Next,
             (_, Some(other)) => {
-                cx.error(codes::UNKNOWN_HANDLE, Some(&edge.source), Some(label), format!("a `{st}` node has no handle {other:?}"));
+                cx.error(
+                    codes::UNKNOWN_HANDLE,
+                    Some(&edge.source),
+                    Some(label),
+                    format!("a `{st}` node has no handle {other:?}"),
+                );
                 continue;
             }
         };
         if handle == Handle::Error && !can_fail(st) {
-            cx.error(codes::INVALID_ERROR_HANDLING, Some(&edge.source), Some(label), format!("a `{st}` node cannot fail, so it has no `error` handle"));
+            cx.error(
+                codes::INVALID_ERROR_HANDLING,
+                Some(&edge.source),
+                Some(label),
+                format!("a `{st}` node cannot fail, so it has no `error` handle"),
+            );
             continue;
         }
         a.out[s].push(OutEdge { target: t, handle });
@@ -626,15 +941,30 @@ fn check_handles(cx: &mut Ctx<'_>, a: &Analysis) {
         }
         for (h, name) in &expected {
             match count(h) {
-                0 => cx.error(codes::MISSING_HANDLE, Some(id), None, format!("the `{name}` handle has no edge")),
+                0 => cx.error(
+                    codes::MISSING_HANDLE,
+                    Some(id),
+                    None,
+                    format!("the `{name}` handle has no edge"),
+                ),
                 1 => {}
-                _ => cx.error(codes::DUPLICATE_HANDLE, Some(id), None, format!("several edges leave the `{name}` handle")),
+                _ => cx.error(
+                    codes::DUPLICATE_HANDLE,
+                    Some(id),
+                    None,
+                    format!("several edges leave the `{name}` handle"),
+                ),
             }
         }
         let next = count(&Handle::Next);
         if t == "parallel" {
             if next < 2 {
-                cx.error(codes::SINGLE_BRANCH_FORK, Some(id), None, format!("a `parallel` needs two or more outgoing edges (it has {next})"));
+                cx.error(
+                    codes::SINGLE_BRANCH_FORK,
+                    Some(id),
+                    None,
+                    format!("a `parallel` needs two or more outgoing edges (it has {next})"),
+                );
             }
         } else if next > 1 {
             cx.error(
@@ -645,20 +975,34 @@ fn check_handles(cx: &mut Ctx<'_>, a: &Analysis) {
             );
         }
         if count(&Handle::Error) > 1 {
-            cx.error(codes::DUPLICATE_HANDLE, Some(id), None, "several edges leave the `error` handle");
+            cx.error(
+                codes::DUPLICATE_HANDLE,
+                Some(id),
+                None,
+                "several edges leave the `error` handle",
+            );
         }
         if count(&Handle::Error) > 0 && node.on_error == Some(OnError::Continue) {
-            cx.error(codes::INVALID_ERROR_HANDLING, Some(id), None, "the node has both an `error` edge and `on_error: continue`; keep one");
+            cx.error(
+                codes::INVALID_ERROR_HANDLING,
+                Some(id),
+                None,
+                "the node has both an `error` edge and `on_error: continue`; keep one",
+            );
         }
     }
 }
 
 /// Cycles, reachability, dead ends, loop bodies and fork/join regions. Returns whether the graph
 /// is a well-formed DAG per scope (so template checks can run).
+// Node indices index several parallel vectors here; ranges read better than zips.
+#[allow(clippy::needless_range_loop)]
 fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
     let graph = cx.graph;
     let n = graph.nodes.len();
-    let valid: Vec<bool> = (0..n).map(|i| a.index.get(&graph.nodes[i].id) == Some(&i)).collect();
+    let valid: Vec<bool> = (0..n)
+        .map(|i| a.index.get(&graph.nodes[i].id) == Some(&i))
+        .collect();
 
     // Cycles (edges never cross scopes, so a cycle lies inside one scope).
     let mut g: DiGraph<(), ()> = DiGraph::with_capacity(n, graph.edges.len());
@@ -674,13 +1018,22 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
     for scc in petgraph::algo::tarjan_scc(&g) {
         if scc.len() > 1 {
             cyclic = true;
-            let mut ids: Vec<&str> = scc.iter().map(|x| graph.nodes[x.index()].id.as_str()).collect();
+            let mut ids: Vec<&str> = scc
+                .iter()
+                .map(|x| graph.nodes[x.index()].id.as_str())
+                .collect();
             ids.sort_unstable();
             cx.error(
                 codes::CYCLE,
                 Some(ids[0]),
                 None,
-                format!("the nodes {} form a cycle; iterate with a `loop` node", ids.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "the nodes {} form a cycle; iterate with a `loop` node",
+                    ids.iter()
+                        .map(|i| format!("`{i}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             );
         }
     }
@@ -695,29 +1048,46 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
         }
     }
     for i in 0..n {
-        if let Some(p) = a.scope[i].filter(|_| valid[i]) {
-            if let Some(body) = a.bodies.get_mut(&p) {
-                body.nodes.push(i);
-            }
+        if let Some(p) = a.scope[i].filter(|_| valid[i])
+            && let Some(body) = a.bodies.get_mut(&p)
+        {
+            body.nodes.push(i);
         }
     }
     let mut loop_ids: Vec<usize> = a.bodies.keys().copied().collect();
     loop_ids.sort_unstable();
     for l in &loop_ids {
         let lid = graph.nodes[*l].id.clone();
-        let Some(body) = a.bodies.get_mut(l) else { continue };
+        let Some(body) = a.bodies.get_mut(l) else {
+            continue;
+        };
         if body.nodes.is_empty() {
-            cx.error(codes::EMPTY_LOOP_BODY, Some(&lid), None, "the loop has no body: give nodes `parentId` equal to the loop's id");
+            cx.error(
+                codes::EMPTY_LOOP_BODY,
+                Some(&lid),
+                None,
+                "the loop has no body: give nodes `parentId` equal to the loop's id",
+            );
             continue;
         }
-        let entries: Vec<usize> = body.nodes.iter().copied().filter(|&x| a.preds[x].is_empty()).collect();
+        let entries: Vec<usize> = body
+            .nodes
+            .iter()
+            .copied()
+            .filter(|&x| a.preds[x].is_empty())
+            .collect();
         let exits: Vec<usize> = body
             .nodes
             .iter()
             .copied()
             .filter(|&x| !a.out[x].iter().any(|e| e.handle != Handle::Error))
             .collect();
-        let names = |v: &[usize]| v.iter().map(|&x| format!("`{}`", graph.nodes[x].id)).collect::<Vec<_>>().join(", ");
+        let names = |v: &[usize]| {
+            v.iter()
+                .map(|&x| format!("`{}`", graph.nodes[x].id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if entries.len() == 1 {
             body.entry = Some(entries[0]);
         } else {
@@ -725,7 +1095,14 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
                 codes::LOOP_BODY_ENTRIES,
                 Some(&lid),
                 None,
-                format!("a loop body has exactly one entry node (one without incoming edges); found {}", if entries.is_empty() { "none".to_owned() } else { names(&entries) }),
+                format!(
+                    "a loop body has exactly one entry node (one without incoming edges); found {}",
+                    if entries.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names(&entries)
+                    }
+                ),
             );
         }
         if exits.len() == 1 {
@@ -735,7 +1112,14 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
                 codes::LOOP_BODY_EXITS,
                 Some(&lid),
                 None,
-                format!("a loop body has exactly one final node (one without outgoing edges); found {}", if exits.is_empty() { "none".to_owned() } else { names(&exits) }),
+                format!(
+                    "a loop body has exactly one final node (one without outgoing edges); found {}",
+                    if exits.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names(&exits)
+                    }
+                ),
             );
         }
     }
@@ -761,10 +1145,18 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
     for i in 0..n {
         if valid[i] && !reached[i] {
             // Inside a loop whose body is already reported broken, stay quiet.
-            if a.scope[i].and_then(|l| a.bodies.get(&l)).is_some_and(|b| b.entry.is_none()) {
+            if a.scope[i]
+                .and_then(|l| a.bodies.get(&l))
+                .is_some_and(|b| b.entry.is_none())
+            {
                 continue;
             }
-            cx.error(codes::UNREACHABLE_NODE, Some(&graph.nodes[i].id), None, "no path from `start` reaches this node");
+            cx.error(
+                codes::UNREACHABLE_NODE,
+                Some(&graph.nodes[i].id),
+                None,
+                "no path from `start` reaches this node",
+            );
             ok = false;
         }
     }
@@ -775,12 +1167,20 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
         }
         let t = graph.nodes[i].node_type.as_str();
         if t != "end" && !a.out[i].iter().any(|e| e.handle != Handle::Error) {
-            cx.error(codes::DEAD_END, Some(&graph.nodes[i].id), None, format!("the `{t}` node leads nowhere; connect it to the next node or to an `end`"));
+            cx.error(
+                codes::DEAD_END,
+                Some(&graph.nodes[i].id),
+                None,
+                format!("the `{t}` node leads nowhere; connect it to the next node or to an `end`"),
+            );
             ok = false;
         }
     }
     for l in &loop_ids {
-        if a.bodies.get(l).is_some_and(|b| !b.nodes.is_empty() && (b.entry.is_none() || b.exit.is_none())) {
+        if a.bodies
+            .get(l)
+            .is_some_and(|b| !b.nodes.is_empty() && (b.entry.is_none() || b.exit.is_none()))
+        {
             ok = false;
         }
     }
@@ -791,7 +1191,9 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
     // Fork/join regions.
     let mut joins_matched: HashMap<usize, usize> = HashMap::new();
     let mut memo: HashMap<usize, Option<usize>> = HashMap::new();
-    let mut parallels: Vec<usize> = (0..n).filter(|&i| valid[i] && graph.nodes[i].node_type == "parallel").collect();
+    let mut parallels: Vec<usize> = (0..n)
+        .filter(|&i| valid[i] && graph.nodes[i].node_type == "parallel")
+        .collect();
     parallels.sort_unstable();
     let mut region_ok = true;
     for &p in &parallels {
@@ -801,14 +1203,31 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
     }
     for (&p, region) in &a.regions {
         if let Some(prev) = joins_matched.insert(region.join, p) {
-            let (x, y) = (graph.nodes[prev.min(p)].id.clone(), graph.nodes[prev.max(p)].id.clone());
-            cx.error(codes::BAD_JOIN, Some(&graph.nodes[region.join].id), None, format!("both `{x}` and `{y}` end at this join; each `parallel` needs its own"));
+            let (x, y) = (
+                graph.nodes[prev.min(p)].id.clone(),
+                graph.nodes[prev.max(p)].id.clone(),
+            );
+            cx.error(
+                codes::BAD_JOIN,
+                Some(&graph.nodes[region.join].id),
+                None,
+                format!("both `{x}` and `{y}` end at this join; each `parallel` needs its own"),
+            );
             region_ok = false;
         }
     }
     for i in 0..n {
-        if valid[i] && graph.nodes[i].node_type == "join" && !joins_matched.contains_key(&i) && region_ok {
-            cx.error(codes::BAD_JOIN, Some(&graph.nodes[i].id), None, "no `parallel` node's branches meet at this join");
+        if valid[i]
+            && graph.nodes[i].node_type == "join"
+            && !joins_matched.contains_key(&i)
+            && region_ok
+        {
+            cx.error(
+                codes::BAD_JOIN,
+                Some(&graph.nodes[i].id),
+                None,
+                "no `parallel` node's branches meet at this join",
+            );
             region_ok = false;
         }
     }
@@ -832,7 +1251,11 @@ fn resolve_region(
     }
     let graph = cx.graph;
     let pid = graph.nodes[p].id.clone();
-    let branches: Vec<usize> = a.out[p].iter().filter(|e| e.handle == Handle::Next).map(|e| e.target).collect();
+    let branches: Vec<usize> = a.out[p]
+        .iter()
+        .filter(|e| e.handle == Handle::Next)
+        .map(|e| e.target)
+        .collect();
     if branches.len() < 2 {
         return None;
     }
@@ -850,20 +1273,25 @@ fn resolve_region(
             }
             let t = graph.nodes[x].node_type.as_str();
             if x == b && t == "join" {
-                cx.error(codes::UNJOINED_FORK, Some(&pid), None, "a branch goes straight to the join; every branch needs at least one node");
+                cx.error(
+                    codes::UNJOINED_FORK,
+                    Some(&pid),
+                    None,
+                    "a branch goes straight to the join; every branch needs at least one node",
+                );
                 failed = true;
                 break;
             }
-            if let Some(prev) = owner.insert(x, bi) {
-                if prev != bi {
-                    cx.error(
+            if let Some(prev) = owner.insert(x, bi)
+                && prev != bi
+            {
+                cx.error(
                         codes::BAD_JOIN,
                         Some(&graph.nodes[x].id),
                         None,
                         format!("branches of `{pid}` meet here before their join; branches may only meet at a `join`"),
                     );
-                    failed = true;
-                }
+                failed = true;
             }
             let mut succs: Vec<usize> = a.out[x].iter().map(|e| e.target).collect();
             if t == "parallel" {
@@ -879,7 +1307,15 @@ fn resolve_region(
                 }
             }
             if succs.is_empty() || (t == "end") {
-                cx.error(codes::UNJOINED_FORK, Some(&pid), None, format!("the branch through `{}` ends without reaching a `join`", graph.nodes[x].id));
+                cx.error(
+                    codes::UNJOINED_FORK,
+                    Some(&pid),
+                    None,
+                    format!(
+                        "the branch through `{}` ends without reaching a `join`",
+                        graph.nodes[x].id
+                    ),
+                );
                 failed = true;
                 continue;
             }
@@ -914,7 +1350,12 @@ fn resolve_region(
             }
             [] => failed = true,
             _ => {
-                cx.error(codes::BAD_JOIN, Some(&pid), None, format!("branch {} of `{pid}` reaches several joins", bi + 1));
+                cx.error(
+                    codes::BAD_JOIN,
+                    Some(&pid),
+                    None,
+                    format!("branch {} of `{pid}` reaches several joins", bi + 1),
+                );
                 failed = true;
             }
         }
@@ -925,7 +1366,12 @@ fn resolve_region(
     joins.sort_unstable();
     joins.dedup();
     let [join] = joins.as_slice() else {
-        cx.error(codes::UNJOINED_FORK, Some(&pid), None, "the branches end at different joins; they must meet at one `join`");
+        cx.error(
+            codes::UNJOINED_FORK,
+            Some(&pid),
+            None,
+            "the branches end at different joins; they must meet at one `join`",
+        );
         return None;
     };
     let join = *join;
@@ -938,7 +1384,14 @@ fn resolve_region(
         );
         return None;
     }
-    a.regions.insert(p, Region { join, branches, finals });
+    a.regions.insert(
+        p,
+        Region {
+            join,
+            branches,
+            finals,
+        },
+    );
     memo.insert(p, Some(join));
     Some(join)
 }
@@ -985,7 +1438,9 @@ fn check_templates(cx: &mut Ctx<'_>, a: &mut Analysis) {
             g.add_edge(NodeIndex::new(*l), NodeIndex::new(entry), ());
         }
     }
-    let Ok(order) = petgraph::algo::toposort(&g, None) else { return };
+    let Ok(order) = petgraph::algo::toposort(&g, None) else {
+        return;
+    };
     let joins: HashSet<usize> = a.regions.values().map(|r| r.join).collect();
     let mut must: Vec<Option<Bits>> = vec![None; n];
     for x in order.iter().map(|x| x.index()) {
@@ -1030,10 +1485,14 @@ fn check_templates(cx: &mut Ctx<'_>, a: &mut Analysis) {
         if a.index.get(&node.id) != Some(&x) {
             continue;
         }
-        let Some(mset) = must[x].clone() else { continue };
+        let Some(mset) = must[x].clone() else {
+            continue;
+        };
         let t = node.node_type.as_str();
         let in_loop = a.scope[x].is_some();
-        let Value::Object(data) = &node.data else { continue };
+        let Value::Object(data) = &node.data else {
+            continue;
+        };
         let mut problems: Vec<(String, String)> = Vec::new();
         for (key, value) in data {
             if is_js_field(t, key) {
@@ -1081,15 +1540,19 @@ fn check_templates(cx: &mut Ctx<'_>, a: &mut Analysis) {
         }
     }
     for (l, body) in &a.bodies {
-        if let Some(exit) = body.exit {
-            if a.value_source[exit] == ValueSource::None || (a.value_source[exit] == ValueSource::Input) {
-                cx.error(
-                    codes::NO_OUTPUT,
-                    Some(&graph.nodes[*l].id),
-                    None,
-                    format!("the body's final node `{}` has no output to collect", graph.nodes[exit].id),
-                );
-            }
+        if let Some(exit) = body.exit
+            && (a.value_source[exit] == ValueSource::None
+                || (a.value_source[exit] == ValueSource::Input))
+        {
+            cx.error(
+                codes::NO_OUTPUT,
+                Some(&graph.nodes[*l].id),
+                None,
+                format!(
+                    "the body's final node `{}` has no output to collect",
+                    graph.nodes[exit].id
+                ),
+            );
         }
     }
 }
@@ -1107,10 +1570,14 @@ fn standard_reasons(cx: &mut Ctx<'_>, a: &mut Analysis) {
                     match s.as_f64() {
                         Some(secs) if secs <= 300.0 => {}
                         Some(_) => reasons.push(format!("`{id}` waits more than 5 minutes")),
-                        None => reasons.push(format!("`{id}` waits a run-time number of seconds (may exceed 5 minutes)")),
+                        None => reasons.push(format!(
+                            "`{id}` waits a run-time number of seconds (may exceed 5 minutes)"
+                        )),
                     }
                 } else if node.data.get("until").is_some() {
-                    reasons.push(format!("`{id}` waits until a timestamp (may exceed 5 minutes)"));
+                    reasons.push(format!(
+                        "`{id}` waits until a timestamp (may exceed 5 minutes)"
+                    ));
                 }
             }
             _ => {}

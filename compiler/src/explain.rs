@@ -67,7 +67,10 @@ impl Default for PriceTable {
 
 impl PriceTable {
     fn ms(&self, node_type: &str) -> f64 {
-        self.lambda_ms.iter().find(|(t, _)| t == node_type).map_or(self.default_lambda_ms, |(_, m)| *m)
+        self.lambda_ms
+            .iter()
+            .find(|(t, _)| t == node_type)
+            .map_or(self.default_lambda_ms, |(_, m)| *m)
     }
 }
 
@@ -103,7 +106,11 @@ impl fmt::Display for Explain {
             writeln!(f, "  (STANDARD because {r})")?;
         }
         writeln!(f, "states:              {}", self.states)?;
-        writeln!(f, "lambda invocations:  {} per run outside loops", trim(self.lambda_invocations_fixed))?;
+        writeln!(
+            f,
+            "lambda invocations:  {} per run outside loops",
+            trim(self.lambda_invocations_fixed)
+        )?;
         for l in &self.loops {
             writeln!(f, "  loop `{}`:  {} per item", l.loop_id, trim(l.per_item))?;
         }
@@ -113,13 +120,25 @@ impl fmt::Display for Explain {
             trim(self.lambda_invocations_total),
             self.items_per_loop
         )?;
-        writeln!(f, "state transitions:   {} per run", trim(self.state_transitions))?;
-        writeln!(f, "estimated cost:      ${:.4} per 1,000 runs (us-east-1 list prices; see docs/graph-format.md)", self.cost_per_1000_runs_usd)
+        writeln!(
+            f,
+            "state transitions:   {} per run",
+            trim(self.state_transitions)
+        )?;
+        writeln!(
+            f,
+            "estimated cost:      ${:.4} per 1,000 runs (us-east-1 list prices; see docs/graph-format.md)",
+            self.cost_per_1000_runs_usd
+        )
     }
 }
 
 fn trim(x: f64) -> String {
-    if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x:.1}") }
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -155,11 +174,26 @@ pub fn explain(graph: &Graph, compiled: &Compiled) -> Explain {
     explain_with(graph, compiled, &PriceTable::default(), 10)
 }
 
-pub fn explain_with(_graph: &Graph, compiled: &Compiled, prices: &PriceTable, items_per_loop: u64) -> Explain {
-    let mut w = Walker { prices, items: items_per_loop as f64, loops: Vec::new(), depth: 0 };
+pub fn explain_with(
+    _graph: &Graph,
+    compiled: &Compiled,
+    prices: &PriceTable,
+    items_per_loop: u64,
+) -> Explain {
+    let mut w = Walker {
+        prices,
+        items: items_per_loop as f64,
+        loops: Vec::new(),
+        depth: 0,
+    };
     let total = w.machine(&compiled.asl, 0);
     let fixed = {
-        let mut w0 = Walker { prices, items: 0.0, loops: Vec::new(), depth: 0 };
+        let mut w0 = Walker {
+            prices,
+            items: 0.0,
+            loops: Vec::new(),
+            depth: 0,
+        };
         w0.machine(&compiled.asl, 0).invocations
     };
     let cost = match compiled.workflow_type {
@@ -170,7 +204,8 @@ pub fn explain_with(_graph: &Graph, compiled: &Compiled, prices: &PriceTable, it
         WorkflowType::Express => {
             // Billed in 100 ms increments at the configured memory.
             let billed = (total.seconds * 10.0).ceil().max(1.0) / 10.0;
-            prices.express_per_request + billed * prices.express_memory_mb / 1024.0 * prices.express_per_gb_second
+            prices.express_per_request
+                + billed * prices.express_memory_mb / 1024.0 * prices.express_per_gb_second
         }
     } + total.invocations * prices.lambda_per_request
         + total.lambda_gb_s * prices.lambda_per_gb_second;
@@ -197,8 +232,10 @@ struct Walker<'p> {
 
 impl Walker<'_> {
     fn machine(&mut self, m: &Value, depth: usize) -> Cost {
-        let (Some(start), Some(states)) = (m.get("StartAt").and_then(Value::as_str), m.get("States").and_then(Value::as_object))
-        else {
+        let (Some(start), Some(states)) = (
+            m.get("StartAt").and_then(Value::as_str),
+            m.get("States").and_then(Value::as_object),
+        ) else {
             return Cost::default();
         };
         if depth > 64 {
@@ -220,14 +257,25 @@ impl Walker<'_> {
         if let Some(c) = memo.get(name) {
             return *c;
         }
-        let Some(s) = states.get(name) else { return Cost::default() };
+        let Some(s) = states.get(name) else {
+            return Cost::default();
+        };
         if steps > states.len() {
             return Cost::default();
         }
-        let mut own = Cost { transitions: 1.0, ..Cost::default() };
-        let resource = s.get("Resource").and_then(Value::as_str).unwrap_or_default();
+        let mut own = Cost {
+            transitions: 1.0,
+            ..Cost::default()
+        };
+        let resource = s
+            .get("Resource")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if resource.starts_with("arn:aws:states:::lambda:invoke") {
-            let node_type = s.pointer("/Parameters/Payload/node/type").and_then(Value::as_str).unwrap_or_default();
+            let node_type = s
+                .pointer("/Parameters/Payload/node/type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let ms = self.prices.ms(node_type);
             own.invocations = 1.0;
             own.lambda_gb_s = ms / 1000.0 * self.prices.lambda_memory_mb / 1024.0;
@@ -250,7 +298,10 @@ impl Walker<'_> {
         if let Some(body) = s.get("ItemProcessor") {
             let per_item = self.machine(body, depth + 1);
             if self.items > 0.0 {
-                self.loops.push(LoopInvocations { loop_id: name.to_owned(), per_item: per_item.invocations });
+                self.loops.push(LoopInvocations {
+                    loop_id: name.to_owned(),
+                    per_item: per_item.invocations,
+                });
             }
             own = own.add(per_item.scale(self.items));
         }
@@ -274,7 +325,9 @@ impl Walker<'_> {
         let mut best = Cost::default();
         for n in nexts {
             let c = self.path(n, states, memo, depth, steps + 1);
-            if c.invocations > best.invocations || (c.invocations == best.invocations && c.transitions > best.transitions) {
+            if c.invocations > best.invocations
+                || (c.invocations == best.invocations && c.transitions > best.transitions)
+            {
                 best = c;
             }
         }
@@ -285,5 +338,6 @@ impl Walker<'_> {
 }
 
 fn is_guard_target(name: &str) -> bool {
-    name.rsplit_once(".js").is_some_and(|(_, k)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+    name.rsplit_once(".js")
+        .is_some_and(|(_, k)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
 }

@@ -82,7 +82,9 @@ enum Tok {
     Punct(&'static str),
 }
 
-const PUNCT: &[&str] = &["===", "!==", "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")", ".", "[", "]", "-"];
+const PUNCT: &[&str] = &[
+    "===", "!==", "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")", ".", "[", "]", "-",
+];
 
 fn tokenize(src: &str) -> Option<Vec<Tok>> {
     let b = src.as_bytes();
@@ -98,7 +100,8 @@ fn tokenize(src: &str) -> Option<Vec<Tok>> {
                 i += 1;
             }
             out.push(Tok::Ident(src[s..i].to_owned()));
-        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
             let s = i;
             while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
                 i += 1;
@@ -285,7 +288,9 @@ impl Parser {
                 _ => return None,
             }
         } else if self.eat("[") {
-            let Tok::Str(k) = self.peek()?.clone() else { return None };
+            let Tok::Str(k) = self.peek()?.clone() else {
+                return None;
+            };
             self.pos += 1;
             if !matches!(self.peek(), Some(Tok::Punct("]"))) {
                 return None;
@@ -302,18 +307,100 @@ impl Parser {
 /// Property names that JavaScript resolves on `Object`, `Array`, `String`, `Number` or
 /// `Boolean` prototypes (or as `length`), where JSONPath would find nothing.
 const PROTOTYPE_KEYS: &[&str] = &[
-    "length", "constructor", "toString", "toLocaleString", "valueOf", "hasOwnProperty", "isPrototypeOf",
-    "propertyIsEnumerable", "__proto__", "__defineGetter__", "__defineSetter__", "__lookupGetter__",
-    "__lookupSetter__", "at", "concat", "copyWithin", "entries", "every", "fill", "filter", "find",
-    "findIndex", "findLast", "findLastIndex", "flat", "flatMap", "forEach", "includes", "indexOf", "join",
-    "keys", "lastIndexOf", "map", "pop", "push", "reduce", "reduceRight", "reverse", "shift", "slice",
-    "some", "sort", "splice", "toReversed", "toSorted", "toSpliced", "unshift", "values", "with",
-    "anchor", "big", "blink", "bold", "charAt", "charCodeAt", "codePointAt", "endsWith", "fixed",
-    "fontcolor", "fontsize", "isWellFormed", "italics", "link", "localeCompare", "match", "matchAll",
-    "normalize", "padEnd", "padStart", "repeat", "replace", "replaceAll", "search", "small", "split",
-    "startsWith", "strike", "sub", "substr", "substring", "sup", "toLocaleLowerCase",
-    "toLocaleUpperCase", "toLowerCase", "toUpperCase", "toWellFormed", "trim", "trimEnd", "trimLeft",
-    "trimRight", "trimStart", "toExponential", "toFixed", "toPrecision",
+    "length",
+    "constructor",
+    "toString",
+    "toLocaleString",
+    "valueOf",
+    "hasOwnProperty",
+    "isPrototypeOf",
+    "propertyIsEnumerable",
+    "__proto__",
+    "__defineGetter__",
+    "__defineSetter__",
+    "__lookupGetter__",
+    "__lookupSetter__",
+    "at",
+    "concat",
+    "copyWithin",
+    "entries",
+    "every",
+    "fill",
+    "filter",
+    "find",
+    "findIndex",
+    "findLast",
+    "findLastIndex",
+    "flat",
+    "flatMap",
+    "forEach",
+    "includes",
+    "indexOf",
+    "join",
+    "keys",
+    "lastIndexOf",
+    "map",
+    "pop",
+    "push",
+    "reduce",
+    "reduceRight",
+    "reverse",
+    "shift",
+    "slice",
+    "some",
+    "sort",
+    "splice",
+    "toReversed",
+    "toSorted",
+    "toSpliced",
+    "unshift",
+    "values",
+    "with",
+    "anchor",
+    "big",
+    "blink",
+    "bold",
+    "charAt",
+    "charCodeAt",
+    "codePointAt",
+    "endsWith",
+    "fixed",
+    "fontcolor",
+    "fontsize",
+    "isWellFormed",
+    "italics",
+    "link",
+    "localeCompare",
+    "match",
+    "matchAll",
+    "normalize",
+    "padEnd",
+    "padStart",
+    "repeat",
+    "replace",
+    "replaceAll",
+    "search",
+    "small",
+    "split",
+    "startsWith",
+    "strike",
+    "sub",
+    "substr",
+    "substring",
+    "sup",
+    "toLocaleLowerCase",
+    "toLocaleUpperCase",
+    "toLowerCase",
+    "toUpperCase",
+    "toWellFormed",
+    "trim",
+    "trimEnd",
+    "trimLeft",
+    "trimRight",
+    "trimStart",
+    "toExponential",
+    "toFixed",
+    "toPrecision",
 ];
 
 /// Parses the lowerable subset; `None` for anything else.
@@ -322,7 +409,11 @@ pub fn parse(src: &str) -> Option<Ast> {
         return None;
     }
     let toks = tokenize(src)?;
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let ast = p.or()?;
     (p.pos == p.toks.len()).then_some(ast)
 }
@@ -441,9 +532,21 @@ pub fn falsy(p: &str) -> Cond {
     or(vec![
         not(present(p)),
         and(vec![present(p), test(p, "IsNull", Value::Bool(true))]),
-        and(vec![present(p), test(p, "IsBoolean", Value::Bool(true)), test(p, "BooleanEquals", Value::Bool(false))]),
-        and(vec![present(p), test(p, "IsNumeric", Value::Bool(true)), test(p, "NumericEquals", json!(0))]),
-        and(vec![present(p), test(p, "IsString", Value::Bool(true)), test(p, "StringEquals", json!(""))]),
+        and(vec![
+            present(p),
+            test(p, "IsBoolean", Value::Bool(true)),
+            test(p, "BooleanEquals", Value::Bool(false)),
+        ]),
+        and(vec![
+            present(p),
+            test(p, "IsNumeric", Value::Bool(true)),
+            test(p, "NumericEquals", json!(0)),
+        ]),
+        and(vec![
+            present(p),
+            test(p, "IsString", Value::Bool(true)),
+            test(p, "StringEquals", json!("")),
+        ]),
     ])
 }
 
@@ -464,7 +567,10 @@ pub fn lower(src: &str, resolve: &Resolver<'_>) -> Option<Lowered> {
     let ast = parse(src)?;
     let mut guards = Vec::new();
     let rule = truthy(&ast, resolve, &mut guards)?;
-    Some(Lowered { guard: or(guards), rule })
+    Some(Lowered {
+        guard: or(guards),
+        rule,
+    })
 }
 
 struct Resolved {
@@ -486,14 +592,26 @@ fn resolve_path(p: &JsPath, resolve: &Resolver<'_>) -> Option<Resolved> {
 /// Guards: any prefix of a path being missing or `null` makes JavaScript throw.
 fn path_guards(r: &Resolved, guards: &mut Vec<Cond>) {
     for prefix in &r.prefixes {
-        guards.push(or(vec![not(present(prefix)), and(vec![present(prefix), test(prefix, "IsNull", Value::Bool(true))])]));
+        guards.push(or(vec![
+            not(present(prefix)),
+            and(vec![
+                present(prefix),
+                test(prefix, "IsNull", Value::Bool(true)),
+            ]),
+        ]));
     }
 }
 
 fn truthy(ast: &Ast, resolve: &Resolver<'_>, guards: &mut Vec<Cond>) -> Option<Cond> {
     Some(match ast {
-        Ast::Or(a, b) => or(vec![truthy(a, resolve, guards)?, truthy(b, resolve, guards)?]),
-        Ast::And(a, b) => and(vec![truthy(a, resolve, guards)?, truthy(b, resolve, guards)?]),
+        Ast::Or(a, b) => or(vec![
+            truthy(a, resolve, guards)?,
+            truthy(b, resolve, guards)?,
+        ]),
+        Ast::And(a, b) => and(vec![
+            truthy(a, resolve, guards)?,
+            truthy(b, resolve, guards)?,
+        ]),
         Ast::Not(a) => not(truthy(a, resolve, guards)?),
         Ast::Lit(l) => Cond::Const(match l {
             Lit::Str(s) => !s.is_empty(),
@@ -520,7 +638,13 @@ fn flip(op: Op) -> Op {
     }
 }
 
-fn compare(op: Op, a: &Ast, b: &Ast, resolve: &Resolver<'_>, guards: &mut Vec<Cond>) -> Option<Cond> {
+fn compare(
+    op: Op,
+    a: &Ast,
+    b: &Ast,
+    resolve: &Resolver<'_>,
+    guards: &mut Vec<Cond>,
+) -> Option<Cond> {
     match (a, b) {
         (Ast::Lit(x), Ast::Lit(y)) => fold(op, x, y).map(Cond::Const),
         (Ast::Lit(l), Ast::Path(p)) => compare_lit(flip(op), p, l, resolve, guards),
@@ -532,15 +656,33 @@ fn compare(op: Op, a: &Ast, b: &Ast, resolve: &Resolver<'_>, guards: &mut Vec<Co
 
 fn strict_eq_lit(p: &str, l: &Lit) -> Cond {
     match l {
-        Lit::Str(s) => and(vec![present(p), test(p, "IsString", json!(true)), test(p, "StringEquals", json!(s))]),
-        Lit::Num(n) => and(vec![present(p), test(p, "IsNumeric", json!(true)), test(p, "NumericEquals", num_value(*n))]),
-        Lit::Bool(v) => and(vec![present(p), test(p, "IsBoolean", json!(true)), test(p, "BooleanEquals", json!(v))]),
+        Lit::Str(s) => and(vec![
+            present(p),
+            test(p, "IsString", json!(true)),
+            test(p, "StringEquals", json!(s)),
+        ]),
+        Lit::Num(n) => and(vec![
+            present(p),
+            test(p, "IsNumeric", json!(true)),
+            test(p, "NumericEquals", num_value(*n)),
+        ]),
+        Lit::Bool(v) => and(vec![
+            present(p),
+            test(p, "IsBoolean", json!(true)),
+            test(p, "BooleanEquals", json!(v)),
+        ]),
         Lit::Null => and(vec![present(p), test(p, "IsNull", json!(true))]),
         Lit::Undefined => not(present(p)),
     }
 }
 
-fn compare_lit(op: Op, p: &JsPath, l: &Lit, resolve: &Resolver<'_>, guards: &mut Vec<Cond>) -> Option<Cond> {
+fn compare_lit(
+    op: Op,
+    p: &JsPath,
+    l: &Lit,
+    resolve: &Resolver<'_>,
+    guards: &mut Vec<Cond>,
+) -> Option<Cond> {
     let r = resolve_path(p, resolve)?;
     let path = r.path.as_str();
     let cond = match op {
@@ -550,8 +692,15 @@ fn compare_lit(op: Op, p: &JsPath, l: &Lit, resolve: &Resolver<'_>, guards: &mut
             if !matches!(l, Lit::Null | Lit::Undefined) {
                 return None;
             }
-            let nullish = or(vec![not(present(path)), and(vec![present(path), test(path, "IsNull", json!(true))])]);
-            if op == Op::LooseEq { nullish } else { not(nullish) }
+            let nullish = or(vec![
+                not(present(path)),
+                and(vec![present(path), test(path, "IsNull", json!(true))]),
+            ]);
+            if op == Op::LooseEq {
+                nullish
+            } else {
+                not(nullish)
+            }
         }
         Op::Lt | Op::Le | Op::Gt | Op::Ge => {
             let (type_test, cmp, value) = match l {
@@ -567,29 +716,61 @@ fn compare_lit(op: Op, p: &JsPath, l: &Lit, resolve: &Resolver<'_>, guards: &mut
             };
             // `index` is always a number: only a string comparison needs the type guard.
             if !(p.root == JsRoot::Index && type_test == "IsNumeric") {
-                guards.push(and(vec![present(path), not(test(path, type_test, json!(true)))]));
+                guards.push(and(vec![
+                    present(path),
+                    not(test(path, type_test, json!(true))),
+                ]));
             }
-            and(vec![present(path), test(path, type_test, json!(true)), test(path, &format!("{cmp}{suffix}"), value)])
+            and(vec![
+                present(path),
+                test(path, type_test, json!(true)),
+                test(path, &format!("{cmp}{suffix}"), value),
+            ])
         }
     };
     path_guards(&r, guards);
     Some(cond)
 }
 
-fn compare_paths(op: Op, x: &JsPath, y: &JsPath, resolve: &Resolver<'_>, guards: &mut Vec<Cond>) -> Option<Cond> {
+fn compare_paths(
+    op: Op,
+    x: &JsPath,
+    y: &JsPath,
+    resolve: &Resolver<'_>,
+    guards: &mut Vec<Cond>,
+) -> Option<Cond> {
     let rx = resolve_path(x, resolve)?;
     let ry = resolve_path(y, resolve)?;
     let (a, b) = (rx.path.as_str(), ry.path.as_str());
-    let both = |ty: &str| vec![present(a), test(a, ty, json!(true)), present(b), test(b, ty, json!(true))];
+    let both = |ty: &str| {
+        vec![
+            present(a),
+            test(a, ty, json!(true)),
+            present(b),
+            test(b, ty, json!(true)),
+        ]
+    };
     let cond = match op {
         Op::StrictEq | Op::StrictNe => {
             let eq = if a == b {
                 Cond::Const(true)
             } else {
                 or(vec![
-                    and([both("IsString"), vec![test(a, "StringEqualsPath", json!(b))]].concat()),
-                    and([both("IsNumeric"), vec![test(a, "NumericEqualsPath", json!(b))]].concat()),
-                    and([both("IsBoolean"), vec![test(a, "BooleanEqualsPath", json!(b))]].concat()),
+                    and([
+                        both("IsString"),
+                        vec![test(a, "StringEqualsPath", json!(b))],
+                    ]
+                    .concat()),
+                    and([
+                        both("IsNumeric"),
+                        vec![test(a, "NumericEqualsPath", json!(b))],
+                    ]
+                    .concat()),
+                    and([
+                        both("IsBoolean"),
+                        vec![test(a, "BooleanEqualsPath", json!(b))],
+                    ]
+                    .concat()),
                     and(both("IsNull")),
                     and(vec![not(present(a)), not(present(b))]),
                 ])
@@ -658,6 +839,7 @@ fn fold(op: Op, x: &Lit, y: &Lit) -> Option<bool> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -672,7 +854,9 @@ mod tests {
 
     #[test]
     fn subset_parses_and_the_rest_falls_back() {
-        assert!(parse("input.amount > 100 && !(nodes.check.ok === false) || item.x == null").is_some());
+        assert!(
+            parse("input.amount > 100 && !(nodes.check.ok === false) || item.x == null").is_some()
+        );
         assert!(parse(r#"nodes["fetch"].status === 200"#).is_some());
         for src in [
             "input.items.length > 0",
@@ -714,9 +898,18 @@ mod tests {
 
     #[test]
     fn literals_fold() {
-        assert_eq!(lower("1 < 2 && 'a' === 'a'", &r).unwrap().rule, Cond::Const(true));
-        assert_eq!(lower("null == undefined", &r).unwrap().rule, Cond::Const(true));
+        assert_eq!(
+            lower("1 < 2 && 'a' === 'a'", &r).unwrap().rule,
+            Cond::Const(true)
+        );
+        assert_eq!(
+            lower("null == undefined", &r).unwrap().rule,
+            Cond::Const(true)
+        );
         assert!(lower("1 == '1'", &r).is_none());
-        assert_eq!(lower("!index", &r).unwrap().rule, not(not(falsy("$.index"))));
+        assert_eq!(
+            lower("!index", &r).unwrap().rule,
+            not(not(falsy("$.index")))
+        );
     }
 }

@@ -30,7 +30,10 @@ pub mod template;
 
 pub use diagnostic::{Diagnostic, Severity, codes};
 pub use explain::{Explain, LoopInvocations, PriceTable, explain, explain_with};
-pub use graph::{Edge, FORMAT, Graph, NODE_TYPES, Node, OnError, Position, Retry, Settings, SettingsType, Trigger};
+pub use graph::{
+    Edge, FORMAT, Graph, NODE_TYPES, Node, OnError, Position, Retry, Settings, SettingsType,
+    Trigger,
+};
 pub use options::{CompileOptions, FunctionMap};
 pub use render::render_mermaid;
 

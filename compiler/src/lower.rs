@@ -49,7 +49,10 @@ pub const LAMBDA_SERVICE_ERRORS: &[&str] = &[
 ];
 
 /// Errors that no retry can fix.
-pub const NEVER_RETRIED: &[&str] = &[node_contract::error_names::CONFIG_INVALID, node_contract::error_names::SECRET_NOT_FOUND];
+pub const NEVER_RETRIED: &[&str] = &[
+    node_contract::error_names::CONFIG_INVALID,
+    node_contract::error_names::SECRET_NOT_FOUND,
+];
 
 /// ASL's limit on a definition's size.
 pub const MAX_DEFINITION_BYTES: usize = 1_048_576;
@@ -85,14 +88,41 @@ struct Lower<'a> {
     state_count: usize,
 }
 
-pub fn lower(graph: &Graph, a: &Analysis, options: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
-    let warnings: Vec<Diagnostic> = a.diagnostics.iter().filter(|d| !d.is_error()).cloned().collect();
+pub fn lower(
+    graph: &Graph,
+    a: &Analysis,
+    options: &CompileOptions,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    let warnings: Vec<Diagnostic> = a
+        .diagnostics
+        .iter()
+        .filter(|d| !d.is_error())
+        .cloned()
+        .collect();
     let Some(start) = a.start else {
-        return Err(vec![Diagnostic::error(codes::MISSING_START, "the graph has no `start` node")]);
+        return Err(vec![Diagnostic::error(
+            codes::MISSING_START,
+            "the graph has no `start` node",
+        )]);
     };
     let join_owner = a.regions.iter().map(|(p, r)| (r.join, *p)).collect();
-    let mut cx = Lower { graph, a, options, diags: Vec::new(), join_owner, deferred: Vec::new(), inner_size: 0, state_count: 0 };
-    let (states, states_size) = cx.region(start, Region { stop: None, in_loop: false });
+    let mut cx = Lower {
+        graph,
+        a,
+        options,
+        diags: Vec::new(),
+        join_owner,
+        deferred: Vec::new(),
+        inner_size: 0,
+        state_count: 0,
+    };
+    let (states, states_size) = cx.region(
+        start,
+        Region {
+            stop: None,
+            in_loop: false,
+        },
+    );
 
     let mut asl = Map::new();
     let comment = match &graph.description {
@@ -126,9 +156,20 @@ pub fn lower(graph: &Graph, a: &Analysis, options: &CompileOptions) -> Result<Co
         crate::SettingsType::Auto if a.standard_reasons.is_empty() => WorkflowType::Express,
         crate::SettingsType::Auto => WorkflowType::Standard,
     };
-    let standard_reasons = if workflow_type == WorkflowType::Standard { a.standard_reasons.clone() } else { Vec::new() };
+    let standard_reasons = if workflow_type == WorkflowType::Standard {
+        a.standard_reasons.clone()
+    } else {
+        Vec::new()
+    };
     let state_count = cx.state_count;
-    Ok(Compiled { asl, workflow_type, standard_reasons, warnings, state_count, definition_bytes: size })
+    Ok(Compiled {
+        asl,
+        workflow_type,
+        standard_reasons,
+        warnings,
+        state_count,
+        definition_bytes: size,
+    })
 }
 
 /// The serialized length of a JSON string (quotes and escapes included).
@@ -136,7 +177,11 @@ fn str_len(s: &str) -> usize {
     let mut extra = 0;
     for &b in s.as_bytes() {
         if b < 0x20 || b == b'"' || b == b'\\' {
-            extra += if matches!(b, b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c) { 1 } else { 5 };
+            extra += if matches!(b, b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c) {
+                1
+            } else {
+                5
+            };
         }
     }
     s.len() + 2 + extra
@@ -165,13 +210,21 @@ fn json_len_impl(v: &Value, skip_states: bool) -> usize {
         },
         Value::String(s) => str_len(s),
         Value::Array(items) => {
-            2 + items.len().saturating_sub(1) + items.iter().map(|v| json_len_impl(v, skip_states)).sum::<usize>()
+            2 + items.len().saturating_sub(1)
+                + items
+                    .iter()
+                    .map(|v| json_len_impl(v, skip_states))
+                    .sum::<usize>()
         }
         Value::Object(m) => {
             2 + m.len().saturating_sub(1)
                 + m.iter()
                     .map(|(k, v)| {
-                        let inner = if skip_states && k == "States" && v.is_object() { 2 } else { json_len_impl(v, skip_states) };
+                        let inner = if skip_states && k == "States" && v.is_object() {
+                            2
+                        } else {
+                            json_len_impl(v, skip_states)
+                        };
                         str_len(k) + 1 + inner
                     })
                     .sum::<usize>()
@@ -181,11 +234,16 @@ fn json_len_impl(v: &Value, skip_states: bool) -> usize {
 
 /// Counts states, nested Parallel branches and Map processors included.
 pub fn count_states(asl: &Value) -> usize {
-    let Some(states) = asl.get("States").and_then(Value::as_object) else { return 0 };
+    let Some(states) = asl.get("States").and_then(Value::as_object) else {
+        return 0;
+    };
     states
         .values()
         .map(|s| {
-            1 + s.get("Branches").and_then(Value::as_array).map_or(0, |b| b.iter().map(count_states).sum())
+            1 + s
+                .get("Branches")
+                .and_then(Value::as_array)
+                .map_or(0, |b| b.iter().map(count_states).sum())
                 + s.get("ItemProcessor").map_or(0, count_states)
         })
         .sum()
@@ -201,7 +259,8 @@ impl Lower<'_> {
     }
 
     fn fail(&mut self, x: usize, code: &str, msg: String) {
-        self.diags.push(Diagnostic::error(code, msg).at_node(self.id(x)));
+        self.diags
+            .push(Diagnostic::error(code, msg).at_node(self.id(x)));
     }
 
     /// The JSONPath of a value source.
@@ -261,7 +320,11 @@ impl Lower<'_> {
         let outer_inner = std::mem::take(&mut self.inner_size);
         // Sized up front: growing a map of thousands of states re-allocates large buffers,
         // whose frees made the allocator consolidate (a fifth of the compile time).
-        let capacity = if region.stop.is_none() && !region.in_loop { self.graph.nodes.len() * 2 + 8 } else { 16 };
+        let capacity = if region.stop.is_none() && !region.in_loop {
+            self.graph.nodes.len() * 2 + 8
+        } else {
+            16
+        };
         let mut states = Map::with_capacity(capacity);
         let mut size = 1;
         let mut queue = VecDeque::from([entry]);
@@ -300,16 +363,22 @@ impl Lower<'_> {
         match to {
             None => {
                 state.insert("End".into(), json!(true));
-                if region.in_loop {
-                    if let Some(path) = self.value_path(from) {
-                        state.insert("OutputPath".into(), json!(path));
-                    }
+                if region.in_loop
+                    && let Some(path) = self.value_path(from)
+                {
+                    state.insert("OutputPath".into(), json!(path));
                 }
             }
             Some(t) if Some(t) == region.stop => {
                 state.insert("End".into(), json!(true));
             }
-            Some(t) if self.ty(t) == "end" && self.graph.nodes[t].data.get("output").is_none_or(Value::is_null) => {
+            Some(t)
+                if self.ty(t) == "end"
+                    && self.graph.nodes[t]
+                        .data
+                        .get("output")
+                        .is_none_or(Value::is_null) =>
+            {
                 // The execution's output is the value of the node that led here: one Succeed per
                 // value source.
                 let src = self.a.value_source[from];
@@ -336,10 +405,20 @@ impl Lower<'_> {
     }
 
     /// The state name a transition to `to` uses (for Choice rules, which cannot `End`).
-    fn target_name(&mut self, from: usize, to: usize, region: Region, states: &mut Map<String, Value>, queue: &mut VecDeque<usize>) -> String {
+    fn target_name(
+        &mut self,
+        from: usize,
+        to: usize,
+        region: Region,
+        states: &mut Map<String, Value>,
+        queue: &mut VecDeque<usize>,
+    ) -> String {
         let mut tmp = Map::new();
         self.link(&mut tmp, from, Some(to), region, states, queue);
-        tmp.get("Next").and_then(Value::as_str).map(str::to_owned).unwrap_or_default()
+        tmp.get("Next")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_default()
     }
 
     fn has_state(&self, states: &Map<String, Value>, name: &str) -> bool {
@@ -350,7 +429,13 @@ impl Lower<'_> {
         self.a.edge(x, &Handle::Next)
     }
 
-    fn node(&mut self, x: usize, region: Region, states: &mut Map<String, Value>, queue: &mut VecDeque<usize>) {
+    fn node(
+        &mut self,
+        x: usize,
+        region: Region,
+        states: &mut Map<String, Value>,
+        queue: &mut VecDeque<usize>,
+    ) {
         let id = self.id(x).to_owned();
         let node = &self.graph.nodes[x];
         let t = node.node_type.as_str();
@@ -379,7 +464,10 @@ impl Lower<'_> {
                 s.insert("Type".into(), json!("Wait"));
                 let (field, value) = match node.data.get("seconds") {
                     Some(v) => ("Seconds", v.clone()),
-                    None => ("Timestamp", node.data.get("until").cloned().unwrap_or(Value::Null)),
+                    None => (
+                        "Timestamp",
+                        node.data.get("until").cloned().unwrap_or(Value::Null),
+                    ),
                 };
                 match template::compile_value(&value, &|r| self.root_path(r)) {
                     Ok(Tpl::Dynamic(path)) => {
@@ -401,7 +489,9 @@ impl Lower<'_> {
             "join" => {
                 s.insert("Type".into(), json!("Pass"));
                 let mut params = Map::new();
-                if let Some(region_info) = self.join_owner.get(&x).and_then(|p| self.a.regions.get(p)) {
+                if let Some(region_info) =
+                    self.join_owner.get(&x).and_then(|p| self.a.regions.get(p))
+                {
                     for &f in &region_info.finals {
                         if let Some(path) = self.value_path(f) {
                             params.insert(format!("{}.$", self.id(f)), json!(path));
@@ -414,13 +504,24 @@ impl Lower<'_> {
                 self.link(&mut s, x, next, region, states, queue);
             }
             "parallel" => {
-                let Some(info) = self.a.regions.get(&x).cloned() else { return };
+                let Some(info) = self.a.regions.get(&x).cloned() else {
+                    return;
+                };
                 s.insert("Type".into(), json!("Parallel"));
                 let mut branches = Vec::new();
                 for &b in &info.branches {
-                    let (inner, inner_size) = self.region(b, Region { stop: Some(info.join), in_loop: region.in_loop });
+                    let (inner, inner_size) = self.region(
+                        b,
+                        Region {
+                            stop: Some(info.join),
+                            in_loop: region.in_loop,
+                        },
+                    );
                     self.inner_size += inner_size - 2;
-                    branches.push(obj([("StartAt", json!(self.id(b))), ("States", Value::Object(inner))]));
+                    branches.push(obj([
+                        ("StartAt", json!(self.id(b))),
+                        ("States", Value::Object(inner)),
+                    ]));
                 }
                 s.insert("Branches".into(), Value::Array(branches));
                 let mut merge = "$[0].nodes".to_owned();
@@ -440,7 +541,9 @@ impl Lower<'_> {
                 self.link(&mut s, x, Some(info.join), region, states, queue);
             }
             "loop" => {
-                let Some(body) = self.a.bodies.get(&x).cloned() else { return };
+                let Some(body) = self.a.bodies.get(&x).cloned() else {
+                    return;
+                };
                 let Some(entry) = body.entry else { return };
                 s.insert("Type".into(), json!("Map"));
                 let items = node.data.get("items").cloned().unwrap_or(Value::Null);
@@ -448,7 +551,11 @@ impl Lower<'_> {
                     Ok(Tpl::Dynamic(path)) => {
                         s.insert("ItemsPath".into(), json!(path));
                     }
-                    _ => self.fail(x, codes::INVALID_FIELD, "`data.items` must be one template naming an array".into()),
+                    _ => self.fail(
+                        x,
+                        codes::INVALID_FIELD,
+                        "`data.items` must be one template naming an array".into(),
+                    ),
                 }
                 let mut sel = Map::new();
                 sel.insert("input.$".into(), json!("$.input"));
@@ -456,7 +563,13 @@ impl Lower<'_> {
                 sel.insert("item.$".into(), json!("$$.Map.Item.Value"));
                 sel.insert("index.$".into(), json!("$$.Map.Item.Index"));
                 s.insert("ItemSelector".into(), Value::Object(sel));
-                let (inner, inner_size) = self.region(entry, Region { stop: None, in_loop: true });
+                let (inner, inner_size) = self.region(
+                    entry,
+                    Region {
+                        stop: None,
+                        in_loop: true,
+                    },
+                );
                 self.inner_size += inner_size - 2;
                 s.insert(
                     "ItemProcessor".into(),
@@ -516,13 +629,23 @@ impl Lower<'_> {
         match self.options.functions.get(node_type) {
             Some(f) => f.to_owned(),
             None => {
-                self.fail(x, codes::MISSING_FUNCTION, format!("the function map has no function for `{node_type}` nodes"));
+                self.fail(
+                    x,
+                    codes::MISSING_FUNCTION,
+                    format!("the function map has no function for `{node_type}` nodes"),
+                );
                 String::new()
             }
         }
     }
 
-    fn task(&mut self, x: usize, region: Region, states: &mut Map<String, Value>, queue: &mut VecDeque<usize>) {
+    fn task(
+        &mut self,
+        x: usize,
+        region: Region,
+        states: &mut Map<String, Value>,
+        queue: &mut VecDeque<usize>,
+    ) {
         let id = self.id(x).to_owned();
         let node = &self.graph.nodes[x];
         let t = node.node_type.as_str();
@@ -530,10 +653,20 @@ impl Lower<'_> {
         s.insert("Type".into(), json!("Task"));
         let unwrap_from = match t {
             "workflow" => {
-                s.insert("Resource".into(), json!("arn:aws:states:::states:startExecution.sync:2"));
+                s.insert(
+                    "Resource".into(),
+                    json!("arn:aws:states:::states:startExecution.sync:2"),
+                );
                 let mut params = Map::new();
-                let wid = node.data.get("workflow_id").and_then(Value::as_str).unwrap_or_default();
-                params.insert("StateMachineArn".into(), json!(self.options.workflow_arn(wid)));
+                let wid = node
+                    .data
+                    .get("workflow_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                params.insert(
+                    "StateMachineArn".into(),
+                    json!(self.options.workflow_arn(wid)),
+                );
                 let input = node.data.get("input").cloned().unwrap_or_else(|| json!({}));
                 self.put(x, &mut params, "Input", &input);
                 s.insert("Parameters".into(), Value::Object(params));
@@ -561,13 +694,14 @@ impl Lower<'_> {
                     }
                 }
                 let mut payload = self.payload(x, Value::Object(config), t == "code", region);
-                if approval {
-                    if let Value::Object(p) = &mut payload {
-                        p.insert("task_token.$".into(), json!("$$.Task.Token"));
-                    }
+                if approval && let Value::Object(p) = &mut payload {
+                    p.insert("task_token.$".into(), json!("$$.Task.Token"));
                 }
                 let fname = self.function_name(x, t);
-                s.insert("Parameters".into(), obj([("FunctionName", Value::String(fname)), ("Payload", payload)]));
+                s.insert(
+                    "Parameters".into(),
+                    obj([("FunctionName", Value::String(fname)), ("Payload", payload)]),
+                );
                 (!approval).then_some("$.Payload")
             }
         };
@@ -576,7 +710,9 @@ impl Lower<'_> {
         }
         s.insert("ResultPath".into(), json!(format!("$.nodes.{id}")));
         let timeout = node.timeout_seconds.or_else(|| {
-            (t == "approval").then(|| node.data.get("timeout_seconds").and_then(Value::as_u64)).flatten()
+            (t == "approval")
+                .then(|| node.data.get("timeout_seconds").and_then(Value::as_u64))
+                .flatten()
         });
         if let Some(timeout) = timeout {
             s.insert("TimeoutSeconds".into(), json!(timeout));
@@ -622,7 +758,10 @@ impl Lower<'_> {
                 let mut user = Map::new();
                 user.insert("ErrorEquals".into(), json!(["States.ALL"]));
                 user.insert("IntervalSeconds".into(), json!(r.interval_seconds));
-                user.insert("MaxAttempts".into(), json!(r.max_attempts.saturating_sub(1)));
+                user.insert(
+                    "MaxAttempts".into(),
+                    json!(r.max_attempts.saturating_sub(1)),
+                );
                 user.insert("BackoffRate".into(), num(r.backoff_rate));
                 if let Some(d) = r.max_delay_seconds {
                     user.insert("MaxDelaySeconds".into(), json!(d));
@@ -641,11 +780,12 @@ impl Lower<'_> {
             s.insert("Retry".into(), Value::Array(retry));
         }
         let error_target = self.a.edge(x, &Handle::Error);
-        let continue_target = (node.on_error == Some(OnError::Continue)).then(|| match node.node_type.as_str() {
-            "condition" => self.a.edge(x, &Handle::False),
-            "switch" => self.a.edge(x, &Handle::Default),
-            _ => self.next_of(x),
-        });
+        let continue_target =
+            (node.on_error == Some(OnError::Continue)).then(|| match node.node_type.as_str() {
+                "condition" => self.a.edge(x, &Handle::False),
+                "switch" => self.a.edge(x, &Handle::Default),
+                _ => self.next_of(x),
+            });
         let (handled, to) = match (error_target, continue_target) {
             (Some(t), _) => (true, Some(t)),
             (None, Some(t)) => (true, t),
@@ -675,25 +815,40 @@ impl Lower<'_> {
 
     /// `condition` and `switch`: native Choice rules where the JavaScript lowers exactly, the
     /// `code` function otherwise (see [`crate::js`]).
-    fn choice(&mut self, x: usize, region: Region, states: &mut Map<String, Value>, queue: &mut VecDeque<usize>) {
+    fn choice(
+        &mut self,
+        x: usize,
+        region: Region,
+        states: &mut Map<String, Value>,
+        queue: &mut VecDeque<usize>,
+    ) {
         let node = &self.graph.nodes[x];
         let id = node.id.clone();
-        let (cases, default): (Vec<(String, usize)>, Option<usize>) = if node.node_type == "condition" {
-            let expr = node.data.get("expression").and_then(Value::as_str).unwrap_or_default().to_owned();
-            match self.a.edge(x, &Handle::True) {
-                Some(t) => (vec![(expr, t)], self.a.edge(x, &Handle::False)),
-                None => return,
-            }
-        } else {
-            let cases = switch_cases(node)
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, (_, expr))| Some((expr, self.a.edge(x, &Handle::Case(i))?)))
-                .collect();
-            (cases, self.a.edge(x, &Handle::Default))
-        };
+        let (cases, default): (Vec<(String, usize)>, Option<usize>) =
+            if node.node_type == "condition" {
+                let expr = node
+                    .data
+                    .get("expression")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                match self.a.edge(x, &Handle::True) {
+                    Some(t) => (vec![(expr, t)], self.a.edge(x, &Handle::False)),
+                    None => return,
+                }
+            } else {
+                let cases = switch_cases(node)
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, (_, expr))| Some((expr, self.a.edge(x, &Handle::Case(i))?)))
+                    .collect();
+                (cases, self.a.edge(x, &Handle::Default))
+            };
         let Some(default) = default else { return };
-        let lowered: Vec<Option<js::Lowered>> = cases.iter().map(|(e, _)| js::lower(e, &|r| self.js_root(r))).collect();
+        let lowered: Vec<Option<js::Lowered>> = cases
+            .iter()
+            .map(|(e, _)| js::lower(e, &|r| self.js_root(r)))
+            .collect();
         let n = cases.len();
         // The state that evaluates case `k` onwards.
         let entry = |k: usize| -> String {
@@ -704,7 +859,13 @@ impl Lower<'_> {
             }
         };
         let default_name = self.target_name(x, default, region, states, queue);
-        let after = |k: usize| -> String { if k + 1 >= n { default_name.clone() } else { entry(k + 1) } };
+        let after = |k: usize| -> String {
+            if k + 1 >= n {
+                default_name.clone()
+            } else {
+                entry(k + 1)
+            }
+        };
         for k in 0..n {
             let target = self.target_name(x, cases[k].1, region, states, queue);
             match &lowered[k] {
@@ -724,14 +885,39 @@ impl Lower<'_> {
                         m.insert("Next".into(), json!(target));
                     }
                     rules.push(r);
-                    states.insert(entry(k), obj([("Type", json!("Choice")), ("Choices", Value::Array(rules)), ("Default", json!(after(k)))]));
+                    states.insert(
+                        entry(k),
+                        obj([
+                            ("Type", json!("Choice")),
+                            ("Choices", Value::Array(rules)),
+                            ("Default", json!(after(k))),
+                        ]),
+                    );
                     if guarded {
-                        self.js_case(x, &js_name, &cases[k].0, &target, &after(k), region, states, queue);
+                        self.js_case(
+                            x,
+                            &js_name,
+                            &cases[k].0,
+                            &target,
+                            &after(k),
+                            region,
+                            states,
+                            queue,
+                        );
                     }
                 }
                 None => {
                     let name = entry(k);
-                    self.js_case(x, &name, &cases[k].0, &target, &after(k), region, states, queue);
+                    self.js_case(
+                        x,
+                        &name,
+                        &cases[k].0,
+                        &target,
+                        &after(k),
+                        region,
+                        states,
+                        queue,
+                    );
                 }
             }
         }
@@ -756,7 +942,10 @@ impl Lower<'_> {
         let mut s = Map::new();
         s.insert("Type".into(), json!("Task"));
         s.insert("Resource".into(), json!("arn:aws:states:::lambda:invoke"));
-        s.insert("Parameters".into(), obj([("FunctionName", Value::String(fname)), ("Payload", payload)]));
+        s.insert(
+            "Parameters".into(),
+            obj([("FunctionName", Value::String(fname)), ("Payload", payload)]),
+        );
         s.insert("ResultSelector".into(), json!({"value.$": "$.Payload"}));
         s.insert("ResultPath".into(), json!(TEST_PATH));
         self.retry_catch(x, &mut s, true, region, states, queue);
@@ -768,7 +957,14 @@ impl Lower<'_> {
         if let Value::Object(m) = &mut rule {
             m.insert("Next".into(), json!(if_false));
         }
-        states.insert(test_name, obj([("Type", json!("Choice")), ("Choices", Value::Array(vec![rule])), ("Default", json!(if_true))]));
+        states.insert(
+            test_name,
+            obj([
+                ("Type", json!("Choice")),
+                ("Choices", Value::Array(vec![rule])),
+                ("Default", json!(if_true)),
+            ]),
+        );
     }
 }
 
@@ -791,6 +987,7 @@ fn num(f: f64) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -99,9 +99,13 @@ fn parse_inner(inner: &str, full: &str) -> Result<Part, String> {
         if is_identifier(name) {
             return Ok(Part::Secret(full.to_owned()));
         }
-        return Err(format!("`{full}`: a secret name is letters, digits and `_`"));
+        return Err(format!(
+            "`{full}`: a secret name is letters, digits and `_`"
+        ));
     }
-    parse_path(inner).map(Part::Path).map_err(|problem| format!("`{full}`: {problem}"))
+    parse_path(inner)
+        .map(Part::Path)
+        .map_err(|problem| format!("`{full}`: {problem}"))
 }
 
 /// Parses `input.a[0].b`, `nodes.<id>...`, `item...` or `index`.
@@ -111,18 +115,28 @@ pub fn parse_path(text: &str) -> Result<Path, String> {
     let mut first = true;
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('[') {
-            let Some(end) = after.find(']') else { return Err("`[` without `]`".to_owned()) };
+            let Some(end) = after.find(']') else {
+                return Err("`[` without `]`".to_owned());
+            };
             let index = after[..end].trim().parse::<u64>().map_err(|_| {
-                format!("`[{}]` is not an array index (use `.key` for object fields)", &after[..end])
+                format!(
+                    "`[{}]` is not an array index (use `.key` for object fields)",
+                    &after[..end]
+                )
             })?;
             if first {
-                return Err("a path starts with `input`, `nodes.<id>`, `item` or `index`".to_owned());
+                return Err(
+                    "a path starts with `input`, `nodes.<id>`, `item` or `index`".to_owned(),
+                );
             }
             segments.push(Segment::Index(index));
             rest = &after[end + 1..];
         } else {
-            let body = if first { rest } else {
-                rest.strip_prefix('.').ok_or_else(|| format!("unexpected `{rest}`"))?
+            let body = if first {
+                rest
+            } else {
+                rest.strip_prefix('.')
+                    .ok_or_else(|| format!("unexpected `{rest}`"))?
             };
             let end = body.find(['.', '[']).unwrap_or(body.len());
             let key = &body[..end];
@@ -198,7 +212,9 @@ pub fn compile_value(value: &Value, resolve: &RootResolver<'_>) -> Result<Compil
             let mut out = Map::with_capacity(map.len());
             for (key, v) in map {
                 if key.ends_with(".$") {
-                    return Err(format!("the key `{key}` ends in `.$`, which ASL reserves for paths"));
+                    return Err(format!(
+                        "the key `{key}` ends in `.$`, which ASL reserves for paths"
+                    ));
                 }
                 match compile_value(v, resolve)? {
                     Compiled::Literal(lit) => {
@@ -234,14 +250,19 @@ pub fn compile_value(value: &Value, resolve: &RootResolver<'_>) -> Result<Compil
                     }
                 });
             }
-            Ok(Compiled::Dynamic(format!("States.Array({})", args.join(", "))))
+            Ok(Compiled::Dynamic(format!(
+                "States.Array({})",
+                args.join(", ")
+            )))
         }
         other => Ok(Compiled::Literal(other.clone())),
     }
 }
 
 fn compile_string(s: &str, resolve: &RootResolver<'_>) -> Result<Compiled, String> {
-    let Some(parts) = parse_string(s)? else { return Ok(Compiled::Literal(Value::String(s.to_owned()))) };
+    let Some(parts) = parse_string(s)? else {
+        return Ok(Compiled::Literal(Value::String(s.to_owned())));
+    };
     if let [Part::Path(path)] = parts.as_slice() {
         return Ok(Compiled::Dynamic(path.to_jsonpath(&resolve(&path.root)?)));
     }
@@ -260,7 +281,10 @@ fn compile_string(s: &str, resolve: &RootResolver<'_>) -> Result<Compiled, Strin
             }
         }
     }
-    Ok(Compiled::Dynamic(format!("States.Format('{format}', {})", args.join(", "))))
+    Ok(Compiled::Dynamic(format!(
+        "States.Format('{format}', {})",
+        args.join(", ")
+    )))
 }
 
 /// Escapes the characters that are special inside an intrinsic function's string literal.
@@ -290,6 +314,7 @@ pub fn has_templates(value: &Value) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -307,7 +332,10 @@ mod tests {
     fn paths_parse() {
         let p = parse_path("nodes.fetch.body.items[2].name").unwrap();
         assert_eq!(p.root, Root::Node("fetch".into()));
-        assert_eq!(p.to_jsonpath("$.nodes.fetch"), "$.nodes.fetch.body.items[2].name");
+        assert_eq!(
+            p.to_jsonpath("$.nodes.fetch"),
+            "$.nodes.fetch.body.items[2].name"
+        );
         assert!(parse_path("nodes").is_err());
         assert!(parse_path("env.x").is_err());
         assert!(parse_path("index.a").is_err());
@@ -326,7 +354,9 @@ mod tests {
             "plain": [1, 2],
             "n": 5
         });
-        let Compiled::Literal(out) = compile_value(&data, &resolve).unwrap() else { panic!() };
+        let Compiled::Literal(out) = compile_value(&data, &resolve).unwrap() else {
+            panic!()
+        };
         assert_eq!(
             out,
             json!({

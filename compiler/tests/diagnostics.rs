@@ -1,6 +1,9 @@
 //! One test per diagnostic code: a small graph that has exactly that problem, and the
 //! diagnostic it must produce (code, severity and the node it names).
 
+// Tests fail loudly on unexpected errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 use compiler::{CompileOptions, Diagnostic, Severity, codes};
 use serde_json::{Value, json};
 
@@ -32,7 +35,10 @@ fn eh(source: &str, handle: &str, target: &str) -> Value {
 /// start -> x -> done, where x is the given node.
 fn single(node: Value) -> Value {
     let id = node["id"].as_str().unwrap_or_default().to_owned();
-    graph(json!([start(), node, end("done")]), json!([e("start", &id), e(&id, "done")]))
+    graph(
+        json!([start(), node, end("done")]),
+        json!([e("start", &id), e(&id, "done")]),
+    )
 }
 
 fn diagnostics(g: &Value) -> Vec<Diagnostic> {
@@ -48,12 +54,18 @@ fn diagnostics(g: &Value) -> Vec<Diagnostic> {
 /// Asserts that `diags` holds `code` (at `node`, if given) with the given severity.
 fn expect(diags: &[Diagnostic], code: &str, severity: Severity, node: Option<&str>) {
     assert!(
-        diags.iter().any(|d| d.code == code && d.severity == severity && (node.is_none() || d.node.as_deref() == node)),
+        diags.iter().any(|d| d.code == code
+            && d.severity == severity
+            && (node.is_none() || d.node.as_deref() == node)),
         "expected {code} ({severity:?}) at {node:?}, got {diags:#?}"
     );
     // Every diagnostic has a stable, documented code.
     for d in diags {
-        assert!(codes::ALL.contains(&d.code.as_str()), "undocumented code {}", d.code);
+        assert!(
+            codes::ALL.contains(&d.code.as_str()),
+            "undocumented code {}",
+            d.code
+        );
     }
 }
 
@@ -318,8 +330,17 @@ fn all_problems_are_reported_at_once() {
         json!([e("a", "zzz")]),
     );
     let d = diagnostics(&g);
-    for code in [codes::MISSING_START, codes::MISSING_FIELD, codes::INVALID_NODE_ID, codes::UNKNOWN_NODE_TYPE, codes::DANGLING_EDGE] {
-        assert!(d.iter().any(|d| d.code == code), "{code} missing from {d:#?}");
+    for code in [
+        codes::MISSING_START,
+        codes::MISSING_FIELD,
+        codes::INVALID_NODE_ID,
+        codes::UNKNOWN_NODE_TYPE,
+        codes::DANGLING_EDGE,
+    ] {
+        assert!(
+            d.iter().any(|d| d.code == code),
+            "{code} missing from {d:#?}"
+        );
     }
 }
 

@@ -2,6 +2,9 @@
 //! (`INSTA_UPDATE=always cargo test -p compiler --test examples` or `cargo insta review` to
 //! update), and `asl-validator` accepts it.
 
+// Tests fail loudly on unexpected errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 fn examples_dir() -> PathBuf {
@@ -18,7 +21,11 @@ fn examples() -> Vec<(String, compiler::Graph)> {
     paths
         .into_iter()
         .map(|p| {
-            let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+            let name = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_owned();
             let text = std::fs::read_to_string(&p).expect("readable example");
             let graph = compiler::parse(&text).unwrap_or_else(|d| panic!("{name}: {d:#?}"));
             (name, graph)
@@ -35,7 +42,11 @@ fn every_example_compiles_to_its_snapshot() {
         assert!(diags.is_empty(), "{name}: {diags:#?}");
         let compiled = compiler::compile(&graph, &compiler::CompileOptions::default())
             .unwrap_or_else(|d| panic!("{name}: {d:#?}"));
-        assert_eq!(compiled.definition_bytes, serde_json::to_vec(&compiled.asl).unwrap().len(), "{name}");
+        assert_eq!(
+            compiled.definition_bytes,
+            serde_json::to_vec(&compiled.asl).unwrap().len(),
+            "{name}"
+        );
         insta::with_settings!({snapshot_suffix => name.clone(), prepend_module_to_snapshot => false}, {
             insta::assert_json_snapshot!("asl", compiled.asl);
         });

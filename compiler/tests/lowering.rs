@@ -1,5 +1,8 @@
 //! Lowering rules, one small graph each, checked at the JSON pointers that matter.
 
+// Tests fail loudly on unexpected errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 use compiler::{CompileOptions, Compiled, WorkflowType};
 use serde_json::{Value, json};
 
@@ -16,7 +19,10 @@ fn compile(nodes: Value, edges: Value) -> Compiled {
 /// Asserts the value at each JSON pointer of the ASL.
 fn check(c: &Compiled, expected: &[(&str, Value)]) {
     for (pointer, want) in expected {
-        let got = c.asl.pointer(pointer).unwrap_or_else(|| panic!("no {pointer} in {:#}", c.asl));
+        let got = c
+            .asl
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("no {pointer} in {:#}", c.asl));
         assert_eq!(got, want, "at {pointer}");
     }
 }
@@ -44,13 +50,28 @@ fn start_builds_the_layout_and_its_node_means_the_input() {
         &c,
         &[
             ("/StartAt", json!("start")),
-            ("/States/start/Parameters", json!({"input.$": "$", "nodes": {}})),
-            ("/States/say/Parameters/Payload/config", json!({"text.$": "States.Format('Hi {}', $.input.name)", "channel.$": "$.input.channel"})),
-            ("/States/say/ResultSelector", json!({"value.$": "$.Payload"})),
+            (
+                "/States/start/Parameters",
+                json!({"input.$": "$", "nodes": {}}),
+            ),
+            (
+                "/States/say/Parameters/Payload/config",
+                json!({"text.$": "States.Format('Hi {}', $.input.name)", "channel.$": "$.input.channel"}),
+            ),
+            (
+                "/States/say/ResultSelector",
+                json!({"value.$": "$.Payload"}),
+            ),
             ("/States/say/ResultPath", json!("$.nodes.say")),
             ("/States/say/Next", json!("say.output")),
-            ("/States/say.output", json!({"Type": "Pass", "InputPath": "$.nodes.say.value", "ResultPath": "$.nodes.say", "Next": "done.from.say"})),
-            ("/States/done.from.say", json!({"Type": "Succeed", "OutputPath": "$.nodes.say"})),
+            (
+                "/States/say.output",
+                json!({"Type": "Pass", "InputPath": "$.nodes.say.value", "ResultPath": "$.nodes.say", "Next": "done.from.say"}),
+            ),
+            (
+                "/States/done.from.say",
+                json!({"Type": "Succeed", "OutputPath": "$.nodes.say"}),
+            ),
         ],
     );
     assert_eq!(c.workflow_type, WorkflowType::Express);
@@ -60,7 +81,10 @@ fn start_builds_the_layout_and_its_node_means_the_input() {
                {"id": "done", "type": "end", "data": {}}]),
         json!([e("start", "say"), e("say", "done")]),
     );
-    assert_eq!(serde_json::to_string(&c.asl).unwrap(), serde_json::to_string(&again.asl).unwrap());
+    assert_eq!(
+        serde_json::to_string(&c.asl).unwrap(),
+        serde_json::to_string(&again.asl).unwrap()
+    );
 }
 
 #[test]
@@ -77,19 +101,34 @@ fn retries_timeouts_and_on_error_continue() {
         &c,
         &[
             ("/States/call/TimeoutSeconds", json!(20)),
-            ("/States/call/Parameters/Payload/config", json!({"method": "GET", "url": "https://x"})),
-            ("/States/call/Retry/0/ErrorEquals/0", json!("Lambda.ServiceException")),
-            ("/States/call/Retry/1", json!({"ErrorEquals": ["Config.Invalid", "Secret.NotFound"], "MaxAttempts": 0})),
+            (
+                "/States/call/Parameters/Payload/config",
+                json!({"method": "GET", "url": "https://x"}),
+            ),
+            (
+                "/States/call/Retry/0/ErrorEquals/0",
+                json!("Lambda.ServiceException"),
+            ),
+            (
+                "/States/call/Retry/1",
+                json!({"ErrorEquals": ["Config.Invalid", "Secret.NotFound"], "MaxAttempts": 0}),
+            ),
             (
                 "/States/call/Retry/2",
                 json!({"ErrorEquals": ["States.ALL"], "IntervalSeconds": 2, "MaxAttempts": 2, "BackoffRate": 1.5, "MaxDelaySeconds": 10, "JitterStrategy": "FULL"}),
             ),
-            ("/States/call/Catch", json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.nodes.call", "Next": "call.error"}])),
+            (
+                "/States/call/Catch",
+                json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.nodes.call", "Next": "call.error"}]),
+            ),
             (
                 "/States/call.error",
                 json!({"Type": "Pass", "Parameters": {"error.$": "$.nodes.call.Error", "cause.$": "$.nodes.call.Cause"}, "ResultPath": "$.nodes.call", "Next": "done"}),
             ),
-            ("/States/done", json!({"Type": "Pass", "Parameters": {"value.$": "$.nodes.call"}, "OutputPath": "$.value", "End": true})),
+            (
+                "/States/done",
+                json!({"Type": "Pass", "Parameters": {"value.$": "$.nodes.call"}, "OutputPath": "$.value", "End": true}),
+            ),
         ],
     );
 }
@@ -100,28 +139,49 @@ fn error_edges_catch_to_their_target_and_conditions_continue_through_false() {
         json!([start(), {"id": "save", "type": "database", "data": {"connection": "db", "query": "select 1"}},
                {"id": "alert", "type": "slack", "data": {"text": "failed: {{ nodes.save.error }}"}},
                {"id": "ok", "type": "end", "data": {}}, {"id": "bad", "type": "end", "data": {"output": "failed"}}]),
-        json!([e("start", "save"), e("save", "ok"), eh("save", "error", "alert"), e("alert", "bad")]),
+        json!([
+            e("start", "save"),
+            e("save", "ok"),
+            eh("save", "error", "alert"),
+            e("alert", "bad")
+        ]),
     );
     check(
         &c,
         &[
             ("/States/save/Catch/0/Next", json!("save.error")),
             ("/States/save.error/Next", json!("alert")),
-            ("/States/alert/Parameters/Payload/config/text.$", json!("States.Format('failed: {}', $.nodes.save.error)")),
-            ("/States/bad", json!({"Type": "Pass", "Result": "failed", "End": true})),
+            (
+                "/States/alert/Parameters/Payload/config/text.$",
+                json!("States.Format('failed: {}', $.nodes.save.error)"),
+            ),
+            (
+                "/States/bad",
+                json!({"Type": "Pass", "Result": "failed", "End": true}),
+            ),
         ],
     );
     let c = compile(
         json!([start(), {"id": "c", "type": "condition", "on_error": "continue", "data": {"expression": "input.items.length > 0"}},
                {"id": "yes", "type": "end", "data": {"output": 1}}, {"id": "no", "type": "end", "data": {"output": 0}}]),
-        json!([e("start", "c"), eh("c", "true", "yes"), eh("c", "false", "no")]),
+        json!([
+            e("start", "c"),
+            eh("c", "true", "yes"),
+            eh("c", "false", "no")
+        ]),
     );
     check(
         &c,
         &[
             ("/States/c/Type", json!("Task")),
-            ("/States/c/Parameters/Payload/config", json!({"expression": "input.items.length > 0"})),
-            ("/States/c/Parameters/Payload/scope", json!({"input.$": "$.input", "nodes.$": "$.nodes", "start": "start"})),
+            (
+                "/States/c/Parameters/Payload/config",
+                json!({"expression": "input.items.length > 0"}),
+            ),
+            (
+                "/States/c/Parameters/Payload/scope",
+                json!({"input.$": "$.input", "nodes.$": "$.nodes", "start": "start"}),
+            ),
             ("/States/c/ResultPath", json!("$.test")),
             ("/States/c/Catch/0/Next", json!("c.error")),
             ("/States/c.error/Next", json!("no")),
@@ -136,7 +196,11 @@ fn native_conditions_and_guards() {
     let c = compile(
         json!([start(), {"id": "c", "type": "condition", "data": {"expression": "input.plan === 'pro' && !(input.trial == null)"}},
                {"id": "yes", "type": "end", "data": {"output": 1}}, {"id": "no", "type": "end", "data": {"output": 0}}]),
-        json!([e("start", "c"), eh("c", "true", "yes"), eh("c", "false", "no")]),
+        json!([
+            e("start", "c"),
+            eh("c", "true", "yes"),
+            eh("c", "false", "no")
+        ]),
     );
     check(
         &c,
@@ -157,7 +221,10 @@ fn native_conditions_and_guards() {
                     ]}}
                 ], "Next": "yes"}),
             ),
-            ("/States/c.js0/Parameters/Payload/config/expression", json!("input.plan === 'pro' && !(input.trial == null)")),
+            (
+                "/States/c.js0/Parameters/Payload/config/expression",
+                json!("input.plan === 'pro' && !(input.trial == null)"),
+            ),
             ("/States/c.js0.test/Default", json!("yes")),
         ],
     );
@@ -169,7 +236,14 @@ fn native_conditions_and_guards() {
                {"id": "b", "type": "code", "parentId": "l", "data": {"expression": "null"}},
                {"id": "m", "type": "code", "parentId": "l", "data": {"expression": "nodes.a ?? nodes.b"}},
                {"id": "done", "type": "end", "data": {}}]),
-        json!([e("start", "l"), e("l", "done"), eh("c", "true", "a"), eh("c", "false", "b"), e("a", "m"), e("b", "m")]),
+        json!([
+            e("start", "l"),
+            e("l", "done"),
+            eh("c", "true", "a"),
+            eh("c", "false", "b"),
+            e("a", "m"),
+            e("b", "m")
+        ]),
     );
     check(
         &c,
@@ -193,7 +267,12 @@ fn switch_cases_keep_order_with_mixed_native_and_javascript() {
                {"id": "a", "type": "end", "data": {"output": "many"}},
                {"id": "b", "type": "end", "data": {"output": "vip"}},
                {"id": "d", "type": "end", "data": {"output": "default"}}]),
-        json!([e("start", "s"), eh("s", "many", "a"), eh("s", "vip", "b"), eh("s", "default", "d")]),
+        json!([
+            e("start", "s"),
+            eh("s", "many", "a"),
+            eh("s", "vip", "b"),
+            eh("s", "default", "d")
+        ]),
     );
     check(
         &c,
@@ -231,13 +310,25 @@ fn loops_map_items_and_collect_the_final_node() {
                 "/States/each/ItemSelector",
                 json!({"input.$": "$.input", "nodes.$": "$.nodes", "item.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index"}),
             ),
-            ("/States/each/ItemProcessor/ProcessorConfig/Mode", json!("INLINE")),
+            (
+                "/States/each/ItemProcessor/ProcessorConfig/Mode",
+                json!("INLINE"),
+            ),
             ("/States/each/ItemProcessor/StartAt", json!("price")),
-            ("/States/each/ItemProcessor/States/price/Parameters/Payload/scope/item.$", json!("$.item")),
+            (
+                "/States/each/ItemProcessor/States/price/Parameters/Payload/scope/item.$",
+                json!("$.item"),
+            ),
             // A delay passes its predecessor's value through: the iteration returns `price`.
-            ("/States/each/ItemProcessor/States/wait", json!({"Type": "Wait", "Seconds": 2, "End": true, "OutputPath": "$.nodes.price"})),
+            (
+                "/States/each/ItemProcessor/States/wait",
+                json!({"Type": "Wait", "Seconds": 2, "End": true, "OutputPath": "$.nodes.price"}),
+            ),
             ("/States/each/ResultPath", json!("$.nodes.each")),
-            ("/States/done/Parameters/value", json!({"totals.$": "$.nodes.each", "first.$": "$.nodes.each[0]"})),
+            (
+                "/States/done/Parameters/value",
+                json!({"totals.$": "$.nodes.each", "first.$": "$.nodes.each[0]"}),
+            ),
         ],
     );
 }
@@ -250,8 +341,18 @@ fn parallel_branches_merge_their_nodes_and_the_join_collects_finals() {
                {"id": "j", "type": "join", "data": {}},
                {"id": "use", "type": "slack", "data": {"text": "{{ nodes.c.x }} {{ nodes.j.b }}"}},
                {"id": "done", "type": "end", "data": {}}]),
-        json!([e("start", "p"), e("p", "a"), e("p", "b"), e("p", "c"), e("c", "c2"), e("a", "j"), e("b", "j"), e("c2", "j"),
-               e("j", "use"), e("use", "done")]),
+        json!([
+            e("start", "p"),
+            e("p", "a"),
+            e("p", "b"),
+            e("p", "c"),
+            e("c", "c2"),
+            e("a", "j"),
+            e("b", "j"),
+            e("c2", "j"),
+            e("j", "use"),
+            e("use", "done")
+        ]),
     );
     check(
         &c,
@@ -277,8 +378,13 @@ fn parallel_branches_merge_their_nodes_and_the_join_collects_finals() {
 #[test]
 fn delays_workflows_approvals_and_the_workflow_type() {
     let mut options = CompileOptions::default();
-    options.workflows.insert("child".into(), "arn:aws:states:us-east-1:1:stateMachine:child".into());
-    options.functions.insert("approval", "arn:aws:lambda:us-east-1:1:function:approve");
+    options.workflows.insert(
+        "child".into(),
+        "arn:aws:states:us-east-1:1:stateMachine:child".into(),
+    );
+    options
+        .functions
+        .insert("approval", "arn:aws:lambda:us-east-1:1:function:approve");
     let c = compile_with(
         json!([start(),
                {"id": "w1", "type": "delay", "data": {"seconds": "{{ input.wait }}"}},
@@ -287,7 +393,14 @@ fn delays_workflows_approvals_and_the_workflow_type() {
                {"id": "sub", "type": "workflow", "data": {"workflow_id": "child", "input": "{{ nodes.ok }}"}},
                {"id": "sub2", "type": "workflow", "data": {"workflow_id": "other-flow"}},
                {"id": "done", "type": "end", "data": {}}]),
-        json!([e("start", "w1"), e("w1", "w2"), e("w2", "ok"), e("ok", "sub"), e("sub", "sub2"), e("sub2", "done")]),
+        json!([
+            e("start", "w1"),
+            e("w1", "w2"),
+            e("w2", "ok"),
+            e("ok", "sub"),
+            e("sub", "sub2"),
+            e("sub2", "done")
+        ]),
         json!({"timeout_seconds": 7200}),
         &options,
     );
@@ -295,23 +408,53 @@ fn delays_workflows_approvals_and_the_workflow_type() {
         &c,
         &[
             ("/TimeoutSeconds", json!(7200)),
-            ("/States/w1", json!({"Type": "Wait", "SecondsPath": "$.input.wait", "Next": "w2"})),
-            ("/States/w2", json!({"Type": "Wait", "Timestamp": "2030-01-01T09:00:00Z", "Next": "ok"})),
-            ("/States/ok/Resource", json!("arn:aws:states:::lambda:invoke.waitForTaskToken")),
-            ("/States/ok/Parameters/FunctionName", json!("arn:aws:lambda:us-east-1:1:function:approve")),
-            ("/States/ok/Parameters/Payload/task_token.$", json!("$$.Task.Token")),
-            ("/States/ok/Parameters/Payload/config/message", json!("go? {{ secrets.X }}")),
+            (
+                "/States/w1",
+                json!({"Type": "Wait", "SecondsPath": "$.input.wait", "Next": "w2"}),
+            ),
+            (
+                "/States/w2",
+                json!({"Type": "Wait", "Timestamp": "2030-01-01T09:00:00Z", "Next": "ok"}),
+            ),
+            (
+                "/States/ok/Resource",
+                json!("arn:aws:states:::lambda:invoke.waitForTaskToken"),
+            ),
+            (
+                "/States/ok/Parameters/FunctionName",
+                json!("arn:aws:lambda:us-east-1:1:function:approve"),
+            ),
+            (
+                "/States/ok/Parameters/Payload/task_token.$",
+                json!("$$.Task.Token"),
+            ),
+            (
+                "/States/ok/Parameters/Payload/config/message",
+                json!("go? {{ secrets.X }}"),
+            ),
             ("/States/ok/TimeoutSeconds", json!(3600)),
             ("/States/ok/ResultPath", json!("$.nodes.ok")),
             ("/States/ok/Next", json!("sub")),
-            ("/States/sub/Resource", json!("arn:aws:states:::states:startExecution.sync:2")),
-            ("/States/sub/Parameters", json!({"StateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:child", "Input.$": "$.nodes.ok"})),
+            (
+                "/States/sub/Resource",
+                json!("arn:aws:states:::states:startExecution.sync:2"),
+            ),
+            (
+                "/States/sub/Parameters",
+                json!({"StateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:child", "Input.$": "$.nodes.ok"}),
+            ),
             ("/States/sub/ResultSelector", json!({"value.$": "$.Output"})),
-            ("/States/sub2/Parameters", json!({"StateMachineArn": "${Workflow_other_flow_Arn}", "Input": {}})),
+            (
+                "/States/sub2/Parameters",
+                json!({"StateMachineArn": "${Workflow_other_flow_Arn}", "Input": {}}),
+            ),
         ],
     );
     assert!(c.asl.pointer("/States/ok/ResultSelector").is_none());
-    assert!(c.asl.pointer("/States/sub/Retry").is_none(), "no Lambda retries on a sub-workflow");
+    assert!(
+        c.asl.pointer("/States/sub/Retry").is_none(),
+        "no Lambda retries on a sub-workflow"
+    );
     assert_eq!(c.workflow_type, WorkflowType::Standard);
     assert_eq!(c.standard_reasons.len(), 6, "{:?}", c.standard_reasons);
 }

@@ -1,6 +1,9 @@
 //! Random and malformed input never panics any entry point: parse, validate, compile, explain,
 //! render, and the JavaScript condition lowering.
 
+// Tests fail loudly on unexpected errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 mod graphgen;
 
 use proptest::prelude::*;
@@ -9,7 +12,9 @@ use serde_json::{Value, json};
 /// Runs every entry point on a graph value.
 fn exercise(v: Value) {
     let text = v.to_string();
-    let Ok(graph) = compiler::parse(&text) else { return };
+    let Ok(graph) = compiler::parse(&text) else {
+        return;
+    };
     let _ = compiler::validate(&graph);
     let _ = compiler::render_mermaid(&graph);
     if let Ok(compiled) = compiler::compile(&graph, &compiler::CompileOptions::default()) {
@@ -18,13 +23,41 @@ fn exercise(v: Value) {
 }
 
 const TYPES: &[&str] = &[
-    "start", "end", "condition", "switch", "loop", "parallel", "join", "delay", "http", "code", "llm", "agent",
-    "multi_agent", "vector_search", "vector_upsert", "database", "email", "slack", "approval", "workflow", "bogus", "",
+    "start",
+    "end",
+    "condition",
+    "switch",
+    "loop",
+    "parallel",
+    "join",
+    "delay",
+    "http",
+    "code",
+    "llm",
+    "agent",
+    "multi_agent",
+    "vector_search",
+    "vector_upsert",
+    "database",
+    "email",
+    "slack",
+    "approval",
+    "workflow",
+    "bogus",
+    "",
 ];
 
 const IDS: &[&str] = &["start", "a", "b", "c", "d", "e", "f", "g", "x-1", "", "1n"];
 
-const HANDLES: &[Option<&str>] = &[None, Some("true"), Some("false"), Some("error"), Some("default"), Some("big"), Some("")];
+const HANDLES: &[Option<&str>] = &[
+    None,
+    Some("true"),
+    Some("false"),
+    Some("error"),
+    Some("default"),
+    Some("big"),
+    Some(""),
+];
 
 fn data_value() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -77,13 +110,18 @@ fn node() -> impl Strategy<Value = Value> {
 }
 
 fn edge() -> impl Strategy<Value = Value> {
-    (prop::sample::select(IDS), prop::sample::select(IDS), prop::sample::select(HANDLES)).prop_map(|(s, t, h)| {
-        let mut e = json!({"source": s, "target": t});
-        if let Some(h) = h {
-            e["sourceHandle"] = json!(h);
-        }
-        e
-    })
+    (
+        prop::sample::select(IDS),
+        prop::sample::select(IDS),
+        prop::sample::select(HANDLES),
+    )
+        .prop_map(|(s, t, h)| {
+            let mut e = json!({"source": s, "target": t});
+            if let Some(h) = h {
+                e["sourceHandle"] = json!(h);
+            }
+            e
+        })
 }
 
 proptest! {
@@ -122,14 +160,24 @@ proptest! {
     #[test]
     fn mutated_valid_graphs_never_panic(seed in 0u64..1000, cut in 0usize..200, which in 0u8..3) {
         let mut g = graphgen::graph(40, seed);
+        let nodes = g["nodes"].as_array().map_or(0, Vec::len);
+        let edges = g["edges"].as_array().map_or(0, Vec::len);
         match which {
-            0 => { if let Some(nodes) = g["nodes"].as_array_mut() { if !nodes.is_empty() { let i = cut % nodes.len(); nodes.remove(i); } } }
-            1 => { if let Some(edges) = g["edges"].as_array_mut() { if !edges.is_empty() { let i = cut % edges.len(); edges.remove(i); } } }
-            _ => {
-                let n = g["nodes"].as_array().map_or(0, Vec::len);
-                let target = g["nodes"][cut % n.max(1)]["id"].clone();
-                if let Some(edges) = g["edges"].as_array_mut() { if !edges.is_empty() { let i = cut % edges.len(); edges[i]["target"] = target; } }
+            0 if nodes > 0 => {
+                if let Some(list) = g["nodes"].as_array_mut() {
+                    list.remove(cut % nodes);
+                }
             }
+            1 if edges > 0 => {
+                if let Some(list) = g["edges"].as_array_mut() {
+                    list.remove(cut % edges);
+                }
+            }
+            _ if edges > 0 && nodes > 0 => {
+                let target = g["nodes"][cut % nodes]["id"].clone();
+                g["edges"][cut % edges]["target"] = target;
+            }
+            _ => {}
         }
         let graph = compiler::parse_value(g).expect("still a graph");
         let diags = compiler::validate(&graph);
@@ -148,8 +196,16 @@ fn arb_json() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(prop::sample::select(vec!["id", "type", "data", "nodes", "edges", "source", "target", "parentId", "format", "settings"]).prop_map(str::to_owned), inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "id", "type", "data", "nodes", "edges", "source", "target", "parentId",
+                    "format", "settings"
+                ])
+                .prop_map(str::to_owned),
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

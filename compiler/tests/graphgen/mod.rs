@@ -35,8 +35,18 @@ pub struct Builder {
 }
 
 const TASKS: &[&str] = &[
-    "http", "code", "llm", "agent", "multi_agent", "vector_search", "vector_upsert", "database", "email", "slack",
-    "approval", "workflow",
+    "http",
+    "code",
+    "llm",
+    "agent",
+    "multi_agent",
+    "vector_search",
+    "vector_upsert",
+    "database",
+    "email",
+    "slack",
+    "approval",
+    "workflow",
 ];
 
 /// Every node kind appears; conditions lower natively or fall back to JavaScript.
@@ -50,7 +60,13 @@ const CONDITIONS: &[&str] = &[
 
 impl Builder {
     pub fn new(seed: u64) -> Self {
-        Self { rng: Rng::new(seed), nodes: Vec::new(), edges: Vec::new(), counter: 0, express_only: false }
+        Self {
+            rng: Rng::new(seed),
+            nodes: Vec::new(),
+            edges: Vec::new(),
+            counter: 0,
+            express_only: false,
+        }
     }
 
     fn id(&mut self) -> String {
@@ -90,15 +106,25 @@ impl Builder {
         let in_loop = scope.is_some();
         let r = self.value_ref(prev, in_loop);
         let data = match kind {
-            "http" => json!({"method": "POST", "url": "https://api.example.com/v1/things", "headers": {"x-id": r}, "body": {"value": r, "n": 3}}),
+            "http" => {
+                json!({"method": "POST", "url": "https://api.example.com/v1/things", "headers": {"x-id": r}, "body": {"value": r, "n": 3}})
+            }
             "code" => json!({"expression": "({ result: input.amount * 2 })"}),
-            "llm" => json!({"model": "gpt-4o-mini", "prompt": format!("Summarise: {r}"), "max_tokens": 100}),
+            "llm" => {
+                json!({"model": "gpt-4o-mini", "prompt": format!("Summarise: {r}"), "max_tokens": 100})
+            }
             "agent" => json!({"model": "m", "instructions": "Help.", "input": r, "tools": []}),
-            "multi_agent" => json!({"agents": [{"name": "a"}], "strategy": "sequential", "task": r}),
+            "multi_agent" => {
+                json!({"agents": [{"name": "a"}], "strategy": "sequential", "task": r})
+            }
             "vector_search" => json!({"collection": "docs", "query": r, "top_k": 3}),
             "vector_upsert" => json!({"collection": "docs", "documents": [r]}),
-            "database" => json!({"connection": "db", "query": "SELECT $1", "params": [r], "read_only": true}),
-            "email" => json!({"to": "{{ input.customer.email }}", "subject": "Hi", "body": format!("Value {r}")}),
+            "database" => {
+                json!({"connection": "db", "query": "SELECT $1", "params": [r], "read_only": true})
+            }
+            "email" => {
+                json!({"to": "{{ input.customer.email }}", "subject": "Hi", "body": format!("Value {r}")})
+            }
             "slack" => json!({"text": format!("Value: {r}")}),
             "approval" => json!({"message": format!("Approve {r}?")}),
             _ => json!({"workflow_id": "child", "input": {"v": r}}),
@@ -107,7 +133,8 @@ impl Builder {
         match self.rng.below(4) {
             0 => {
                 let n = self.nodes.last_mut().map(|n| {
-                    n["retry"] = json!({"max_attempts": 3, "interval_seconds": 1, "backoff_rate": 2.0});
+                    n["retry"] =
+                        json!({"max_attempts": 3, "interval_seconds": 1, "backoff_rate": 2.0});
                     n["timeout_seconds"] = json!(30);
                 });
                 let _ = n;
@@ -132,7 +159,11 @@ impl Builder {
         while self.nodes.len() - start_len < budget.max(1) {
             step += 1;
             let remaining = budget.saturating_sub(self.nodes.len() - start_len);
-            let choice = if depth >= 3 || remaining < 8 { step % 4 } else { self.rng.below(8) as usize };
+            let choice = if depth >= 3 || remaining < 8 {
+                step % 4
+            } else {
+                self.rng.below(8) as usize
+            };
             let (e, x) = match choice {
                 0 | 1 => {
                     let mut kinds: Vec<&str> = TASKS.to_vec();
@@ -176,7 +207,11 @@ impl Builder {
                     (s, m)
                 }
                 4 | 5 => {
-                    let items = if scope.is_some() && self.rng.below(2) == 0 { "{{ item.children }}" } else { "{{ input.items }}" };
+                    let items = if scope.is_some() && self.rng.below(2) == 0 {
+                        "{{ item.children }}"
+                    } else {
+                        "{{ input.items }}"
+                    };
                     let l = self.node("loop", json!({"items": items, "concurrency": 4}), scope);
                     let inner = (remaining / 3).max(2);
                     let _ = self.chain(inner, Some(&l), depth + 1);
@@ -213,7 +248,8 @@ impl Builder {
 /// A valid graph of about `size` nodes.
 pub fn graph(size: usize, seed: u64) -> Value {
     let mut b = Builder::new(seed);
-    b.nodes.push(json!({"id": "start", "type": "start", "data": {}}));
+    b.nodes
+        .push(json!({"id": "start", "type": "start", "data": {}}));
     let (entry, exit) = b.chain(size.saturating_sub(2), None, 0);
     b.nodes.push(json!({"id": "done", "type": "end", "data": {"output": {"last": format!("{{{{ nodes.{exit} }}}}"), "input": "{{ input }}"}}}));
     b.edge("start", &entry, None);
