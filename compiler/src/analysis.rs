@@ -93,6 +93,10 @@ fn can_fail(t: &str) -> bool {
     is_task_type(t) || matches!(t, "loop" | "parallel" | "condition" | "switch")
 }
 
+/// How deep loops (and, separately, parallels) may nest. Lowering recurses once per level, and
+/// the API compiles on request threads with small stacks.
+pub const MAX_NESTING: usize = 32;
+
 /// `data` keys any node may carry for the editor's sake; they are ignored.
 const UI_KEYS: &[&str] = &["label", "description", "notes", "icon", "color"];
 
@@ -441,12 +445,22 @@ pub fn analyze(graph: &Graph) -> Analysis {
         let mut steps = 0;
         while let Some(p) = cur {
             steps += 1;
-            if p == i || steps > n {
+            if p == i {
                 cx.error(
                     codes::INVALID_PARENT,
                     Some(&graph.nodes[i].id),
                     None,
                     "loops are nested inside each other in a circle",
+                );
+                a.scope[i] = None;
+                break;
+            }
+            if steps > MAX_NESTING {
+                cx.error(
+                    codes::TOO_LARGE,
+                    Some(&graph.nodes[i].id),
+                    None,
+                    format!("loops nest more than {MAX_NESTING} deep here; split the graph with `workflow` nodes"),
                 );
                 a.scope[i] = None;
                 break;
@@ -1246,7 +1260,13 @@ fn resolve_region(
         return *r;
     }
     memo.insert(p, None);
-    if depth > 256 {
+    if depth > MAX_NESTING {
+        cx.error(
+            codes::TOO_LARGE,
+            Some(&cx.graph.nodes[p].id),
+            None,
+            format!("parallels nest more than {MAX_NESTING} deep here; split the graph with `workflow` nodes"),
+        );
         return None;
     }
     let graph = cx.graph;

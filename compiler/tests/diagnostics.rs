@@ -309,6 +309,19 @@ cases! {
         nodes.push(end("done"));
         edges.push(e(&prev, "done"));
         err(graph(Value::Array(nodes), Value::Array(edges)), codes::TOO_LARGE, None);
+
+        // Loops nested 40 deep: refused before lowering recurses that far.
+        let mut nodes = vec![start()];
+        for i in 0..40 {
+            let mut l = json!({"id": format!("l{i}"), "type": "loop", "data": {"items": "{{ input.xs }}"}});
+            if i > 0 {
+                l["parentId"] = json!(format!("l{}", i - 1));
+            }
+            nodes.push(l);
+        }
+        nodes.push(end("done"));
+        let g = graph(Value::Array(nodes), json!([e("start", "l0"), e("l0", "done")]));
+        err(g, codes::TOO_LARGE, Some("l33"));
     }
 }
 

@@ -20,6 +20,7 @@ fn generated_graphs_compile() {
             compiler::compile(&graph, &compiler::CompileOptions::default()).expect("compiles");
         let bytes = serde_json::to_vec(&compiled.asl).unwrap().len();
         assert_eq!(compiled.definition_bytes, bytes, "size accounting");
+        graphgen::check_references(&compiled.asl).unwrap();
         assert_eq!(
             compiled.state_count,
             compiler::lower::count_states(&compiled.asl),

@@ -256,3 +256,60 @@ pub fn graph(size: usize, seed: u64) -> Value {
     b.edge(&exit, "done", None);
     json!({"format": "weft/v1", "id": format!("generated-{seed}"), "name": "Generated", "settings": {"type": "auto"}, "nodes": b.nodes, "edges": b.edges})
 }
+
+/// Checks that every `StartAt`, `Next`, `Default` and Catch/Choice `Next` names a state of the
+/// same `States` map, recursively into Parallel branches and Map processors, and that every
+/// state either moves on or ends.
+pub fn check_references(machine: &Value) -> Result<(), String> {
+    let states = machine
+        .get("States")
+        .and_then(Value::as_object)
+        .ok_or("no States")?;
+    let start = machine
+        .get("StartAt")
+        .and_then(Value::as_str)
+        .ok_or("no StartAt")?;
+    if !states.contains_key(start) {
+        return Err(format!("StartAt {start} is not a state"));
+    }
+    for (name, s) in states {
+        let mut targets: Vec<&str> = Vec::new();
+        for key in ["Next", "Default"] {
+            if let Some(t) = s.get(key).and_then(Value::as_str) {
+                targets.push(t);
+            }
+        }
+        for list in ["Choices", "Catch"] {
+            for r in s.get(list).and_then(Value::as_array).into_iter().flatten() {
+                targets.push(
+                    r.get("Next")
+                        .and_then(Value::as_str)
+                        .ok_or(format!("{name}: a {list} entry without Next"))?,
+                );
+            }
+        }
+        for t in targets {
+            if !states.contains_key(t) {
+                return Err(format!("{name} goes to {t}, which is not a state here"));
+            }
+        }
+        let ty = s.get("Type").and_then(Value::as_str).unwrap_or_default();
+        let ends =
+            s.get("End") == Some(&Value::Bool(true)) || matches!(ty, "Succeed" | "Fail" | "Choice");
+        if !ends && s.get("Next").is_none() {
+            return Err(format!("{name} neither ends nor moves on"));
+        }
+        for b in s
+            .get("Branches")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            check_references(b)?;
+        }
+        if let Some(p) = s.get("ItemProcessor") {
+            check_references(p)?;
+        }
+    }
+    Ok(())
+}
