@@ -57,6 +57,9 @@ pub const NEVER_RETRIED: &[&str] = &[
 /// ASL's limit on a definition's size.
 pub const MAX_DEFINITION_BYTES: usize = 1_048_576;
 
+/// Step Functions' limit on a state name.
+pub const MAX_STATE_NAME: usize = 80;
+
 /// The scratch key holding a JavaScript condition's result.
 pub const TEST_PATH: &str = "$.test";
 
@@ -386,7 +389,15 @@ impl Lower<'_> {
                     ValueSource::Node(y) => self.id(y).to_owned(),
                     _ => "input".to_owned(),
                 };
-                let name = format!("{}.from.{suffix}", self.id(t));
+                let mut name = format!("{}.from.{suffix}", self.id(t));
+                if name.chars().count() > MAX_STATE_NAME {
+                    // State names hold at most 80 characters; ids hold 64.
+                    let index = match src {
+                        ValueSource::Node(y) => y + 1,
+                        _ => 0,
+                    };
+                    name = format!("{}.from.{index}", self.id(t));
+                }
                 if !self.has_state(states, &name) {
                     let mut s = Map::new();
                     s.insert("Type".into(), json!("Succeed"));

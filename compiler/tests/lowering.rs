@@ -458,3 +458,37 @@ fn delays_workflows_approvals_and_the_workflow_type() {
     assert_eq!(c.workflow_type, WorkflowType::Standard);
     assert_eq!(c.standard_reasons.len(), 6, "{:?}", c.standard_reasons);
 }
+
+#[test]
+fn state_names_stay_within_80_characters() {
+    let long = "a".repeat(64);
+    let end = "e".repeat(64);
+    let c = compile(
+        json!([start(), {"id": long, "type": "code", "data": {"expression": "1"}},
+               {"id": "c", "type": "switch", "data": {"cases": [{"name": "x", "expression": "input.a.length"}]}},
+               {"id": end, "type": "end", "data": {}}]),
+        json!([
+            e("start", &long),
+            e(&long, "c"),
+            eh("c", "x", &end),
+            eh("c", "default", &end)
+        ]),
+    );
+    fn names(m: &Value, out: &mut Vec<String>) {
+        for (k, s) in m["States"].as_object().unwrap() {
+            out.push(k.clone());
+            for b in s
+                .get("Branches")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                names(b, out);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    names(&c.asl, &mut all);
+    assert!(all.iter().all(|n| n.chars().count() <= 80), "{all:?}");
+    assert!(all.contains(&format!("{end}.from.2")), "{all:?}");
+}
