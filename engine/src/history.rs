@@ -342,7 +342,9 @@ impl HistoryLog {
 
     pub(crate) fn close(&self) {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
-        self.notify.notify_waiters();
+        if self.followers.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            self.notify.notify_waiters();
+        }
     }
 
     /// The number of events so far.
@@ -403,3 +405,4 @@ impl Drop for FollowerGuard {
         self.0.followers.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
