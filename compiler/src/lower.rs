@@ -293,12 +293,24 @@ impl Lower<'_> {
         }
     }
 
-    fn js_root(&self, root: &JsRoot) -> Option<String> {
+    /// The JSONPath of a root in a JavaScript condition, where it means exactly what the `code`
+    /// function's scope means: `nodes` holds stored outputs only (and the start node, which
+    /// the function binds to `input`), and `item`/`index` exist only in loop bodies. Anything
+    /// else is left to JavaScript.
+    fn js_root(&self, root: &JsRoot, in_loop: bool) -> Option<String> {
         match root {
             JsRoot::Input => Some("$.input".into()),
-            JsRoot::Item => Some("$.item".into()),
-            JsRoot::Index => Some("$.index".into()),
-            JsRoot::Node(id) => self.a.index.get(id).and_then(|&y| self.value_path(y)),
+            JsRoot::Item if in_loop => Some("$.item".into()),
+            JsRoot::Index if in_loop => Some("$.index".into()),
+            JsRoot::Item | JsRoot::Index => None,
+            JsRoot::Node(id) => {
+                let y = *self.a.index.get(id)?;
+                match self.a.value_source[y] {
+                    ValueSource::Input if Some(y) == self.a.start => Some("$.input".into()),
+                    ValueSource::Node(z) if z == y => self.value_path(y),
+                    _ => None,
+                }
+            }
         }
     }
 
@@ -858,7 +870,7 @@ impl Lower<'_> {
         let Some(default) = default else { return };
         let lowered: Vec<Option<js::Lowered>> = cases
             .iter()
-            .map(|(e, _)| js::lower(e, &|r| self.js_root(r)))
+            .map(|(e, _)| js::lower(e, &|r| self.js_root(r, region.in_loop)))
             .collect();
         let n = cases.len();
         // The state that evaluates case `k` onwards.

@@ -56,19 +56,36 @@ fn every_example_compiles_to_its_snapshot() {
 
 #[test]
 fn examples_use_every_node_type_and_some_run_without_services() {
-    const LOCAL: &[&str] =
-        &["start", "end", "condition", "switch", "loop", "parallel", "join", "delay", "code", "http"];
+    const LOCAL: &[&str] = &[
+        "start",
+        "end",
+        "condition",
+        "switch",
+        "loop",
+        "parallel",
+        "join",
+        "delay",
+        "code",
+        "http",
+    ];
     let all = examples();
     let mut used = std::collections::BTreeSet::new();
     let mut local = Vec::new();
     for (name, graph) in &all {
         used.extend(graph.nodes.iter().map(|n| n.node_type.clone()));
-        if graph.nodes.iter().all(|n| LOCAL.contains(&n.node_type.as_str())) {
+        if graph
+            .nodes
+            .iter()
+            .all(|n| LOCAL.contains(&n.node_type.as_str()))
+        {
             local.push(name.clone());
         }
     }
     for t in compiler::NODE_TYPES {
         assert!(used.contains(*t), "no example uses `{t}`");
     }
-    assert!(local.len() >= 2, "examples runnable without external services: {local:?}");
+    assert!(
+        local.len() >= 2,
+        "examples runnable without external services: {local:?}"
+    );
 }

@@ -492,3 +492,49 @@ fn state_names_stay_within_80_characters() {
     assert!(all.iter().all(|n| n.chars().count() <= 80), "{all:?}");
     assert!(all.contains(&format!("{end}.from.2")), "{all:?}");
 }
+
+#[test]
+fn conditions_on_nodes_without_stored_output_run_in_javascript() {
+    // `nodes.wait` (a delay) is not in the code function's `nodes`: JavaScript decides.
+    let c = compile(
+        json!([start(), {"id": "wait", "type": "delay", "data": {"seconds": 1}},
+               {"id": "c", "type": "condition", "data": {"expression": "nodes.wait === undefined && item === undefined"}},
+               {"id": "yes", "type": "end", "data": {"output": 1}}, {"id": "no", "type": "end", "data": {"output": 0}}]),
+        json!([
+            e("start", "wait"),
+            e("wait", "c"),
+            eh("c", "true", "yes"),
+            eh("c", "false", "no")
+        ]),
+    );
+    check(
+        &c,
+        &[
+            ("/States/c/Type", json!("Task")),
+            (
+                "/States/c/Parameters/Payload/config/expression",
+                json!("nodes.wait === undefined && item === undefined"),
+            ),
+        ],
+    );
+    // The start node is the input.
+    let c = compile(
+        json!([start(), {"id": "c", "type": "condition", "data": {"expression": "nodes.start.n > 2"}},
+               {"id": "yes", "type": "end", "data": {"output": 1}}, {"id": "no", "type": "end", "data": {"output": 0}}]),
+        json!([
+            e("start", "c"),
+            eh("c", "true", "yes"),
+            eh("c", "false", "no")
+        ]),
+    );
+    check(
+        &c,
+        &[
+            ("/States/c/Type", json!("Choice")),
+            (
+                "/States/c/Choices/1/And/2",
+                json!({"Variable": "$.input.n", "NumericGreaterThan": 2}),
+            ),
+        ],
+    );
+}
