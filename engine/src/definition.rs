@@ -664,7 +664,7 @@ impl Cx {
     }
 
     fn jn_tpl_value(&mut self, sc: &Sc<'_>, field: &str, v: &Value) -> Option<Tpl> {
-        match template::compile_jsonata(v) {
+        match template::compile_jsonata(v, field) {
             Ok(t) => Some(t),
             Err(errs) => {
                 for e in errs {

@@ -578,7 +578,7 @@ fn eval_num(
 
 fn tpl_source(t: &Tpl) -> String {
     match t {
-        Tpl::Jsonata(j) => format!("{{% {} %}}", j.source().trim()),
+        Tpl::Jsonata { src, .. } => src.to_string(),
         _ => String::new(),
     }
 }

@@ -144,8 +144,9 @@ pub(crate) enum Tpl {
     /// `"key.$": "$.path"`; `field` is the original key, for error messages.
     Path { path: JsonPath, field: String },
     Intrinsic { call: Box<Intrinsic>, field: String },
-    /// `"{% expr %}"`.
-    Jsonata(Box<Jsonata>),
+    /// `"{% expr %}"`; `src` is the whole string and `field` AWS's name for where it sits
+    /// (`Output/a/b[0]`), both for error causes.
+    Jsonata { expr: Box<Jsonata>, src: Box<str>, field: Box<str> },
 }
 
 /// A template that failed to compile: where and why.
@@ -230,10 +231,28 @@ pub(crate) fn jsonata_inner(s: &str) -> Option<&str> {
 }
 
 /// Compiles a JSONata-mode template (any JSON whose strings may be `{% %}` expressions).
-pub(crate) fn compile_jsonata(v: &Value) -> Result<Tpl, Vec<TplError>> {
+/// `field` is where it sits in the state (`Output`, `Choices/0/Condition`).
+pub(crate) fn compile_jsonata(v: &Value, field: &str) -> Result<Tpl, Vec<TplError>> {
     let mut errs = Vec::new();
-    let t = jn(v, "", &mut errs);
+    let t = jn(v, "", field, &mut errs);
     if errs.is_empty() { Ok(t) } else { Err(errs) }
+}
+
+/// `Choices/1/Condition` -> `Choices[1]/Condition`, `Output/a/0` -> `Output/a[0]`: the way AWS
+/// names a field in JSONata causes.
+fn aws_field(pointer: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in pointer.split('/').enumerate() {
+        if i > 0 && !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if i > 0 {
+                out.push('/');
+            }
+            out.push_str(&part.replace("~1", "/").replace("~0", "~"));
+        }
+    }
+    out
 }
 
 fn has_expr(v: &Value) -> bool {
@@ -245,13 +264,17 @@ fn has_expr(v: &Value) -> bool {
     }
 }
 
-fn jn(v: &Value, at: &str, errs: &mut Vec<TplError>) -> Tpl {
+fn jn(v: &Value, at: &str, field: &str, errs: &mut Vec<TplError>) -> Tpl {
     if !has_expr(v) {
         return Tpl::Lit(v.clone());
     }
     match v {
         Value::String(s) => match jsonata_inner(s).map(asl_expr::jsonata::compile) {
-            Some(Ok(j)) => Tpl::Jsonata(Box::new(j)),
+            Some(Ok(j)) => Tpl::Jsonata {
+                expr: Box::new(j),
+                src: Box::from(s.as_str()),
+                field: Box::from(aws_field(&format!("{field}{at}")).as_str()),
+            },
             Some(Err(e)) => {
                 errs.push(TplError { at: at.to_owned(), message: format!("invalid JSONata expression {s}: {}", e.cause) });
                 Tpl::Lit(Value::Null)
@@ -259,9 +282,9 @@ fn jn(v: &Value, at: &str, errs: &mut Vec<TplError>) -> Tpl {
             None => Tpl::Lit(v.clone()),
         },
         Value::Object(m) => Tpl::Obj(
-            m.iter().map(|(k, x)| (k.clone(), jn(x, &format!("{at}/{}", escape_ptr(k)), errs))).collect(),
+            m.iter().map(|(k, x)| (k.clone(), jn(x, &format!("{at}/{}", escape_ptr(k)), field, errs))).collect(),
         ),
-        Value::Array(a) => Tpl::Arr(a.iter().enumerate().map(|(i, x)| jn(x, &format!("{at}/{i}"), errs)).collect()),
+        Value::Array(a) => Tpl::Arr(a.iter().enumerate().map(|(i, x)| jn(x, &format!("{at}/{i}"), field, errs)).collect()),
         other => Tpl::Lit(other.clone()),
     }
 }
@@ -311,7 +334,15 @@ impl Tpl {
                 };
                 call.eval(&resolve).map(Some)
             }
-            Tpl::Jsonata(j) => eval_jsonata(j, env),
+            Tpl::Jsonata { expr, src, field } => match eval_jsonata(expr, env) {
+                Ok(Some(v)) => Ok(Some(v)),
+                // AWS refuses an expression that yields nothing, wherever it sits.
+                Ok(None) => Err(ExprError::query(asl_expr::jsonata::undefined_cause(src, field))),
+                Err(e) if e.error == "States.QueryEvaluationError" => {
+                    Err(ExprError::query(asl_expr::jsonata::eval_error_cause(src, field, &e.cause)))
+                }
+                Err(e) => Err(e),
+            },
         }
     }
 }

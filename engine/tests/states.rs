@@ -202,3 +202,10 @@ async fn an_endless_loop_ends_at_the_history_limit() {
     assert_eq!(o.error.as_deref(), Some("States.Runtime"));
     assert!(o.cause.as_deref().is_some_and(|c| c.contains("25000")), "{o:?}");
 }
+
+#[tokio::test]
+async fn jsonata_undefined_and_errors_name_the_field() {
+    let o = run(json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Pass", "Output": {"v": ["{% $states.input.nope %}"]}, "End": true}}}), json!({})).await;
+    assert_eq!(o.error.as_deref(), Some("States.QueryEvaluationError"));
+    assert!(o.cause.as_deref().is_some_and(|c| c.ends_with("specified for the field 'Output/v[0]' returned nothing (undefined).")), "{o:?}");
+}
