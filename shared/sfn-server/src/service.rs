@@ -30,6 +30,9 @@ const MAX_PAGE: usize = 1000;
 struct Running {
     exec: Execution,
     done: watch::Receiver<bool>,
+    /// Which run of the execution this is: a driver must not remove the entry of the redrive
+    /// that followed it.
+    generation: u64,
 }
 
 pub(crate) struct Service {
@@ -42,6 +45,7 @@ pub(crate) struct Service {
     /// allocated under it) and redrives. One process per database is assumed.
     admin: tokio::sync::Mutex<()>,
     definitions: Mutex<HashMap<String, Arc<Definition>>>,
+    generations: std::sync::atomic::AtomicU64,
 }
 
 /// What `SfnState::open` did to executions a previous process left RUNNING.
@@ -264,6 +268,7 @@ impl Service {
             running: Mutex::new(HashMap::new()),
             admin: tokio::sync::Mutex::new(()),
             definitions: Mutex::new(HashMap::new()),
+            generations: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -759,10 +764,11 @@ impl Service {
     /// `offset`) and records its outcome. The returned receiver turns `true` once both are stored.
     fn drive(self: &Arc<Self>, exec: Execution, mut record: ExecutionRecord, offset: u64) -> watch::Receiver<bool> {
         let (tx, rx) = watch::channel(false);
+        let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(record.arn.clone(), Running { exec: exec.clone(), done: rx.clone() });
+            .insert(record.arn.clone(), Running { exec: exec.clone(), done: rx.clone(), generation });
         let svc = Arc::clone(self);
         tokio::spawn(async move {
             let mut last = offset;
@@ -784,7 +790,12 @@ impl Service {
             if let Err(e) = svc.store.put_execution(&record).await {
                 tracing::error!(execution = %record.arn, error = %e, "could not store the execution's outcome");
             }
-            svc.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&record.arn);
+            {
+                let mut g = svc.running.lock().unwrap_or_else(|p| p.into_inner());
+                if g.get(&record.arn).is_some_and(|r| r.generation == generation) {
+                    g.remove(&record.arn);
+                }
+            }
             let _ = tx.send(true);
         });
         rx
@@ -912,6 +923,25 @@ impl Service {
             exec.stop(req.error, req.cause);
             // Answer once the outcome is stored, so a DescribeExecution right after sees ABORTED.
             let _ = done.wait_for(|d| *d).await;
+        } else if rec.status == "RUNNING" {
+            // RUNNING in the store with no engine behind it (its outcome could not be stored):
+            // close it as ABORTED so it does not stay RUNNING forever.
+            let mut rec = rec;
+            let last = self.store.events(&rec.arn, u64::MAX, 1, true).await?;
+            let last_id = last.first().map_or(0, crate::store::event_id);
+            let now = Utc::now();
+            let mut details = Map::new();
+            put_opt(&mut details, "error", req.error.clone().map(Value::from));
+            put_opt(&mut details, "cause", req.cause.clone().map(Value::from));
+            let event = json!({"timestamp": epoch(now), "type": "ExecutionAborted", "id": last_id + 1,
+                "previousEventId": last_id, "executionAbortedEventDetails": details});
+            self.store.append_events(&rec.arn, &[event]).await?;
+            rec.status = "ABORTED".into();
+            rec.stop_date = Some(now);
+            rec.error = req.error;
+            rec.cause = req.cause;
+            rec.event_count = last_id + 1;
+            self.store.put_execution(&rec).await?;
         }
         let rec = self.execution(&req.execution_arn).await?;
         Ok(json!({"stopDate": epoch(rec.stop_date.unwrap_or_else(Utc::now))}))

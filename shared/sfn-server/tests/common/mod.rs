@@ -18,7 +18,7 @@ pub const ROLE: &str = "arn:aws:iam::123456789012:role/weft";
 
 pub fn invoker() -> Arc<LocalFunctions> {
     let http = HttpFunction::new(Settings::allowing(&["127.0.0.1"]).unwrap()).unwrap();
-    let code = CodeFunction::new(Limits { timeout: Duration::from_millis(500), ..Limits::default() });
+    let code = CodeFunction::new(Limits { timeout: Duration::from_secs(5), ..Limits::default() });
     Arc::new(LocalFunctions::new(http, code))
 }
 
@@ -91,16 +91,16 @@ pub async fn create(client: &Client, name: &str, definition: &Value) -> String {
         .state_machine_arn
 }
 
-/// Polls DescribeExecution until the status is not RUNNING (10 s at most).
+/// Polls DescribeExecution until the status is not RUNNING (30 s at most).
 pub async fn finished(client: &Client, arn: &str) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
-    for _ in 0..1000 {
+    for _ in 0..3000 {
         let d = client.describe_execution().execution_arn(arn).send().await.unwrap();
         if d.status != ExecutionStatus::Running {
             return d;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("execution {arn} did not finish within 10 s");
+    panic!("execution {arn} did not finish within 30 s");
 }
 
 /// Every history event of an execution, through the paged API.
@@ -117,16 +117,16 @@ pub async fn history(client: &Client, arn: &str) -> Vec<aws_sdk_sfn::types::Hist
     }
 }
 
-/// Polls the history until an event of type `ty` appears (10 s at most).
+/// Polls the history until an event of type `ty` appears (30 s at most).
 pub async fn wait_for_event(client: &Client, arn: &str, ty: aws_sdk_sfn::types::HistoryEventType) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
-    for _ in 0..1000 {
+    for _ in 0..3000 {
         let events = history(client, arn).await;
         if events.iter().any(|e| e.r#type == ty) {
             return events;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("no {ty:?} event in {arn} within 10 s");
+    panic!("no {ty:?} event in {arn} within 30 s");
 }
 
 /// `v` with `key` set to `x`.
