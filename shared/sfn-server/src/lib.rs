@@ -50,7 +50,11 @@
 //! tokens issued before a restart are gone (`TaskDoesNotExist`), the redriven Task issues a new
 //! one; JSONata variables assigned before the resumed state are not restored; the definition is
 //! the one the execution started with. One `weft serve` process per database is assumed.
-//! EXPRESS executions are stored like STANDARD ones (AWS keeps no history for them).
+//! EXPRESS executions are stored like STANDARD ones (AWS keeps no history for them). State
+//! machines are registered with the engine (at creation, update and start-up), so
+//! `arn:aws:states:::states:startExecution[.sync]` Tasks can start them; such child executions
+//! run inside the engine and are not listed by this endpoint. Listings page in memory over all
+//! matching rows (fine for thousands, not millions).
 //!
 //! # Invariants
 //!

@@ -338,7 +338,7 @@ impl Service {
         if kind != "STANDARD" && kind != "EXPRESS" {
             return Err(SfnError::validation(format!("type must be STANDARD or EXPRESS, got '{kind}'")));
         }
-        self.definition(&req.definition)?;
+        let def = self.definition(&req.definition)?;
         let _g = self.admin.lock().await;
         let now = Utc::now();
         let rec = StateMachineRecord {
@@ -372,6 +372,7 @@ impl Service {
             }
             other => other.into(),
         })?;
+        self.engine.register_state_machine(&rec.name, def);
         let mut out = Map::new();
         out.insert("stateMachineArn".into(), rec.arn.clone().into());
         out.insert("creationDate".into(), epoch(now));
@@ -425,9 +426,10 @@ impl Service {
                 "Update requires at least one of definition, roleArn, loggingConfiguration or tracingConfiguration",
             ));
         }
-        if let Some(d) = &req.definition {
-            self.definition(d)?;
-        }
+        let new_def = match &req.definition {
+            Some(d) => Some(self.definition(d)?),
+            None => None,
+        };
         let _g = self.admin.lock().await;
         let mut sm = self.machine(&name, &req.state_machine_arn).await?;
         let changed = req.definition.as_ref().is_some_and(|d| *d != sm.definition)
@@ -451,6 +453,9 @@ impl Service {
             sm.revision_id = uuid::Uuid::new_v4().to_string();
             sm.update_date = Some(now);
             self.store.put_state_machine(&sm).await?;
+            if let Some(def) = new_def {
+                self.engine.register_state_machine(&sm.name, def);
+            }
         }
         let mut out = Map::new();
         out.insert("updateDate".into(), epoch(sm.update_date.unwrap_or(now)));
@@ -950,6 +955,13 @@ impl Service {
     /// Executions a previous process left RUNNING: FAILED with `Weft.EngineRestarted` and an
     /// `ExecutionFailed` event, so nothing is silently lost and they can be redriven.
     pub(crate) async fn recover(&self) -> Result<Recovery, SfnError> {
+        // `states:startExecution` Tasks find stored machines by name or ARN.
+        for sm in self.store.list_state_machines().await? {
+            match self.definition(&sm.definition) {
+                Ok(def) => self.engine.register_state_machine(&sm.name, def),
+                Err(e) => tracing::warn!(state_machine = %sm.arn, error = %e, "a stored definition no longer parses"),
+            }
+        }
         let mut report = Recovery::default();
         for mut rec in self.store.running_executions().await? {
             if self.running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&rec.arn) {

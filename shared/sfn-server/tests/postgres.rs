@@ -66,7 +66,7 @@ async fn running_executions_fail_visibly_after_a_restart_and_redrive_to_completi
     let (state, report) = SfnState::open_with_report(pg_store(&url).await, config().with_clock(Arc::new(engine::VirtualClock::new())))
         .await
         .unwrap();
-    assert_eq!(report.failed, [exec_arn.clone()]);
+    assert_eq!(report.failed, std::slice::from_ref(&exec_arn));
     let s = serve(state).await;
     let c = &s.client;
     // Everything the first process stored is still there.

@@ -319,3 +319,22 @@ async fn stop_sync_and_redrive_of_a_failed_execution() {
     assert_eq!(listed.executions.len(), 1);
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
+
+#[tokio::test]
+async fn start_execution_sync_tasks_run_machines_created_through_the_endpoint() {
+    let s = memory_server().await;
+    let c = &s.client;
+    let child = create(c, "child", &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"twice.$": "States.MathAdd($.n, $.n)"}, "End": true}}})).await;
+    let parent = json!({"StartAt": "Call", "States": {"Call": {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "Parameters": {"StateMachineArn": child, "Input": {"n.$": "$.n"}},
+        "OutputPath": "$.Output",
+        "End": true
+    }}});
+    let parent = create(c, "parent", &parent).await;
+    let e = c.start_execution().state_machine_arn(&parent).input(r#"{"n": 5}"#).send().await.unwrap().execution_arn;
+    let d = finished(c, &e).await;
+    assert_eq!(d.status, ExecutionStatus::Succeeded, "{d:?}");
+    assert_eq!(d.output.as_deref(), Some(r#"{"twice":10}"#));
+}
