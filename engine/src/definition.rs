@@ -29,6 +29,9 @@ pub struct Definition {
 pub(crate) struct Machine {
     pub start: usize,
     pub states: Vec<State>,
+    /// No state can wait (only Pass, Choice, Succeed, Fail): a run completes without yielding,
+    /// so Map can run such iterations in place instead of as tasks.
+    pub all_sync: bool,
 }
 
 #[derive(Debug)]
@@ -453,7 +456,8 @@ impl Cx {
                 );
             }
         }
-        Some(Arc::new(Machine { start, states: out }))
+        let all_sync = out.iter().all(|s| matches!(s.kind, Kind::Pass { .. } | Kind::Choice(_) | Kind::Succeed | Kind::Fail(_)));
+        Some(Arc::new(Machine { start, states: out, all_sync }))
     }
 
     fn target(&mut self, sc: &Sc<'_>, field: &str, v: Option<&Value>, index: &HashMap<&str, usize>) -> Option<usize> {

@@ -374,6 +374,56 @@ fn run_machine_from(mut th: Thread, machine: Arc<Machine>, idx: usize, input: Ar
     })
 }
 
+/// Runs a machine whose states never wait ([`Machine::all_sync`]) to its end, in place.
+fn run_sync(th: &mut Thread, machine: &Machine, input: Arc<Value>) -> Result<Arc<Value>, Failure> {
+    let mut idx = machine.start;
+    let mut input = input;
+    let mut clock_reading: Option<(DateTime<Utc>, u32)> = None;
+    loop {
+        let st = &machine.states[idx];
+        let (entered_ty, exited_ty) = state_event_types(&st.kind);
+        let entered_time = match clock_reading {
+            Some((t, n)) if n < 32 => {
+                clock_reading = Some((t, n + 1));
+                t
+            }
+            _ => {
+                let t = th.run.inner.config.clock.now();
+                clock_reading = Some((t, 0));
+                t
+            }
+        };
+        let entered_id =
+            th.emit_at(entered_ty, Details::StateEntered { name: Arc::clone(&st.name), input: Arc::clone(&input) }, entered_time)?;
+        let at = At { st, entered_id, entered_time, retry: 0, token: None };
+        let input_ptr = Arc::as_ptr(&input) as usize;
+        let flow = match &st.kind {
+            Kind::Pass { result } => pass(th, &at, input, result.as_ref())?,
+            Kind::Choice(c) => choice(th, &at, input, c)?,
+            Kind::Succeed => Flow::End(simple_output(th, &at, input)?),
+            Kind::Fail(f) => return Err(fail(th, &at, &input, f)?),
+            _ => return Err(rt(&at, "internal error: a waiting state in a machine run in place")),
+        };
+        let (next, output) = match flow {
+            Flow::Next(n, v) => (Some(n), v),
+            Flow::End(v) => (None, v),
+        };
+        if Arc::as_ptr(&output) as usize != input_ptr && too_deep(&output, MAX_DEPTH) {
+            return Err(rt(&at, format!("The state's output is nested deeper than {MAX_DEPTH} levels.")));
+        }
+        if let Some(ty) = exited_ty {
+            th.emit_at(ty, Details::StateExited { name: Arc::clone(&st.name), output: Arc::clone(&output) }, entered_time)?;
+        }
+        match next {
+            Some(n) => {
+                idx = n;
+                input = output;
+            }
+            None => return Ok(output),
+        }
+    }
+}
+
 fn state_event_types(k: &Kind) -> (EventType, Option<EventType>) {
     use EventType::*;
     match k {
@@ -999,19 +1049,18 @@ async fn parallel(th: &mut Thread, at: &At<'_>, raw: &Value, branches: &[Arc<Mac
 
 type IterResult = (usize, Result<Arc<Value>, Failure>);
 
-/// Where Map iterations and Parallel branches run: tasks of their own on a multi-thread runtime
-/// (so they use every core), or futures polled by this task on a current-thread runtime (where a
-/// task would buy no parallelism and costs a spawn). Dropping it cancels whatever still runs.
+/// Where Map iterations and Parallel branches run: each as a tokio task, so they use every core
+/// of a multi-thread runtime and each gets its own cooperative budget; or, for iterations whose
+/// states never wait, in place (they would finish on their first poll anyway, and a task per
+/// item costs more than the item). Dropping the runner aborts whatever still runs.
 enum Runner {
     Spawned(tokio::task::JoinSet<IterResult>),
-    Local(futures::stream::FuturesUnordered<BoxFut<IterResult>>),
+    Ready(std::collections::VecDeque<IterResult>),
 }
 
 impl Runner {
     fn new() -> Self {
-        let multi = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| !matches!(h.runtime_flavor(), tokio::runtime::RuntimeFlavor::CurrentThread));
-        if multi { Runner::Spawned(tokio::task::JoinSet::new()) } else { Runner::Local(futures::stream::FuturesUnordered::new()) }
+        Runner::Spawned(tokio::task::JoinSet::new())
     }
 
     fn push(&mut self, fut: BoxFut<IterResult>) {
@@ -1019,7 +1068,8 @@ impl Runner {
             Runner::Spawned(set) => {
                 set.spawn(fut);
             }
-            Runner::Local(set) => set.push(fut),
+            // Not used for futures; `map` only builds a Ready runner for in-place iterations.
+            Runner::Ready(_) => {}
         }
     }
 
@@ -1029,7 +1079,11 @@ impl Runner {
             Runner::Spawned(set) => set.join_next().await.map(|joined| {
                 joined.unwrap_or_else(|e| (usize::MAX, Err(Failure::new(names::RUNTIME, format!("an iteration stopped unexpectedly: {e}")))))
             }),
-            Runner::Local(set) => futures::StreamExt::next(set).await,
+            Runner::Ready(q) => {
+                // Long in-place Maps still let other work run.
+                tokio::task::consume_budget().await;
+                q.pop_front()
+            }
         }
     }
 }
@@ -1163,7 +1217,21 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
     let mut set = Runner::new();
     let mut inputs = inputs.into_iter().enumerate();
     let outer_vars = Arc::new(th.vars.clone());
+    let in_place = m.processor.all_sync && !m.distributed;
+    if in_place {
+        set = Runner::Ready(std::collections::VecDeque::new());
+    }
     let spawn_one = |set: &mut Runner, th: &Thread, i: usize, input: Value| {
+        if let Runner::Ready(q) = set {
+            let mut child = Thread { run: Arc::clone(&th.run), log: Arc::clone(&th.log), vars: Vars::child_of(&outer_vars), prev: started };
+            let r = child
+                .emit(EventType::MapIterationStarted, Details::MapIteration { name: Arc::clone(&st.name), index: i })
+                .and_then(|_| run_sync(&mut child, &m.processor, Arc::new(input)));
+            let ty = if r.is_ok() { EventType::MapIterationSucceeded } else { EventType::MapIterationFailed };
+            let _ = child.emit(ty, Details::MapIteration { name: Arc::clone(&st.name), index: i });
+            q.push_back((i, r));
+            return;
+        }
         let run = Arc::clone(&th.run);
         let log = if m.distributed {
             // Distributed iterations are child executions with a history of their own.
