@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::{Clock, SystemClock};
 use crate::definition::Definition;
@@ -150,7 +150,9 @@ pub(crate) struct ExecShared {
     pub start_date: DateTime<Utc>,
     pub input: Arc<Value>,
     pub log: Arc<HistoryLog>,
-    pub outcome: watch::Receiver<Option<Outcome>>,
+    /// Set once when the execution ends; `done` wakes the waiters.
+    pub outcome: std::sync::OnceLock<Outcome>,
+    pub done: tokio::sync::Notify,
     pub stop: Mutex<Option<oneshot::Sender<Failure>>>,
 }
 
@@ -263,6 +265,14 @@ impl Engine {
     }
 }
 
+impl ExecShared {
+    /// Records the outcome (the first one wins) and wakes the waiters.
+    pub(crate) fn finish(&self, outcome: Outcome) {
+        let _ = self.outcome.set(outcome);
+        self.done.notify_waiters();
+    }
+}
+
 impl Execution {
     pub fn arn(&self) -> &str {
         &self.shared.arn
@@ -297,7 +307,7 @@ impl Execution {
 
     /// The outcome if the execution has ended.
     pub fn outcome(&self) -> Option<Outcome> {
-        self.shared.outcome.borrow().clone()
+        self.shared.outcome.get().cloned()
     }
 
     pub fn status(&self) -> Status {
@@ -306,22 +316,15 @@ impl Execution {
 
     /// Waits for the execution to end.
     pub async fn wait(&self) -> Outcome {
-        let mut rx = self.shared.outcome.clone();
         loop {
-            if let Some(o) = rx.borrow_and_update().clone() {
-                return o;
+            let notified = self.shared.done.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so the runner's wake-up cannot be missed.
+            notified.as_mut().enable();
+            if let Some(o) = self.shared.outcome.get() {
+                return o.clone();
             }
-            if rx.changed().await.is_err() {
-                // The runner is gone without an outcome: only possible if its runtime shut down.
-                return rx.borrow().clone().unwrap_or_else(|| Outcome {
-                    status: Status::Aborted,
-                    output: None,
-                    error: Some("States.Runtime".into()),
-                    cause: Some("the engine's runtime shut down while the execution was running".into()),
-                    start_date: self.shared.start_date,
-                    stop_date: Utc::now(),
-                });
-            }
+            notified.await;
         }
     }
 

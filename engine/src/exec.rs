@@ -13,7 +13,7 @@ use std::time::Duration;
 use asl_expr::ExprError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::definition::{
     Catcher, Definition, Kind, Machine, MapSpec, NumSpec, PathOpt, Retrier, State, StrSpec, TaskSpec, TsSpec, WaitSpec,
@@ -161,7 +161,6 @@ pub(crate) fn start_at(
     let exec_arn: Arc<str> = Arc::from(format!("arn:aws:states:{}:{}:execution:{sm_name}:{exec_name}", cfg.region, cfg.account_id));
     let start_date = cfg.clock.now();
     let log = Arc::new(HistoryLog::new(cfg.history_limit));
-    let (out_tx, out_rx) = watch::channel(None);
     let (stop_tx, stop_rx) = oneshot::channel::<Failure>();
     let role_arn = Arc::clone(&inner.role_arn);
     let input = Arc::new(input);
@@ -172,7 +171,8 @@ pub(crate) fn start_at(
         start_date,
         input: Arc::clone(&input),
         log: Arc::clone(&log),
-        outcome: out_rx,
+        outcome: std::sync::OnceLock::new(),
+        done: tokio::sync::Notify::new(),
         stop: Mutex::new(Some(stop_tx)),
     });
     let run = Arc::new(Run {
@@ -187,7 +187,9 @@ pub(crate) fn start_at(
         role_arn: Arc::clone(&role_arn),
         redrive_count: resume.as_ref().map_or(0, |r| r.2),
     });
+    let finisher = Finisher { shared: Arc::clone(&shared), start_date };
     let fut = async move {
+        let finisher = finisher;
         let clock = Arc::clone(&run.inner.config.clock);
         let mut th = Thread { run: Arc::clone(&run), log: Arc::clone(&log), vars: Vars::default(), prev: 0 };
         let started = match resume {
@@ -239,10 +241,32 @@ pub(crate) fn start_at(
             }
         };
         log.close();
-        let _ = out_tx.send(Some(outcome));
+        finisher.shared.finish(outcome);
     };
     tokio::spawn(fut);
     Execution { shared }
+}
+
+/// Gives waiters an outcome even if the runner is dropped before it ends (its runtime shut
+/// down): they would otherwise wait forever.
+struct Finisher {
+    shared: Arc<ExecShared>,
+    start_date: DateTime<Utc>,
+}
+
+impl Drop for Finisher {
+    fn drop(&mut self) {
+        if self.shared.outcome.get().is_none() {
+            self.shared.finish(Outcome {
+                status: Status::Aborted,
+                output: None,
+                error: Some(names::RUNTIME.into()),
+                cause: Some("the engine's runtime shut down while the execution was running".into()),
+                start_date: self.start_date,
+                stop_date: Utc::now(),
+            });
+        }
+    }
 }
 
 impl Thread {
