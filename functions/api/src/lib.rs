@@ -13,6 +13,10 @@
 
 pub mod dto;
 pub mod error;
+pub mod exec_routes;
+pub mod executions;
+pub mod history;
+pub mod schema;
 pub mod extract;
 pub mod openapi;
 pub mod publish;
@@ -46,6 +50,10 @@ struct Inner {
     publisher: Arc<dyn Publisher>,
     compile_options: compiler::CompileOptions,
     max_body_bytes: usize,
+    /// Set by [`AppState::connect`] or [`AppState::set_sfn_client`]; executions need it.
+    sfn: std::sync::OnceLock<aws_sdk_sfn::Client>,
+    /// Set by [`AppState::connect`] or [`AppState::set_redis`]; execution event streams use it.
+    redis: std::sync::OnceLock<redis::aio::ConnectionManager>,
 }
 
 /// The parts of an [`AppState`], for callers (tests, `weft serve`) that build their own.
@@ -83,6 +91,8 @@ impl AppState {
                 publisher: parts.publisher,
                 compile_options: parts.compile_options,
                 max_body_bytes: parts.max_body_bytes,
+                sfn: std::sync::OnceLock::new(),
+                redis: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -99,6 +109,7 @@ impl AppState {
         let redis = cache::connect(&config.redis_url)
             .await
             .map_err(|source| StartError::Redis { url: config::redact_url(&config.redis_url), source })?;
+        let redis_for_streams = redis.clone();
         let cache = cache::Cache::new(
             redis.clone(),
             "weft",
@@ -115,13 +126,16 @@ impl AppState {
             audience: config.jwt.audience.clone(),
             leeway_seconds: config.jwt.leeway_seconds,
         });
+        let mut sfn_client = None;
         let publisher: Arc<dyn Publisher> = match &config.sfn {
             config::SfnConfig::Off => Arc::new(StoreOnly),
             config::SfnConfig::On { endpoint, role_arn, region } => {
-                Arc::new(SfnPublisher::from_config(endpoint.as_deref(), region.as_deref(), role_arn.clone()).await)
+                let p = SfnPublisher::from_config(endpoint.as_deref(), region.as_deref(), role_arn.clone()).await;
+                sfn_client = Some(p.client().clone());
+                Arc::new(p)
             }
         };
-        Ok(Self::new(Parts {
+        let state = Self::new(Parts {
             store,
             cache,
             limiter,
@@ -130,7 +144,30 @@ impl AppState {
             publisher,
             compile_options: compiler::CompileOptions::default(),
             max_body_bytes: config.max_body_bytes,
-        }))
+        });
+        if let Some(client) = sfn_client {
+            state.set_sfn_client(client);
+        }
+        state.set_redis(redis_for_streams);
+        Ok(state)
+    }
+
+    /// The Step Functions client executions use (first call wins).
+    pub fn set_sfn_client(&self, client: aws_sdk_sfn::Client) {
+        let _ = self.inner.sfn.set(client);
+    }
+
+    /// The Redis connection execution event streams use (first call wins).
+    pub fn set_redis(&self, redis: redis::aio::ConnectionManager) {
+        let _ = self.inner.redis.set(redis);
+    }
+
+    pub fn sfn_client(&self) -> Option<&aws_sdk_sfn::Client> {
+        self.inner.sfn.get()
+    }
+
+    pub fn redis(&self) -> Option<redis::aio::ConnectionManager> {
+        self.inner.redis.get().cloned()
     }
 
     pub fn store(&self) -> &store::Store {
@@ -158,6 +195,12 @@ pub fn app(state: AppState) -> Router {
         .route("/secrets/{name}", delete(routes::delete_secret))
         .route("/api-keys", post(routes::create_api_key).get(routes::list_api_keys))
         .route("/api-keys/{id}", delete(routes::revoke_api_key))
+        .route("/workflows/{id}/executions", post(exec_routes::start_execution))
+        .route("/executions", get(exec_routes::list_executions))
+        .route("/executions/{id}", get(exec_routes::get_execution))
+        .route("/executions/{id}/stop", post(exec_routes::stop_execution))
+        .route("/executions/{id}/redrive", post(exec_routes::redrive_execution))
+        .route("/executions/{id}/events", get(exec_routes::execution_events))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .nest("/v1", v1)

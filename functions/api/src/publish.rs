@@ -111,6 +111,11 @@ impl SfnPublisher {
         Self::new(aws_sdk_sfn::Client::new(&config), role_arn)
     }
 
+    /// The client, shared with executions.
+    pub fn client(&self) -> &aws_sdk_sfn::Client {
+        &self.client
+    }
+
     fn routing(version_arn: &str) -> Result<RoutingConfigurationListItem, PublishError> {
         RoutingConfigurationListItem::builder()
             .state_machine_version_arn(version_arn)

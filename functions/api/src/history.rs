@@ -1,0 +1,300 @@
+//! Step Functions execution history → Weft's node-level events.
+//!
+//! [`translate`] is a pure function of the whole history, and it is *prefix-stable*: the events it
+//! yields for a prefix of a history are a prefix of the events it yields for the whole. That is
+//! what makes event ids stable: the recorder re-reads the history, translates it, and appends only
+//! the events past the ones already stored. A failed Task attempt is only classified (retried or
+//! failed) once the next event of the history is known, so a history that ends on a failure
+//! yields nothing for it yet.
+//!
+//! State names are node ids (the compiler names a node's state after the node); helper states
+//! the compiler adds are reported under their own name.
+
+use serde_json::{Map, Value, json};
+
+/// One history event, reduced to what translation needs (built from the SDK's type or JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryItem {
+    pub id: i64,
+    pub previous_id: i64,
+    /// AWS's event type, e.g. `TaskStateEntered`.
+    pub kind: String,
+    /// RFC 3339.
+    pub timestamp: Option<String>,
+    /// State name of `*StateEntered` / `*StateExited`.
+    pub state: Option<String>,
+    /// Input (entered, execution started) or output (exited, execution succeeded), as JSON text.
+    pub data: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// A node-level event, before it gets its sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeEvent {
+    /// `execution_started`, `node_started`, `node_succeeded`, `node_retried`, `node_failed`,
+    /// `execution_redriven`, `execution_succeeded`, `execution_failed`, `execution_aborted`,
+    /// `execution_timed_out`.
+    pub kind: &'static str,
+    pub node_id: Option<String>,
+    pub payload: Value,
+}
+
+/// The execution's status as the history tells it: the last execution-level outcome, or RUNNING.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: &'static str,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+fn parse_json(text: &Option<String>) -> Value {
+    match text {
+        Some(t) => serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.clone())),
+        None => Value::Null,
+    }
+}
+
+fn is_task_failure(kind: &str) -> bool {
+    matches!(kind, "TaskFailed" | "TaskTimedOut" | "LambdaFunctionFailed" | "LambdaFunctionTimedOut")
+}
+
+fn is_task_schedule(kind: &str) -> bool {
+    matches!(kind, "TaskScheduled" | "LambdaFunctionScheduled")
+}
+
+/// Translates a whole history (ordered by id) into node-level events.
+pub fn translate(history: &[HistoryItem]) -> Vec<NodeEvent> {
+    let mut out = Vec::new();
+    // The state each event belongs to, following previousEventId back to a `*StateEntered`.
+    let mut state_of: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+    let mut attempts: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for (i, ev) in history.iter().enumerate() {
+        let state = if ev.kind.ends_with("StateEntered") {
+            ev.state.clone()
+        } else {
+            ev.state.clone().or_else(|| state_of.get(&ev.previous_id).cloned())
+        };
+        if let Some(s) = &state {
+            state_of.insert(ev.id, s.clone());
+        }
+        let base = |extra: Value| -> Value {
+            let mut m = Map::new();
+            m.insert("history_event_id".into(), json!(ev.id));
+            if let Some(ts) = &ev.timestamp {
+                m.insert("timestamp".into(), json!(ts));
+            }
+            if let Value::Object(e) = extra {
+                m.extend(e);
+            }
+            Value::Object(m)
+        };
+        let kind = ev.kind.as_str();
+        match kind {
+            "ExecutionStarted" => out.push(NodeEvent {
+                kind: "execution_started",
+                node_id: None,
+                payload: base(json!({"input": parse_json(&ev.data)})),
+            }),
+            "ExecutionRedriven" => {
+                out.push(NodeEvent { kind: "execution_redriven", node_id: None, payload: base(json!({})) })
+            }
+            "ExecutionSucceeded" => out.push(NodeEvent {
+                kind: "execution_succeeded",
+                node_id: None,
+                payload: base(json!({"output": parse_json(&ev.data)})),
+            }),
+            "ExecutionFailed" | "ExecutionAborted" | "ExecutionTimedOut" => out.push(NodeEvent {
+                kind: match kind {
+                    "ExecutionFailed" => "execution_failed",
+                    "ExecutionAborted" => "execution_aborted",
+                    _ => "execution_timed_out",
+                },
+                node_id: None,
+                payload: base(json!({"error": ev.error, "cause": ev.cause})),
+            }),
+            k if k.ends_with("StateEntered") => {
+                let Some(s) = state else { continue };
+                attempts.insert(s.clone(), 1);
+                out.push(NodeEvent {
+                    kind: "node_started",
+                    node_id: Some(s),
+                    payload: base(json!({"state_type": k.trim_end_matches("StateEntered"), "input": parse_json(&ev.data)})),
+                });
+            }
+            k if k.ends_with("StateExited") => {
+                let Some(s) = state else { continue };
+                out.push(NodeEvent {
+                    kind: "node_succeeded",
+                    node_id: Some(s),
+                    payload: base(json!({"state_type": k.trim_end_matches("StateExited"), "output": parse_json(&ev.data)})),
+                });
+            }
+            k if is_task_failure(k) => {
+                let Some(s) = state else { continue };
+                // Classified by the next event: another attempt of the same state is a retry.
+                let Some(next) = history.get(i + 1) else { break };
+                let next_state = next.state.clone().or_else(|| {
+                    if next.previous_id == ev.id { Some(s.clone()) } else { state_of.get(&next.previous_id).cloned() }
+                });
+                let attempt = attempts.get(&s).copied().unwrap_or(1);
+                let retried = is_task_schedule(&next.kind) && next_state.as_deref() == Some(s.as_str());
+                if retried {
+                    attempts.insert(s.clone(), attempt + 1);
+                }
+                out.push(NodeEvent {
+                    kind: if retried { "node_retried" } else { "node_failed" },
+                    node_id: Some(s),
+                    payload: base(json!({"attempt": attempt, "error": ev.error, "cause": ev.cause})),
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The execution's status per its history (the last execution-level event decides).
+pub fn outcome(history: &[HistoryItem]) -> Outcome {
+    let mut o = Outcome { status: "RUNNING", output: None, error: None, cause: None };
+    for ev in history {
+        match ev.kind.as_str() {
+            "ExecutionStarted" | "ExecutionRedriven" => {
+                o = Outcome { status: "RUNNING", output: None, error: None, cause: None };
+            }
+            "ExecutionSucceeded" => {
+                o = Outcome { status: "SUCCEEDED", output: Some(parse_json(&ev.data)), error: None, cause: None }
+            }
+            "ExecutionFailed" => {
+                o = Outcome { status: "FAILED", output: None, error: ev.error.clone(), cause: ev.cause.clone() }
+            }
+            "ExecutionAborted" => {
+                o = Outcome { status: "ABORTED", output: None, error: ev.error.clone(), cause: ev.cause.clone() }
+            }
+            "ExecutionTimedOut" => {
+                o = Outcome { status: "TIMED_OUT", output: None, error: ev.error.clone(), cause: ev.cause.clone() }
+            }
+            _ => {}
+        }
+    }
+    o
+}
+
+/// Builds [`HistoryItem`]s from the SDK's history events.
+pub fn from_sdk(events: &[aws_sdk_sfn::types::HistoryEvent]) -> Vec<HistoryItem> {
+    events
+        .iter()
+        .map(|e| {
+            let mut item = HistoryItem {
+                id: e.id(),
+                previous_id: e.previous_event_id(),
+                kind: e.r#type().as_str().to_owned(),
+                timestamp: e.timestamp().fmt(aws_sdk_sfn::primitives::DateTimeFormat::DateTime).ok(),
+                state: None,
+                data: None,
+                error: None,
+                cause: None,
+            };
+            if let Some(d) = e.state_entered_event_details() {
+                item.state = Some(d.name().to_owned());
+                item.data = d.input().map(str::to_owned);
+            }
+            if let Some(d) = e.state_exited_event_details() {
+                item.state = Some(d.name().to_owned());
+                item.data = d.output().map(str::to_owned);
+            }
+            if let Some(d) = e.execution_started_event_details() {
+                item.data = d.input().map(str::to_owned);
+            }
+            if let Some(d) = e.execution_succeeded_event_details() {
+                item.data = d.output().map(str::to_owned);
+            }
+            let (error, cause) = if let Some(d) = e.execution_failed_event_details() {
+                (d.error(), d.cause())
+            } else if let Some(d) = e.execution_aborted_event_details() {
+                (d.error(), d.cause())
+            } else if let Some(d) = e.execution_timed_out_event_details() {
+                (d.error(), d.cause())
+            } else if let Some(d) = e.task_failed_event_details() {
+                (d.error(), d.cause())
+            } else if let Some(d) = e.task_timed_out_event_details() {
+                (d.error(), d.cause())
+            } else if let Some(d) = e.lambda_function_failed_event_details() {
+                (d.error(), d.cause())
+            } else if let Some(d) = e.lambda_function_timed_out_event_details() {
+                (d.error(), d.cause())
+            } else {
+                (None, None)
+            };
+            item.error = error.map(str::to_owned);
+            item.cause = cause.map(str::to_owned);
+            item
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(id: i64, prev: i64, kind: &str, state: Option<&str>) -> HistoryItem {
+        HistoryItem {
+            id,
+            previous_id: prev,
+            kind: kind.into(),
+            timestamp: None,
+            state: state.map(str::to_owned),
+            data: None,
+            error: None,
+            cause: None,
+        }
+    }
+
+    fn history() -> Vec<HistoryItem> {
+        vec![
+            ev(1, 0, "ExecutionStarted", None),
+            ev(2, 1, "TaskStateEntered", Some("call")),
+            ev(3, 2, "TaskScheduled", None),
+            ev(4, 3, "TaskStarted", None),
+            ev(5, 4, "TaskFailed", None),
+            ev(6, 5, "TaskScheduled", None),
+            ev(7, 6, "TaskStarted", None),
+            ev(8, 7, "TaskFailed", None),
+            ev(9, 8, "PassStateEntered", Some("fallback")),
+            ev(10, 9, "PassStateExited", Some("fallback")),
+            ev(11, 10, "ExecutionSucceeded", None),
+        ]
+    }
+
+    #[test]
+    fn retries_and_catches_become_node_events() {
+        let kinds: Vec<_> =
+            translate(&history()).iter().map(|e| (e.kind, e.node_id.clone().unwrap_or_default())).collect();
+        let expected = [
+            ("execution_started", ""),
+            ("node_started", "call"),
+            ("node_retried", "call"),
+            ("node_failed", "call"),
+            ("node_started", "fallback"),
+            ("node_succeeded", "fallback"),
+            ("execution_succeeded", ""),
+        ];
+        let expected: Vec<_> = expected.iter().map(|(k, n)| (*k, n.to_string())).collect();
+        assert_eq!(kinds, expected);
+        assert_eq!(outcome(&history()).status, "SUCCEEDED");
+    }
+
+    #[test]
+    fn translation_is_prefix_stable() {
+        let h = history();
+        let whole = translate(&h);
+        for n in 0..=h.len() {
+            let part = translate(&h[..n]);
+            assert_eq!(&whole[..part.len()], &part[..], "prefix {n}");
+        }
+        // A history ending on a failure does not classify it yet.
+        assert_eq!(translate(&h[..5]).len(), 2);
+        assert_eq!(outcome(&h[..5]).status, "RUNNING");
+    }
+}
