@@ -32,12 +32,20 @@
 //! - Time comes from a [`Clock`]: [`SystemClock`] for real time, [`VirtualClock`] to skip
 //!   Wait states and retry intervals (`--fast-timers`, tests).
 //!
+//! - [`conformance`] runs the corpus of cases recorded against AWS (`weft conformance`).
+//!
 //! # Invariants
 //!
 //! - No panics on user input: bad definitions are [`ValidationErrors`], runtime problems are
 //!   AWS errors (`States.Runtime`, ...) in the [`Outcome`].
 //! - Event ids are dense from 1 in the order events are appended; `previous_event_id` follows
 //!   the branch or iteration that produced the event, as in AWS.
+//! - A definition is parsed once into an immutable compiled form (`Arc<Definition>`); values
+//!   flow between states as `Arc<Value>` shared with the history, so a state that does not change
+//!   its input copies nothing.
+//! - Limits that keep one execution from hurting the process: history events (25,000), payload
+//!   size (256 KiB), nesting depth of state outputs (1,000); loops of non-waiting states yield to
+//!   the runtime cooperatively.
 
 mod choice;
 pub mod clock;
