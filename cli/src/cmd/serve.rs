@@ -1,9 +1,28 @@
 //! `weft serve`: the Weft API on localhost, against the Postgres and Redis of the `WEFT_*`
 //! configuration (see `scripts/dev-services` for local ones). It serves exactly the router the
-//! api Lambda function serves.
+//! api Lambda function serves, plus a Step Functions-compatible endpoint (`POST /` with
+//! `X-Amz-Target: AWSStepFunctions.*`, from `sfn-server`) that runs executions on Weft's engine
+//! with the node functions in-process.
+//!
+//! The api talks to that endpoint through `aws-sdk-sfn` over HTTP, exactly as it talks to AWS in
+//! the cloud: the listener is bound first so the api's client can point at its real address.
+//! (With `WEFT_SFN_ENDPOINT` or `WEFT_SFN_ENABLED` set, the api uses that Step Functions instead;
+//! the local endpoint is still served.)
+//!
+//! A recorder loop copies every unfinished execution's history into node-level events and final
+//! statuses (`fn_api::executions::record_active`), as the `recorder` Lambda does from EventBridge
+//! in AWS.
+//!
+//! Restarts: executions RUNNING when the process died are marked FAILED with error
+//! `Weft.EngineRestarted` by the endpoint at start-up; the recorder then records that on their
+//! `executions` rows, and they can be redriven (`POST /v1/executions/{id}/redrive`). Rows whose
+//! start was interrupted before Step Functions answered become FAILED with
+//! `Weft.StartInterrupted`. Nothing is resumed implicitly, since Tasks may have side effects.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -40,13 +59,44 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
-    let state = fn_api::AppState::connect(&config, !args.no_migrate).await?;
     let addr = SocketAddr::new(args.host, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().unwrap_or(addr);
-    eprintln!("weft serve: listening on http://{local} (OpenAPI at /openapi.json)");
+    // The api reaches the endpoint on loopback even when bound to all interfaces.
+    let endpoint_host = if local.ip().is_unspecified() { Ipv4Addr::LOCALHOST.into() } else { local.ip() };
+    let endpoint = format!("http://{}", SocketAddr::new(endpoint_host, local.port()));
+    let own_client = match config.sfn {
+        config::SfnConfig::Off => Some(sfn_server::sdk::local_client(&endpoint)),
+        config::SfnConfig::On { .. } => None,
+    };
+    let state = fn_api::AppState::connect_with(&config, !args.no_migrate, own_client).await?;
+
+    let invoker = local_functions::LocalFunctions::from_env().context("configuring the node functions")?;
+    let sfn_store = Arc::new(sfn_server::PgStore::from_pool(state.store().pool().clone()));
+    let (sfn, recovery) = sfn_server::SfnState::open_with_report(sfn_store, engine::EngineConfig::new(Arc::new(invoker)))
+        .await
+        .context("opening the Step Functions endpoint")?;
+    eprintln!("weft serve: listening on http://{local} (OpenAPI at /openapi.json, Step Functions at {endpoint}/)");
+    tracing::info!(?recovery, "step functions endpoint ready");
+    match fn_api::executions::fail_interrupted_starts(&state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(count = n, "executions whose start was interrupted by a restart are now FAILED"),
+        Err(err) => tracing::warn!(%err, "could not check for interrupted starts"),
+    }
+    tokio::spawn(recorder(state.clone()));
     // No graceful shutdown: requests are short and every write is one transaction, so being
-    // killed mid-request loses nothing committed.
-    axum::serve(listener, fn_api::app(state)).await.context("serving")?;
+    // killed mid-request loses nothing committed; running executions are handled at restart.
+    axum::serve(listener, fn_api::app(state).merge(sfn_server::router(sfn))).await.context("serving")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Keeps `executions` rows and `execution_events` current for every unfinished execution.
+async fn recorder(state: fn_api::AppState) {
+    let interval = std::env::var("WEFT_RECORDER_INTERVAL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(250);
+    loop {
+        if let Err(err) = fn_api::executions::record_active(&state, 2_000, 8).await {
+            tracing::warn!(%err, "recorder pass failed; retrying");
+        }
+        tokio::time::sleep(Duration::from_millis(interval)).await;
+    }
 }

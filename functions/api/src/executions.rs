@@ -764,6 +764,55 @@ pub async fn record_arn(state: &AppState, execution_arn: &str) -> Result<bool, R
     }
 }
 
+/// After a restart of the only process that starts executions (`weft serve`): rows still
+/// PENDING without an execution ARN were interrupted between insert and `StartExecution`'s
+/// answer. If Step Functions did start the execution (it is named after the row), the row gets
+/// its ARN and the recorder takes it from there; otherwise the row becomes FAILED with
+/// `Weft.StartInterrupted`, visibly. Returns how many rows were resolved. Not for set-ups where
+/// other processes may be starting executions at the same moment.
+pub async fn fail_interrupted_starts(state: &AppState) -> Result<usize, RecordError> {
+    let pool = state.store().pool();
+    let rows = sqlx::query(
+        "SELECT e.id, w.state_machine_arn FROM executions e JOIN workflows w ON w.id = e.workflow_id \
+         WHERE e.status = 'PENDING' AND e.execution_arn IS NULL",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut resolved = 0;
+    for row in rows {
+        let id: Uuid = row.try_get("id")?;
+        let machine: Option<String> = row.try_get("state_machine_arn")?;
+        let mut found = None;
+        if let (Some(machine), Some(client)) = (machine, state.sfn_client()) {
+            let arn = format!("{}:{id}", machine.replacen(":stateMachine:", ":execution:", 1));
+            if client.describe_execution().execution_arn(&arn).send().await.is_ok() {
+                found = Some(arn);
+            }
+        }
+        match found {
+            Some(arn) => {
+                sqlx::query("UPDATE executions SET status = 'RUNNING', execution_arn = $2 WHERE id = $1 AND status = 'PENDING'")
+                    .bind(id)
+                    .bind(arn)
+                    .execute(pool)
+                    .await?;
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE executions SET status = 'FAILED', error = 'Weft.StartInterrupted', \
+                     cause = 'weft serve stopped while starting this execution; start it again', stopped_at = now() \
+                     WHERE id = $1 AND status = 'PENDING'",
+                )
+                .bind(id)
+                .execute(pool)
+                .await?;
+            }
+        }
+        resolved += 1;
+    }
+    Ok(resolved)
+}
+
 /// The body of `POST /v1/workflows/{id}/executions`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -7,8 +7,14 @@
 //! failed) once the next event of the history is known, so a history that ends on a failure
 //! yields nothing for it yet.
 //!
-//! State names are node ids (the compiler names a node's state after the node); helper states
-//! the compiler adds are reported under their own name.
+//! State names are node ids, or a node id plus a `.suffix` for the helper states the compiler
+//! adds (`fetch.output`, `fetch.error`, `check.test`, `done.from.fetch`), so the node is the name
+//! up to the first dot. A node's events come from the state that opened it: entering a state of a
+//! node other than the previous state's node (or a node's main state) is `node_started`, leaving
+//! that same state is `node_succeeded`; helper states that follow add nothing. A Task attempt that
+//! failed is `node_retried` when the same state schedules another attempt, else `node_failed`
+//! (and the state's exit after a caught failure is not a success). Every event's payload names the
+//! `state` it came from.
 
 use serde_json::{Map, Value, json};
 
@@ -38,6 +44,11 @@ pub struct NodeEvent {
     pub kind: &'static str,
     pub node_id: Option<String>,
     pub payload: Value,
+}
+
+/// The node a state belongs to: its name up to the first dot.
+pub fn node_of(state: &str) -> &str {
+    state.split('.').next().unwrap_or(state)
 }
 
 /// The execution's status as the history tells it: the last execution-level outcome, or RUNNING.
@@ -70,6 +81,11 @@ pub fn translate(history: &[HistoryItem]) -> Vec<NodeEvent> {
     // The state each event belongs to, following previousEventId back to a `*StateEntered`.
     let mut state_of: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
     let mut attempts: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    // The state that opened each node, the node of the last entered state, and states whose last
+    // attempt failed (so their exit is not a success).
+    let mut opener: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut last_node: Option<String> = None;
+    let mut failed: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (i, ev) in history.iter().enumerate() {
         let state = if ev.kind.ends_with("StateEntered") {
             ev.state.clone()
@@ -117,18 +133,30 @@ pub fn translate(history: &[HistoryItem]) -> Vec<NodeEvent> {
             k if k.ends_with("StateEntered") => {
                 let Some(s) = state else { continue };
                 attempts.insert(s.clone(), 1);
+                failed.remove(&s);
+                let node = node_of(&s).to_owned();
+                let opens = s == node || last_node.as_deref() != Some(node.as_str());
+                last_node = Some(node.clone());
+                if !opens {
+                    continue;
+                }
+                opener.insert(node.clone(), s.clone());
                 out.push(NodeEvent {
                     kind: "node_started",
-                    node_id: Some(s),
-                    payload: base(json!({"state_type": k.trim_end_matches("StateEntered"), "input": parse_json(&ev.data)})),
+                    node_id: Some(node),
+                    payload: base(json!({"state": s, "state_type": k.trim_end_matches("StateEntered"), "input": parse_json(&ev.data)})),
                 });
             }
             k if k.ends_with("StateExited") => {
                 let Some(s) = state else { continue };
+                let node = node_of(&s).to_owned();
+                if failed.remove(&s) || opener.get(&node) != Some(&s) {
+                    continue;
+                }
                 out.push(NodeEvent {
                     kind: "node_succeeded",
-                    node_id: Some(s),
-                    payload: base(json!({"state_type": k.trim_end_matches("StateExited"), "output": parse_json(&ev.data)})),
+                    node_id: Some(node),
+                    payload: base(json!({"state": s, "state_type": k.trim_end_matches("StateExited"), "output": parse_json(&ev.data)})),
                 });
             }
             k if is_task_failure(k) => {
@@ -142,11 +170,13 @@ pub fn translate(history: &[HistoryItem]) -> Vec<NodeEvent> {
                 let retried = is_task_schedule(&next.kind) && next_state.as_deref() == Some(s.as_str());
                 if retried {
                     attempts.insert(s.clone(), attempt + 1);
+                } else {
+                    failed.insert(s.clone());
                 }
                 out.push(NodeEvent {
                     kind: if retried { "node_retried" } else { "node_failed" },
-                    node_id: Some(s),
-                    payload: base(json!({"attempt": attempt, "error": ev.error, "cause": ev.cause})),
+                    node_id: Some(node_of(&s).to_owned()),
+                    payload: base(json!({"state": s, "attempt": attempt, "error": ev.error, "cause": ev.cause})),
                 });
             }
             _ => {}
@@ -261,9 +291,14 @@ mod tests {
             ev(6, 5, "TaskScheduled", None),
             ev(7, 6, "TaskStarted", None),
             ev(8, 7, "TaskFailed", None),
-            ev(9, 8, "PassStateEntered", Some("fallback")),
-            ev(10, 9, "PassStateExited", Some("fallback")),
-            ev(11, 10, "ExecutionSucceeded", None),
+            ev(9, 8, "TaskStateExited", Some("call")),
+            ev(10, 9, "PassStateEntered", Some("call.error")),
+            ev(11, 10, "PassStateExited", Some("call.error")),
+            ev(12, 11, "PassStateEntered", Some("fallback")),
+            ev(13, 12, "PassStateExited", Some("fallback")),
+            ev(14, 13, "SucceedStateEntered", Some("done.from.fallback")),
+            ev(15, 14, "SucceedStateExited", Some("done.from.fallback")),
+            ev(16, 15, "ExecutionSucceeded", None),
         ]
     }
 
@@ -278,6 +313,8 @@ mod tests {
             ("node_failed", "call"),
             ("node_started", "fallback"),
             ("node_succeeded", "fallback"),
+            ("node_started", "done"),
+            ("node_succeeded", "done"),
             ("execution_succeeded", ""),
         ];
         let expected: Vec<_> = expected.iter().map(|(k, n)| (*k, n.to_string())).collect();

@@ -11,6 +11,7 @@
 //!   refused), and validated before anything is written;
 //! - errors are `{"error": {"code", "message"}}` and never carry SQL or internal detail.
 
+pub mod approval_routes;
 pub mod dto;
 pub mod error;
 pub mod exec_routes;
@@ -20,6 +21,8 @@ pub mod schema;
 pub mod extract;
 pub mod openapi;
 pub mod publish;
+pub mod schedules;
+pub mod trigger_routes;
 mod routes;
 
 use std::sync::Arc;
@@ -34,6 +37,9 @@ use axum::routing::{delete, get, post, put};
 
 use crate::error::ApiError;
 use crate::publish::{Publisher, SfnPublisher, StoreOnly};
+
+/// The execution role given to state machines on a local endpoint, which does not check it.
+pub const LOCAL_ROLE_ARN: &str = "arn:aws:iam::000000000000:role/weft-local";
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -100,6 +106,17 @@ impl AppState {
     /// Connects to Postgres and Redis and builds the verifier and publisher from `config`.
     /// With `migrate`, pending migrations are applied first.
     pub async fn connect(config: &config::Config, migrate: bool) -> Result<Self, StartError> {
+        Self::connect_with(config, migrate, None).await
+    }
+
+    /// Like [`AppState::connect`], but publishes and runs executions through `sfn` (a client for
+    /// `weft serve`'s own endpoint, say) with the role `WEFT_SFN_ROLE_ARN` or a local placeholder,
+    /// whatever `config.sfn` says.
+    pub async fn connect_with(
+        config: &config::Config,
+        migrate: bool,
+        sfn: Option<aws_sdk_sfn::Client>,
+    ) -> Result<Self, StartError> {
         let store = store::Store::connect(&config.database_url, config.database_max_connections)
             .await
             .map_err(|source| StartError::Database { url: config::redact_url(&config.database_url), source })?;
@@ -127,9 +144,17 @@ impl AppState {
             leeway_seconds: config.jwt.leeway_seconds,
         });
         let mut sfn_client = None;
-        let publisher: Arc<dyn Publisher> = match &config.sfn {
-            config::SfnConfig::Off => Arc::new(StoreOnly),
-            config::SfnConfig::On { endpoint, role_arn, region } => {
+        let publisher: Arc<dyn Publisher> = match (&config.sfn, sfn) {
+            (config::SfnConfig::On { role_arn, .. }, Some(client)) => {
+                sfn_client = Some(client.clone());
+                Arc::new(SfnPublisher::new(client, role_arn.clone()))
+            }
+            (config::SfnConfig::Off, Some(client)) => {
+                sfn_client = Some(client.clone());
+                Arc::new(SfnPublisher::new(client, LOCAL_ROLE_ARN.to_owned()))
+            }
+            (config::SfnConfig::Off, None) => Arc::new(StoreOnly),
+            (config::SfnConfig::On { endpoint, role_arn, region }, None) => {
                 let p = SfnPublisher::from_config(endpoint.as_deref(), region.as_deref(), role_arn.clone()).await;
                 sfn_client = Some(p.client().clone());
                 Arc::new(p)
@@ -201,9 +226,14 @@ pub fn app(state: AppState) -> Router {
         .route("/executions/{id}/stop", post(exec_routes::stop_execution))
         .route("/executions/{id}/redrive", post(exec_routes::redrive_execution))
         .route("/executions/{id}/events", get(exec_routes::execution_events))
+        .route("/approvals", get(approval_routes::list_approvals))
+        .route("/approvals/{id}", get(approval_routes::get_approval).post(approval_routes::decide_approval))
+        .route("/workflows/{id}/triggers", get(trigger_routes::list_triggers))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    // Webhook senders have no bearer token: the HMAC signature authenticates them.
+    let hooks = Router::new().route("/hooks/{workflow_id}", post(trigger_routes::receive_webhook));
     Router::new()
-        .nest("/v1", v1)
+        .nest("/v1", v1.merge(hooks))
         .route("/healthz", get(routes::healthz))
         .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
