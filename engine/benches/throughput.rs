@@ -124,9 +124,8 @@ fn main() {
         })
     });
     let text = serde_json::to_string_pretty(&report).expect("json");
-    match out {
-        Some(p) => std::fs::write(&p, &text).expect("write"),
-        None => {}
+    if let Some(p) = out {
+        std::fs::write(&p, &text).expect("write");
     }
     let c = &report["corpus"];
     println!("weft corpus: {} cases, {:.3} ms for all once, {:.0} transitions/s", c["cases"], c["seconds_all_cases_once"].as_f64().unwrap_or(0.0) * 1e3, c["transitions_per_second"].as_f64().unwrap_or(0.0));

@@ -571,7 +571,7 @@ fn result_path(at: &At<'_>, rp: &PathOpt, raw: Arc<Value>, result: Value) -> Res
             let mut raw = Arc::unwrap_or_clone(raw);
             match p.set(&mut raw, result) {
                 Ok(()) => Ok(Arc::new(raw)),
-                Err(()) => Err(rt(
+                Err(_) => Err(rt(
                     at,
                     format!("Unable to apply ResultPath \"{p}\" to input \"{}\"", to_json_text(&raw)),
                 )),

@@ -56,6 +56,12 @@ pub struct PathError {
     pub reason: String,
 }
 
+/// A reference path could not be written: an intermediate node is neither an object nor an
+/// array, or an index is out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the path cannot be applied to this document")]
+pub struct SetError;
+
 /// The result of evaluating a path against a document.
 #[derive(Debug)]
 pub enum Selected<'a> {
@@ -207,7 +213,7 @@ impl JsonPath {
     /// Writes `value` at this reference path inside `doc`, creating objects on the way, as
     /// `ResultPath` does. Fails when an intermediate node exists but is not an object (or an
     /// array for an index).
-    pub fn set(&self, doc: &mut Value, value: Value) -> Result<(), ()> {
+    pub fn set(&self, doc: &mut Value, value: Value) -> Result<(), SetError> {
         if self.segs.is_empty() {
             *doc = value;
             return Ok(());
@@ -217,7 +223,7 @@ impl JsonPath {
         for (n, seg) in self.segs.iter().enumerate() {
             match seg {
                 Seg::Child(name) => {
-                    let Value::Object(m) = cur else { return Err(()) };
+                    let Value::Object(m) = cur else { return Err(SetError) };
                     if n == last {
                         m.insert(name.clone(), value);
                         return Ok(());
@@ -229,15 +235,15 @@ impl JsonPath {
                     cur = entry;
                 }
                 Seg::Index(i) => {
-                    let Value::Array(a) = cur else { return Err(()) };
-                    let Some(ix) = resolve_index(*i, a.len()) else { return Err(()) };
+                    let Value::Array(a) = cur else { return Err(SetError) };
+                    let Some(ix) = resolve_index(*i, a.len()) else { return Err(SetError) };
                     if n == last {
                         a[ix] = value;
                         return Ok(());
                     }
                     cur = &mut a[ix];
                 }
-                _ => return Err(()),
+                _ => return Err(SetError),
             }
         }
         Ok(())
