@@ -30,4 +30,4 @@ CREATE INDEX webhook_deliveries_age ON webhook_deliveries (received_at);
 ALTER TABLE approvals
     ADD COLUMN output   JSONB,
     ADD COLUMN comment  TEXT;
-CREATE UNIQUE INDEX approvals_token ON approvals (sha256(convert_to(task_token, 'UTF8')));
+CREATE UNIQUE INDEX approvals_token ON approvals (md5(task_token));

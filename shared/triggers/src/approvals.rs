@@ -94,7 +94,7 @@ impl Approvals {
         let inserted: Option<Approval> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO approvals (id, tenant_id, execution_id, node_id, task_token, message, timeout_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT ((sha256(convert_to(task_token, 'UTF8')))) DO NOTHING
+             ON CONFLICT ((md5(task_token))) DO NOTHING
              RETURNING {COLUMNS}"
         )))
         .bind(Uuid::new_v4())
@@ -109,7 +109,7 @@ impl Approvals {
         match inserted {
             Some(a) => Ok(a),
             None => Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM approvals WHERE sha256(convert_to(task_token, 'UTF8')) = sha256(convert_to($1, 'UTF8'))"
+                "SELECT {COLUMNS} FROM approvals WHERE md5(task_token) = md5($1)"
             )))
             .bind(&new.task_token)
             .fetch_one(&self.pool)
