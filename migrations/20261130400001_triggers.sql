@@ -26,7 +26,8 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_age ON webhook_deliveries (received_at);
 
 -- A decision's details, and one approval per task token (a retried approval function invocation
--- finds the row it already wrote). Tokens can be long, so the index is on their digest.
+-- finds the row it already wrote). Tokens can be long, so the index is on their digest (md5 is
+-- immutable, as an index expression must be; collisions do not matter for this purpose).
 ALTER TABLE approvals
     ADD COLUMN output   JSONB,
     ADD COLUMN comment  TEXT;

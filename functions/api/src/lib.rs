@@ -11,6 +11,7 @@
 //!   refused), and validated before anything is written;
 //! - errors are `{"error": {"code", "message"}}` and never carry SQL or internal detail.
 
+pub mod approval_routes;
 pub mod dto;
 pub mod error;
 pub mod exec_routes;
@@ -20,6 +21,8 @@ pub mod schema;
 pub mod extract;
 pub mod openapi;
 pub mod publish;
+pub mod schedules;
+pub mod trigger_routes;
 mod routes;
 
 use std::sync::Arc;
@@ -223,9 +226,14 @@ pub fn app(state: AppState) -> Router {
         .route("/executions/{id}/stop", post(exec_routes::stop_execution))
         .route("/executions/{id}/redrive", post(exec_routes::redrive_execution))
         .route("/executions/{id}/events", get(exec_routes::execution_events))
+        .route("/approvals", get(approval_routes::list_approvals))
+        .route("/approvals/{id}", get(approval_routes::get_approval).post(approval_routes::decide_approval))
+        .route("/workflows/{id}/triggers", get(trigger_routes::list_triggers))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    // Webhook senders have no bearer token: the HMAC signature authenticates them.
+    let hooks = Router::new().route("/hooks/{workflow_id}", post(trigger_routes::receive_webhook));
     Router::new()
-        .nest("/v1", v1)
+        .nest("/v1", v1.merge(hooks))
         .route("/healthz", get(routes::healthz))
         .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)

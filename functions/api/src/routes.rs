@@ -381,6 +381,7 @@ pub async fn publish_version(
         state.cache().put(&ver_key(&caller.tenant, id, version), body, Kind::Immutable).await;
     }
     refresh_workflow_cache(&state, &caller.tenant, id).await;
+    crate::trigger_routes::sync(&state, &caller.tenant, id, version, &workflow.graph).await;
     Ok(json_bytes(StatusCode::CREATED, to_json(&response)?))
 }
 
@@ -492,6 +493,7 @@ pub async fn set_alias(
     tx.set_live_version(req.version, alias_arn.as_deref()).await.map_err(ApiError::store("workflow"))?;
     tx.commit().await.map_err(ApiError::store("workflow"))?;
     refresh_workflow_cache(&state, &caller.tenant, id).await;
+    crate::trigger_routes::sync(&state, &caller.tenant, id, version.version, &version.graph).await;
     Ok(axum::Json(AliasResponse { version: req.version, alias_arn: alias_arn.or(workflow.alias_arn) }))
 }
 

@@ -9,15 +9,21 @@
 //! `{"errorMessage": ..., "errorType": ...}` as a JSON string.
 
 use engine::{TaskCall, TaskFailure, TaskInvoker};
+use fn_approval::ApprovalFunction;
 use fn_code::CodeFunction;
 use fn_http::HttpFunction;
 use node_contract::{NodeError, NodeEvent, NodeFunction};
 use serde_json::Value;
 
 // Re-exported so callers (the CLI, tests) can configure the handlers without naming each crate.
-pub use {fn_code, fn_http};
+pub use {fn_approval, fn_code, fn_http};
 
 /// The node types whose functions exist and run in-process.
+///
+/// `approval` is not among them: its function stores a pending approval in Postgres and the
+/// decision arrives through the api, so it runs only where both exist (`weft serve`, which adds it
+/// with [`LocalFunctions::with_approval`]). `weft run` refuses a graph with an approval node
+/// before starting, naming the node.
 pub const AVAILABLE: &[&str] = &["http", "code"];
 
 /// Whether `node_type`'s function can run locally.
@@ -30,6 +36,7 @@ pub fn is_available(node_type: &str) -> bool {
 pub struct LocalFunctions {
     http: HttpFunction,
     code: CodeFunction,
+    approval: Option<ApprovalFunction>,
 }
 
 /// A local function could not be set up from its settings.
@@ -43,7 +50,13 @@ pub enum SetupError {
 
 impl LocalFunctions {
     pub fn new(http: HttpFunction, code: CodeFunction) -> Self {
-        Self { http, code }
+        Self { http, code, approval: None }
+    }
+
+    /// Adds the approval function (it needs the api's database).
+    pub fn with_approval(mut self, approval: ApprovalFunction) -> Self {
+        self.approval = Some(approval);
+        self
     }
 
     /// Each function reads its own settings from the environment, as its Lambda would.
@@ -59,6 +72,16 @@ impl LocalFunctions {
         match node_type {
             "http" => self.http.handle(event).await,
             "code" => self.code.handle(event).await,
+            "approval" => match &self.approval {
+                Some(approval) => approval.handle(event).await,
+                None => Err(NodeError::new(
+                    "Weft.FunctionNotAvailable",
+                    format!(
+                        "approval node `{}` needs `weft serve` (Postgres and the api) to wait for a decision",
+                        event.node.id
+                    ),
+                )),
+            },
             other => Err(NodeError::new(
                 "Weft.FunctionNotAvailable",
                 format!("the `{other}` node function is not available for local runs yet"),

@@ -1,0 +1,170 @@
+//! Triggers in the api: registering a published graph's `triggers`, listing them (with each
+//! webhook's secret), receiving webhooks, and [`ApiStarter`], the [`triggers::Starter`] that the
+//! scheduler and `fn-trigger` start executions through (the same path as
+//! `POST /v1/workflows/{id}/executions`).
+//!
+//! Registration happens when a version is published or the alias moves ([`sync`]): the rows then
+//! follow the graph of that version. Webhook deliveries are `POST /v1/hooks/{workflow_id}` with
+//! `X-Weft-Timestamp` and `X-Weft-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">`
+//! (see [`triggers::signature`]); the body (JSON, or empty for `{}`) is the execution's input.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Caller, Path};
+use auth::Role;
+use triggers::signature::{self, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER};
+use triggers::{GraphTrigger, Registry, StartError, StartRequest, Started, Starter};
+
+pub fn registry(state: &AppState) -> Registry {
+    Registry::new(state.store().pool().clone(), state.inner.secrets.clone())
+}
+
+/// Registers the triggers of `graph` (version `version`) for `workflow_id`. A failure is logged
+/// and does not undo the publish; publishing again (or moving the alias) registers them.
+pub async fn sync(state: &AppState, tenant: &str, workflow_id: Uuid, version: i32, graph: &Value) {
+    let wanted = GraphTrigger::from_graph(graph);
+    if let Err(e) = registry(state).sync(tenant, workflow_id, version, &wanted, Utc::now()).await {
+        tracing::error!(workflow = %workflow_id, error = %e, "cannot register the workflow's triggers");
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TriggerResponse {
+    pub id: Uuid,
+    /// `webhook`, `schedule` or `queue`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_fired_at: Option<DateTime<Utc>>,
+    /// For webhooks: where to POST, and the HMAC key to sign deliveries with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TriggerList {
+    pub items: Vec<TriggerResponse>,
+}
+
+/// `GET /v1/workflows/{id}/triggers` (editors: the webhook secret is a credential).
+pub async fn list_triggers(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<TriggerList>, ApiError> {
+    caller.require(Role::Editor)?;
+    state.store().get_workflow(&caller.tenant, id).await.map_err(ApiError::store("workflow"))?;
+    let reg = registry(&state);
+    let rows = reg.list(&caller.tenant, id).await.map_err(ApiError::unavailable)?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in rows {
+        let webhook = if r.kind == "webhook" {
+            let secret = reg.webhook_secret(&caller.tenant, r.id).await.map_err(ApiError::internal)?;
+            Some(json!({"path": format!("/v1/hooks/{id}"), "secret": secret}))
+        } else {
+            None
+        };
+        items.push(TriggerResponse {
+            id: r.id,
+            cron: (r.kind == "schedule").then(|| r.key.clone()),
+            event: (r.kind == "queue").then(|| r.key.clone()),
+            kind: r.kind,
+            enabled: r.enabled,
+            version: r.version,
+            last_fired_at: r.last_fired_at,
+            webhook,
+        });
+    }
+    Ok(axum::Json(TriggerList { items }))
+}
+
+fn signature_error(e: SignatureError) -> ApiError {
+    match e {
+        SignatureError::Missing(_) | SignatureError::BadTimestamp => ApiError::bad_request(e.to_string()),
+        SignatureError::TooOld => ApiError::new(StatusCode::UNAUTHORIZED, "signature_expired", e.to_string()),
+        SignatureError::Mismatch => ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()),
+    }
+}
+
+/// `POST /v1/hooks/{workflow_id}`: no bearer token; the signature authenticates the sender.
+/// Answers 202 `{"execution_id", "status"}`.
+pub async fn receive_webhook(
+    State(state): State<AppState>,
+    Path(workflow_id): Path<Uuid>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    receive_webhook_at(&state, workflow_id, &headers, &body, Utc::now()).await
+}
+
+/// [`receive_webhook`] with the clock passed in.
+pub async fn receive_webhook_at(
+    state: &AppState,
+    workflow_id: Uuid,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    // One answer for "no such workflow" and "no webhook trigger": neither says which exists.
+    let reg = registry(state);
+    let (trigger, secret) = reg
+        .webhook(workflow_id)
+        .await
+        .map_err(ApiError::unavailable)?
+        .ok_or_else(|| ApiError::not_found("webhook trigger"))?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let sig = header(SIGNATURE_HEADER);
+    signature::verify(secret.as_bytes(), header(TIMESTAMP_HEADER), sig, body, now.timestamp()).map_err(signature_error)?;
+    let sig = sig.unwrap_or_default().trim().to_owned();
+    let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body must be JSON (the execution's input): {e}")))?
+    };
+    if !reg.record_delivery(trigger.id, &sig, now).await.map_err(ApiError::unavailable)? {
+        return Err(ApiError::new(StatusCode::CONFLICT, "replayed", "this delivery (signature) was already accepted"));
+    }
+    let key = format!("webhook:{}:{}", trigger.id, sig.trim_start_matches("sha256="));
+    let started = crate::executions::start(state, &trigger.tenant_id, &format!("webhook:{}", trigger.id), workflow_id, input, Some(key)).await;
+    match started {
+        Ok(e) => Ok((StatusCode::ACCEPTED, axum::Json(json!({"execution_id": e.id, "status": e.status})))),
+        Err(e) => {
+            // Not started, so the sender may deliver the same signature again.
+            if let Err(forget) = reg.forget_delivery(trigger.id, &sig).await {
+                tracing::error!(error = %forget, "cannot forget a failed webhook delivery");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Starts executions through [`crate::executions::start`], for the scheduler and `fn-trigger`.
+#[derive(Clone)]
+pub struct ApiStarter(pub AppState);
+
+#[async_trait::async_trait]
+impl Starter for ApiStarter {
+    async fn start(&self, r: StartRequest) -> Result<Started, StartError> {
+        match crate::executions::start(&self.0, &r.tenant, &r.started_by, r.workflow_id, r.input, r.idempotency_key).await {
+            Ok(e) => Ok(Started { id: e.id, status: e.status }),
+            Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS || e.status.is_server_error() => {
+                Err(StartError::Unavailable(format!("{}: {}", e.code, e.message)))
+            }
+            Err(e) => Err(StartError::Rejected(format!("{}: {}", e.code, e.message))),
+        }
+    }
+}
