@@ -71,7 +71,9 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     };
     let state = fn_api::AppState::connect_with(&config, !args.no_migrate, own_client).await?;
 
-    let invoker = local_functions::LocalFunctions::from_env().context("configuring the node functions")?;
+    let invoker = local_functions::LocalFunctions::from_env()
+        .context("configuring the node functions")?
+        .with_approval(local_functions::fn_approval::ApprovalFunction::new(state.store().pool().clone()));
     let sfn_store = Arc::new(sfn_server::PgStore::from_pool(state.store().pool().clone()));
     let (sfn, recovery) = sfn_server::SfnState::open_with_report(sfn_store, engine::EngineConfig::new(Arc::new(invoker)))
         .await
@@ -84,6 +86,7 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
         Err(err) => tracing::warn!(%err, "could not check for interrupted starts"),
     }
     tokio::spawn(recorder(state.clone()));
+    fn_api::schedules::spawn(state.clone());
     // No graceful shutdown: requests are short and every write is one transaction, so being
     // killed mid-request loses nothing committed; running executions are handled at restart.
     axum::serve(listener, fn_api::app(state).merge(sfn_server::router(sfn))).await.context("serving")?;
