@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Caller, Json, Path, Query};
 use auth::Role;
-use triggers::{Approval, Approvals, DecideError, Decision};
+use triggers::{Approval, Approvals, Claim, DecideError, Decision};
 
 /// The error name a rejected approval fails its Task with (Catch can match it).
 pub const REJECTED: &str = "Approval.Rejected";
@@ -150,7 +150,11 @@ pub async fn decide_approval(
     let store = approvals(&state);
     let now = Utc::now();
     let claimed = store
-        .claim(&caller.tenant, id, decision, &caller.subject, req.comment.as_deref(), output.as_ref(), now)
+        .claim(
+            &caller.tenant,
+            id,
+            Claim { decision, by: &caller.subject, comment: req.comment.as_deref(), output: output.as_ref(), now },
+        )
         .await
         .map_err(|e| match e {
             DecideError::NotFound => ApiError::not_found("approval"),

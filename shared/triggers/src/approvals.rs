@@ -51,6 +51,17 @@ pub enum DecideError {
     Store(#[from] Error),
 }
 
+/// A decision being claimed.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub decision: Decision,
+    pub by: &'a str,
+    pub comment: Option<&'a str>,
+    /// The output SendTaskSuccess will carry (approvals only).
+    pub output: Option<&'a Value>,
+    pub now: DateTime<Utc>,
+}
+
 /// A new pending approval, as the approval function writes it.
 #[derive(Debug, Clone)]
 pub struct NewApproval {
@@ -117,11 +128,13 @@ impl Approvals {
         }
     }
 
-    /// Pending approvals of `tenant` that have not expired at `now`, newest first.
+    /// Pending approvals of `tenant` that have not expired at `now` and whose execution still
+    /// runs (a stopped or failed execution's approval can no longer be decided), newest first.
     pub async fn list_pending(&self, tenant: &str, now: DateTime<Utc>, limit: i64) -> Result<Vec<Approval>, Error> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM approvals
              WHERE tenant_id = $1 AND status = 'pending' AND (timeout_at IS NULL OR timeout_at > $2)
+               AND EXISTS (SELECT 1 FROM executions e WHERE e.id = approvals.execution_id AND e.status IN ('PENDING', 'RUNNING'))
              ORDER BY created_at DESC, id DESC LIMIT $3"
         )))
         .bind(tenant)
@@ -140,16 +153,8 @@ impl Approvals {
     }
 
     /// Claims a pending, unexpired approval for `decision`. An expired one is marked `timed_out`.
-    pub async fn claim(
-        &self,
-        tenant: &str,
-        id: Uuid,
-        decision: Decision,
-        by: &str,
-        comment: Option<&str>,
-        output: Option<&Value>,
-        now: DateTime<Utc>,
-    ) -> Result<Approval, DecideError> {
+    pub async fn claim(&self, tenant: &str, id: Uuid, claim: Claim<'_>) -> Result<Approval, DecideError> {
+        let Claim { decision, by, comment, output, now } = claim;
         let claimed: Option<Approval> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE approvals SET status = $3, decided_by = $4, decided_at = $5, comment = $6, output = $7
              WHERE tenant_id = $1 AND id = $2 AND status = 'pending' AND (timeout_at IS NULL OR timeout_at > $5)

@@ -54,6 +54,9 @@ pub struct TriggerRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// `secret_nonce`, `secret_sealed`.
+type SealedColumns = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 const COLUMNS: &str = "id, tenant_id, workflow_id, kind, key, enabled, version, last_fired_at, created_at";
 
 #[derive(Clone)]
@@ -142,7 +145,7 @@ impl Registry {
 
     /// The webhook secret of a trigger, for its owner to sign deliveries with.
     pub async fn webhook_secret(&self, tenant: &str, id: Uuid) -> Result<Option<String>, Error> {
-        let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>)> =
+        let row: Option<SealedColumns> =
             sqlx::query_as("SELECT secret_nonce, secret_sealed FROM triggers WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant)
                 .bind(id)
