@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::{AuthErrors, BodyErrors};
 use crate::extract::{Caller, Json, Path, Query};
 use auth::Role;
 use triggers::{Approval, Approvals, Claim, DecideError, Decision};
@@ -23,7 +24,7 @@ use triggers::{Approval, Approvals, Claim, DecideError, Decision};
 /// The error name a rejected approval fails its Task with (Catch can match it).
 pub const REJECTED: &str = "Approval.Rejected";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApprovalResponse {
     pub id: Uuid,
     pub execution_id: Uuid,
@@ -64,22 +65,29 @@ impl ApprovalResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApprovalList {
     pub items: Vec<ApprovalResponse>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionDto {
+    Approve,
+    Reject,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
-    /// `approve` or `reject`.
-    pub decision: String,
+    pub decision: DecisionDto,
+    #[schema(max_length = 4096)]
     pub comment: Option<String>,
     /// What the approval node outputs when approved (`nodes.<id>` downstream). Defaults to
     /// `{"approved": true, "comment", "decided_by"}`.
@@ -95,6 +103,8 @@ fn store_error(e: triggers::Error) -> ApiError {
 }
 
 /// `GET /v1/approvals`: the tenant's pending, unexpired approvals, newest first.
+#[utoipa::path(get, path = "/v1/approvals", tag = "approvals", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, body = ApprovalList), (status = 400, description = "invalid query", body = ErrorBody), AuthErrors))]
 pub async fn list_approvals(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -112,6 +122,11 @@ pub async fn list_approvals(
 }
 
 /// `GET /v1/approvals/{id}`.
+#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals",
+    params(("id" = Uuid, Path, description = "approval id")), security(("bearer" = [])),
+    responses((status = 200, body = ApprovalResponse),
+        (status = 400, description = "invalid id", body = ErrorBody),
+        (status = 404, description = "no such approval in this tenant", body = ErrorBody), AuthErrors))]
 pub async fn get_approval(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -123,6 +138,14 @@ pub async fn get_approval(
 }
 
 /// `POST /v1/approvals/{id}`: approve or reject.
+#[utoipa::path(post, path = "/v1/approvals/{id}", tag = "approvals",
+    params(("id" = Uuid, Path, description = "approval id")), security(("bearer" = [])), request_body = DecideRequest,
+    responses((status = 200, description = "decided and delivered to the execution", body = ApprovalResponse),
+        (status = 404, description = "no such approval in this tenant", body = ErrorBody),
+        (status = 409, description = "already decided, or executions are disabled", body = ErrorBody),
+        (status = 410, description = "the approval timed out (the task failed with States.Timeout)", body = ErrorBody),
+        (status = 503, description = "Step Functions or the database is unavailable; retrying helps", body = ErrorBody),
+        BodyErrors, AuthErrors))]
 pub async fn decide_approval(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -130,10 +153,9 @@ pub async fn decide_approval(
     Json(req): Json<DecideRequest>,
 ) -> Result<axum::Json<ApprovalResponse>, ApiError> {
     caller.require(Role::Editor)?;
-    let decision = match req.decision.as_str() {
-        "approve" => Decision::Approve,
-        "reject" => Decision::Reject,
-        other => return Err(ApiError::bad_request(format!("`decision` must be \"approve\" or \"reject\", got {other:?}"))),
+    let decision = match req.decision {
+        DecisionDto::Approve => Decision::Approve,
+        DecisionDto::Reject => Decision::Reject,
     };
     if req.comment.as_deref().is_some_and(|c| c.chars().count() > 4096) {
         return Err(ApiError::bad_request("`comment` must be at most 4096 characters"));

@@ -27,6 +27,11 @@ use crate::{dto, error, routes};
         routes::create_api_key,
         routes::list_api_keys,
         routes::revoke_api_key,
+        crate::approval_routes::list_approvals,
+        crate::approval_routes::get_approval,
+        crate::approval_routes::decide_approval,
+        crate::trigger_routes::list_triggers,
+        crate::trigger_routes::receive_webhook,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::DiagnosticDto, dto::DiagnosticsBody)),
     modifiers(&BearerAuth)

@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::AuthErrors;
 use crate::extract::{Caller, Path};
 use auth::Role;
 use triggers::signature::{self, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER};
@@ -36,7 +37,7 @@ pub async fn sync(state: &AppState, tenant: &str, workflow_id: Uuid, version: i3
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TriggerResponse {
     pub id: Uuid,
     /// `webhook`, `schedule` or `queue`.
@@ -55,12 +56,17 @@ pub struct TriggerResponse {
     pub webhook: Option<Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TriggerList {
     pub items: Vec<TriggerResponse>,
 }
 
 /// `GET /v1/workflows/{id}/triggers` (editors: the webhook secret is a credential).
+#[utoipa::path(get, path = "/v1/workflows/{id}/triggers", tag = "triggers",
+    params(("id" = Uuid, Path, description = "workflow id")), security(("bearer" = [])),
+    responses((status = 200, body = TriggerList),
+        (status = 400, description = "invalid id", body = ErrorBody),
+        (status = 404, description = "no such workflow in this tenant", body = ErrorBody), AuthErrors))]
 pub async fn list_triggers(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -102,6 +108,19 @@ fn signature_error(e: SignatureError) -> ApiError {
 
 /// `POST /v1/hooks/{workflow_id}`: no bearer token; the signature authenticates the sender.
 /// Answers 202 `{"execution_id", "status"}`.
+#[utoipa::path(post, path = "/v1/hooks/{workflow_id}", tag = "triggers",
+    params(("workflow_id" = Uuid, Path, description = "workflow id"),
+        ("X-Weft-Timestamp" = String, Header, description = "unix seconds; within 300 s of the server's clock"),
+        ("X-Weft-Signature" = String, Header, description = "sha256=<hex HMAC-SHA256 of \"{timestamp}.{body}\" with the trigger's secret>")),
+    request_body(content = Object, description = "the execution's input (JSON; empty means {})"),
+    responses((status = 202, description = "execution started", body = Object),
+        (status = 400, description = "missing headers or a body that is not JSON", body = ErrorBody),
+        (status = 401, description = "bad signature, or a timestamp outside the replay window", body = ErrorBody),
+        (status = 404, description = "no enabled webhook trigger for this workflow", body = ErrorBody),
+        (status = 409, description = "this delivery was already accepted, or the workflow cannot start", body = ErrorBody),
+        (status = 413, description = "the body is too large", body = ErrorBody),
+        (status = 422, description = "the input does not match the start node's input_schema", body = ErrorBody),
+        (status = 503, description = "a dependency is unavailable; retrying helps", body = ErrorBody)))]
 pub async fn receive_webhook(
     State(state): State<AppState>,
     Path(workflow_id): Path<Uuid>,
