@@ -118,9 +118,8 @@ async fn native_choice_lowering_agrees_with_javascript() {
 }
 
 /// `nodes.<start>` is the input; when a guarded case falls back to the code function, the
-/// compiler must tell it which node is the start (`scope.start`, see `node_contract::NodeEvent`).
+/// compiler tells it which node is the start (`scope.start`, see `node_contract::NodeEvent`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the compiler to put `start` in the code function's scope"]
 async fn conditions_on_the_start_node_agree_with_javascript() {
     check(&[
         "nodes.start.n > 2",
