@@ -123,6 +123,36 @@ fn input_file_is_read() {
 }
 
 #[test]
+fn without_input_the_start_schema_example_is_used_else_an_empty_object() {
+    let mut g = linear(
+        "example",
+        vec![json!({"id": "get", "type": "code", "data": {"expression": "input.n * 2"}})],
+        "{{ nodes.get }}",
+    );
+    let no_example = weft(&[graph_file("no-example", &g).to_str().unwrap(), "--quiet"], &[]);
+    assert_eq!(stdout_json(&no_example), json!(null), "input {{}} has no n: NaN is null in JSON");
+
+    g["nodes"][0]["data"] = json!({"input_schema": {"type": "object", "examples": [{"n": 21}, {"n": 1}]}});
+    let path = graph_file("with-example", &g);
+    let out = weft(&[path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out), json!(42));
+    assert!(stderr(&out).contains("input_schema"), "says where the input came from");
+
+    // An explicit input always wins over the example.
+    let out = weft(&[path.to_str().unwrap(), "--input", r#"{"n": 5}"#, "--quiet"], &[]);
+    assert_eq!(stdout_json(&out), json!(10));
+}
+
+#[test]
+fn the_quickstart_example_runs_with_no_arguments() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/order-routing.json");
+    let out = weft(&[root, "--quiet"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out), json!({"queue": "sales-desk", "priority": 2, "total": 1500}));
+}
+
+#[test]
 fn failure_exits_1_naming_the_node_error_and_cause() {
     let g = linear(
         "fail",

@@ -41,23 +41,46 @@ pub struct Args {
     pub quiet: bool,
 }
 
+/// `input_schema.examples[0]` of the graph's start node, if it has one.
+fn schema_example(graph: &Graph) -> Option<Value> {
+    let start = graph.nodes.iter().find(|n| n.node_type == "start")?;
+    start.data.get("input_schema")?.get("examples")?.as_array()?.first().cloned()
+}
+
 /// The diagnostic code for a node whose function cannot run under `weft run` yet.
 pub const NOT_RUNNABLE: &str = "not-runnable-locally";
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = super::compile::read_input(&args.graph)?;
     let input = match (&args.input, &args.input_file) {
-        (Some(json), _) => serde_json::from_str(json).context("--input is not valid JSON")?,
+        (Some(json), _) => Some(serde_json::from_str(json).context("--input is not valid JSON")?),
         (None, Some(path)) => {
             let text = super::compile::read_input(path)?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is not valid JSON", path.display()))?
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not valid JSON", path.display()))?,
+            )
         }
-        (None, None) => Value::Object(Default::default()),
+        (None, None) => None,
     };
     let graph = match compiler::parse(&text) {
         Ok(g) => g,
         Err(diags) => return Ok(invalid(&diags)),
+    };
+    let input = match input {
+        Some(input) => input,
+        // Without --input, a graph that documents its input runs on the first example of its
+        // start node's JSON Schema (`input_schema.examples[0]`), so `weft run examples/x.json`
+        // works as it is; otherwise the input is `{}`.
+        None => match schema_example(&graph) {
+            Some(example) => {
+                if !args.quiet {
+                    eprintln!("  input: the first example of the start node's input_schema");
+                }
+                example
+            }
+            None => Value::Object(Default::default()),
+        },
     };
     let unrunnable = not_runnable(&graph);
     let compiled = match compiler::compile(&graph, &CompileOptions::default()) {
@@ -151,10 +174,15 @@ pub fn not_runnable(graph: &Graph) -> Vec<Diagnostic> {
             Diagnostic::error(
                 NOT_RUNNABLE,
                 format!(
-                    "node `{}` has type `{}`, whose function does not exist yet, so `weft run` cannot execute it \
+                    "node `{}` has type `{}`, {}, so `weft run` cannot execute it \
                      (runnable function types: {})",
                     n.id,
                     n.node_type,
+                    if n.node_type == "approval" {
+                        "which waits for a decision through the API: run it under `weft serve`"
+                    } else {
+                        "whose function does not exist yet"
+                    },
                     local_functions::AVAILABLE.join(", ")
                 ),
             )
