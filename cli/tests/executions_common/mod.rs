@@ -62,21 +62,34 @@ impl Serve {
         }
         let mut child = cmd.spawn().expect("spawn weft serve");
         let stderr = child.stderr.take().expect("stderr");
+        let mut serve = Serve { child, base: String::new(), db: db.to_owned(), redis: redis.to_owned() };
         let mut reader = BufReader::new(stderr);
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("read");
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("weft serve did not start: `{line}`"))
-            .to_owned();
+        // Start-up warnings (e.g. executions failed by a restart) may come before the address.
+        let mut seen = String::new();
+        for _ in 0..200 {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            if line.contains("listening on") {
+                serve.base = line
+                    .split_whitespace()
+                    .find(|w| w.starts_with("http://"))
+                    .unwrap_or_default()
+                    .to_owned();
+                break;
+            }
+            seen.push_str(&line);
+        }
+        // Dropping `serve` on this panic kills the child.
+        assert!(!serve.base.is_empty(), "weft serve did not start:\n{seen}");
         // Keep draining stderr so the child never blocks on a full pipe; echo it for debugging.
         std::thread::spawn(move || {
             for line in reader.lines().map_while(Result::ok) {
                 eprintln!("[weft serve] {line}");
             }
         });
-        Serve { child, base, db: db.to_owned(), redis: redis.to_owned() }
+        serve
     }
 
     pub fn port(&self) -> u16 {
