@@ -171,3 +171,37 @@ fn render_prints_a_mermaid_flowchart() {
         Some(2)
     );
 }
+
+fn react_flow_ids() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../compiler/tests/fixtures/react-flow-ids.json")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn react_flow_ids_compile_and_other_ids_are_refused() {
+    let out = weft(&["compile", &react_flow_ids()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let asl: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("ASL JSON on stdout");
+    assert_eq!(asl["StartAt"], "1");
+    assert_eq!(asl["States"]["node-1"]["ResultPath"], "$.nodes['node-1']");
+
+    // A space, a dot or a quote cannot be a state name or a JSONPath member without escaping.
+    let g = temp("bad-id.json");
+    std::fs::write(
+        &g,
+        r#"{"format": "weft/v1", "nodes": [{"id": "start", "type": "start"}, {"id": "my node", "type": "code", "data": {"expression": "1"}},
+            {"id": "done", "type": "end"}],
+            "edges": [{"id": "e1", "source": "start", "target": "my node"}, {"id": "e2", "source": "my node", "target": "done"}]}"#,
+    )
+    .unwrap();
+    let out = weft(&["compile", g.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error[invalid-node-id] node `my node`"),
+        "{err}"
+    );
+    assert!(err.contains("letters, digits, `_` and `-`"), "{err}");
+}

@@ -90,6 +90,26 @@ fn succeeds_with_output_on_stdout_and_progress_on_stderr() {
 }
 
 #[test]
+fn react_flow_ids_run_on_the_engine_with_bracket_paths() {
+    // Ids "1", "node-1", "2", "a-1", "j-1", a UUID condition: every output read back through
+    // `$.nodes['<id>']` paths, the native Choice rule on `nodes["node-1"].total > 5` taking
+    // each branch, and the code function reading `nodes['node-1']` itself.
+    let graph = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../compiler/tests/fixtures/react-flow-ids.json"
+    );
+    let out = weft(&[graph, "--input", r#"{"n": 21}"#, "--quiet"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout_json(&out),
+        json!({"size": "big", "total": 42, "first": 21, "plus_one": 43, "n": 21, "start": 21})
+    );
+    let out = weft(&[graph, "--input", r#"{"n": 1}"#, "--quiet"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out), json!("small: 2 from 1"));
+}
+
+#[test]
 fn quiet_prints_only_the_output() {
     let g = linear(
         "quiet",

@@ -354,14 +354,15 @@ pub fn analyze(graph: &Graph) -> Analysis {
     let mut starts = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
         let id = node.id.as_str();
-        if !template::is_identifier(id) || id.len() > 64 {
+        if !template::is_node_id(id) {
             cx.error(
                 codes::INVALID_NODE_ID,
                 Some(id),
                 None,
                 format!(
-                    "node id {id:?} must be 1 to 64 letters, digits and `_`, not starting with a digit \
-                     (it names the node in templates, JavaScript and state names)"
+                    "node id {id:?} must be 1 to {} ASCII letters, digits, `_` and `-` \
+                     (it names the node in templates, JavaScript and state names)",
+                    template::MAX_NODE_ID
                 ),
             );
         }
@@ -1526,14 +1527,14 @@ fn check_templates(cx: &mut Ctx<'_>, a: &mut Analysis) {
                         format!("`data.{key}` uses `item`/`index`, which only exist inside a loop body"),
                     )),
                     Root::Node(id) => match a.index.get(id) {
-                        None => problems.push((codes::UNKNOWN_NODE_REFERENCE.to_owned(), format!("`data.{key}` names `nodes.{id}`, which does not exist"))),
+                        None => problems.push((codes::UNKNOWN_NODE_REFERENCE.to_owned(), format!("`data.{key}` names `{}`, which does not exist", template::node_ref(id)))),
                         Some(&y) if y == x || !mset.get(y) => problems.push((
                             codes::NOT_UPSTREAM.to_owned(),
-                            format!("`data.{key}` names `nodes.{id}`, which has not always run before this node"),
+                            format!("`data.{key}` names `{}`, which has not always run before this node", template::node_ref(id)),
                         )),
                         Some(&y) if a.value_source[y] == ValueSource::None => problems.push((
                             codes::NO_OUTPUT.to_owned(),
-                            format!("`data.{key}` names `nodes.{id}`, a `{}` node with no output of its own (and not exactly one predecessor to pass through)", graph.nodes[y].node_type),
+                            format!("`data.{key}` names `{}`, a `{}` node with no output of its own (and not exactly one predecessor to pass through)", template::node_ref(id), graph.nodes[y].node_type),
                         )),
                         Some(_) => {}
                     },

@@ -83,7 +83,7 @@ pub mod codes {
     pub const UNSUPPORTED_FORMAT: &str = "unsupported-format";
     pub const MISSING_START: &str = "missing-start";
     pub const MULTIPLE_STARTS: &str = "multiple-starts";
-    /// A node id is empty, too long, or not `[A-Za-z_][A-Za-z0-9_]*`.
+    /// A node id is not 1 to 64 of `[A-Za-z0-9_-]` (empty, too long, or with a space, dot, quote, ...).
     pub const INVALID_NODE_ID: &str = "invalid-node-id";
     pub const DUPLICATE_NODE_ID: &str = "duplicate-node-id";
     pub const DUPLICATE_EDGE_ID: &str = "duplicate-edge-id";

@@ -26,7 +26,7 @@
 
 use serde_json::{Value, json};
 
-use crate::template::is_identifier;
+use crate::template::{is_identifier, is_node_id};
 
 /// A path root in a JavaScript expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,7 +263,7 @@ impl Parser {
                     "input" => JsRoot::Input,
                     "item" => JsRoot::Item,
                     "index" => JsRoot::Index,
-                    "nodes" => JsRoot::Node(self.member()?),
+                    "nodes" => JsRoot::Node(self.node_member()?),
                     _ => return None,
                 };
                 let mut keys = Vec::new();
@@ -280,8 +280,16 @@ impl Parser {
             _ => None,
         }
     }
+    /// The node id after `nodes`: `.id`, or `["id"]` for any node id (`nodes["node-1"]`,
+    /// `nodes['1']`), which JavaScript reads from `scope.nodes` like any other string key.
+    fn node_member(&mut self) -> Option<String> {
+        self.member_where(is_node_id)
+    }
     /// `.key` or `["key"]`; keys JavaScript would find on a prototype are refused.
     fn member(&mut self) -> Option<String> {
+        self.member_where(is_identifier)
+    }
+    fn member_where(&mut self, valid: fn(&str) -> bool) -> Option<String> {
         let key = if self.eat(".") {
             match self.peek()? {
                 Tok::Ident(k) => k.clone(),
@@ -300,7 +308,7 @@ impl Parser {
             return None;
         };
         self.pos += 1;
-        (is_identifier(&key) && !PROTOTYPE_KEYS.contains(&key.as_str())).then_some(key)
+        (valid(&key) && !PROTOTYPE_KEYS.contains(&key.as_str())).then_some(key)
     }
 }
 
@@ -846,7 +854,7 @@ mod tests {
     fn r(root: &JsRoot) -> Option<String> {
         Some(match root {
             JsRoot::Input => "$.input".into(),
-            JsRoot::Node(id) => format!("$.nodes.{id}"),
+            JsRoot::Node(id) => crate::template::node_jsonpath(id),
             JsRoot::Item => "$.item".into(),
             JsRoot::Index => "$.index".into(),
         })
@@ -858,6 +866,20 @@ mod tests {
             parse("input.amount > 100 && !(nodes.check.ok === false) || item.x == null").is_some()
         );
         assert!(parse(r#"nodes["fetch"].status === 200"#).is_some());
+        // Any node id may be named with a string key; other keys stay identifiers.
+        let l = lower(r#"nodes["node-1"].total > 5 && nodes['1'].ok === true"#, &r).unwrap();
+        let rule = l.rule.into_rule().to_string();
+        assert!(rule.contains(r#""$.nodes['node-1'].total""#), "{rule}");
+        assert!(rule.contains(r#""$.nodes['1'].ok""#), "{rule}");
+        assert!(
+            l.guard
+                .into_rule()
+                .to_string()
+                .contains(r#""$.nodes['node-1']""#)
+        );
+        assert!(lower(r#"nodes["a b"].x === 1"#, &r).is_none());
+        assert!(lower(r#"nodes.fetch["a-b"] === 1"#, &r).is_none());
+        assert!(lower("nodes[id].x === 1", &r).is_none());
         for src in [
             "input.items.length > 0",
             "input.a[0] === 1",

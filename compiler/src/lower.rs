@@ -37,7 +37,7 @@ use crate::analysis::{Analysis, Handle, ValueSource, is_js_field, is_task_type, 
 use crate::diagnostic::codes;
 use crate::graph::OnError;
 use crate::js::{self, Cond, JsRoot};
-use crate::template::{self, Compiled as Tpl, Root};
+use crate::template::{self, Compiled as Tpl, Root, node_jsonpath};
 use crate::{CompileOptions, Compiled, Diagnostic, Graph, WorkflowType};
 
 /// AWS's recommended retry for `lambda:invoke` Tasks (what the console generates).
@@ -270,7 +270,7 @@ impl Lower<'_> {
     fn source_path(&self, s: ValueSource) -> Option<String> {
         match s {
             ValueSource::Input => Some("$.input".to_owned()),
-            ValueSource::Node(y) => Some(format!("$.nodes.{}", self.id(y))),
+            ValueSource::Node(y) => Some(node_jsonpath(self.id(y))),
             ValueSource::None => None,
         }
     }
@@ -289,7 +289,7 @@ impl Lower<'_> {
                 .index
                 .get(id)
                 .and_then(|&y| self.value_path(y))
-                .ok_or_else(|| format!("`nodes.{id}` has no value here")),
+                .ok_or_else(|| format!("`{}` has no value here", template::node_ref(id))),
         }
     }
 
@@ -522,7 +522,7 @@ impl Lower<'_> {
                     }
                 }
                 s.insert("Parameters".into(), Value::Object(params));
-                s.insert("ResultPath".into(), json!(format!("$.nodes.{id}")));
+                s.insert("ResultPath".into(), json!(node_jsonpath(&id)));
                 let next = self.next_of(x);
                 self.link(&mut s, x, next, region, states, queue);
             }
@@ -605,7 +605,7 @@ impl Lower<'_> {
                 if let Some(c) = node.data.get("concurrency").and_then(Value::as_u64) {
                     s.insert("MaxConcurrency".into(), json!(c));
                 }
-                s.insert("ResultPath".into(), json!(format!("$.nodes.{id}")));
+                s.insert("ResultPath".into(), json!(node_jsonpath(&id)));
                 self.retry_catch(x, &mut s, false, region, states, queue);
                 let next = self.next_of(x);
                 self.link(&mut s, x, next, region, states, queue);
@@ -731,7 +731,7 @@ impl Lower<'_> {
         if let Some(from) = unwrap_from {
             s.insert("ResultSelector".into(), json!({"value.$": from}));
         }
-        s.insert("ResultPath".into(), json!(format!("$.nodes.{id}")));
+        s.insert("ResultPath".into(), json!(node_jsonpath(&id)));
         let timeout = node.timeout_seconds.or_else(|| {
             (t == "approval")
                 .then(|| node.data.get("timeout_seconds").and_then(Value::as_u64))
@@ -747,8 +747,11 @@ impl Lower<'_> {
             s.insert("Next".into(), json!(out_name));
             let mut o = Map::new();
             o.insert("Type".into(), json!("Pass"));
-            o.insert("InputPath".into(), json!(format!("$.nodes.{id}.value")));
-            o.insert("ResultPath".into(), json!(format!("$.nodes.{id}")));
+            o.insert(
+                "InputPath".into(),
+                json!(format!("{}.value", node_jsonpath(&id))),
+            );
+            o.insert("ResultPath".into(), json!(node_jsonpath(&id)));
             self.link(&mut o, x, next, region, states, queue);
             states.insert(id, Value::Object(s));
             states.insert(out_name, Value::Object(o));
@@ -821,16 +824,16 @@ impl Lower<'_> {
         let err_name = format!("{id}.error");
         s.insert(
             "Catch".into(),
-            json!([{"ErrorEquals": ["States.ALL"], "ResultPath": format!("$.nodes.{id}"), "Next": err_name}]),
+            json!([{"ErrorEquals": ["States.ALL"], "ResultPath": node_jsonpath(&id), "Next": err_name}]),
         );
         if !self.has_state(states, &err_name) {
             let mut e = Map::new();
             e.insert("Type".into(), json!("Pass"));
             e.insert(
                 "Parameters".into(),
-                json!({"error.$": format!("$.nodes.{id}.Error"), "cause.$": format!("$.nodes.{id}.Cause")}),
+                json!({"error.$": format!("{}.Error", node_jsonpath(&id)), "cause.$": format!("{}.Cause", node_jsonpath(&id))}),
             );
-            e.insert("ResultPath".into(), json!(format!("$.nodes.{id}")));
+            e.insert("ResultPath".into(), json!(node_jsonpath(&id)));
             self.link(&mut e, x, to, region, states, queue);
             self.deferred.push((err_name, Value::Object(e)));
         }

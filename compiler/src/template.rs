@@ -1,7 +1,9 @@
 //! `{{ path }}` templates in node data, and their translation to JSONPath payload templates.
 //!
-//! A path is `input`, `nodes.<id>`, `item` or `index`, followed by `.key` (`[A-Za-z_][A-Za-z0-9_]*`)
-//! and `[n]` segments; or `secrets.NAME`, which is never resolved by the state machine (the node
+//! A path is `input`, `nodes.<id>` (or `nodes["<id>"]` / `nodes['<id>']` for an id that is not an
+//! identifier, such as `node-1` or `1`), `item` or `index`, followed by `.key`
+//! (`[A-Za-z_][A-Za-z0-9_]*`), `["key"]` (letters, digits, `_` and `-`) and `[n]` segments; or
+//! `secrets.NAME`, which is never resolved by the state machine (the node
 //! function resolves it, so secret values stay out of execution state). A string that is exactly
 //! one template takes the raw JSON value (`"url.$": "$.input.url"`); any other string with
 //! templates is interpolated with `States.Format`; an array with templates becomes `States.Array`.
@@ -37,9 +39,15 @@ impl Path {
         out.push_str(root);
         for segment in &self.segments {
             match segment {
-                Segment::Key(key) => {
+                // Keys are identifiers or node-id characters (see `quoted_key`): no escaping.
+                Segment::Key(key) if is_identifier(key) => {
                     out.push('.');
                     out.push_str(key);
+                }
+                Segment::Key(key) => {
+                    out.push_str("['");
+                    out.push_str(key);
+                    out.push_str("']");
                 }
                 Segment::Index(i) => {
                     out.push('[');
@@ -67,6 +75,39 @@ pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Node ids are 1 to 64 of `[A-Za-z0-9_-]`: what React Flow editors produce (`1`, `node-1`,
+/// `dndnode_0`, UUIDs) and what every place that uses an id accepts (ASL state names, quoted
+/// JSONPath member names, JavaScript string keys), with no character that needs escaping.
+pub const MAX_NODE_ID: usize = 64;
+
+/// Whether `s` is a valid node id (see [`MAX_NODE_ID`]).
+pub fn is_node_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_NODE_ID
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The JSONPath of node `id`'s stored output: `$.nodes.fetch`, or bracket notation
+/// (`$.nodes['node-1']`) when the id is not an identifier, since the dot shorthand only takes
+/// identifiers. Valid ids hold no quote or backslash, so the bracket needs no escaping.
+pub fn node_jsonpath(id: &str) -> String {
+    if is_identifier(id) {
+        format!("$.nodes.{id}")
+    } else {
+        format!("$.nodes['{id}']")
+    }
+}
+
+/// How a template names node `id`, for messages: `nodes.fetch` or `nodes["node-1"]`.
+pub fn node_ref(id: &str) -> String {
+    if is_identifier(id) {
+        format!("nodes.{id}")
+    } else {
+        format!("nodes[{id:?}]")
+    }
 }
 
 /// Splits a string into text and templates. `Ok(None)` when it has no `{{`.
@@ -108,29 +149,36 @@ fn parse_inner(inner: &str, full: &str) -> Result<Part, String> {
         .map_err(|problem| format!("`{full}`: {problem}"))
 }
 
-/// Parses `input.a[0].b`, `nodes.<id>...`, `item...` or `index`.
+/// Parses `input.a[0].b`, `nodes.<id>...`, `nodes["<id>"]...`, `item...` or `index`.
 pub fn parse_path(text: &str) -> Result<Path, String> {
     let mut segments = Vec::new();
     let mut rest = text;
     let mut first = true;
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('[') {
-            let Some(end) = after.find(']') else {
-                return Err("`[` without `]`".to_owned());
-            };
-            let index = after[..end].trim().parse::<u64>().map_err(|_| {
-                format!(
-                    "`[{}]` is not an array index (use `.key` for object fields)",
-                    &after[..end]
-                )
-            })?;
             if first {
                 return Err(
                     "a path starts with `input`, `nodes.<id>`, `item` or `index`".to_owned(),
                 );
             }
-            segments.push(Segment::Index(index));
-            rest = &after[end + 1..];
+            let inner = after.trim_start();
+            let (segment, tail) = match inner.chars().next() {
+                Some(quote @ ('"' | '\'')) => quoted_key(&inner[1..], quote)?,
+                _ => {
+                    let Some(end) = after.find(']') else {
+                        return Err("`[` without `]`".to_owned());
+                    };
+                    let index = after[..end].trim().parse::<u64>().map_err(|_| {
+                        format!(
+                            "`[{}]` is neither an array index nor a quoted key like `[\"node-1\"]`",
+                            &after[..end]
+                        )
+                    })?;
+                    (Segment::Index(index), &after[end + 1..])
+                }
+            };
+            segments.push(segment);
+            rest = tail;
         } else {
             let body = if first {
                 rest
@@ -141,13 +189,37 @@ pub fn parse_path(text: &str) -> Result<Path, String> {
             let end = body.find(['.', '[']).unwrap_or(body.len());
             let key = &body[..end];
             if !is_identifier(key) {
-                return Err(format!("`{key}` is not a key of letters, digits and `_`"));
+                return Err(format!(
+                    "`{key}` is not a key of letters, digits and `_` (write `nodes[\"{key}\"]` or `[\"{key}\"]` for a key with `-` or a leading digit)"
+                ));
             }
             segments.push(Segment::Key(key.to_owned()));
             rest = &body[end..];
         }
         first = false;
     }
+    path_from_segments(segments)
+}
+
+/// Parses the rest of `["key"]` or `['key']` after the opening quote: the key (a node id's
+/// characters, so that it never needs escaping in JSONPath) and what follows the `]`.
+fn quoted_key(body: &str, quote: char) -> Result<(Segment, &str), String> {
+    let Some(end) = body.find(quote) else {
+        return Err(format!("`[{quote}` without a closing `{quote}`"));
+    };
+    let key = &body[..end];
+    if !is_node_id(key) {
+        return Err(format!(
+            "{key:?} is not a quoted key of 1 to {MAX_NODE_ID} letters, digits, `_` and `-`"
+        ));
+    }
+    let Some(tail) = body[end + 1..].trim_start().strip_prefix(']') else {
+        return Err(format!("`[{quote}{key}{quote}` without `]`"));
+    };
+    Ok((Segment::Key(key.to_owned()), tail))
+}
+
+fn path_from_segments(segments: Vec<Segment>) -> Result<Path, String> {
     let mut iter = segments.into_iter();
     let root = match iter.next() {
         Some(Segment::Key(k)) if k == "input" => Root::Input,
@@ -155,7 +227,11 @@ pub fn parse_path(text: &str) -> Result<Path, String> {
         Some(Segment::Key(k)) if k == "index" => Root::Index,
         Some(Segment::Key(k)) if k == "nodes" => match iter.next() {
             Some(Segment::Key(id)) => Root::Node(id),
-            _ => return Err("`nodes` must be followed by `.<node id>`".to_owned()),
+            _ => {
+                return Err(
+                    "`nodes` must be followed by `.<node id>` or `[\"<node id>\"]`".to_owned(),
+                );
+            }
         },
         Some(Segment::Key(k)) => {
             return Err(format!(
@@ -322,7 +398,7 @@ mod tests {
     fn resolve(root: &Root) -> Result<String, String> {
         Ok(match root {
             Root::Input => "$.input".to_owned(),
-            Root::Node(id) => format!("$.nodes.{id}"),
+            Root::Node(id) => node_jsonpath(id),
             Root::Item => "$.item".to_owned(),
             Root::Index => "$.index".to_owned(),
         })
@@ -341,6 +417,57 @@ mod tests {
         assert!(parse_path("index.a").is_err());
         assert!(parse_path("input.a-b").is_err());
         assert!(parse_path("input[x]").is_err());
+    }
+
+    #[test]
+    fn bracketed_node_ids_parse() {
+        for (text, id) in [
+            (r#"nodes["node-1"].total"#, "node-1"),
+            ("nodes['1'].total", "1"),
+            (
+                r#"nodes[ "3f2b9c1e-0000-4000-8000-00000000abcd" ].total"#,
+                "3f2b9c1e-0000-4000-8000-00000000abcd",
+            ),
+            ("nodes['fetch'].total", "fetch"),
+        ] {
+            let p = parse_path(text).unwrap();
+            assert_eq!(p.root, Root::Node(id.into()), "{text}");
+            assert_eq!(p.segments, vec![Segment::Key("total".into())], "{text}");
+        }
+        let p = parse_path("nodes['node-1'].items[0]").unwrap();
+        assert_eq!(
+            p.to_jsonpath(&node_jsonpath("node-1")),
+            "$.nodes['node-1'].items[0]"
+        );
+        assert_eq!(parse_path("nodes['1']").unwrap().segments, vec![]);
+        // Quoted keys reach fields that are not identifiers, such as a join's `{"a-1": ...}`.
+        let p = parse_path(r#"nodes["j-1"]["a-1"].x"#).unwrap();
+        assert_eq!(
+            p.to_jsonpath(&node_jsonpath("j-1")),
+            "$.nodes['j-1']['a-1'].x"
+        );
+        for bad in [
+            "nodes[1].x",
+            "nodes['a b'].x",
+            "nodes['a.b'].x",
+            r#"nodes["x'].y"#,
+            "nodes['x'.y",
+            "nodes['x']y",
+            "nodes['x'].y['a b']",
+            "input['x'",
+            "nodes['']",
+        ] {
+            assert!(parse_path(bad).is_err(), "{bad}");
+        }
+        assert_eq!(node_jsonpath("fetch"), "$.nodes.fetch");
+        assert_eq!(node_jsonpath("1"), "$.nodes['1']");
+        assert!(is_node_id("dndnode_0") && is_node_id("1") && is_node_id("node-1"));
+        assert!(
+            !is_node_id("")
+                && !is_node_id("a b")
+                && !is_node_id("a.b")
+                && !is_node_id(&"a".repeat(65))
+        );
     }
 
     #[test]

@@ -95,3 +95,16 @@ fn generated_graphs_pass_asl_validator() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn react_flow_ids_pass_asl_validator() {
+    // Ids such as "1", "node-1" and UUIDs become state names and bracket JSONPaths.
+    let Some(validator) = validator() else { return };
+    let dir = temp_dir().join("react-flow-ids");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let graph = compiler::parse(include_str!("fixtures/react-flow-ids.json")).expect("parses");
+    let compiled =
+        compiler::compile(&graph, &compiler::CompileOptions::default()).expect("compiles");
+    check(&validator, "react-flow-ids", &compiled.asl, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -104,7 +104,17 @@ cases! {
         err(graph(json!([start(), s2, end("done")]), json!([e("start", "done"), e("start2", "done")])), codes::MULTIPLE_STARTS, Some("start2"));
     }
     invalid_node_id => codes::INVALID_NODE_ID, {
-        err(single(code("fetch-user")), codes::INVALID_NODE_ID, Some("fetch-user"));
+        for bad in ["fetch user", "a.b", "a[0]", "it's", "", &"a".repeat(65)] {
+            let d = diagnostics(&single(code(bad)));
+            expect(&d, codes::INVALID_NODE_ID, Severity::Error, Some(bad));
+            let m = &d.iter().find(|d| d.code == codes::INVALID_NODE_ID).unwrap().message;
+            assert!(m.contains("letters, digits, `_` and `-`"), "{m}");
+        }
+        // What React Flow editors produce is accepted.
+        for good in ["fetch-user", "1", "dndnode_0", "3f2b9c1e-7d4a-4c1b-9e2f-0a1b2c3d4e5f"] {
+            let d = diagnostics(&single(code(good)));
+            assert!(d.iter().all(|d| d.code != codes::INVALID_NODE_ID), "{good}: {d:#?}");
+        }
     }
     duplicate_node_id => codes::DUPLICATE_NODE_ID, {
         err(graph(json!([start(), code("a"), code("a"), end("done")]), json!([e("start", "a"), e("a", "done")])), codes::DUPLICATE_NODE_ID, Some("a"));
@@ -199,12 +209,19 @@ cases! {
     }
     unknown_node_reference => codes::UNKNOWN_NODE_REFERENCE, {
         err(single(json!({"id": "a", "type": "slack", "data": {"text": "{{ nodes.nope.x }}"}})), codes::UNKNOWN_NODE_REFERENCE, Some("a"));
+        let d = diagnostics(&single(json!({"id": "a", "type": "slack", "data": {"text": "{{ nodes['no-pe'].x }}"}})));
+        expect(&d, codes::UNKNOWN_NODE_REFERENCE, Severity::Error, Some("a"));
+        assert!(d.iter().any(|d| d.message.contains(r#"`nodes["no-pe"]`"#)), "{d:#?}");
     }
     not_upstream => codes::NOT_UPSTREAM, {
         // `a` names `b`, which runs after it; `d` names `x`, which ran on one branch only.
         let a = json!({"id": "a", "type": "slack", "data": {"text": "{{ nodes.b.text }}"}});
         let g = graph(json!([start(), a, code("b"), end("done")]), json!([e("start", "a"), e("a", "b"), e("b", "done")]));
         err(g, codes::NOT_UPSTREAM, Some("a"));
+        // The same with ids that are not identifiers, named in bracket syntax.
+        let a = json!({"id": "node-1", "type": "slack", "data": {"text": "{{ nodes[\"2\"].text }}"}});
+        let g = graph(json!([start(), a, code("2"), end("done")]), json!([e("start", "node-1"), e("node-1", "2"), e("2", "done")]));
+        err(g, codes::NOT_UPSTREAM, Some("node-1"));
         let c = json!({"id": "c", "type": "condition", "data": {"expression": "input.ok"}});
         let d = json!({"id": "d", "type": "slack", "data": {"text": "{{ nodes.x }}"}});
         let g = graph(
@@ -337,7 +354,7 @@ fn all_problems_are_reported_at_once() {
     let g = graph(
         json!([
             {"id": "a", "type": "http", "data": {"method": "GET"}},
-            {"id": "b-c", "type": "code", "data": {"expression": "1"}},
+            {"id": "b.c", "type": "code", "data": {"expression": "1"}},
             {"id": "x", "type": "nope", "data": {}}
         ]),
         json!([e("a", "zzz")]),

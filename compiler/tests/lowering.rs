@@ -538,3 +538,65 @@ fn conditions_on_nodes_without_stored_output_run_in_javascript() {
         ],
     );
 }
+
+#[test]
+fn react_flow_ids_use_bracket_paths_and_keep_native_rules() {
+    // Ids as React Flow editors produce them: "1", "node-1", a UUID, "dndnode_0".
+    let text = include_str!("fixtures/react-flow-ids.json");
+    let graph = compiler::parse(text).expect("parses");
+    let c =
+        compiler::compile(&graph, &CompileOptions::default()).unwrap_or_else(|d| panic!("{d:#?}"));
+    let cond = "3f2b9c1e-7d4a-4c1b-9e2f-0a1b2c3d4e5f";
+    check(
+        &c,
+        &[
+            ("/StartAt", json!("1")),
+            ("/States/1/Next", json!("node-1")),
+            ("/States/node-1/ResultPath", json!("$.nodes['node-1']")),
+            (
+                "/States/node-1.output",
+                json!({"Type": "Pass", "InputPath": "$.nodes['node-1'].value", "ResultPath": "$.nodes['node-1']", "Next": "dndnode_0"}),
+            ),
+            (
+                "/States/node-1/Catch",
+                json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.nodes['node-1']", "Next": "node-1.error"}]),
+            ),
+            (
+                "/States/node-1.error/Parameters",
+                json!({"error.$": "$.nodes['node-1'].Error", "cause.$": "$.nodes['node-1'].Cause"}),
+            ),
+            (
+                "/States/dndnode_0/Branches/1/States/2/ResultPath",
+                json!("$.nodes['2']"),
+            ),
+            (
+                "/States/j-1",
+                json!({"Type": "Pass", "Parameters": {"a-1.$": "$.nodes['a-1']", "2.$": "$.nodes['2']"}, "ResultPath": "$.nodes['j-1']", "Next": cond}),
+            ),
+            // `nodes["node-1"].total > 5` lowers to a native rule on the bracket path.
+            (
+                &format!("/States/{cond}/Choices/1"),
+                json!({"And": [
+                    {"Variable": "$.nodes['node-1'].total", "IsPresent": true},
+                    {"Variable": "$.nodes['node-1'].total", "IsNumeric": true},
+                    {"Variable": "$.nodes['node-1'].total", "NumericGreaterThan": 5}
+                ], "Next": "node-7"}),
+            ),
+            (
+                &format!("/States/{cond}/Choices/0/Next"),
+                json!(format!("{cond}.js0")),
+            ),
+            (&format!("/States/{cond}/Default"), json!("node-8")),
+            (
+                "/States/node-7/Parameters/value",
+                json!({"size": "big", "total.$": "$.nodes['node-1'].total", "first.$": "$.nodes['node-1'].items[0]",
+                       "plus_one.$": "$.nodes['j-1']['a-1']", "n.$": "$.nodes['2']", "start.$": "$.input.n"}),
+            ),
+            (
+                "/States/node-8/Parameters/value.$",
+                json!("States.Format('small: {} from {}', $.nodes['node-1'].total, $.input.n)"),
+            ),
+        ],
+    );
+    // `cli/tests/run_cli.rs` runs this graph on the engine, which reads these bracket paths.
+}
