@@ -1,0 +1,48 @@
+//! The recorder function: the AWS path of Weft's execution events.
+//!
+//! An EventBridge rule sends every "Step Functions Execution Status Change" event of Weft's state
+//! machines to this Lambda. It reads the execution ARN from `detail.executionArn` and runs
+//! [`fn_api::executions::record_arn`]: the execution's `GetExecutionHistory` is translated into
+//! node-level events (the same translation `weft serve`'s recorder loop and the api's readers
+//! use), appended to `execution_events` and the Redis stream, and the final status and output go
+//! on the `executions` row. Recording is idempotent, so EventBridge's at-least-once delivery and
+//! out-of-order events are harmless; executions Weft did not start are ignored.
+//!
+//! Status changes arrive only at start and end, so node events of a running execution appear when
+//! a client reads it (`GET /v1/executions/{id}` and the SSE endpoint record on read).
+
+use serde_json::Value;
+
+/// The `detail-type` this function handles.
+pub const DETAIL_TYPE: &str = "Step Functions Execution Status Change";
+
+/// The execution ARN of a status-change event, or `None` for any other event.
+pub fn execution_arn(event: &Value) -> Option<&str> {
+    if event.get("detail-type").and_then(Value::as_str) != Some(DETAIL_TYPE) {
+        return None;
+    }
+    event.get("detail")?.get("executionArn")?.as_str()
+}
+
+/// Records the event's execution; `Ok(false)` when the event is not for a Weft execution.
+pub async fn handle(state: &fn_api::AppState, event: &Value) -> Result<bool, fn_api::executions::RecordError> {
+    match execution_arn(event) {
+        Some(arn) => fn_api::executions::record_arn(state, arn).await,
+        None => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn reads_the_arn_of_status_change_events_only() {
+        let event = json!({"version": "0", "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+            "detail": {"executionArn": "arn:aws:states:us-east-1:1:execution:weft-x:abc", "status": "SUCCEEDED"}});
+        assert_eq!(super::execution_arn(&event), Some("arn:aws:states:us-east-1:1:execution:weft-x:abc"));
+        let other = json!({"detail-type": "Scheduled Event", "detail": {"executionArn": "x"}});
+        assert_eq!(super::execution_arn(&other), None);
+        assert_eq!(super::execution_arn(&json!({"detail-type": super::DETAIL_TYPE})), None);
+    }
+}
