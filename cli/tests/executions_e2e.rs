@@ -247,3 +247,35 @@ async fn executions_that_fail_can_be_redriven_and_stopped() {
     let (status, _) = api.call(Method::POST, &format!("/v1/executions/{execution}/stop"), None).await;
     assert_eq!(status, 409);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_wait_runs_express_workflows_synchronously() {
+    let Some((db, redis)) = services().await else { return };
+    let serve = Serve::start(&db, &redis, 0, &[]);
+    let api = Api::new(&serve.base, "acme");
+    let graph = json!({"format": "weft/v1", "id": "quick", "name": "Quick", "settings": {"type": "express"},
+        "nodes": [{"id": "start", "type": "start", "data": {}},
+                  {"id": "sq", "type": "code", "data": {"source": "return { sq: input.n * input.n };"}},
+                  {"id": "done", "type": "end", "data": {}}],
+        "edges": [{"id": "e1", "source": "start", "target": "sq"}, {"id": "e2", "source": "sq", "target": "done"}]});
+    let workflow = api.publish(graph).await;
+    let path = format!("/v1/workflows/{workflow}/executions?wait=true");
+    let (status, done) = api.call(Method::POST, &path, Some(json!({"input": {"n": 7}}))).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!((done["status"].clone(), done["output"].clone()), (json!("SUCCEEDED"), json!({"sq": 49})));
+    let id = done["id"].as_str().expect("id");
+    let got = api.get(&format!("/v1/executions/{id}")).await;
+    assert_eq!(got["output"], json!({"sq": 49}));
+    let (events, end) = follow(&api, id, Duration::from_secs(10)).await;
+    assert_eq!(end["status"], "SUCCEEDED");
+    assert_eq!(kinds(&events).last().map(|(k, _)| k.clone()), Some("execution_succeeded".to_owned()));
+
+    // A STANDARD workflow cannot be waited for.
+    let mut standard = double_graph();
+    standard["settings"] = json!({"type": "standard"});
+    let standard = api.publish(standard).await;
+    let (status, refused) = api
+        .call(Method::POST, &format!("/v1/workflows/{standard}/executions?wait=true"), Some(json!({"input": {"n": 1}})))
+        .await;
+    assert_eq!(status, 400, "{refused}");
+}
