@@ -549,7 +549,7 @@ pub async fn stop(
         .send()
         .await
         .map_err(sdk_unavailable)?;
-    wait_recorded(state, id, |s| is_terminal(s)).await;
+    wait_recorded(state, id, is_terminal).await;
     get(state, tenant, id).await
 }
 
