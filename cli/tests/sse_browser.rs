@@ -34,7 +34,8 @@ es.addEventListener('end', (e) => {
 #[derive(Clone)]
 struct Proxy {
     api: Api,
-    execution: String,
+    /// Set once the browser is connected, so the execution runs while the browser listens.
+    execution: Arc<Mutex<Option<String>>>,
     result: Arc<Mutex<Option<Value>>>,
     requests: Arc<Mutex<Vec<Option<String>>>>,
 }
@@ -42,11 +43,20 @@ struct Proxy {
 async fn events(State(p): State<Proxy>, headers: HeaderMap) -> Response {
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     p.requests.lock().unwrap_or_else(|e| e.into_inner()).push(last.clone());
+    let mut execution = None;
+    for _ in 0..1200 {
+        execution = p.execution.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if execution.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let Some(execution) = execution else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
     // Short responses, so the browser reconnects several times during the execution.
     let mut req = p
         .api
         .http
-        .get(format!("{}/v1/executions/{}/events?timeout_ms=700", p.api.base, p.execution))
+        .get(format!("{}/v1/executions/{execution}/events?timeout_ms=700", p.api.base))
         .bearer_auth(&p.api.token);
     if let Some(id) = last {
         req = req.header("last-event-id", id);
@@ -102,11 +112,10 @@ async fn sse_browser_eventsource_receives_a_whole_execution() {
         "edges": [{"id": "e1", "source": "start", "target": "greet"}, {"id": "e2", "source": "greet", "target": "pause"},
                   {"id": "e3", "source": "pause", "target": "shout"}, {"id": "e4", "source": "shout", "target": "done"}]});
     let workflow = api.publish(graph).await;
-    let execution = api.start(&workflow, json!({"name": "browser"})).await;
 
     let proxy = Proxy {
         api: api.clone(),
-        execution: execution.clone(),
+        execution: Arc::default(),
         result: Arc::default(),
         requests: Arc::default(),
     };
@@ -147,6 +156,15 @@ async fn sse_browser_eventsource_receives_a_whole_execution() {
         .spawn()
         .expect("start chromium");
     let _browser = Browser(child, profile);
+
+    // Start the execution once the browser's EventSource is connected.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.requests.lock().map(|r| r.is_empty()).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "the browser never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let execution = api.start(&workflow, json!({"name": "browser"})).await;
+    *proxy.execution.lock().unwrap_or_else(|e| e.into_inner()) = Some(execution.clone());
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let result = loop {

@@ -94,12 +94,47 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
 }
 
 /// Keeps `executions` rows and `execution_events` current for every unfinished execution.
+/// An execution whose history did not change is looked at less and less often (250 ms doubling
+/// to 5 s), so thousands of long waits (delays, approvals) cost little; readers of an execution
+/// (GET, SSE) record it themselves, so they never wait for this loop.
 async fn recorder(state: fn_api::AppState) {
-    let interval = std::env::var("WEFT_RECORDER_INTERVAL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(250);
+    use futures::StreamExt as _;
+    use std::collections::HashMap;
+    use std::time::Instant;
+    let base = Duration::from_millis(
+        std::env::var("WEFT_RECORDER_INTERVAL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(250),
+    );
+    let max = Duration::from_secs(5).max(base);
+    let mut schedule: HashMap<uuid::Uuid, (Instant, Duration)> = HashMap::new();
     loop {
-        if let Err(err) = fn_api::executions::record_active(&state, 2_000, 8).await {
-            tracing::warn!(%err, "recorder pass failed; retrying");
+        match fn_api::executions::active_ids(&state, 10_000).await {
+            Ok(ids) => {
+                let now = Instant::now();
+                let live: std::collections::HashSet<_> = ids.iter().copied().collect();
+                schedule.retain(|id, _| live.contains(id));
+                let due: Vec<_> = ids.into_iter().filter(|id| schedule.get(id).is_none_or(|(at, _)| *at <= now)).collect();
+                let results: Vec<_> = futures::stream::iter(due)
+                    .map(|id| {
+                        let state = state.clone();
+                        async move { (id, fn_api::executions::record(&state, id).await) }
+                    })
+                    .buffer_unordered(8)
+                    .collect()
+                    .await;
+                for (id, result) in results {
+                    let interval = match result {
+                        Ok(true) => base,
+                        Ok(false) => schedule.get(&id).map_or(base, |(_, i)| (*i * 2).min(max)),
+                        Err(err) => {
+                            tracing::warn!(%err, execution = %id, "recording failed; will retry");
+                            max
+                        }
+                    };
+                    schedule.insert(id, (Instant::now() + interval, interval));
+                }
+            }
+            Err(err) => tracing::warn!(%err, "recorder pass failed; retrying"),
         }
-        tokio::time::sleep(Duration::from_millis(interval)).await;
+        tokio::time::sleep(base).await;
     }
 }

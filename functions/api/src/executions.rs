@@ -723,6 +723,17 @@ pub fn stream_key(tenant: &str, id: Uuid) -> String {
     format!("weft:exec:{tenant}:{id}")
 }
 
+/// Ids of executions that are not over yet (and have started), oldest first, at most `limit`.
+pub async fn active_ids(state: &AppState, limit: i64) -> Result<Vec<Uuid>, RecordError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM executions WHERE status IN ('PENDING', 'RUNNING') AND execution_arn IS NOT NULL \
+         ORDER BY started_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(state.store().pool())
+    .await?)
+}
+
 /// Records every execution that is not over yet (oldest first, at most `limit`), `parallel` at a
 /// time. Returns how many changed. `weft serve` runs this in a loop.
 pub async fn record_active(state: &AppState, limit: i64, parallel: usize) -> Result<usize, RecordError> {
