@@ -54,6 +54,7 @@ async fn serve_migrates_a_fresh_database_and_serves_the_api() {
         .env("WEFT_JWT_ISSUER", "https://issuer.serve.test")
         .env("WEFT_JWT_AUDIENCE", "weft")
         .env("WEFT_SECRETS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .env("WEFT_FUNCTION_ARNS", format!(r#"{{"code": "{CODE_ARN}"}}"#))
         .env("RUST_LOG", "warn")
         .stderr(Stdio::piped())
         .spawn()
@@ -84,8 +85,11 @@ async fn serve_migrates_a_fresh_database_and_serves_the_api() {
     assert_eq!(health["status"], "ok");
 
     let graph = json!({"format": "weft/v1", "id": "hello", "name": "Hello",
-        "nodes": [{"id": "start", "type": "start", "data": {}}, {"id": "done", "type": "end", "data": {}}],
-        "edges": [{"id": "e1", "source": "start", "target": "done"}]});
+        "nodes": [{"id": "start", "type": "start", "data": {}},
+                  {"id": "twice", "type": "code", "data": {"expression": "2 * 21"}},
+                  {"id": "done", "type": "end", "data": {}}],
+        "edges": [{"id": "e1", "source": "start", "target": "twice"},
+                  {"id": "e2", "source": "twice", "target": "done"}]});
     let created = http
         .post(format!("{base}/v1/workflows"))
         .bearer_auth(&token)
@@ -103,4 +107,24 @@ async fn serve_migrates_a_fresh_database_and_serves_the_api() {
     assert_eq!(published.status().as_u16(), 201);
     let published: Value = published.json().await.expect("json");
     assert_eq!(published["version"], 1);
+
+    // Published state machines invoke the functions WEFT_FUNCTION_ARNS names.
+    let version: Value = http
+        .get(format!("{base}/v1/workflows/{id}/versions/1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get version")
+        .json()
+        .await
+        .expect("json");
+    let functions: Vec<&str> = version["asl"]["States"]
+        .as_object()
+        .expect("states")
+        .values()
+        .filter_map(|s| s["Parameters"]["FunctionName"].as_str())
+        .collect();
+    assert_eq!(functions, [CODE_ARN], "{version}");
 }
+
+const CODE_ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:weft-code";

@@ -167,7 +167,7 @@ impl AppState {
             jwt,
             secrets: secrets::SecretsKey::new(&config.secrets_key),
             publisher,
-            compile_options: compiler::CompileOptions::default(),
+            compile_options: compile_options(&config.function_arns),
             max_body_bytes: config.max_body_bytes,
         });
         if let Some(client) = sfn_client {
@@ -305,4 +305,15 @@ async fn resolve_caller(state: &AppState, headers: &axum::http::HeaderMap) -> Re
             })
         }
     }
+}
+
+/// What publishing compiles with: the default function map (SAM placeholders, understood by
+/// `weft serve`'s local functions) overridden by `WEFT_FUNCTION_ARNS`, so state machines
+/// published to AWS invoke the deployed Lambdas.
+fn compile_options(function_arns: &std::collections::BTreeMap<String, String>) -> compiler::CompileOptions {
+    let mut options = compiler::CompileOptions::default();
+    for (node_type, function) in function_arns {
+        options.functions.insert(node_type.clone(), function.clone());
+    }
+    options
 }

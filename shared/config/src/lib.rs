@@ -5,7 +5,7 @@
 //! an operator fixes a deployment in one round. Nothing here does IO beyond reading the
 //! environment; the values are checked for shape (URLs, base64, numbers), not reachability.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use base64::Engine as _;
@@ -33,6 +33,12 @@ pub struct Config {
     pub cache_l1_ttl_ms: u64,
     /// `WEFT_CACHE_L2_TTL_SECONDS` (default 300).
     pub cache_l2_ttl_seconds: u64,
+    /// `WEFT_FUNCTION_ARNS`: a JSON object of node type → Lambda `FunctionName` (ARN) that
+    /// published state machines invoke, e.g. `{"http": "arn:aws:lambda:...:function:weft-http"}`
+    /// (the SAM template sets it from its function resources). Types left out keep the
+    /// compiler's default `${<Type>FunctionArn}` placeholder, which `weft serve`'s local
+    /// functions understand but AWS does not.
+    pub function_arns: BTreeMap<String, String>,
 }
 
 // Secrets must never end up in logs, so Debug is written by hand.
@@ -50,6 +56,7 @@ impl fmt::Debug for Config {
             .field("cache_l1_capacity", &self.cache_l1_capacity)
             .field("cache_l1_ttl_ms", &self.cache_l1_ttl_ms)
             .field("cache_l2_ttl_seconds", &self.cache_l2_ttl_seconds)
+            .field("function_arns", &self.function_arns)
             .finish()
     }
 }
@@ -182,6 +189,7 @@ impl Config {
         let cache_l1_capacity = r.number("WEFT_CACHE_L1_CAPACITY", 10_000, 1, 10_000_000);
         let cache_l1_ttl_ms = r.number("WEFT_CACHE_L1_TTL_MS", 1_000, 0, 3_600_000);
         let cache_l2_ttl_seconds = r.number("WEFT_CACHE_L2_TTL_SECONDS", 300, 1, 86_400);
+        let function_arns = r.function_arns("WEFT_FUNCTION_ARNS");
 
         if !r.problems.is_empty() {
             return Err(ConfigError { problems: r.problems });
@@ -204,6 +212,7 @@ impl Config {
             cache_l1_capacity: cache_l1_capacity as usize,
             cache_l1_ttl_ms,
             cache_l2_ttl_seconds,
+            function_arns,
         })
     }
 }
@@ -253,6 +262,33 @@ impl Reader<'_> {
                 default
             }
         }
+    }
+
+    /// A JSON object of function node type → non-empty function name.
+    fn function_arns(&mut self, name: &str) -> BTreeMap<String, String> {
+        let Some(v) = self.optional(name) else { return BTreeMap::new() };
+        let map: BTreeMap<String, String> = match serde_json::from_str(&v) {
+            Ok(map) => map,
+            Err(err) => {
+                self.problem(format!(
+                    "{name} must be a JSON object of node type to Lambda function ARN, \
+                     e.g. {{\"http\": \"arn:aws:lambda:us-east-1:123456789012:function:weft-http\"}}: {err}"
+                ));
+                return BTreeMap::new();
+            }
+        };
+        for (node_type, function) in &map {
+            if node_contract::logical_id(node_type).is_none() {
+                let known: Vec<&str> = node_contract::FUNCTIONS.iter().map(|(t, _)| *t).collect();
+                self.problem(format!(
+                    "{name}: `{node_type}` is not a node type that runs as a function (one of: {})",
+                    known.join(", ")
+                ));
+            } else if function.trim().is_empty() {
+                self.problem(format!("{name}: the function for `{node_type}` is empty"));
+            }
+        }
+        map
     }
 
     fn boolean(&mut self, name: &str, default: bool) -> bool {
@@ -326,6 +362,26 @@ mod tests {
         let debug = format!("{c:?}");
         assert!(!debug.contains("pw@"), "password leaked: {debug}");
         assert!(!debug.contains("0123456789abcdef"), "jwt secret leaked: {debug}");
+    }
+
+    #[test]
+    fn function_arns_are_a_checked_map_of_function_node_types() {
+        let mut vars = base();
+        vars.push(("WEFT_FUNCTION_ARNS", r#"{"http": "arn:aws:lambda:us-east-1:1:function:weft-http"}"#));
+        let c = Config::from_vars(vars).expect("valid");
+        assert_eq!(c.function_arns.get("http").map(String::as_str), Some("arn:aws:lambda:us-east-1:1:function:weft-http"));
+        assert!(Config::from_vars(base()).expect("valid").function_arns.is_empty());
+
+        for (bad, says) in [
+            ("[1]", "must be a JSON object"),
+            (r#"{"condition": "x"}"#, "`condition` is not a node type that runs as a function"),
+            (r#"{"code": " "}"#, "the function for `code` is empty"),
+        ] {
+            let mut vars = base();
+            vars.push(("WEFT_FUNCTION_ARNS", bad));
+            let err = Config::from_vars(vars).expect_err(bad).to_string();
+            assert!(err.contains("WEFT_FUNCTION_ARNS") && err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]
