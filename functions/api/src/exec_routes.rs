@@ -22,7 +22,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::executions::{Execution, ExecutionPage};
+use crate::routes::{AuthErrors, BodyErrors};
 use crate::executions::{self, ListQuery, StartRequest, StopRequest};
 use crate::extract::{Caller, Json, Path, Query};
 use auth::Role;
@@ -32,7 +34,7 @@ fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Result<R
     Ok((status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct StartQuery {
     /// Run an EXPRESS workflow synchronously and answer with its outcome.
@@ -54,6 +56,19 @@ fn sse_wait() -> u64 {
 }
 
 /// `POST /v1/workflows/{id}/executions`
+#[utoipa::path(post, path = "/v1/workflows/{id}/executions", tag = "executions",
+    params(("id" = Uuid, Path, description = "workflow id"), StartQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 256 characters; a retry with the same key answers the first execution")),
+    security(("bearer" = [])), request_body = StartRequest,
+    responses(
+        (status = 201, description = "started", body = Execution,
+            headers(("location" = String, description = "the execution's URL"))),
+        (status = 200, description = "an `Idempotency-Key` replay (header `idempotent-replayed: true`), or the outcome of `?wait=true`", body = Execution),
+        (status = 404, description = "no such workflow in this tenant", body = ErrorBody),
+        (status = 409, description = "not published, the key was used with another input, or executions are disabled", body = ErrorBody),
+        (status = 422, description = "the input does not match the start node's input_schema", body = ErrorBody),
+        (status = 503, description = "Step Functions or the database is unavailable; retrying helps", body = ErrorBody),
+        BodyErrors, AuthErrors))]
 pub async fn start_execution(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -85,6 +100,10 @@ pub async fn start_execution(
 }
 
 /// `GET /v1/executions`
+#[utoipa::path(get, path = "/v1/executions", tag = "executions", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "newest first", body = ExecutionPage),
+        (status = 400, description = "invalid query", body = ErrorBody),
+        (status = 503, description = "the database is unavailable; retrying helps", body = ErrorBody), AuthErrors))]
 pub async fn list_executions(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -95,6 +114,12 @@ pub async fn list_executions(
 }
 
 /// `GET /v1/executions/{id}`
+#[utoipa::path(get, path = "/v1/executions/{id}", tag = "executions",
+    params(("id" = Uuid, Path, description = "execution id")), security(("bearer" = [])),
+    responses((status = 200, description = "with input and per-node summary", body = Execution),
+        (status = 400, description = "invalid id", body = ErrorBody),
+        (status = 404, description = "no such execution in this tenant", body = ErrorBody),
+        (status = 503, description = "the database is unavailable; retrying helps", body = ErrorBody), AuthErrors))]
 pub async fn get_execution(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -105,6 +130,15 @@ pub async fn get_execution(
 }
 
 /// `POST /v1/executions/{id}/stop`
+#[utoipa::path(post, path = "/v1/executions/{id}/stop", tag = "executions",
+    params(("id" = Uuid, Path, description = "execution id")), security(("bearer" = [])),
+    request_body(content = Option<StopRequest>, description = "optional; an empty body stops without an error name"),
+    responses((status = 200, description = "stopped (ABORTED)", body = Execution),
+        (status = 400, description = "invalid id or body", body = ErrorBody),
+        (status = 404, description = "no such execution in this tenant", body = ErrorBody),
+        (status = 409, description = "not started yet, already over, or executions are disabled", body = ErrorBody),
+        (status = 413, description = "the body is larger than the server accepts", body = ErrorBody),
+        (status = 503, description = "Step Functions or the database is unavailable; retrying helps", body = ErrorBody), AuthErrors))]
 pub async fn stop_execution(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -118,10 +152,21 @@ pub async fn stop_execution(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
+    // Postgres text cannot hold NUL; refuse it here rather than fail the write with a 500.
+    if error.iter().chain(cause.iter()).any(|s| s.contains('\0')) {
+        return Err(ApiError::bad_request(r"strings must not contain the NUL character (\u0000)"));
+    }
     json_response(StatusCode::OK, &executions::stop(&state, &caller.tenant, id, error, cause).await?)
 }
 
 /// `POST /v1/executions/{id}/redrive`
+#[utoipa::path(post, path = "/v1/executions/{id}/redrive", tag = "executions",
+    params(("id" = Uuid, Path, description = "execution id")), security(("bearer" = [])),
+    responses((status = 200, description = "running again from the node that failed", body = Execution),
+        (status = 400, description = "invalid id", body = ErrorBody),
+        (status = 404, description = "no such execution in this tenant", body = ErrorBody),
+        (status = 409, description = "not failed, not redrivable, or executions are disabled", body = ErrorBody),
+        (status = 503, description = "Step Functions or the database is unavailable; retrying helps", body = ErrorBody), AuthErrors))]
 pub async fn redrive_execution(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -131,16 +176,43 @@ pub async fn redrive_execution(
     json_response(StatusCode::OK, &executions::redrive(&state, &caller.tenant, id).await?)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Like `Last-Event-ID` (the header wins).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
-    /// Wait at most this long for new events (capped by `WEFT_SSE_WAIT_MS`).
+    /// Wait at most this long for new events (capped by `WEFT_SSE_WAIT_MS`, default 20,000).
     pub timeout_ms: Option<u64>,
 }
 
+/// One server-sent event as a client parses it; the `text/event-stream` body is a series of them.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SseEvent {
+    /// The event's `seq` (node-level events only); a reconnect sends it back as `Last-Event-ID`.
+    pub id: Option<String>,
+    /// `message` (a node-level event) or `end` (the execution is over).
+    #[schema(pattern = "^(message|end)$")]
+    pub event: Option<String>,
+    /// JSON: `{"seq", "type", "node_id"?, "payload"}`, or for `end` `{"status", "output", "error", "cause"}`.
+    pub data: Option<String>,
+    /// The reconnection delay in milliseconds, sent when the bounded wait is over.
+    pub retry: Option<u64>,
+}
+
 /// `GET /v1/executions/{id}/events`
+#[utoipa::path(get, path = "/v1/executions/{id}/events", tag = "executions",
+    params(("id" = Uuid, Path, description = "execution id"), EventsQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "the last event id received (a non-negative integer)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, content_type = "text/event-stream", body = SseEvent,
+            description = "`id: <seq>` / `data: {\"seq\", \"type\", \"node_id\"?, \"payload\"}` events after the given id; \
+                then `retry: 500` after a bounded wait, or `event: end` (data: status, output, error, cause) when the execution is over"),
+        (status = 400, description = "invalid id, query or Last-Event-ID", body = ErrorBody),
+        (status = 404, description = "no such execution in this tenant", body = ErrorBody),
+        (status = 503, description = "the database is unavailable; retrying helps", body = ErrorBody), AuthErrors))]
 pub async fn execution_events(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -156,7 +228,10 @@ pub async fn execution_events(
             .and_then(|s| s.trim().parse::<i64>().ok())
             .filter(|n| *n >= 0)
             .ok_or_else(|| ApiError::bad_request("Last-Event-ID must be an event id"))?,
-        None => q.after.unwrap_or(0).max(0),
+        None => match q.after {
+            Some(n) if n < 0 => return Err(ApiError::bad_request("`after` must be an event id")),
+            n => n.unwrap_or(0),
+        },
     };
     // Existence and tenant check before the stream starts, so a wrong id is a plain 404.
     status_of(&state, &caller.tenant, id).await?.ok_or_else(|| ApiError::not_found("execution"))?;

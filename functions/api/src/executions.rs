@@ -441,13 +441,18 @@ fn summarize(events: &[StoredEvent]) -> Vec<NodeSummary> {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// PENDING, RUNNING, SUCCEEDED, FAILED, ABORTED or TIMED_OUT.
+    #[param(pattern = "^(PENDING|RUNNING|SUCCEEDED|FAILED|ABORTED|TIMED_OUT)$")]
     pub status: Option<String>,
     pub workflow_id: Option<Uuid>,
     /// RFC 3339: started at or after.
     pub started_after: Option<DateTime<Utc>>,
     /// RFC 3339: started before.
     pub started_before: Option<DateTime<Utc>>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 

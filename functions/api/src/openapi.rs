@@ -8,7 +8,7 @@ use crate::{dto, error, routes};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Weft API", description = "Workflows, versions and secrets of Weft tenants.", version = "1.0.0"),
+    info(title = "Weft API", description = "Workflows, versions, secrets, executions, approvals and triggers of Weft tenants.", version = "1.0.0"),
     paths(
         routes::healthz,
         routes::compile,
@@ -27,6 +27,12 @@ use crate::{dto, error, routes};
         routes::create_api_key,
         routes::list_api_keys,
         routes::revoke_api_key,
+        crate::exec_routes::start_execution,
+        crate::exec_routes::list_executions,
+        crate::exec_routes::get_execution,
+        crate::exec_routes::stop_execution,
+        crate::exec_routes::redrive_execution,
+        crate::exec_routes::execution_events,
         crate::approval_routes::list_approvals,
         crate::approval_routes::get_approval,
         crate::approval_routes::decide_approval,

@@ -105,6 +105,10 @@ fn check_len(what: &str, value: Option<&str>, max: usize) -> Result<(), ApiError
         Some(v) if v.chars().count() > max => {
             Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("`{what}` must be at most {max} characters")))
         }
+        // Postgres text cannot hold NUL, so it would otherwise fail the query with a 500.
+        Some(v) if v.contains('\0') => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("`{what}` must not contain the NUL character")))
+        }
         _ => Ok(()),
     }
 }

@@ -440,9 +440,23 @@ async fn healthz_and_openapi_need_no_token() {
     let r = app.call("GET", "/openapi.json", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["openapi"], "3.1.0");
-    for path in ["/v1/workflows", "/v1/workflows/{id}", "/v1/workflows/{id}/versions", "/v1/compile", "/v1/secrets"] {
+    for path in [
+        "/v1/workflows",
+        "/v1/workflows/{id}",
+        "/v1/workflows/{id}/versions",
+        "/v1/compile",
+        "/v1/secrets",
+        "/v1/workflows/{id}/executions",
+        "/v1/executions",
+        "/v1/executions/{id}",
+        "/v1/executions/{id}/stop",
+        "/v1/executions/{id}/redrive",
+        "/v1/executions/{id}/events",
+    ] {
         assert!(r.body["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
+    let sse = &r.body["paths"]["/v1/executions/{id}/events"]["get"]["responses"]["200"]["content"];
+    assert!(sse.get("text/event-stream").is_some(), "events must be documented as text/event-stream: {sse}");
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
 }
 

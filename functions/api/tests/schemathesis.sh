@@ -29,6 +29,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 log=$(mktemp)
 WEFT_DATABASE_URL="$base_url/$db" WEFT_JWT_SECRET=$secret WEFT_JWT_ISSUER=https://issuer.schemathesis \
   WEFT_JWT_AUDIENCE=weft WEFT_SECRETS_KEY=$(openssl rand -base64 32) WEFT_RATE_LIMIT=0 \
+  WEFT_SSE_WAIT_MS=${WEFT_SSE_WAIT_MS:-2000} \
   "$weft" serve --port "$port" >"$log" 2>&1 &
 pid=$!
 cleanup() {
@@ -54,6 +55,8 @@ graph='{"format":"weft/v1","id":"st","name":"schemathesis","nodes":[{"id":"start
 curl -fs -X POST "http://127.0.0.1:$port/v1/workflows" -H "Authorization: Bearer $token" \
   -H 'content-type: application/json' -d "{\"graph\": $graph}" >/dev/null
 
+# WEFT_SSE_WAIT_MS bounds every `GET /v1/executions/{id}/events` response (a running execution's
+# stream otherwise stays open up to 20 s, longer than --request-timeout).
 # positive_data_acceptance is left out: a schema-valid but random graph is rightly refused
 # with a documented 422, and a random id with a documented 404.
 schemathesis run "http://127.0.0.1:$port/openapi.json" \
