@@ -76,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
     latencies.sort();
     let pct = |p: f64| latencies.get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or_default();
     println!(
-        "started {} of {n} in {:.2?} ({:.0} starts/s); start latency p50 {:.0?} p99 {:.0?} max {:.0?}; {} errors{}",
+        "started {} of {n} in {:.2?} ({:.0} starts/s); start latency p50 {:.2?} p99 {:.2?} max {:.2?}; {} errors{}",
         ids.len(),
         start_wall,
         ids.len() as f64 / start_wall.as_secs_f64(),
