@@ -23,30 +23,10 @@ fn exercise(v: Value) {
     }
 }
 
-const TYPES: &[&str] = &[
-    "start",
-    "end",
-    "condition",
-    "switch",
-    "loop",
-    "parallel",
-    "join",
-    "delay",
-    "http",
-    "code",
-    "llm",
-    "agent",
-    "multi_agent",
-    "vector_search",
-    "vector_upsert",
-    "database",
-    "email",
-    "slack",
-    "approval",
-    "workflow",
-    "bogus",
-    "",
-];
+/// Every real node type, plus an unknown and an empty one.
+fn types() -> Vec<&'static str> {
+    compiler::NODE_TYPES.iter().copied().chain(["bogus", ""]).collect()
+}
 
 const IDS: &[&str] = &["start", "a", "b", "c", "d", "e", "f", "g", "x-1", "", "1n"];
 
@@ -88,7 +68,7 @@ fn data_value() -> impl Strategy<Value = Value> {
 fn node() -> impl Strategy<Value = Value> {
     (
         prop::sample::select(IDS),
-        prop::sample::select(TYPES),
+        prop::sample::select(types()),
         data_value(),
         prop::option::of(prop::sample::select(IDS)),
         prop::option::of(prop_oneof![Just("continue"), Just("fail")]),

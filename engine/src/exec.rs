@@ -331,29 +331,39 @@ pub(crate) fn run_machine(th: Thread, machine: Arc<Machine>, input: Arc<Value>) 
     run_machine_from(th, machine, start, input)
 }
 
+/// States that never wait take nanoseconds; a run of them shares one reading of the clock
+/// (refreshed every 32 states), which keeps millisecond timestamps honest and the clock off the
+/// hot path. A state that waited (Task, Wait, Map, Parallel) makes the reading stale: start a new
+/// `ClockReading::default()` after it.
+#[derive(Default)]
+struct ClockReading(Option<(DateTime<Utc>, u32)>);
+
+impl ClockReading {
+    fn now(&mut self, th: &Thread) -> DateTime<Utc> {
+        match self.0 {
+            Some((t, n)) if n < 32 => {
+                self.0 = Some((t, n + 1));
+                t
+            }
+            _ => {
+                let t = th.run.inner.config.clock.now();
+                self.0 = Some((t, 0));
+                t
+            }
+        }
+    }
+}
+
 /// Runs a state machine from the state at `idx` to an end.
 fn run_machine_from(mut th: Thread, machine: Arc<Machine>, idx: usize, input: Arc<Value>) -> BoxFut<Result<Arc<Value>, Failure>> {
     Box::pin(async move {
         let mut idx = idx;
         let mut input = input;
-        // States that never wait take nanoseconds; a run of them shares one reading of the clock
-        // (refreshed every 32 states), which keeps millisecond timestamps honest and the clock
-        // off the hot path.
-        let mut clock_reading: Option<(DateTime<Utc>, u32)> = None;
+        let mut clock_reading = ClockReading::default();
         loop {
             let st = &machine.states[idx];
             let (entered_ty, exited_ty) = state_event_types(&st.kind);
-            let entered_time = match clock_reading {
-                Some((t, n)) if n < 32 => {
-                    clock_reading = Some((t, n + 1));
-                    t
-                }
-                _ => {
-                    let t = th.run.inner.config.clock.now();
-                    clock_reading = Some((t, 0));
-                    t
-                }
-            };
+            let entered_time = clock_reading.now(&th);
             let entered_id =
                 th.emit_at(entered_ty, Details::StateEntered { name: Arc::clone(&st.name), input: Arc::clone(&input) }, entered_time)?;
             let at = At { st, entered_id, entered_time, retry: 0, token: None };
@@ -368,7 +378,7 @@ fn run_machine_from(mut th: Thread, machine: Arc<Machine>, idx: usize, input: Ar
                 Kind::Fail(f) => return Err(fail(&th, &at, &input, f)?),
                 _ => {
                     let f = exec_async(&mut th, &at, input).await?;
-                    clock_reading = None;
+                    clock_reading = ClockReading::default();
                     (f, th.run.inner.config.clock.now())
                 }
             };
@@ -402,21 +412,11 @@ fn run_machine_from(mut th: Thread, machine: Arc<Machine>, idx: usize, input: Ar
 fn run_sync(th: &mut Thread, machine: &Machine, input: Arc<Value>) -> Result<Arc<Value>, Failure> {
     let mut idx = machine.start;
     let mut input = input;
-    let mut clock_reading: Option<(DateTime<Utc>, u32)> = None;
+    let mut clock_reading = ClockReading::default();
     loop {
         let st = &machine.states[idx];
         let (entered_ty, exited_ty) = state_event_types(&st.kind);
-        let entered_time = match clock_reading {
-            Some((t, n)) if n < 32 => {
-                clock_reading = Some((t, n + 1));
-                t
-            }
-            _ => {
-                let t = th.run.inner.config.clock.now();
-                clock_reading = Some((t, 0));
-                t
-            }
-        };
+        let entered_time = clock_reading.now(th);
         let entered_id =
             th.emit_at(entered_ty, Details::StateEntered { name: Arc::clone(&st.name), input: Arc::clone(&input) }, entered_time)?;
         let at = At { st, entered_id, entered_time, retry: 0, token: None };
