@@ -61,6 +61,27 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value).map_err(ApiError::internal)
 }
 
+/// Serves the JSON body cached under `key`, or loads it, caches it and serves it. Readers only
+/// fill an empty key (`put_if_absent`), so a slow reader never puts an old value back over a
+/// writer's. An empty entry is a tombstone written by delete: the `what` is gone.
+async fn cached_json(
+    state: &AppState,
+    key: &str,
+    kind: Kind,
+    what: &'static str,
+    load: impl std::future::Future<Output = Result<Vec<u8>, ApiError>>,
+) -> Result<Response, ApiError> {
+    if let Some(bytes) = state.cache().get(key).await {
+        if bytes.is_empty() {
+            return Err(ApiError::not_found(what));
+        }
+        return Ok(json_bytes(StatusCode::OK, bytes.to_vec()));
+    }
+    let body = load.await?;
+    state.cache().put_if_absent(key, body.clone(), kind).await;
+    Ok(json_bytes(StatusCode::OK, body))
+}
+
 /// Checks that a draft graph parses as `weft/v1`; returns its validation diagnostics (which a
 /// draft may have, but publishing refuses).
 fn check_draft(graph: &serde_json::Value) -> Result<(compiler::Graph, Vec<compiler::Diagnostic>), ApiError> {
@@ -249,18 +270,11 @@ pub async fn get_workflow(
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
-    let key = wf_key(&caller.tenant, id);
-    if let Some(bytes) = state.cache().get(&key).await {
-        // An empty entry is a tombstone written by delete.
-        if bytes.is_empty() {
-            return Err(ApiError::not_found("workflow"));
-        }
-        return Ok(json_bytes(StatusCode::OK, bytes.to_vec()));
-    }
-    let w = state.store().get_workflow(&caller.tenant, id).await.map_err(ApiError::store("workflow"))?;
-    let body = to_json(&workflow_response(w))?;
-    state.cache().put_if_absent(&key, body.clone(), Kind::Mutable).await;
-    Ok(json_bytes(StatusCode::OK, body))
+    cached_json(&state, &wf_key(&caller.tenant, id), Kind::Mutable, "workflow", async {
+        let w = state.store().get_workflow(&caller.tenant, id).await.map_err(ApiError::store("workflow"))?;
+        to_json(&workflow_response(w))
+    })
+    .await
 }
 
 /// Replaces the draft.
@@ -452,17 +466,11 @@ pub async fn get_version(
     Path((id, version)): Path<(Uuid, i32)>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
-    let key = ver_key(&caller.tenant, id, version);
-    if let Some(bytes) = state.cache().get(&key).await {
-        if bytes.is_empty() {
-            return Err(ApiError::not_found("version"));
-        }
-        return Ok(json_bytes(StatusCode::OK, bytes.to_vec()));
-    }
-    let v = state.store().get_version(&caller.tenant, id, version).await.map_err(ApiError::store("version"))?;
-    let body = to_json(&VersionResponse::from(v))?;
-    state.cache().put_if_absent(&key, body.clone(), Kind::Immutable).await;
-    Ok(json_bytes(StatusCode::OK, body))
+    cached_json(&state, &ver_key(&caller.tenant, id, version), Kind::Immutable, "version", async {
+        let v = state.store().get_version(&caller.tenant, id, version).await.map_err(ApiError::store("version"))?;
+        to_json(&VersionResponse::from(v))
+    })
+    .await
 }
 
 /// Routes the `live` alias to a published version (roll back or forward).
