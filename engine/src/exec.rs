@@ -382,25 +382,12 @@ fn run_machine_from(mut th: Thread, machine: Arc<Machine>, idx: usize, input: Ar
                     (f, th.run.inner.config.clock.now())
                 }
             };
-            let (next, output) = match flow {
-                Flow::Next(n, v) => (Some(n), v),
-                Flow::End(v) => (None, v),
-            };
-            // A state that built a new value could have nested it deeper (e.g. a loop wrapping
-            // its input in Parameters); values nested without bound would overflow the stack
-            // when dropped or serialized, so they fail the execution instead.
-            if Arc::as_ptr(&output) as usize != input_ptr && too_deep(&output, MAX_DEPTH) {
-                return Err(rt(&at, format!("The state's output is nested deeper than {MAX_DEPTH} levels.")));
-            }
-            if let Some(ty) = exited_ty {
-                th.emit_at(ty, Details::StateExited { name: Arc::clone(&st.name), output: Arc::clone(&output) }, exited_time)?;
-            }
-            match next {
-                Some(n) => {
+            match leave_state(&mut th, &at, exited_ty, flow, input_ptr, exited_time)? {
+                Flow::Next(n, output) => {
                     idx = n;
                     input = output;
                 }
-                None => return Ok(output),
+                Flow::End(output) => return Ok(output),
             }
             // A loop of states that never wait must still let other executions (and `stop`) run.
             tokio::task::consume_budget().await;
@@ -428,24 +415,38 @@ fn run_sync(th: &mut Thread, machine: &Machine, input: Arc<Value>) -> Result<Arc
             Kind::Fail(f) => return Err(fail(th, &at, &input, f)?),
             _ => return Err(rt(&at, "internal error: a waiting state in a machine run in place")),
         };
-        let (next, output) = match flow {
-            Flow::Next(n, v) => (Some(n), v),
-            Flow::End(v) => (None, v),
-        };
-        if Arc::as_ptr(&output) as usize != input_ptr && too_deep(&output, MAX_DEPTH) {
-            return Err(rt(&at, format!("The state's output is nested deeper than {MAX_DEPTH} levels.")));
-        }
-        if let Some(ty) = exited_ty {
-            th.emit_at(ty, Details::StateExited { name: Arc::clone(&st.name), output: Arc::clone(&output) }, entered_time)?;
-        }
-        match next {
-            Some(n) => {
+        match leave_state(th, &at, exited_ty, flow, input_ptr, entered_time)? {
+            Flow::Next(n, output) => {
                 idx = n;
                 input = output;
             }
-            None => return Ok(output),
+            Flow::End(output) => return Ok(output),
         }
     }
+}
+
+/// After a state ran: refuses an output nested without bound, records the state's exit, and
+/// hands back where to go. A state that built a new value could have nested it deeper (e.g. a
+/// loop wrapping its input in Parameters); values nested without bound would overflow the stack
+/// when dropped or serialized, so they fail the execution instead.
+fn leave_state(
+    th: &mut Thread,
+    at: &At<'_>,
+    exited_ty: Option<EventType>,
+    flow: Flow,
+    input_ptr: usize,
+    exited_time: DateTime<Utc>,
+) -> Result<Flow, Failure> {
+    let output = match &flow {
+        Flow::Next(_, v) | Flow::End(v) => v,
+    };
+    if Arc::as_ptr(output) as usize != input_ptr && too_deep(output, MAX_DEPTH) {
+        return Err(rt(at, format!("The state's output is nested deeper than {MAX_DEPTH} levels.")));
+    }
+    if let Some(ty) = exited_ty {
+        th.emit_at(ty, Details::StateExited { name: Arc::clone(&at.st.name), output: Arc::clone(output) }, exited_time)?;
+    }
+    Ok(flow)
 }
 
 fn state_event_types(k: &Kind) -> (EventType, Option<EventType>) {
