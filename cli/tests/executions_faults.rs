@@ -133,15 +133,23 @@ async fn outputs_postgres_jsonb_refuses_still_finish_and_stop_works() {
         {"id": "nul_http", "type": "http", "data": {"method": "GET", "url": gate.url("/nul")}},
         {"id": "sur_http", "type": "http", "data": {"method": "GET", "url": gate.url("/surrogate")}}
     ]));
+    let mut graph = graph;
+    let end = graph["nodes"].as_array_mut().and_then(|n| n.last_mut()).expect("end node");
+    end["data"] = json!({"output": {"code": "{{ nodes.nul_code }}", "http": "{{ nodes.nul_http.body }}",
+                                    "surrogate_code": "{{ nodes.sur_code }}", "surrogate_http": "{{ nodes.sur_http.body }}"}});
     let workflow = api.publish(graph).await;
     let id = api.start(&workflow, json!({})).await;
     let e = api.wait_status(&id, Duration::from_secs(60), terminal).await;
     assert_eq!(e["status"], "SUCCEEDED", "{e}");
     let (_, end) = follow(&api, &id, Duration::from_secs(30)).await;
     assert_eq!(end["status"], "SUCCEEDED", "{end}");
-    let nodes = api.get(&format!("/v1/executions/{id}")).await;
-    let text = nodes.to_string();
-    assert!(text.contains("a\\u0000b"), "the NUL survives, escaped, in the output: {text}");
+    let output = &e["output"];
+    assert_eq!(output["code"], json!({"s": "a\u{0}b", "k": {"x\u{0}": 1}}), "NUL survives in values and keys: {e}");
+    assert_eq!(output["http"], json!({"v": "a\u{0}b"}), "{e}");
+    // A lone surrogate cannot be a JSON string: code fails with a named error (caught here by
+    // `on_error: continue`), an HTTP body that holds one is kept as its text.
+    assert_eq!(output["surrogate_code"]["error"], "Code.InvalidResult", "{e}");
+    assert_eq!(output["surrogate_http"], r#"{"v": "x\ud800y"}"#, "{e}");
 
     // Stop ends a RUNNING execution whose earlier outputs hold NUL, even mid-Task.
     let graph = chain(json!([
