@@ -527,3 +527,24 @@ where
 {
     psql(&pool.0, sql).parse().expect("scalar")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_over_step_functions_limit_is_the_clients_mistake() {
+    let Some((db, redis)) = services().await else { return };
+    let serve = Serve::start(&db, &redis, 0, &[]);
+    let api = Api::new(&serve.base, "acme");
+    let graph = chain(json!([{"id": "work", "type": "code", "data": {"source": "return 1;"}}]));
+    let workflow = api.publish(graph).await;
+    // 300 KiB: under the API's 1 MiB body limit, over Step Functions' 256 KiB input limit.
+    let input = json!({"blob": "x".repeat(300 * 1024)});
+    for wait in ["", "?wait=true"] {
+        let (status, body) = api
+            .call(Method::POST, &format!("/v1/workflows/{workflow}/executions{wait}"), Some(json!({"input": input})))
+            .await;
+        assert_eq!(status, 413, "{wait}: {body}");
+        assert_eq!(body["error"]["code"], "input_too_large", "{body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("262144")), "names the limit: {body}");
+    }
+    let listed = api.get(&format!("/v1/executions?workflow_id={workflow}")).await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(0), "nothing was written: {listed}");
+}
