@@ -36,7 +36,7 @@ items=$(python3 -c 'import json; print(json.dumps({"items": list(range(80))}))')
 
 measure() {
   local label=$1; shift
-  env "$@" "$weft" serve --port "$port" >/tmp/weft-code-memory.log 2>&1 &
+  env -u WEFT_CODE_MAX_CONCURRENCY "$@" "$weft" serve --port "$port" >/tmp/weft-code-memory.log 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   local api="http://127.0.0.1:$port/v1"
@@ -62,5 +62,5 @@ measure() {
 }
 
 echo "weft serve, loop of 80 x 50 MiB code allocations ($(nproc) CPUs):"
-measure "default WEFT_CODE_MAX_CONCURRENCY" WEFT_CODE_MAX_CONCURRENCY=
+measure "default WEFT_CODE_MAX_CONCURRENCY"
 measure "WEFT_CODE_MAX_CONCURRENCY=80" WEFT_CODE_MAX_CONCURRENCY=80

@@ -548,3 +548,63 @@ async fn an_input_over_step_functions_limit_is_the_clients_mistake() {
     let listed = api.get(&format!("/v1/executions?workflow_id={workflow}")).await;
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(0), "nothing was written: {listed}");
 }
+
+/// A kill while a Task is in flight, and while a Map (loop) and a Parallel wait on their
+/// iterations and branches: each execution fails visibly with `Weft.EngineRestarted`, and a
+/// redrive after the restart finishes it. Deterministic: every run blocks on the gate until the
+/// test opens it, after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_mid_task_mid_map_and_mid_parallel_fails_visibly_and_redrives() {
+    let Some((db, redis)) = services().await else { return };
+    let gate = Gate::start().await;
+    let mut first = Serve::start(&db, &redis, 0, &[]);
+    let api = Api::new(&first.base, "acme");
+    let wait = |id: &str, parent: Option<&str>| {
+        let mut n = json!({"id": id, "type": "http", "data": {"method": "GET", "url": gate.url("/gate"), "timeout_seconds": 300}});
+        if let Some(p) = parent {
+            n["parentId"] = json!(p);
+        }
+        n
+    };
+    let task = chain(json!([wait("call", None)]));
+    let map = json!({"format": "weft/v1", "id": "map", "name": "Map",
+        "nodes": [{"id": "start", "type": "start", "data": {}},
+                  {"id": "each", "type": "loop", "data": {"items": "{{ input.items }}"}},
+                  wait("call", Some("each")),
+                  {"id": "done", "type": "end", "data": {"output": "{{ nodes.each }}"}}],
+        "edges": [{"id": "e1", "source": "start", "target": "each"}, {"id": "e2", "source": "each", "target": "done"}]});
+    let parallel = json!({"format": "weft/v1", "id": "par", "name": "Parallel",
+        "nodes": [{"id": "start", "type": "start", "data": {}},
+                  {"id": "fork", "type": "parallel", "data": {}},
+                  wait("left", None), wait("right", None),
+                  {"id": "meet", "type": "join", "data": {}},
+                  {"id": "done", "type": "end", "data": {}}],
+        "edges": [{"id": "e1", "source": "start", "target": "fork"},
+                  {"id": "e2", "source": "fork", "target": "left"}, {"id": "e3", "source": "fork", "target": "right"},
+                  {"id": "e4", "source": "left", "target": "meet"}, {"id": "e5", "source": "right", "target": "meet"},
+                  {"id": "e6", "source": "meet", "target": "done"}]});
+    let mut runs = Vec::new();
+    for (graph, input) in [(task, json!({})), (map, json!({"items": [1, 2, 3]})), (parallel, json!({}))] {
+        let workflow = api.publish(graph).await;
+        runs.push(api.start(&workflow, input).await);
+    }
+    // 1 Task + 3 iterations + 2 branches are inside their HTTP calls.
+    gate.wait_arrivals(6).await;
+    first.child.kill().expect("SIGKILL weft serve");
+    let _ = first.child.wait();
+
+    let second = Serve::start(&db, &redis, 0, &[]);
+    let api = Api::new(&second.base, "acme");
+    for id in &runs {
+        let e = api.wait_status(id, Duration::from_secs(30), terminal).await;
+        assert_eq!(e["status"], "FAILED", "{e}");
+        assert_eq!(e["error"], "Weft.EngineRestarted", "{e}");
+    }
+    gate.release();
+    for id in &runs {
+        let (status, body) = api.call(Method::POST, &format!("/v1/executions/{id}/redrive"), None).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, end) = follow(&api, id, Duration::from_secs(60)).await;
+        assert_eq!(end["status"], "SUCCEEDED", "{end}");
+    }
+}

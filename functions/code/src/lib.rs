@@ -85,6 +85,8 @@ impl Limits {
 fn env_u64(name: &'static str) -> Result<Option<u64>, SettingsError> {
     match std::env::var(name) {
         Err(_) => Ok(None),
+        // Set but empty means unset, as in the rest of Weft's configuration.
+        Ok(value) if value.trim().is_empty() => Ok(None),
         Ok(value) => match value.trim().parse::<u64>() {
             Ok(n) if n > 0 => Ok(Some(n)),
             _ => Err(SettingsError {
