@@ -63,32 +63,42 @@ impl Serve {
         let mut child = cmd.spawn().expect("spawn weft serve");
         let stderr = child.stderr.take().expect("stderr");
         let mut serve = Serve { child, base: String::new(), db: db.to_owned(), redis: redis.to_owned() };
-        let mut reader = BufReader::new(stderr);
-        // Start-up warnings (e.g. executions failed by a restart) may come before the address.
-        let mut seen = String::new();
-        for _ in 0..200 {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            if line.contains("listening on") {
-                serve.base = line
-                    .split_whitespace()
-                    .find(|w| w.starts_with("http://"))
-                    .unwrap_or_default()
-                    .to_owned();
-                break;
-            }
-            seen.push_str(&line);
-        }
-        // Dropping `serve` on this panic kills the child.
-        assert!(!serve.base.is_empty(), "weft serve did not start:\n{seen}");
-        // Keep draining stderr so the child never blocks on a full pipe; echo it for debugging.
+        // One thread reads stderr for good (so the child never blocks on a full pipe) and echoes
+        // it; the address is taken from the first "listening on" line, waited for with a bound
+        // so a server that never starts fails the test instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
         std::thread::spawn(move || {
-            for line in reader.lines().map_while(Result::ok) {
+            let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+            let mut found = false;
+            for line in &mut lines {
+                if !found && line.contains("listening on") {
+                    found = true;
+                    let _ = tx.send(line);
+                    continue;
+                }
                 eprintln!("[weft serve] {line}");
+                if !found {
+                    let _ = tx.send(String::new());
+                }
             }
         });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = 0;
+        while serve.base.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains("listening on") => {
+                    serve.base =
+                        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_default().to_owned();
+                }
+                Ok(_) => seen += 1,
+                // Dropping `serve` on these panics kills the child.
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("weft serve did not start listening within 60 s ({seen} lines of log above)")
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("weft serve exited before listening"),
+            }
+        }
         serve
     }
 
