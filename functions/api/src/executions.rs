@@ -473,7 +473,8 @@ fn decode_cursor(c: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
     let raw = String::from_utf8(raw).ok()?;
     let (micros, id) = raw.split_once('|')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id.parse().ok()?))
+    // Out-of-range years (which Postgres cannot compare with) are invalid cursors, not 503s.
+    Some((store::cursor_timestamp(micros.parse().ok()?)?, id.parse().ok()?))
 }
 
 /// Lists executions, newest first, keyset-paginated.

@@ -15,7 +15,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{FromRow, Postgres, Row as _, Transaction};
 use uuid::Uuid;
 
-pub use cursor::Cursor;
+pub use cursor::{Cursor, timestamp as cursor_timestamp};
 
 /// The migrations under `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
