@@ -6,7 +6,8 @@
 //!
 //! Architecture invariants:
 //! - every `/v1` route runs behind [`authenticate`], and every store call takes the caller's
-//!   tenant, so another tenant's ids answer 404 exactly like ids that do not exist;
+//!   tenant, so another tenant's ids answer exactly like ids that do not exist (status and body;
+//!   `tests/isolation.rs` checks every route);
 //! - request bodies are bounded (`WEFT_MAX_BODY_BYTES`), parsed strictly (unknown fields are
 //!   refused), and validated before anything is written;
 //! - errors are `{"error": {"code", "message"}}` and never carry SQL or internal detail.
