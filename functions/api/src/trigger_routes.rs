@@ -154,18 +154,18 @@ pub async fn receive_webhook_at(
     if crate::extract::has_nul_escape(body) {
         return Err(ApiError::bad_request(r"the body must not contain the NUL character (\u0000)"));
     }
-    if body.len() > MAX_INPUT_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("an execution's input is at most {MAX_INPUT_BYTES} bytes (Step Functions' limit)"),
-        ));
-    }
     let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body must be JSON (the execution's input): {e}")))?
     };
+    if input.to_string().len() > MAX_INPUT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("an execution's input is at most {MAX_INPUT_BYTES} bytes as JSON (Step Functions' limit)"),
+        ));
+    }
     if !reg.record_delivery(trigger.id, &sig, now).await.map_err(ApiError::unavailable)? {
         return Err(ApiError::new(StatusCode::CONFLICT, "replayed", "this delivery (signature) was already accepted"));
     }
