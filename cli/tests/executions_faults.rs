@@ -543,7 +543,7 @@ async fn an_input_over_step_functions_limit_is_the_clients_mistake() {
             .call(Method::POST, &format!("/v1/workflows/{workflow}/executions{wait}"), Some(json!({"input": input})))
             .await;
         assert_eq!(status, 413, "{wait}: {body}");
-        assert_eq!(body["error"]["code"], "input_too_large", "{body}");
+        assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
         assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("262144")), "names the limit: {body}");
     }
     let listed = api.get(&format!("/v1/executions?workflow_id={workflow}")).await;

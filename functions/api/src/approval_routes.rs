@@ -4,8 +4,10 @@
 //! to Step Functions with the stored task token: SendTaskSuccess with the approval's output, or
 //! SendTaskFailure with `Approval.Rejected`. If the task no longer waits (its `TimeoutSeconds`,
 //! the node's `timeout_seconds`, passed and Step Functions failed it with `States.Timeout`, or the
-//! execution ended), the approval becomes `timed_out` and the answer is 410. If Step Functions is
-//! unreachable, the claim is released and the answer is 503, so the decision can be retried.
+//! execution ended), the approval becomes `timed_out` and the answer is 410. An approval whose
+//! execution is over before its timeout (stopped, or failed elsewhere) is not decided: the answer
+//! is 409 `execution_over` with the execution's status. If Step Functions is unreachable, the
+//! claim is released and the answer is 503, so the decision can be retried.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -142,8 +144,9 @@ pub async fn get_approval(
     params(("id" = Uuid, Path, description = "approval id")), security(("bearer" = [])), request_body = DecideRequest,
     responses((status = 200, description = "decided and delivered to the execution", body = ApprovalResponse),
         (status = 404, description = "no such approval in this tenant", body = ErrorBody),
-        (status = 409, description = "already decided, or executions are disabled", body = ErrorBody),
+        (status = 409, description = "already decided, the execution is over (stopped or failed), or executions are disabled", body = ErrorBody),
         (status = 410, description = "the approval timed out (the task failed with States.Timeout)", body = ErrorBody),
+        (status = 413, description = "the output is larger than Step Functions accepts (256 KiB)", body = ErrorBody),
         (status = 503, description = "Step Functions or the database is unavailable; retrying helps", body = ErrorBody),
         BodyErrors, AuthErrors))]
 pub async fn decide_approval(
@@ -169,8 +172,24 @@ pub async fn decide_approval(
         })),
         Decision::Reject => None,
     };
+    if output.as_ref().is_some_and(|o| o.to_string().len() > MAX_OUTPUT_BYTES) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("`output` must be at most {MAX_OUTPUT_BYTES} bytes as JSON (Step Functions' limit)"),
+        ));
+    }
     let store = approvals(&state);
     let now = Utc::now();
+    // An execution that is over (stopped, say) no longer waits for its approvals: say so rather
+    // than claim the decision and find out from Step Functions. Expired ones are left to `claim`.
+    let current = store.get(&caller.tenant, id).await.map_err(store_error)?.ok_or_else(|| ApiError::not_found("approval"))?;
+    if current.status == "pending"
+        && current.timeout_at.is_none_or(|t| t > now)
+        && let Some(status) = ended_execution(&store, &caller.tenant, id).await?
+    {
+        return Err(execution_over(&status));
+    }
     let claimed = store
         .claim(
             &caller.tenant,
@@ -214,6 +233,13 @@ pub async fn decide_approval(
             Ok(axum::Json(ApprovalResponse::from(claimed, now)))
         }
         Err(Gone) => {
+            // Stopped between the check above and the delivery: not a timeout either.
+            if claimed.timeout_at.is_none_or(|t| t > Utc::now())
+                && let Some(status) = ended_execution(&store, &caller.tenant, id).await?
+            {
+                store.release(&caller.tenant, id).await.map_err(store_error)?;
+                return Err(execution_over(&status));
+            }
             store.mark_timed_out(&caller.tenant, id).await.map_err(store_error)?;
             Err(expired(claimed.timeout_at.unwrap_or(now)))
         }
@@ -241,6 +267,23 @@ fn sdk_failure(code: Option<String>, operation: &str) -> SendOutcome {
             Retry
         }
     }
+}
+
+/// What Step Functions accepts as a task's output.
+const MAX_OUTPUT_BYTES: usize = 256 * 1024;
+
+/// The status of the approval's execution if that execution is over.
+async fn ended_execution(store: &Approvals, tenant: &str, id: Uuid) -> Result<Option<String>, ApiError> {
+    let status = store.execution_status(tenant, id).await.map_err(store_error)?;
+    Ok(status.filter(|s| crate::executions::is_terminal(s)))
+}
+
+fn execution_over(status: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "execution_over",
+        format!("the execution is over ({status}); its approvals can no longer be decided"),
+    )
 }
 
 fn expired(at: DateTime<Utc>) -> ApiError {

@@ -67,6 +67,7 @@ fn sse_wait() -> u64 {
         (status = 200, description = "an `Idempotency-Key` replay (header `idempotent-replayed: true`), or the outcome of `?wait=true`", body = Execution),
         (status = 404, description = "no such workflow in this tenant", body = ErrorBody),
         (status = 409, description = "not published, the key was used with another input, or executions are disabled", body = ErrorBody),
+        (status = 413, description = "the body, or the input (more than Step Functions' 256 KiB), is too large", body = ErrorBody),
         (status = 422, description = "the input does not match the start node's input_schema", body = ErrorBody),
         (status = 503, description = "Step Functions or the database is unavailable; retrying helps", body = ErrorBody),
         BodyErrors, AuthErrors))]
@@ -79,6 +80,7 @@ pub async fn start_execution(
     Json(body): Json<StartRequest>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Editor)?;
+    // Inputs over Step Functions' limit are refused (413) by `executions::start`/`start_sync`.
     if q.wait == Some(true) {
         let execution =
             executions::start_sync(&state, &caller.tenant, &caller.subject, id, body.input, sync_wait()).await?;
@@ -156,6 +158,13 @@ pub async fn stop_execution(
     // Postgres text cannot hold NUL; refuse it here rather than fail the write with a 500.
     if error.iter().chain(cause.iter()).any(|s| s.contains('\0')) {
         return Err(ApiError::bad_request(r"strings must not contain the NUL character (\u0000)"));
+    }
+    // Step Functions' limits for StopExecution.
+    if error.as_ref().is_some_and(|e| e.chars().count() > 256) {
+        return Err(ApiError::bad_request("`error` must be at most 256 characters"));
+    }
+    if cause.as_ref().is_some_and(|c| c.chars().count() > 32_768) {
+        return Err(ApiError::bad_request("`cause` must be at most 32768 characters"));
     }
     json_response(StatusCode::OK, &executions::stop(&state, &caller.tenant, id, error, cause).await?)
 }

@@ -126,7 +126,7 @@ async fn target(state: &AppState, tenant: &str, workflow_id: Uuid, input: &Value
     if input_text.len() > MAX_INPUT_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "input_too_large",
+            "payload_too_large",
             format!(
                 "the execution input is {} bytes; Step Functions accepts at most {MAX_INPUT_BYTES} bytes (256 KiB)",
                 input_text.len()
@@ -533,7 +533,8 @@ fn decode_cursor(c: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
     let raw = String::from_utf8(raw).ok()?;
     let (micros, id) = raw.split_once('|')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id.parse().ok()?))
+    // Out-of-range years (which Postgres cannot compare with) are invalid cursors, not 503s.
+    Some((store::cursor_timestamp(micros.parse().ok()?)?, id.parse().ok()?))
 }
 
 /// Lists executions, newest first, keyset-paginated.

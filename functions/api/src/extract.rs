@@ -70,7 +70,7 @@ fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
 
 /// True if a JSON text holds the escape `\u0000` (an even run of backslashes before the `u`
 /// means the backslash itself was escaped and the text is harmless).
-fn has_nul_escape(bytes: &[u8]) -> bool {
+pub(crate) fn has_nul_escape(bytes: &[u8]) -> bool {
     let needle = b"u0000";
     (0..bytes.len().saturating_sub(needle.len() - 1)).any(|i| {
         bytes[i..i + needle.len()].eq_ignore_ascii_case(needle)

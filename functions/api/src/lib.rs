@@ -6,7 +6,8 @@
 //!
 //! Architecture invariants:
 //! - every `/v1` route runs behind [`authenticate`], and every store call takes the caller's
-//!   tenant, so another tenant's ids answer 404 exactly like ids that do not exist;
+//!   tenant, so another tenant's ids answer exactly like ids that do not exist (status and body;
+//!   `tests/isolation.rs` checks every route);
 //! - request bodies are bounded (`WEFT_MAX_BODY_BYTES`), parsed strictly (unknown fields are
 //!   refused), and validated before anything is written;
 //! - errors are `{"error": {"code", "message"}}` and never carry SQL or internal detail.
@@ -320,6 +321,11 @@ async fn resolve_caller(state: &AppState, headers: &axum::http::HeaderMap) -> Re
                 return Err(auth::AuthError::BadApiKey.into());
             }
             let role = auth::Role::parse(&row.role).ok_or(auth::AuthError::BadApiKey)?;
+            // `last_used_at` is shown to admins; it needs minute precision, not a write per request.
+            let stale = row.last_used_at.is_none_or(|at| chrono::Utc::now() - at >= chrono::Duration::minutes(1));
+            if stale && let Err(e) = state.inner.store.touch_api_key(row.id).await {
+                tracing::warn!(error = %e, key = %row.id, "cannot record an API key's last use");
+            }
             Ok(auth::Principal {
                 tenant: row.tenant_id,
                 subject: format!("api-key:{}", row.id),

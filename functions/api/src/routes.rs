@@ -562,6 +562,7 @@ pub async fn list_secrets(State(state): State<AppState>, Caller(caller): Caller)
     params(("name" = String, Path, description = "secret name")),
     security(("bearer" = [])),
     responses((status = 204, description = "deleted"),
+        (status = 400, description = "not a valid secret name", body = ErrorBody),
         (status = 404, description = "no such secret in this tenant", body = ErrorBody), AuthErrors))]
 pub async fn delete_secret(
     State(state): State<AppState>,
@@ -569,6 +570,14 @@ pub async fn delete_secret(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
+    // No stored secret has another name (and Postgres would refuse a NUL in the query).
+    if !valid_secret_name(&name) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            "a secret name matches [A-Za-z_][A-Za-z0-9_]* and has at most 128 characters",
+        ));
+    }
     state.store().delete_secret(&caller.tenant, &name).await.map_err(ApiError::store("secret"))?;
     Ok(StatusCode::NO_CONTENT)
 }

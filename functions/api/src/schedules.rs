@@ -1,9 +1,9 @@
 //! The scheduler of `weft serve`: fires the `cron` triggers of published workflows.
 //!
 //! Every tick reads the enabled schedules, and for each one whose cron has a due time in
-//! `(last_fired_at, now]` starts one execution for the latest such time (missed earlier times are
-//! skipped: one run after a long stop, not a burst), with input `{"trigger": "schedule",
-//! "trigger_id", "scheduled_time"}`. Exactly once per due time, across restarts and several
+//! `(the later of last_fired_at and armed_at, now]` starts one execution for the latest such
+//! time (missed earlier times are skipped: one run after a long stop, not a burst), with input
+//! `{"trigger": "schedule", "trigger_id", "scheduled_time"}`. Exactly once per due time, across restarts and several
 //! schedulers: the start's idempotency key is `schedule:<trigger>:<due unix seconds>`, so a
 //! second start returns the first execution, and `last_fired_at` then advances by compare-and-set.
 //! A start the api rejects (e.g. the input no longer matches the start node's schema) still
@@ -69,7 +69,7 @@ pub async fn tick(state: &AppState, starter: &dyn Starter, now: DateTime<Utc>) -
                 continue;
             }
         };
-        let Some(due) = cron.latest_due(s.last_fired_at.unwrap_or(s.created_at), now) else { continue };
+        let Some(due) = cron.latest_due(s.counting_from(), now) else { continue };
         let request = StartRequest {
             tenant: s.tenant_id.clone(),
             workflow_id: s.workflow_id,

@@ -114,11 +114,11 @@ fn signature_error(e: SignatureError) -> ApiError {
         ("X-Weft-Signature" = String, Header, description = "sha256=<hex HMAC-SHA256 of \"{timestamp}.{body}\" with the trigger's secret>")),
     request_body(content = Object, description = "the execution's input (JSON; empty means {})"),
     responses((status = 202, description = "execution started", body = Object),
-        (status = 400, description = "missing headers or a body that is not JSON", body = ErrorBody),
-        (status = 401, description = "bad signature, or a timestamp outside the replay window", body = ErrorBody),
-        (status = 404, description = "no enabled webhook trigger for this workflow", body = ErrorBody),
+        (status = 400, description = "missing headers, or a body that is not JSON (or holds \\u0000)", body = ErrorBody),
+        (status = 401, description = "bad signature, or a timestamp outside the replay window; a workflow that does not exist \
+            or has no enabled webhook trigger answers exactly like a bad signature", body = ErrorBody),
         (status = 409, description = "this delivery was already accepted, or the workflow cannot start", body = ErrorBody),
-        (status = 413, description = "the body is too large", body = ErrorBody),
+        (status = 413, description = "the body is too large (for the server, or more than Step Functions' 256 KiB of input)", body = ErrorBody),
         (status = 422, description = "the input does not match the start node's input_schema", body = ErrorBody),
         (status = 503, description = "a dependency is unavailable; retrying helps", body = ErrorBody)))]
 pub async fn receive_webhook(
@@ -138,29 +138,51 @@ pub async fn receive_webhook_at(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    // One answer for "no such workflow" and "no webhook trigger": neither says which exists.
+    // A workflow that does not exist, one without an enabled webhook trigger (another tenant's,
+    // say) and a wrong signature get one answer: the delivery is checked against a random secret
+    // when there is no trigger, so headers and timestamps are judged exactly the same way.
     let reg = registry(state);
-    let (trigger, secret) = reg
-        .webhook(workflow_id)
-        .await
-        .map_err(ApiError::unavailable)?
-        .ok_or_else(|| ApiError::not_found("webhook trigger"))?;
+    let found = reg.webhook(workflow_id).await.map_err(ApiError::unavailable)?;
+    let unknown = signature::new_secret();
+    let secret = found.as_ref().map_or(unknown.as_str(), |(_, secret)| secret.as_str());
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let sig = header(SIGNATURE_HEADER);
     signature::verify(secret.as_bytes(), header(TIMESTAMP_HEADER), sig, body, now.timestamp()).map_err(signature_error)?;
+    let Some((trigger, _)) = found else { return Err(signature_error(SignatureError::Mismatch)) };
     let sig = sig.unwrap_or_default().trim().to_owned();
+    // Client mistakes that Postgres or Step Functions would otherwise turn into a 5xx.
+    if crate::extract::has_nul_escape(body) {
+        return Err(ApiError::bad_request(r"the body must not contain the NUL character (\u0000)"));
+    }
     let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body must be JSON (the execution's input): {e}")))?
     };
+    // Refused before the delivery is recorded (`executions::start` checks it again).
+    let size = input.to_string().len();
+    if size > crate::executions::MAX_INPUT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the execution input is {size} bytes; Step Functions accepts at most {} bytes (256 KiB)",
+                crate::executions::MAX_INPUT_BYTES
+            ),
+        ));
+    }
     if !reg.record_delivery(trigger.id, &sig, now).await.map_err(ApiError::unavailable)? {
         return Err(ApiError::new(StatusCode::CONFLICT, "replayed", "this delivery (signature) was already accepted"));
     }
     let key = format!("webhook:{}:{}", trigger.id, sig.trim_start_matches("sha256="));
     let started = crate::executions::start(state, &trigger.tenant_id, &format!("webhook:{}", trigger.id), workflow_id, input, Some(key)).await;
     match started {
-        Ok(e) => Ok((StatusCode::ACCEPTED, axum::Json(json!({"execution_id": e.id, "status": e.status})))),
+        Ok(e) => {
+            if let Err(err) = reg.mark_fired(trigger.id, now).await {
+                tracing::warn!(trigger = %trigger.id, error = %err, "cannot record the webhook's last fire time");
+            }
+            Ok((StatusCode::ACCEPTED, axum::Json(json!({"execution_id": e.id, "status": e.status}))))
+        }
         Err(e) => {
             // Not started, so the sender may deliver the same signature again.
             if let Err(forget) = reg.forget_delivery(trigger.id, &sig).await {

@@ -85,12 +85,14 @@ async fn signed_deliveries_start_once_and_bad_ones_are_refused() {
     assert_eq!(r.body["error"]["code"], "replayed");
     assert_eq!(executions(&env, &wf).await.len(), 1, "exactly one execution");
 
-    // A workflow without a webhook trigger, and one that does not exist, look the same.
+    // A workflow without a webhook trigger, and one that does not exist, look like a bad signature.
     let plain = env.publish("acme", graph("no hook")).await;
     let r = env.app.raw(delivery(&plain, now, &sign(secret.as_bytes(), now, body.as_bytes()), body)).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "bad_signature");
     let r = env.app.raw(delivery(&uuid::Uuid::new_v4().to_string(), now, &signature, body)).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "bad_signature");
 }
 
 #[tokio::test]
@@ -115,7 +117,7 @@ async fn republishing_keeps_the_secret_and_removing_the_trigger_disables_it() {
     let now = chrono::Utc::now().timestamp();
     let secret = secret.as_str().expect("secret");
     let r = env.app.raw(delivery(&wf, now, &sign(secret.as_bytes(), now, b"{}"), "{}")).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
     let listed = env.app.call("GET", &format!("/v1/workflows/{wf}/triggers"), Some(&t), None).await;
     assert_eq!(listed.body["items"][0]["enabled"], false, "{}", listed.body);
 }

@@ -35,8 +35,12 @@ async fn each_due_time_fires_once() {
     let registered = &listed.body["items"][0];
     assert_eq!(registered["kind"], "schedule");
     assert_eq!(registered["cron"], CRON);
-    // A new schedule counts from when it was registered: nothing before then fires.
-    let since: DateTime<Utc> = registered["last_fired_at"].as_str().expect("last_fired_at").parse().expect("time");
+    // A new schedule counts from when it was registered (armed): nothing before then fires.
+    assert!(registered.get("last_fired_at").is_none(), "not fired yet: {registered}");
+    let since: DateTime<Utc> = sqlx::query_scalar("SELECT armed_at FROM triggers WHERE kind = 'schedule'")
+        .fetch_one(env.app.state.store().pool())
+        .await
+        .expect("armed_at");
     let due = Cron::parse(CRON).expect("cron").next_after(since).expect("next");
     let starter = fn_api::trigger_routes::ApiStarter(env.app.state.clone());
     let tick = |now: DateTime<Utc>| {
@@ -47,6 +51,8 @@ async fn each_due_time_fires_once() {
 
     assert_eq!(tick(due - Duration::seconds(1)).await, 0, "not due yet");
     assert_eq!(tick(due).await, 1, "due");
+    let listed = env.app.call("GET", &format!("/v1/workflows/{wf}/triggers"), Some(&token("acme", "editor")), None).await;
+    assert_eq!(listed.body["items"][0]["last_fired_at"].as_str().map(|s| s.parse::<DateTime<Utc>>().expect("time")), Some(due));
     assert_eq!(tick(due + Duration::seconds(30)).await, 0, "the same due time does not fire again");
 
     // A restarted server (a new api state on the same database) does not fire it again either.

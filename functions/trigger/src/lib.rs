@@ -98,7 +98,12 @@ impl TriggerFunction {
                 started_by: format!("queue:{}", t.id),
             };
             match self.starter.start(request).await {
-                Ok(started) => tracing::info!(message = %id, workflow = %t.workflow_id, execution = %started.id, "execution started"),
+                Ok(started) => {
+                    tracing::info!(message = %id, workflow = %t.workflow_id, execution = %started.id, "execution started");
+                    if let Err(e) = self.registry.mark_fired(t.id, chrono::Utc::now()).await {
+                        tracing::warn!(trigger = %t.id, error = %e, "cannot record the trigger's last fire time");
+                    }
+                }
                 Err(StartError::Rejected(why)) => {
                     return Err(MessageError::Poison(format!("workflow {} refused the message: {why}", t.workflow_id)));
                 }

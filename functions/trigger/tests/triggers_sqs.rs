@@ -35,6 +35,11 @@ async fn a_poison_message_is_the_only_failure_in_its_batch() {
         Arc::new(fn_api::trigger_routes::ApiStarter(env.app.state.clone())),
     );
     let batch: SqsEvent = serde_json::from_str(BATCH).expect("fixture");
+    let fired = || async {
+        let r = env.app.call("GET", &format!("/v1/workflows/{wf}/triggers"), Some(&token("acme", "editor")), None).await;
+        r.body["items"][0].get("last_fired_at").cloned()
+    };
+    assert_eq!(fired().await, None, "published, not fired yet");
 
     let response = function.handle(batch.clone()).await;
     let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
@@ -49,6 +54,7 @@ async fn a_poison_message_is_the_only_failure_in_its_batch() {
     let done = env.finish("acme", runs[0]["id"].as_str().expect("id")).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(done["output"], "order 17", "the message's input reached the workflow");
+    assert!(fired().await.is_some_and(|t| t.is_string()), "the queue trigger fired");
 
     // SQS redelivers the batch (say the Lambda timed out after starting): nothing starts twice.
     let response = function.handle(batch).await;

@@ -2,14 +2,20 @@
 //! rate limiting.
 //!
 //! Architecture invariant: the cache is never needed for correctness. Every Redis failure is
-//! logged and treated as a miss (cache) or as "allowed" (rate limiting, failing open), so Redis
-//! being down slows Weft down but does not break it. Callers put the tenant in every key.
+//! treated as a miss (cache) or as "allowed" (rate limiting, failing open), so Redis being down
+//! slows Weft down but does not break it. Failures are logged at most once per
+//! [`WARN_INTERVAL`] per [`Cache`] and per [`RateLimiter`] (with the number left out), not once
+//! per request. After a failure, reads that may be skipped (cache reads and fills, rate-limit
+//! checks) skip Redis for [`SKIP_AFTER_FAILURE`] instead of each waiting for the reconnect
+//! attempts (about 300 ms); writes and invalidations always try. Callers put the tenant in every
+//! key.
 //!
 //! Staleness: a write invalidates the local L1 and Redis at once; another process's L1 may serve
 //! a mutable entry for at most the L1 TTL after that. Immutable entries (published versions)
 //! never go stale and have no L1 TTL.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +26,67 @@ use redis::aio::ConnectionManager;
 pub enum CacheError {
     #[error("cannot connect to Redis: {0}")]
     Connect(#[from] redis::RedisError),
+}
+
+/// At most one warning per this interval about Redis failures, per cache and per limiter.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long skippable reads leave Redis alone after one of them failed.
+pub const SKIP_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+/// What one component (a cache, a limiter) knows about Redis: when to try again, what to log.
+#[derive(Debug, Default)]
+struct Health {
+    skip_until: Mutex<Option<Instant>>,
+    warnings: WarnThrottle,
+}
+
+impl Health {
+    /// Whether skippable reads should leave Redis alone right now.
+    fn skipping(&self) -> bool {
+        let skip_until = self.skip_until.lock().unwrap_or_else(|p| p.into_inner());
+        skip_until.is_some_and(|until| Instant::now() < until)
+    }
+
+    fn failed(&self, what: &str, err: &redis::RedisError) {
+        let now = Instant::now();
+        *self.skip_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(now + SKIP_AFTER_FAILURE);
+        if let Some(suppressed) = self.warnings.allow(now, WARN_INTERVAL) {
+            tracing::warn!(error = %err, suppressed, "{what}; Redis failures are logged at most every 30 s");
+        }
+    }
+
+    fn succeeded(&self) {
+        let mut skip_until = self.skip_until.lock().unwrap_or_else(|p| p.into_inner());
+        if skip_until.is_some() {
+            *skip_until = None;
+        }
+    }
+}
+
+/// Rate-limits the warnings of one component: with Redis down, every request fails the same way.
+#[derive(Debug, Default)]
+pub struct WarnThrottle {
+    last: Mutex<Option<Instant>>,
+    suppressed: AtomicU64,
+}
+
+impl WarnThrottle {
+    /// `Some(n)` when a warning may be logged at `now` (`n` warnings were left out since the last
+    /// one), `None` when this one is to be left out.
+    pub fn allow(&self, now: Instant, interval: Duration) -> Option<u64> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match *last {
+            Some(at) if now.saturating_duration_since(at) < interval => {
+                self.suppressed.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            _ => {
+                *last = Some(now);
+                Some(self.suppressed.swap(0, Ordering::Relaxed))
+            }
+        }
+    }
 }
 
 /// Whether an entry can change after it is written.
@@ -56,6 +123,7 @@ pub struct Cache {
     l1_ttl: Duration,
     l2_ttl_seconds: u64,
     namespace: Arc<str>,
+    health: Arc<Health>,
 }
 
 impl Cache {
@@ -68,7 +136,13 @@ impl Cache {
             l1_ttl,
             l2_ttl_seconds,
             namespace: Arc::from(namespace),
+            health: Arc::default(),
         }
+    }
+
+    /// Notes a failed Redis operation (logged at most once per [`WARN_INTERVAL`]).
+    fn warn(&self, what: &str, err: &redis::RedisError) {
+        self.health.failed(what, err);
     }
 
     fn redis_key(&self, key: &str) -> String {
@@ -99,8 +173,14 @@ impl Cache {
         if let Some(v) = self.l1_get(key) {
             return Some(v);
         }
+        if self.health.skipping() {
+            return None;
+        }
         let mut conn = self.redis.clone();
         let found: Result<Option<Vec<u8>>, _> = redis::cmd("GET").arg(self.redis_key(key)).query_async(&mut conn).await;
+        if found.is_ok() {
+            self.health.succeeded();
+        }
         match found {
             Ok(Some(bytes)) => {
                 let value: Arc<[u8]> = Arc::from(bytes);
@@ -110,7 +190,7 @@ impl Cache {
             }
             Ok(None) => None,
             Err(err) => {
-                tracing::warn!(error = %err, "cache read failed; treating as a miss");
+                self.warn("cache read failed; treating as a miss", &err);
                 None
             }
         }
@@ -132,8 +212,9 @@ impl Cache {
             .arg(self.l2_ttl_seconds)
             .query_async(&mut conn)
             .await;
-        if let Err(err) = done {
-            tracing::warn!(error = %err, "cache write failed");
+        match done {
+            Ok(()) => self.health.succeeded(),
+            Err(err) => self.warn("cache write failed", &err),
         }
     }
 
@@ -142,6 +223,10 @@ impl Cache {
     /// Readers fill the cache with this and writers with [`Cache::put`], so a reader that
     /// loaded an old row just before a write cannot overwrite the writer's newer value.
     pub async fn put_if_absent(&self, key: &str, value: Vec<u8>, kind: Kind) -> bool {
+        // A reader's fill may be skipped: the next reader loads the row again.
+        if self.health.skipping() {
+            return false;
+        }
         let value: Arc<[u8]> = Arc::from(value);
         let mut conn = self.redis.clone();
         let done: Result<Option<String>, _> = redis::cmd("SET")
@@ -152,6 +237,9 @@ impl Cache {
             .arg(self.l2_ttl_seconds)
             .query_async(&mut conn)
             .await;
+        if done.is_ok() {
+            self.health.succeeded();
+        }
         match done {
             Ok(Some(_)) => {
                 self.l1_put(key, value, kind);
@@ -159,7 +247,7 @@ impl Cache {
             }
             Ok(None) => false,
             Err(err) => {
-                tracing::warn!(error = %err, "cache write failed");
+                self.warn("cache write failed", &err);
                 false
             }
         }
@@ -170,8 +258,9 @@ impl Cache {
         self.l1.lock().unwrap_or_else(|p| p.into_inner()).pop(key);
         let mut conn = self.redis.clone();
         let done: Result<(), _> = redis::cmd("DEL").arg(self.redis_key(key)).query_async(&mut conn).await;
-        if let Err(err) = done {
-            tracing::warn!(error = %err, "cache invalidation failed");
+        match done {
+            Ok(()) => self.health.succeeded(),
+            Err(err) => self.warn("cache invalidation failed", &err),
         }
     }
 }
@@ -191,6 +280,7 @@ pub struct RateLimiter {
     limit: u64,
     window_seconds: u64,
     namespace: Arc<str>,
+    health: Arc<Health>,
 }
 
 // INCR and EXPIRE in one atomic step, so a counter can never be left without an expiry.
@@ -211,6 +301,7 @@ impl RateLimiter {
             limit,
             window_seconds: window_seconds.max(1),
             namespace: Arc::from(namespace),
+            health: Arc::default(),
         }
     }
 
@@ -218,17 +309,43 @@ impl RateLimiter {
         if self.limit == 0 {
             return Decision::Allowed { remaining: u64::MAX };
         }
+        // Failing open: while Redis is failing, do not make every request wait for it.
+        if self.health.skipping() {
+            return Decision::Allowed { remaining: self.limit };
+        }
         let mut conn = self.redis.clone();
         let key = format!("{}:rl:{tenant}", self.namespace);
         let result: Result<(u64, i64), _> =
             self.script.key(key).arg(self.window_seconds).invoke_async(&mut conn).await;
+        if result.is_ok() {
+            self.health.succeeded();
+        }
         match result {
             Ok((count, _)) if count <= self.limit => Decision::Allowed { remaining: self.limit - count },
             Ok((_, ttl)) => Decision::Limited { retry_after_seconds: ttl.max(1) as u64 },
             Err(err) => {
-                tracing::warn!(error = %err, "rate limiter unavailable; allowing the request");
+                self.health.failed("rate limiter unavailable; allowing requests", &err);
                 Decision::Allowed { remaining: self.limit }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_let_through_once_per_interval_with_the_count_left_out() {
+        let throttle = WarnThrottle::default();
+        let t0 = Instant::now();
+        let interval = Duration::from_secs(30);
+        assert_eq!(throttle.allow(t0, interval), Some(0), "the first failure is logged");
+        for i in 1..=100 {
+            assert_eq!(throttle.allow(t0 + Duration::from_millis(i * 100), interval), None, "failure {i} is left out");
+        }
+        assert_eq!(throttle.allow(t0 + interval, interval), Some(100), "then one line says how many were left out");
+        assert_eq!(throttle.allow(t0 + interval + Duration::from_secs(1), interval), None);
+        assert_eq!(throttle.allow(t0 + interval * 3, interval), Some(1));
     }
 }

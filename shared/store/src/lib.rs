@@ -15,7 +15,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{FromRow, Postgres, Row as _, Transaction};
 use uuid::Uuid;
 
-pub use cursor::Cursor;
+pub use cursor::{Cursor, timestamp as cursor_timestamp};
 
 /// The migrations under `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -136,6 +136,7 @@ pub struct ApiKeySecret {
     pub name: String,
     pub role: String,
     pub secret_hash: Vec<u8>,
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// A page of results and the cursor of the next one.
@@ -460,11 +461,24 @@ impl Store {
     /// Revoked keys are not returned.
     pub async fn find_api_key(&self, prefix: &str) -> Result<Option<ApiKeySecret>, StoreError> {
         Ok(sqlx::query_as::<_, ApiKeySecret>(
-            "SELECT id, tenant_id, name, role, secret_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
+            "SELECT id, tenant_id, name, role, secret_hash, last_used_at FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
         )
         .bind(prefix)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// Records that a key was just used, unless that was recorded less than a minute ago (by
+    /// any process), so a busy key costs one write a minute, not one per request.
+    pub async fn touch_api_key(&self, id: Uuid) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = now() \
+             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     pub async fn list_api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRow>, StoreError> {

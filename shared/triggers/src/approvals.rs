@@ -152,6 +152,18 @@ impl Approvals {
             .await?)
     }
 
+    /// The status of the execution an approval of `tenant` belongs to (`None`: no such approval).
+    pub async fn execution_status(&self, tenant: &str, id: Uuid) -> Result<Option<String>, Error> {
+        Ok(sqlx::query_scalar(
+            "SELECT e.status FROM approvals a JOIN executions e ON e.id = a.execution_id AND e.tenant_id = a.tenant_id
+             WHERE a.tenant_id = $1 AND a.id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Claims a pending, unexpired approval for `decision`. An expired one is marked `timed_out`.
     pub async fn claim(&self, tenant: &str, id: Uuid, claim: Claim<'_>) -> Result<Approval, DecideError> {
         let Claim { decision, by, comment, output, now } = claim;

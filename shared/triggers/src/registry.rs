@@ -50,14 +50,25 @@ pub struct TriggerRow {
     pub key: String,
     pub enabled: bool,
     pub version: Option<i32>,
+    /// When it last started its workflow (a schedule: the due time it fired for); `None` until then.
     pub last_fired_at: Option<DateTime<Utc>>,
+    /// When it was registered or last re-enabled; a schedule counts due times from here.
+    pub armed_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+}
+
+impl TriggerRow {
+    /// Where a schedule's next due time is counted from: its last fire, but never before it was
+    /// (re-)armed.
+    pub fn counting_from(&self) -> DateTime<Utc> {
+        self.last_fired_at.map_or(self.armed_at, |fired| fired.max(self.armed_at))
+    }
 }
 
 /// `secret_nonce`, `secret_sealed`.
 type SealedColumns = (Option<Vec<u8>>, Option<Vec<u8>>);
 
-const COLUMNS: &str = "id, tenant_id, workflow_id, kind, key, enabled, version, last_fired_at, created_at";
+const COLUMNS: &str = "id, tenant_id, workflow_id, kind, key, enabled, version, last_fired_at, armed_at, created_at";
 
 #[derive(Clone)]
 pub struct Registry {
@@ -75,7 +86,8 @@ impl Registry {
     }
 
     /// Makes the enabled triggers of `workflow_id` exactly `triggers` (from version `version`).
-    /// New schedules start counting from `now`, so they never fire for times before they existed.
+    /// New and re-enabled triggers are armed at `now` (schedules never fire for times before
+    /// that); `last_fired_at` stays as it was (unset for new rows) until the trigger fires.
     pub async fn sync(
         &self,
         tenant: &str,
@@ -100,11 +112,11 @@ impl Registry {
             };
             // A disabled schedule that comes back starts counting from now, not from when it stopped.
             let (row_id,): (Uuid,) = sqlx::query_as(
-                "INSERT INTO triggers (id, tenant_id, workflow_id, kind, key, config, version, secret_nonce, secret_sealed, last_fired_at)
+                "INSERT INTO triggers (id, tenant_id, workflow_id, kind, key, config, version, secret_nonce, secret_sealed, armed_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (workflow_id, kind, key) DO UPDATE SET
                     version = EXCLUDED.version,
-                    last_fired_at = CASE WHEN triggers.enabled THEN triggers.last_fired_at ELSE EXCLUDED.last_fired_at END,
+                    armed_at = CASE WHEN triggers.enabled THEN triggers.armed_at ELSE EXCLUDED.armed_at END,
                     enabled = true
                  RETURNING id",
             )
@@ -187,6 +199,16 @@ impl Registry {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Records that a webhook or queue trigger just started its workflow.
+    pub async fn mark_fired(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), Error> {
+        sqlx::query("UPDATE triggers SET last_fired_at = $2 WHERE id = $1 AND kind <> 'schedule'")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Forgets a recorded delivery (its execution could not be started, so the sender may retry).

@@ -38,11 +38,13 @@ pub struct Options {
     pub max_body_bytes: usize,
     pub jwks_url: Option<String>,
     pub publisher: Arc<dyn fn_api::publish::Publisher>,
+    /// A Redis of the test's own (one it may stop) instead of `WEFT_TEST_REDIS_URL`.
+    pub redis_url: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { rate_limit: 0, max_body_bytes: 256 * 1024, jwks_url: None, publisher: Arc::new(fn_api::publish::StoreOnly) }
+        Self { rate_limit: 0, max_body_bytes: 256 * 1024, jwks_url: None, publisher: Arc::new(fn_api::publish::StoreOnly), redis_url: None }
     }
 }
 
@@ -53,7 +55,10 @@ pub async fn setup() -> Option<TestApp> {
 
 pub async fn setup_with(options: Options) -> Option<TestApp> {
     let db_admin = store::testing::service_url("WEFT_TEST_DATABASE_URL")?;
-    let redis_url = store::testing::service_url("WEFT_TEST_REDIS_URL")?;
+    let redis_url = match &options.redis_url {
+        Some(url) => url.clone(),
+        None => store::testing::service_url("WEFT_TEST_REDIS_URL")?,
+    };
     let (store, db_url) = store::testing::fresh_store(&db_admin).await.expect("fresh database");
     let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
     let state = build_state(store, &redis_url, &namespace, &options).await;

@@ -28,10 +28,15 @@ impl Drop for Env {
 }
 
 pub async fn env() -> Option<Env> {
+    env_with(Options::default()).await
+}
+
+/// [`env`] with other harness options (the publisher is always the endpoint's).
+pub async fn env_with(options: Options) -> Option<Env> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let sfn_url = format!("http://{}", listener.local_addr().expect("addr"));
     let publisher = fn_api::publish::SfnPublisher::from_config(Some(&sfn_url), None, ROLE.to_owned()).await;
-    let app = setup_with(Options { publisher: Arc::new(publisher), ..Options::default() }).await?;
+    let app = setup_with(Options { publisher: Arc::new(publisher), ..options }).await?;
     app.state.set_sfn_client(sfn_server::sdk::local_client(&sfn_url));
     let pool = app.state.store().pool().clone();
     let functions = local_functions::LocalFunctions::from_env()
