@@ -466,47 +466,120 @@ impl Scrubber {
     }
 }
 
-/// The forms a value takes in what a function returns: as is, JSON-escaped, percent-encoded in
-/// each part of a URL the way the `url` crate (and so reqwest's errors) writes it, fully
-/// percent-encoded (`encodeURIComponent`), and lower-cased (a URL's host).
+/// The forms a value takes in what a function returns: as is, percent-encoded in each part of a
+/// URL the way the `url` crate (and so reqwest's errors) writes it, fully percent-encoded
+/// (`encodeURIComponent`), lower-cased (a URL's host), and each of those JSON-escaped once and
+/// twice (a JSON body quoted inside a JSON string, as an echoing server returns it).
 fn forms(value: &str) -> Vec<String> {
-    let mut out = vec![value.to_owned()];
-    if let Ok(json) = serde_json::to_string(value) {
-        out.push(json[1..json.len() - 1].to_owned());
-    }
-    if let Ok(base) = url::Url::parse("http://h/") {
-        let mut u = base.clone();
+    let mut base = vec![value.to_owned()];
+    if let Ok(root) = url::Url::parse("http://h/") {
+        let mut u = root.clone();
         if let Ok(mut segments) = u.path_segments_mut() {
             segments.clear().push(value);
         }
-        out.push(u.path().trim_start_matches('/').to_owned());
-        let mut u = base.clone();
+        base.push(u.path().trim_start_matches('/').to_owned());
+        let mut u = root.clone();
         u.set_path(value);
-        out.push(u.path().trim_start_matches('/').to_owned());
-        let mut u = base.clone();
+        base.push(u.path().trim_start_matches('/').to_owned());
+        let mut u = root.clone();
         u.set_query(Some(value));
-        out.extend(u.query().map(str::to_owned));
-        let mut u = base.clone();
+        base.extend(u.query().map(str::to_owned));
+        let mut u = root.clone();
         u.set_fragment(Some(value));
-        out.extend(u.fragment().map(str::to_owned));
-        let mut u = base.clone();
+        base.extend(u.fragment().map(str::to_owned));
+        let mut u = root.clone();
         if u.set_password(Some(value)).is_ok() {
-            out.extend(u.password().map(str::to_owned));
+            base.extend(u.password().map(str::to_owned));
         }
-        let mut u = base;
+        let mut u = root;
         if u.set_username(value).is_ok() {
-            out.push(u.username().to_owned());
+            base.push(u.username().to_owned());
         }
     }
-    out.push(url::form_urlencoded::byte_serialize(value.as_bytes()).collect());
-    out.push(
+    base.push(url::form_urlencoded::byte_serialize(value.as_bytes()).collect());
+    base.push(
         value
             .bytes()
             .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
             .collect(),
     );
-    out.push(value.to_ascii_lowercase());
+    base.push(value.to_ascii_lowercase());
+    let mut out = Vec::with_capacity(base.len() * 3);
+    for form in base {
+        let once = json_escaped(&form);
+        let twice = json_escaped(&once);
+        out.extend([form, once, twice]);
+    }
     out
+}
+
+/// `s` as it reads inside a JSON string literal (without the quotes).
+fn json_escaped(s: &str) -> String {
+    let quoted = serde_json::Value::String(s.to_owned()).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
+}
+
+/// Rows as the api writes them, for tests of functions that resolve secrets (no api needed).
+/// Panics on database errors: test support only.
+#[allow(clippy::unwrap_used)]
+pub mod testing {
+    use secrets::SecretsKey;
+    use sqlx::PgPool;
+    use uuid::Uuid;
+
+    /// A tenant with one published workflow (state machine `weft-<workflow>`) and the secrets given.
+    pub async fn tenant(pool: &PgPool, key: &SecretsKey, tenant: &str, secrets: &[(&str, &str)]) -> Uuid {
+        sqlx::query("INSERT INTO tenants (id) VALUES ($1)").bind(tenant).execute(pool).await.unwrap();
+        let wf = Uuid::new_v4();
+        sqlx::query("INSERT INTO workflows (id, tenant_id, name, graph, created_by) VALUES ($1, $2, 'w', '{}', 't')")
+            .bind(wf)
+            .bind(tenant)
+            .execute(pool)
+            .await
+            .unwrap();
+        let machine = format!("arn:aws:states:us-east-1:123456789012:stateMachine:weft-{wf}");
+        sqlx::query(
+            "INSERT INTO workflow_versions (tenant_id, workflow_id, version, graph, asl, workflow_type, content_hash, \
+             state_machine_arn, state_machine_version_arn, created_by) VALUES ($1, $2, 1, '{}', '{}', 'STANDARD', 'h', $3, $4, 't')",
+        )
+        .bind(tenant)
+        .bind(wf)
+        .bind(&machine)
+        .bind(format!("{machine}:1"))
+        .execute(pool)
+        .await
+        .unwrap();
+        for (name, value) in secrets {
+            let sealed = key.seal(tenant, name, value.as_bytes()).unwrap();
+            sqlx::query("INSERT INTO secrets (tenant_id, name, nonce, ciphertext) VALUES ($1, $2, $3, $4)")
+                .bind(tenant)
+                .bind(name)
+                .bind(&sealed.nonce)
+                .bind(&sealed.ciphertext)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        wf
+    }
+
+    /// An `executions` row as the api inserts it before StartExecution; returns (row id, its ARN).
+    pub async fn execution(pool: &PgPool, tenant: &str, wf: Uuid, recorded: bool) -> (Uuid, String) {
+        let id = Uuid::new_v4();
+        let arn = format!("arn:aws:states:us-east-1:123456789012:execution:weft-{wf}:{id}");
+        sqlx::query(
+            "INSERT INTO executions (id, tenant_id, workflow_id, version, status, input, started_by, execution_arn) \
+             VALUES ($1, $2, $3, 1, 'PENDING', '{}', 't', $4)",
+        )
+        .bind(id)
+        .bind(tenant)
+        .bind(wf)
+        .bind(recorded.then(|| arn.clone()))
+        .execute(pool)
+        .await
+        .unwrap();
+        (id, arn)
+    }
 }
 
 #[cfg(test)]
