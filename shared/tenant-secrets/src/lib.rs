@@ -36,6 +36,9 @@ use node_contract::{NodeError, NodeEvent, error_names};
 use serde_json::Value;
 use sqlx::postgres::PgPool;
 
+// Re-exported so callers build a resolver without naming the `secrets` crate.
+pub use secrets::SecretsKey;
+
 /// Secret values by name.
 pub type Values = BTreeMap<String, String>;
 
