@@ -23,6 +23,8 @@ pub struct Serve {
     pub base: String,
     pub db: String,
     pub redis: String,
+    /// Everything the server wrote on stderr so far (its log).
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Serve {
@@ -62,7 +64,8 @@ impl Serve {
         }
         let mut child = cmd.spawn().expect("spawn weft serve");
         let stderr = child.stderr.take().expect("stderr");
-        let mut serve = Serve { child, base: String::new(), db: db.to_owned(), redis: redis.to_owned() };
+        let mut serve =
+            Serve { child, base: String::new(), db: db.to_owned(), redis: redis.to_owned(), log: Default::default() };
         let mut reader = BufReader::new(stderr);
         // Start-up warnings (e.g. executions failed by a restart) may come before the address.
         let mut seen = String::new();
@@ -81,12 +84,17 @@ impl Serve {
             }
             seen.push_str(&line);
         }
+        serve.log.lock().unwrap_or_else(|e| e.into_inner()).push_str(&seen);
         // Dropping `serve` on this panic kills the child.
         assert!(!serve.base.is_empty(), "weft serve did not start:\n{seen}");
         // Keep draining stderr so the child never blocks on a full pipe; echo it for debugging.
+        let log = serve.log.clone();
         std::thread::spawn(move || {
             for line in reader.lines().map_while(Result::ok) {
                 eprintln!("[weft serve] {line}");
+                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&line);
+                log.push('\n');
             }
         });
         serve
@@ -98,8 +106,12 @@ impl Serve {
 }
 
 pub fn token(tenant: &str) -> String {
+    token_as(tenant, "editor")
+}
+
+pub fn token_as(tenant: &str, role: &str) -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let claims = json!({"sub": format!("tester@{tenant}"), "tenant": tenant, "role": "editor", "iss": ISSUER,
+    let claims = json!({"sub": format!("tester@{tenant}"), "tenant": tenant, "role": role, "iss": ISSUER,
                         "aud": "weft", "exp": now + 3600});
     jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
