@@ -339,3 +339,83 @@ fn flaky_server(hits: Arc<AtomicU32>) -> std::net::SocketAddr {
     });
     addr
 }
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 answering each request with its head (request line
+/// and headers) as text; the heads it saw are kept in `seen`.
+fn head_echo_server(seen: Arc<std::sync::Mutex<Vec<String>>>) -> std::net::SocketAddr {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut socket) = stream else { return };
+            let mut buf = vec![0u8; 8192];
+            let mut read = 0;
+            while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") && read < buf.len() {
+                match socket.read(&mut buf[read..]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read += n,
+                }
+            }
+            let head = String::from_utf8_lossy(&buf[..read]).into_owned();
+            seen.lock().unwrap().push(head.clone());
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+                head.len()
+            );
+            let _ = socket.write_all(response.as_bytes());
+        }
+    });
+    addr
+}
+
+#[test]
+fn secrets_come_from_the_secrets_file_only_and_are_masked() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let addr = head_echo_server(seen.clone());
+    let value = "run-secret-7c1e";
+    let g = linear(
+        "secret",
+        vec![json!({"id": "fetch", "type": "http", "data": {"method": "GET", "url": format!("http://{addr}/x"),
+                    "headers": {"Authorization": "Bearer {{ secrets.TOKEN }}", "X-Other": "{{ secrets.OTHER }}"}}})],
+        "{{ nodes.fetch.body }}",
+    );
+    let graph = graph_file("secret", &g);
+    let graph = graph.to_str().unwrap();
+    let allow = ("WEFT_HTTP_ALLOW", "127.0.0.1");
+
+    // No file: nothing runs, both names are reported, the environment is not a fallback.
+    let out = weft(&[graph], &[allow, ("WEFT_SECRET_TOKEN", value), ("WEFT_SECRET_OTHER", value)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("secrets: OTHER, TOKEN"), "{err}");
+    assert!(err.contains("no --secrets FILE gives: OTHER, TOKEN"), "{err}");
+    assert!(seen.lock().unwrap().is_empty(), "nothing may run before the check");
+
+    // A JSON file lacking one: only that one is missing.
+    let dir = std::env::temp_dir().join(format!("weft-run-test-{}", std::process::id()));
+    let json_file = dir.join("secrets.json");
+    std::fs::write(&json_file, json!({"TOKEN": value}).to_string()).unwrap();
+    let out = weft(&[graph, "--secrets", json_file.to_str().unwrap()], &[allow]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("does not define: OTHER ("), "{}", stderr(&out));
+
+    // A dotenv file with both: the request carries the values, the output shows `***`.
+    let env_file = dir.join("secrets.env");
+    std::fs::write(&env_file, format!("# for the test\nTOKEN={value}\nexport OTHER='{value}-2'\n")).unwrap();
+    let out = weft(&[graph, "--secrets", env_file.to_str().unwrap()], &[allow]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let head = seen.lock().unwrap().pop().unwrap().to_ascii_lowercase();
+    assert!(head.contains(&format!("authorization: bearer {value}")), "{head}");
+    assert!(head.contains(&format!("x-other: {value}-2")), "{head}");
+    let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!shown.contains(value), "{shown}");
+    assert!(stdout_json(&out).as_str().unwrap().to_ascii_lowercase().contains("authorization: bearer ***"));
+
+    // A file that does not parse names the line, not its content.
+    std::fs::write(&env_file, format!("TOKEN={value}\nthis line has {value} but no equals sign\n")).unwrap();
+    let out = weft(&[graph, "--secrets", env_file.to_str().unwrap()], &[allow]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(value), "{}", stderr(&out));
+}

@@ -96,6 +96,41 @@ pub fn validate(graph: &Graph) -> Vec<Diagnostic> {
     analysis::analyze(graph).diagnostics
 }
 
+/// The names of the secrets a graph's nodes use (`{{ secrets.NAME }}` in the data of nodes that
+/// run a function, where the function resolves them at run time), sorted. `weft run` checks them
+/// against `--secrets` before it starts.
+pub fn secret_names(graph: &Graph) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for node in &graph.nodes {
+        let t = node.node_type.as_str();
+        if node_contract::logical_id(t).is_none() {
+            continue;
+        }
+        let serde_json::Value::Object(data) = &node.data else { continue };
+        let mut stack: Vec<&serde_json::Value> =
+            data.iter().filter(|(k, _)| !analysis::is_js_field(t, k)).map(|(_, v)| v).collect();
+        while let Some(v) = stack.pop() {
+            match v {
+                serde_json::Value::String(s) => {
+                    let Ok(Some(parts)) = template::parse_string(s) else { continue };
+                    for part in parts {
+                        if let template::Part::Secret(full) = part {
+                            let inner = full.trim_start_matches('{').trim_end_matches('}').trim();
+                            if let Some(name) = inner.strip_prefix("secrets.") {
+                                names.insert(name.to_owned());
+                            }
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => stack.extend(items),
+                serde_json::Value::Object(map) => stack.extend(map.values()),
+                _ => {}
+            }
+        }
+    }
+    names
+}
+
 /// Validates and lowers a graph. On failure returns all diagnostics (errors and warnings).
 pub fn compile(graph: &Graph, options: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
     let analysis = analysis::analyze(graph);

@@ -600,3 +600,21 @@ fn react_flow_ids_use_bracket_paths_and_keep_native_rules() {
     );
     // `cli/tests/run_cli.rs` runs this graph on the engine, which reads these bracket paths.
 }
+
+#[test]
+fn secret_names_lists_what_function_nodes_resolve() {
+    let g = json!({"format": "weft/v1", "id": "t", "name": "t", "nodes": [
+        {"id": "start", "type": "start", "data": {}},
+        {"id": "a", "type": "http", "data": {"method": "POST", "url": "https://x/{{ secrets.PATH }}/{{ input.id }}",
+            "headers": {"Authorization": "Bearer {{secrets.TOKEN}}"}, "body": {"deep": ["{{ secrets.BODY }}"]}}},
+        {"id": "b", "type": "code", "data": {"source": "return '{{ secrets.IN_JS }}'"}},
+        {"id": "done", "type": "end", "data": {"output": "{{ secrets.NOT_A_FUNCTION }}"}}],
+        "edges": [{"id": "e1", "source": "start", "target": "a"}, {"id": "e2", "source": "a", "target": "b"},
+                  {"id": "e3", "source": "b", "target": "done"}]});
+    let graph = compiler::parse(&g.to_string()).unwrap();
+    let names: Vec<String> = compiler::secret_names(&graph).into_iter().collect();
+    assert_eq!(names, ["BODY", "PATH", "TOKEN"]);
+    // The secret templates stay verbatim in the state machine: values never enter its state.
+    let c = compiler::compile(&graph, &CompileOptions::default()).unwrap();
+    check(&c, &[("/States/a/Parameters/Payload/config/headers/Authorization", json!("Bearer {{secrets.TOKEN}}"))]);
+}

@@ -1,4 +1,4 @@
-//! `weft run GRAPH [--input JSON | --input-file FILE] [--fast-timers] [--quiet]`.
+//! `weft run GRAPH [--input JSON | --input-file FILE] [--secrets FILE] [--fast-timers] [--quiet]`.
 //!
 //! Compiles the graph, runs the state machine on the local engine with the node functions
 //! in-process (`local-functions`: the same handlers the Lambdas run), shows per-node progress on
@@ -6,7 +6,12 @@
 //!
 //! Exit 0: SUCCEEDED. Exit 1: FAILED, TIMED_OUT or ABORTED (error, cause and node on stderr).
 //! Exit 2: the graph is invalid, or uses a node type whose function cannot run locally yet
-//! (diagnostics on stderr), or a usage/IO error.
+//! (diagnostics on stderr), or needs secrets that `--secrets` does not give (named on stderr),
+//! or a usage/IO error.
+//!
+//! Secrets: `{{ secrets.NAME }}` is resolved only from the `--secrets` file (a JSON object of
+//! strings, or dotenv `NAME=value` lines), never from the environment; the values are scrubbed
+//! (`***`) from node outputs and errors, as in every deployment.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
@@ -21,6 +26,7 @@ use compiler::{CompileOptions, Diagnostic, Graph};
 use engine::history::Details;
 use engine::{Definition, Engine, EngineConfig, EventType, HistoryEvent, StartOptions, Status};
 use futures::StreamExt;
+use local_functions::tenant_secrets::StaticSecrets;
 use serde_json::Value;
 
 #[derive(Debug, clap::Args)]
@@ -33,6 +39,10 @@ pub struct Args {
     /// Read the execution input from a JSON file (`-` for standard input).
     #[arg(long, value_name = "FILE")]
     pub input_file: Option<PathBuf>,
+    /// The graph's `{{ secrets.NAME }}` values: a JSON object of strings or dotenv `NAME=value`
+    /// lines. Without it, a graph that uses secrets does not run (exit 2, naming them).
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
     /// Virtual time: `delay` nodes and retry intervals pass instantly.
     #[arg(long)]
     pub fast_timers: bool,
@@ -101,8 +111,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "the compiled state machine was rejected by the engine (a compiler bug): {e:?}"
         )
     })?;
-    let functions =
-        local_functions::LocalFunctions::from_env().context("setting up the node functions")?;
+    let secrets = match &args.secrets {
+        Some(path) => {
+            let text = super::compile::read_input(path)?;
+            StaticSecrets::parse(&text).with_context(|| format!("--secrets {}", path.display()))?
+        }
+        None => StaticSecrets::default(),
+    };
+    let needed = compiler::secret_names(&graph);
+    let missing: Vec<&str> = needed.iter().map(String::as_str).filter(|n| !secrets.contains(n)).collect();
+    if !needed.is_empty() && !args.quiet {
+        eprintln!("  secrets: {}", needed.iter().map(String::as_str).collect::<Vec<_>>().join(", "));
+    }
+    if !missing.is_empty() {
+        let from = match &args.secrets {
+            Some(path) => format!("{} does not define", path.display()),
+            None => "no --secrets FILE gives".to_owned(),
+        };
+        eprintln!(
+            "the graph needs secrets that {from}: {} (give them with --secrets FILE: a JSON object of strings, or NAME=value lines)",
+            missing.join(", ")
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let functions = local_functions::LocalFunctions::from_env()
+        .context("setting up the node functions")?
+        .with_secrets(Arc::new(secrets));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

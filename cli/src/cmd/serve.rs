@@ -109,8 +109,15 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     .await?;
     let recorder_state = state.with_store(recorder_store);
 
+    // Secrets come from the tenant owning each execution (found by its ARN), sealed with the
+    // api's key: the same resolver the deployed functions use, on the api's pool.
+    let secrets = local_functions::tenant_secrets::PgSecretResolver::new(
+        state.store().pool().clone(),
+        local_functions::tenant_secrets::SecretsKey::new(&config.secrets_key),
+    );
     let invoker = local_functions::LocalFunctions::from_env()
         .context("configuring the node functions")?
+        .with_secrets(Arc::new(secrets))
         .with_approval(local_functions::fn_approval::ApprovalFunction::new(engine_pool.clone()));
     let sfn_store = Arc::new(sfn_server::PgStore::from_pool(engine_pool));
     // Recovery of executions a previous process left RUNNING reads and writes the database only,

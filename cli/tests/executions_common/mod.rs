@@ -23,6 +23,8 @@ pub struct Serve {
     pub base: String,
     pub db: String,
     pub redis: String,
+    /// Everything the server wrote on stderr so far (its log).
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Serve {
@@ -62,11 +64,13 @@ impl Serve {
         }
         let mut child = cmd.spawn().expect("spawn weft serve");
         let stderr = child.stderr.take().expect("stderr");
-        let mut serve = Serve { child, base: String::new(), db: db.to_owned(), redis: redis.to_owned() };
-        // One thread reads stderr for good (so the child never blocks on a full pipe) and echoes
-        // it; the address is taken from the first "listening on" line, waited for with a bound
-        // so a server that never starts fails the test instead of hanging it.
+        let mut serve =
+            Serve { child, base: String::new(), db: db.to_owned(), redis: redis.to_owned(), log: Default::default() };
+        // One thread reads stderr for good (so the child never blocks on a full pipe), keeps it in
+        // `log` and echoes it; the address is taken from the first "listening on" line, waited for
+        // with a bound so a server that never starts fails the test instead of hanging it.
         let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let log = serve.log.clone();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
             let mut found = false;
@@ -77,6 +81,11 @@ impl Serve {
                     continue;
                 }
                 eprintln!("[weft serve] {line}");
+                {
+                    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if !found {
                     let _ = tx.send(String::new());
                 }
@@ -108,8 +117,12 @@ impl Serve {
 }
 
 pub fn token(tenant: &str) -> String {
+    token_as(tenant, "editor")
+}
+
+pub fn token_as(tenant: &str, role: &str) -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let claims = json!({"sub": format!("tester@{tenant}"), "tenant": tenant, "role": "editor", "iss": ISSUER,
+    let claims = json!({"sub": format!("tester@{tenant}"), "tenant": tenant, "role": role, "iss": ISSUER,
                         "aud": "weft", "exp": now + 3600});
     jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),

@@ -29,6 +29,11 @@ fn main() {
         env!("CARGO_BIN_EXE_fn-http"),
         payload,
         expected,
-        &[("WEFT_HTTP_ALLOW", "127.0.0.1")],
+        // The secret store is connected lazily: this payload has no secret, so it is never used.
+        &[
+            ("WEFT_HTTP_ALLOW", "127.0.0.1"),
+            ("WEFT_DATABASE_URL", "postgres://weft@127.0.0.1:9/weft"),
+            ("WEFT_SECRETS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        ],
     );
 }

@@ -16,6 +16,13 @@
 //! exactly the addresses that were checked: no DNS rebinding window), on IP-literal hosts before
 //! any connection, and again on every redirect hop, which this function follows itself. System
 //! proxies are ignored, since a proxy would resolve names out of the guard's sight.
+//!
+//! **Secrets.** `{{ secrets.NAME }}` in any string of the config is resolved at call time by the
+//! function's [`SecretResolver`] for the tenant owning the execution (`tenant-secrets`; the
+//! Lambda reads them from Postgres, `weft serve` passes its own resolver, `weft run` a file),
+//! never from the process environment. Every resolved value is scrubbed (`***`) from the
+//! function's error message and output, so a URL in "connection refused", a header echoed by the
+//! server or a 4xx body quoting the token never enters execution state, history or logs.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -25,6 +32,7 @@ use node_contract::{NodeError, NodeEvent, NodeFunction, error_names, kind_of};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{Map, Value};
+use tenant_secrets::{NoSecrets, Resolved, Scrubber, SecretResolver};
 
 /// An address or prefix (`10.0.0.0/8`, `::1`) the SSRF guard lets through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,19 +185,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-/// Looks up a secret by name for `{{ secrets.NAME }}` templates in the config.
-pub type SecretLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
-/// The default secret source: the environment variable `WEFT_SECRET_<NAME>`.
-pub fn secrets_from_env() -> SecretLookup {
-    Arc::new(|name| std::env::var(format!("WEFT_SECRET_{name}")).ok())
-}
-
 /// Process-wide settings, read once at start.
 #[derive(Clone)]
 pub struct Settings {
     pub guard: Guard,
-    pub secrets: SecretLookup,
     pub default_timeout: Duration,
     /// Default and ceiling of `max_response_bytes`.
     pub max_response_bytes: usize,
@@ -200,7 +199,6 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             guard: Guard::default(),
-            secrets: secrets_from_env(),
             default_timeout: Duration::from_secs(30),
             // Lambda responses are capped at 6 MB and Step Functions payloads at 256 KiB.
             max_response_bytes: 5 << 20,
@@ -276,6 +274,7 @@ pub fn parse_allow(list: &str) -> Result<Vec<Prefix>, String> {
 pub struct HttpFunction {
     client: reqwest::Client,
     settings: Arc<Settings>,
+    secrets: Arc<dyn SecretResolver>,
 }
 
 impl HttpFunction {
@@ -294,30 +293,41 @@ impl HttpFunction {
         Ok(Self {
             client,
             settings: Arc::new(settings),
+            secrets: Arc::new(NoSecrets),
         })
     }
 
+    /// The http settings from the environment, and no secret store (see [`Self::with_secrets`]).
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::new(Settings::from_env()?)
     }
 
-    pub async fn run(&self, event: NodeEvent) -> Result<Value, NodeError> {
-        let mut config = event.config.clone();
-        let lookup = &self.settings.secrets;
-        node_contract::resolve_secrets(&mut config, &|name| lookup(name))?;
-        let event = NodeEvent { config, ..event };
-        let request = Request::parse(event.config_object()?, &self.settings)?;
-        let timeout = request.timeout;
-        match tokio::time::timeout(timeout, self.send(request)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(NodeError::new(
-                error_names::HTTP_TIMEOUT,
-                format!("no complete response within {} ms", timeout.as_millis()),
-            )),
-        }
+    /// Resolves `{{ secrets.NAME }}` through `resolver` (the default, [`NoSecrets`], has none).
+    pub fn with_secrets(mut self, resolver: Arc<dyn SecretResolver>) -> Self {
+        self.secrets = resolver;
+        self
     }
 
-    async fn send(&self, request: Request) -> Result<Value, NodeError> {
+    pub async fn run(&self, event: NodeEvent) -> Result<Value, NodeError> {
+        let Resolved { config, scrubber } = tenant_secrets::resolve_config(&*self.secrets, &event).await?;
+        let event = NodeEvent { config, ..event };
+        let outcome = match event.config_object().and_then(|c| Request::parse(c, &self.settings)) {
+            Err(e) => Err(e),
+            Ok(request) => {
+                let timeout = request.timeout;
+                match tokio::time::timeout(timeout, self.send(request, &scrubber)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(NodeError::new(
+                        error_names::HTTP_TIMEOUT,
+                        format!("no complete response within {} ms", timeout.as_millis()),
+                    )),
+                }
+            }
+        };
+        scrubber.result(outcome)
+    }
+
+    async fn send(&self, request: Request, scrubber: &Scrubber) -> Result<Value, NodeError> {
         let Request {
             mut method,
             mut url,
@@ -413,7 +423,9 @@ impl HttpFunction {
             } else {
                 error_names::HTTP_STATUS_4XX
             };
-            let snippet: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+            // Scrubbed before it is cut, so a secret at the cut cannot survive in part.
+            let text = scrubber.text(&String::from_utf8_lossy(&bytes));
+            let snippet: String = text.chars().take(300).collect();
             return Err(NodeError::new(
                 name,
                 format!("{method} {url} returned {status}: {snippet}"),

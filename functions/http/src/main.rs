@@ -1,7 +1,9 @@
-//! The `http` function as a Lambda `bootstrap`.
+//! The `http` function as a Lambda `bootstrap`; secrets come from Postgres (`WEFT_DATABASE_URL`,
+//! `WEFT_SECRETS_KEY`), for the tenant owning each execution.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_glue::Error> {
     lambda_glue::init_tracing();
-    lambda_glue::run(fn_http::HttpFunction::from_env()?).await
+    let secrets = std::sync::Arc::new(tenant_secrets::PgSecretResolver::from_env()?);
+    lambda_glue::run(fn_http::HttpFunction::from_env()?.with_secrets(secrets)).await
 }

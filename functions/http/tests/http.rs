@@ -36,6 +36,13 @@ async fn echo(request: Request) -> Response {
     .into_response()
 }
 
+/// 403 with the echo of the request as its body.
+async fn reject(request: Request) -> Response {
+    let mut response = echo(request).await;
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
+}
+
 async fn status(Path(code): Path<u16>) -> Response {
     let code = StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT);
     (code, axum::Json(json!({"code": code.as_u16()}))).into_response()
@@ -82,6 +89,7 @@ async fn cookies() -> Response {
 async fn start_server() -> SocketAddr {
     let app = Router::new()
         .route("/echo", any(echo))
+        .route("/reject/{*rest}", any(reject))
         .route("/status/{code}", any(status))
         .route("/big/{n}", get(big))
         .route("/chunked/{n}", get(big_chunked))
@@ -446,20 +454,79 @@ async fn credentials_do_not_follow_cross_origin_redirects() {
     assert_eq!(out["body"]["headers"]["x-keep"], "1");
 }
 
+fn with_secrets(text: &str) -> HttpFunction {
+    allowing_loopback().with_secrets(std::sync::Arc::new(tenant_secrets::StaticSecrets::parse(text).unwrap()))
+}
+
+fn secret_event(config: Value) -> NodeEvent {
+    NodeEvent::from_value(json!({"node": {"id": "fetch", "type": "http"}, "config": config,
+                                 "execution": {"id": "arn:aws:states:us-east-1:1:execution:m:e"}}))
+    .expect("valid event")
+}
+
 #[tokio::test]
-async fn secrets_are_resolved_at_run_time() {
+async fn secrets_are_resolved_at_run_time_and_scrubbed_from_the_output() {
     let addr = start_server().await;
-    let mut settings = Settings::allowing(&["127.0.0.1"]).expect("valid allow-list");
-    settings.secrets = std::sync::Arc::new(|name| (name == "TOKEN").then(|| "t0k".to_owned()));
-    let f = HttpFunction::new(settings).expect("client");
-    let out = call(&f, json!({"url": format!("http://{addr}/echo"), "headers": {"Authorization": "Bearer {{ secrets.TOKEN }}"}})).await.unwrap();
-    assert_eq!(out["body"]["headers"]["authorization"], "Bearer t0k");
-    let err = call(
-        &f,
-        json!({"url": format!("http://{addr}/echo"), "headers": {"X": "{{ secrets.MISSING }}"}}),
-    )
-    .await
-    .unwrap_err();
+    let f = with_secrets("TOKEN=t0k-0123456789\n");
+    let out = f
+        .run(secret_event(json!({"url": format!("http://{addr}/echo"), "headers": {"Authorization": "Bearer {{ secrets.TOKEN }}"}})))
+        .await
+        .unwrap();
+    // The server received the value; the function's output (what execution state keeps) has `***`.
+    assert_eq!(out["body"]["headers"]["authorization"], "Bearer ***");
+    assert!(!out.to_string().contains("t0k-0123456789"), "{out}");
+    let err = f
+        .run(secret_event(json!({"url": format!("http://{addr}/echo"), "headers": {"X": "{{ secrets.MISSING }}"}})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.name, "Secret.NotFound");
+    assert!(err.message.contains("MISSING"), "{err}");
+}
+
+#[tokio::test]
+async fn secret_values_never_appear_in_errors() {
+    let addr = start_server().await;
+    let secret = "v4lue-with/odd chars=~\"";
+    let f = with_secrets(&format!("S='{secret}'\nM=NOT A METHOD\n"));
+    // Every field that takes a secret, on requests that fail in each way the function fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let cases = [
+        json!({"url": format!("http://{closed}/x/{{{{ secrets.S }}}}?q={{{{ secrets.S }}}}")}),
+        json!({"url": format!("http://{closed}/"), "query": {"k": "{{ secrets.S }}"}}),
+        json!({"url": format!("http://{addr}/status/401"), "query": {"k": "{{ secrets.S }}"}, "body": "{{ secrets.S }}"}),
+        // A 4xx whose body quotes the request (path, query, headers, body) back.
+        json!({"url": format!("http://{addr}/reject/{{{{ secrets.S }}}}"), "query": {"k": "{{ secrets.S }}"},
+               "headers": {"Authorization": "Bearer {{ secrets.S }}"}, "body": {"token": "{{ secrets.S }}"}}),
+        json!({"url": format!("http://{addr}/status/500"), "body": {"nested": ["{{ secrets.S }}"]}}),
+        json!({"url": "not a url {{ secrets.S }}"}),
+        json!({"url": format!("http://{addr}/echo"), "method": "{{ secrets.M }}"}),
+        json!({"url": format!("http://{addr}/echo"), "headers": {"X": "{{ secrets.S }}\n"}}),
+        json!({"url": format!("http://{addr}/bad-json"), "response_format": "json", "headers": {"X": "{{ secrets.S }}"}}),
+        json!({"url": format!("http://{addr}/redirect?to=ftp://h/{{{{ secrets.S }}}}")}),
+        json!({"url": format!("http://10.0.0.1/{{{{ secrets.S }}}}")}),
+    ];
+    let mut masked = 0;
+    for config in cases {
+        let err = f.run(secret_event(config.clone())).await.unwrap_err();
+        let shown = format!("{err} {err:?}");
+        for form in [secret, "v4lue-with", "odd%20chars", "odd+chars"] {
+            assert!(!shown.contains(form), "{config}: `{form}` in {shown}");
+        }
+        masked += usize::from(err.message.contains("***"));
+    }
+    // Most of these messages quote the URL or the body: there the value reads `***`.
+    assert!(masked >= 7, "only {masked} messages were masked");
+}
+
+#[tokio::test]
+async fn the_environment_is_not_a_secret_store() {
+    // `WEFT_SECRET_<NAME>` used to be read from the environment; now nothing is. (The variable is
+    // set for a real process in the Lambda and `weft serve` tests; here no resolver is given.)
+    let addr = start_server().await;
+    let err = allowing_loopback()
+        .run(secret_event(json!({"url": format!("http://{addr}/echo"), "headers": {"A": "{{ secrets.TOKEN }}"}})))
+        .await
+        .unwrap_err();
     assert_eq!(err.name, "Secret.NotFound");
 }
 

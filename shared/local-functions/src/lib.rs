@@ -7,6 +7,9 @@
 //! the way Step Functions reports a failed `lambda:invoke`: `error` is the function's `errorType`
 //! (the stable [`node_contract::error_names`]) and `cause` the Lambda error document
 //! `{"errorMessage": ..., "errorType": ...}` as a JSON string.
+//!
+//! The event's `execution.id` is always the engine's own execution ARN (`TaskContext`), whatever
+//! the payload says, since functions find the execution's tenant (and its secrets) from it.
 
 use engine::{TaskCall, TaskFailure, TaskInvoker};
 use fn_approval::ApprovalFunction;
@@ -14,9 +17,10 @@ use fn_code::CodeFunction;
 use fn_http::HttpFunction;
 use node_contract::{NodeError, NodeEvent, NodeFunction};
 use serde_json::Value;
+use std::sync::Arc;
 
 // Re-exported so callers (the CLI, tests) can configure the handlers without naming each crate.
-pub use {fn_approval, fn_code, fn_http};
+pub use {fn_approval, fn_code, fn_http, tenant_secrets};
 
 /// The node types whose functions exist and run in-process.
 ///
@@ -51,6 +55,13 @@ pub enum SetupError {
 impl LocalFunctions {
     pub fn new(http: HttpFunction, code: CodeFunction) -> Self {
         Self { http, code, approval: None }
+    }
+
+    /// Resolves `{{ secrets.NAME }}` through `resolver` in every function that takes secrets
+    /// (`weft serve`: the tenant's secrets in Postgres; `weft run`: a `--secrets` file).
+    pub fn with_secrets(mut self, resolver: Arc<dyn tenant_secrets::SecretResolver>) -> Self {
+        self.http = self.http.with_secrets(resolver);
+        self
     }
 
     /// Adds the approval function (it needs the api's database).
@@ -114,9 +125,9 @@ impl TaskInvoker for LocalFunctions {
         if event.attempt == 0 {
             event.attempt = call.context.retry_count;
         }
-        if event.execution.id.is_empty() {
-            event.execution.id = call.context.execution_arn.clone();
-        }
+        // The engine's ARN, not the payload's: a function's tenant comes from it, so nothing a
+        // graph put into the payload may choose it.
+        event.execution.id = call.context.execution_arn.clone();
         if event.task_token.is_none() {
             event.task_token = call.context.task_token.clone();
         }

@@ -174,3 +174,63 @@ async fn unknown_functions_fail_like_lambda() {
         Some("Lambda.ResourceNotFoundException")
     );
 }
+
+/// The tenant's secrets are looked up by the engine's execution ARN, never by what the payload
+/// claims: an execution named after tenant B's row gets B's secrets (none) even when its payload
+/// names tenant A's execution, and the other way round.
+#[tokio::test]
+async fn secrets_follow_the_engines_execution_arn_not_the_payload() {
+    use local_functions::tenant_secrets::{PgSecretResolver, testing};
+    let Some(admin) = store::testing::service_url("WEFT_TEST_DATABASE_URL") else { return };
+    let (store, _) = store::testing::fresh_store(&admin).await.unwrap();
+    let pool = store.pool().clone();
+    let key = secrets::SecretsKey::new(&[3u8; 32]);
+    let wf_a = testing::tenant(&pool, &key, "acme", &[("TOKEN", "acme-value-1f3a")]).await;
+    let wf_b = testing::tenant(&pool, &key, "evil", &[]).await;
+    let (id_a, arn_a) = testing::execution(&pool, "acme", wf_a, false).await;
+    let (id_b, arn_b) = testing::execution(&pool, "evil", wf_b, false).await;
+
+    let addr = echo_server().await;
+    let http = HttpFunction::new(Settings::allowing(&["127.0.0.1"]).unwrap()).unwrap();
+    let functions = LocalFunctions::new(http, CodeFunction::new(Limits::default()))
+        .with_secrets(Arc::new(PgSecretResolver::new(pool.clone(), key)));
+    let engine = Engine::new(EngineConfig::new(Arc::new(functions)));
+    let definition = |claimed: &str| {
+        let mut t = task("${HttpFunctionArn}", "fetch", "http",
+            json!({"url": format!("http://{addr}/echo"), "headers": {"Authorization": "{{ secrets.TOKEN }}"}}));
+        t["Parameters"]["Payload"]["execution"] = json!({"id": claimed});
+        t["Parameters"]["Payload"].as_object_mut().unwrap().remove("scope");
+        t["End"] = json!(true);
+        Arc::new(Definition::parse(&json!({"StartAt": "fetch", "States": {"fetch": t}})).unwrap())
+    };
+    let run = |def: Arc<Definition>, name: uuid::Uuid, machine: uuid::Uuid| {
+        let options = engine::StartOptions { name: Some(name.to_string()), state_machine_name: Some(format!("weft-{machine}")) };
+        engine.start(def, json!({}), options)
+    };
+
+    // B's execution claiming to be A's: B has no TOKEN.
+    let out = run(definition(&arn_a), id_b, wf_b).wait().await;
+    assert_eq!(out.status, Status::Failed, "{out:?}");
+    assert_eq!(out.error.as_deref(), Some("Secret.NotFound"));
+    assert!(!format!("{out:?}").contains("acme-value-1f3a"));
+
+    // A's execution claiming to be B's: A's value is sent (and masked in the output).
+    let out = run(definition(&arn_b), id_a, wf_a).wait().await;
+    assert_eq!(out.status, Status::Succeeded, "{out:?}");
+    assert_eq!(out.output.as_ref().unwrap()["nodes"]["fetch"]["v"]["body"], "***");
+    assert!(!format!("{out:?}").contains("acme-value-1f3a"));
+}
+
+/// Answers with the Authorization header it received.
+async fn echo_server() -> std::net::SocketAddr {
+    let app = axum::Router::new().route(
+        "/echo",
+        axum::routing::any(|h: axum::http::HeaderMap| async move {
+            h.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}

@@ -90,8 +90,12 @@ impl NodeError {
 pub mod error_names {
     /// The node's configuration is invalid (never retried).
     pub const CONFIG_INVALID: &str = "Config.Invalid";
-    /// A `{{ secrets.NAME }}` template names a secret that does not exist (never retried).
+    /// A `{{ secrets.NAME }}` template names a secret that the execution's tenant does not have,
+    /// or the execution has no tenant (it was not started through Weft's api). Never retried.
     pub const SECRET_NOT_FOUND: &str = "Secret.NotFound";
+    /// The secret store could not be read (Postgres unreachable) or a value could not be
+    /// decrypted. Retried by a node's `retry`; not in [`TRANSIENT`].
+    pub const SECRET_UNAVAILABLE: &str = "Secret.Unavailable";
     pub const HTTP_TIMEOUT: &str = "Http.Timeout";
     /// Connection refused/reset, DNS failure, TLS failure.
     pub const HTTP_CONNECT: &str = "Http.Connect";
@@ -207,48 +211,89 @@ pub fn node_type_of_function(function_name: &str) -> Option<&'static str> {
         .map(|(t, _)| *t)
 }
 
+/// The `{{ secrets.NAME }}` templates of one string, in order: `(start, end, name)` byte ranges
+/// of each whole template. Only `secrets.` templates are returned; others stay as they are.
+fn secret_templates(s: &str) -> Vec<(usize, usize, &str)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(start) = s[from..].find("{{").map(|i| from + i) {
+        let Some(len) = s[start..].find("}}") else {
+            break;
+        };
+        let end = start + len + 2;
+        if let Some(name) = s[start + 2..start + len].trim().strip_prefix("secrets.") {
+            found.push((start, end, name));
+        }
+        from = end;
+    }
+    found
+}
+
+/// Every string of `value` (not object keys), depth-first, without recursion.
+fn for_each_string_mut(value: &mut Value, f: &mut dyn FnMut(&mut String) -> Result<(), NodeError>) -> Result<(), NodeError> {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => f(s)?,
+            Value::Array(items) => stack.extend(items.iter_mut().rev()),
+            Value::Object(map) => stack.extend(map.values_mut().rev()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The names of the secrets `config` refers to with `{{ secrets.NAME }}` (in string values, at
+/// any depth). What a function must resolve before it runs; empty for most nodes.
+pub fn secret_names(config: &Value) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut stack = vec![config];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) if s.contains("{{") => {
+                names.extend(secret_templates(s).into_iter().map(|(_, _, n)| n.to_owned()));
+            }
+            Value::Array(items) => stack.extend(items.iter()),
+            Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    names
+}
+
 /// Replaces every `{{ secrets.NAME }}` in the string values of `config` using `lookup`.
 /// A string that is exactly one secret template becomes the secret; otherwise it is interpolated.
+/// Node functions call this through `tenant-secrets` (`resolve_config`), which finds the values
+/// for the execution's tenant and scrubs them from what the function returns.
 pub fn resolve_secrets(
     config: &mut Value,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), NodeError> {
-    match config {
-        Value::String(s) if s.contains("{{") => {
-            let mut out = String::with_capacity(s.len());
-            let mut rest = s.as_str();
-            while let Some(start) = rest.find("{{") {
-                let Some(len) = rest[start..].find("}}") else {
-                    break;
-                };
-                let inner = rest[start + 2..start + len].trim();
-                out.push_str(&rest[..start]);
-                match inner.strip_prefix("secrets.") {
-                    Some(name) => match lookup(name) {
-                        Some(v) => out.push_str(&v),
-                        None => {
-                            return Err(NodeError::new(
-                                error_names::SECRET_NOT_FOUND,
-                                format!("secret `{name}` is not defined"),
-                            ));
-                        }
-                    },
-                    None => out.push_str(&rest[start..start + len + 2]),
-                }
-                rest = &rest[start + len + 2..];
-            }
-            out.push_str(rest);
-            *s = out;
-            Ok(())
+    for_each_string_mut(config, &mut |s| {
+        if !s.contains("{{") {
+            return Ok(());
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .try_for_each(|v| resolve_secrets(v, lookup)),
-        Value::Object(map) => map
-            .values_mut()
-            .try_for_each(|v| resolve_secrets(v, lookup)),
-        _ => Ok(()),
-    }
+        let templates = secret_templates(s);
+        if templates.is_empty() {
+            return Ok(());
+        }
+        let mut out = String::with_capacity(s.len());
+        let mut last = 0;
+        for (start, end, name) in templates {
+            let Some(v) = lookup(name) else {
+                return Err(NodeError::new(
+                    error_names::SECRET_NOT_FOUND,
+                    format!("secret `{name}` is not defined"),
+                ));
+            };
+            out.push_str(&s[last..start]);
+            out.push_str(&v);
+            last = end;
+        }
+        out.push_str(&s[last..]);
+        *s = out;
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -291,5 +336,30 @@ mod tests {
         let err = resolve_secrets(&mut json!("{{ secrets.NOPE }}"), &|_| None).unwrap_err();
         assert_eq!(err.name, "Secret.NotFound");
         assert!(err.message.contains("NOPE"));
+        // Unclosed and non-secret templates stay as they are.
+        let mut cfg = json!(["{{ secrets.A }}{{ nodes.x }}{{ secrets.B", "a{{secrets.A}}b{{ secrets.A }}"]);
+        resolve_secrets(&mut cfg, &|n| Some(format!("<{n}>"))).unwrap();
+        assert_eq!(cfg, json!(["<A>{{ nodes.x }}{{ secrets.B", "a<A>b<A>"]));
+    }
+
+    #[test]
+    fn secret_names_lists_every_reference_once() {
+        let cfg = json!({"url": "https://x/{{ secrets.PATH }}?{{ input.q }}", "headers": {"a": "{{secrets.TOKEN}} {{ secrets.PATH }}"},
+                         "body": [{"deep": ["{{ secrets.BODY }}"]}], "n": 1});
+        let names: Vec<String> = secret_names(&cfg).into_iter().collect();
+        assert_eq!(names, ["BODY", "PATH", "TOKEN"]);
+        assert!(secret_names(&json!({"url": "{{ input.url }}"})).is_empty());
+    }
+
+    #[test]
+    fn deep_configs_do_not_overflow_the_stack() {
+        let mut deep = json!("{{ secrets.X }}");
+        for _ in 0..100_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        assert_eq!(secret_names(&deep).len(), 1);
+        resolve_secrets(&mut deep, &|_| Some("v".to_owned())).unwrap();
+        // Dropping a deeply nested Value recurses in serde_json itself; leak it in this test.
+        std::mem::forget(deep);
     }
 }
