@@ -1,13 +1,21 @@
 //! `weft serve`: the Weft API on localhost, against the Postgres and Redis of the `WEFT_*`
 //! configuration (see `scripts/dev-services` for local ones). It serves exactly the router the
-//! api Lambda function serves, plus a Step Functions-compatible endpoint (`POST /` with
-//! `X-Amz-Target: AWSStepFunctions.*`, from `sfn-server`) that runs executions on Weft's engine
-//! with the node functions in-process.
+//! api Lambda function serves, and on a listener of its own a Step Functions-compatible endpoint
+//! (`POST /` with `X-Amz-Target: AWSStepFunctions.*`, from `sfn-server`) that runs executions on
+//! Weft's engine with the node functions in-process.
 //!
-//! The api talks to that endpoint through `aws-sdk-sfn` over HTTP, exactly as it talks to AWS in
-//! the cloud: the listener is bound first so the api's client can point at its real address.
-//! (With `WEFT_SFN_ENDPOINT` or `WEFT_SFN_ENABLED` set, the api uses that Step Functions instead;
-//! the local endpoint is still served.)
+//! The Step Functions endpoint is bound to 127.0.0.1 (`--sfn-host`, `--sfn-port`; any free port
+//! by default) and answers only requests signed with AWS Signature Version 4 using the
+//! credentials of `WEFT_SFN_ACCESS_KEY_ID` / `WEFT_SFN_SECRET_ACCESS_KEY`; when those are unset,
+//! random credentials are generated at start, so only this process's api can call it. The API
+//! listener does not answer the Step Functions protocol at all. Both addresses are printed at
+//! start (the API's first).
+//!
+//! The api talks to that endpoint through `aws-sdk-sfn` over HTTP, signing like any client, exactly
+//! as it talks to AWS in the cloud: the listener is bound first so the api's client can point at
+//! its real address. (With `WEFT_SFN_ENDPOINT` or `WEFT_SFN_ENABLED` set, the api uses that Step
+//! Functions instead, with the AWS credentials of its environment; the local endpoint is still
+//! served.)
 //!
 //! A recorder loop copies every unfinished execution's history into node-level events and final
 //! statuses (`fn_api::executions::record_active`), as the `recorder` Lambda does from EventBridge
@@ -37,6 +45,13 @@ pub struct Args {
     /// Do not apply pending database migrations at start-up.
     #[arg(long)]
     pub no_migrate: bool,
+    /// Port of the Step Functions endpoint, a listener of its own (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub sfn_port: u16,
+    /// Address the Step Functions endpoint binds. It verifies SigV4 signatures on any address,
+    /// but only the api (and the clients you give its credentials) need to reach it.
+    #[arg(long, default_value_t = Ipv4Addr::LOCALHOST.into())]
+    pub sfn_host: std::net::IpAddr,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -62,11 +77,20 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     let addr = SocketAddr::new(args.host, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().unwrap_or(addr);
-    // The api reaches the endpoint on loopback even when bound to all interfaces.
-    let endpoint_host = if local.ip().is_unspecified() { Ipv4Addr::LOCALHOST.into() } else { local.ip() };
-    let endpoint = format!("http://{}", SocketAddr::new(endpoint_host, local.port()));
+    let sfn_addr = SocketAddr::new(args.sfn_host, args.sfn_port);
+    let sfn_listener = tokio::net::TcpListener::bind(sfn_addr)
+        .await
+        .with_context(|| format!("cannot listen on {sfn_addr} for the Step Functions endpoint (--sfn-host, --sfn-port)"))?;
+    let sfn_local = sfn_listener.local_addr().unwrap_or(sfn_addr);
+    // The api reaches the endpoint on loopback even when it is bound to all interfaces.
+    let endpoint_host = if sfn_local.ip().is_unspecified() { Ipv4Addr::LOCALHOST.into() } else { sfn_local.ip() };
+    let endpoint = format!("http://{}", SocketAddr::new(endpoint_host, sfn_local.port()));
+    let (credentials, generated) = match &config.sfn_endpoint_credentials {
+        Some(c) => (sfn_server::Credentials::new(&c.access_key_id, &c.secret_access_key), false),
+        None => (sfn_server::Credentials::generate(), true),
+    };
     let own_client = match config.sfn {
-        config::SfnConfig::Off => Some(sfn_server::sdk::local_client(&endpoint)),
+        config::SfnConfig::Off => Some(sfn_server::sdk::local_client(&endpoint, &credentials)),
         config::SfnConfig::On { .. } => None,
     };
     let state = fn_api::AppState::connect_with(&config, !args.no_migrate, own_client).await?;
@@ -78,7 +102,17 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     let (sfn, recovery) = sfn_server::SfnState::open_with_report(sfn_store, engine::EngineConfig::new(Arc::new(invoker)))
         .await
         .context("opening the Step Functions endpoint")?;
-    eprintln!("weft serve: listening on http://{local} (OpenAPI at /openapi.json, Step Functions at {endpoint}/)");
+    // One line, the API's address first (tests and scripts read it). The secret is never printed.
+    let whose = if generated {
+        "random credentials of this process; set WEFT_SFN_ACCESS_KEY_ID and WEFT_SFN_SECRET_ACCESS_KEY to call it yourself"
+    } else {
+        "credentials of WEFT_SFN_ACCESS_KEY_ID and WEFT_SFN_SECRET_ACCESS_KEY"
+    };
+    eprintln!(
+        "weft serve: listening on http://{local} (OpenAPI at /openapi.json); Step Functions endpoint on http://{sfn_local} \
+         (SigV4 with access key id {}: {whose})",
+        credentials.access_key_id()
+    );
     tracing::info!(?recovery, "step functions endpoint ready");
     match fn_api::executions::fail_interrupted_starts(&state).await {
         Ok(0) => {}
@@ -89,7 +123,11 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     fn_api::schedules::spawn(state.clone());
     // No graceful shutdown: requests are short and every write is one transaction, so being
     // killed mid-request loses nothing committed; running executions are handled at restart.
-    axum::serve(listener, fn_api::app(state).merge(sfn_server::router(sfn))).await.context("serving")?;
+    let verifier = sfn_server::Verifier::new([credentials]);
+    tokio::try_join!(
+        async { axum::serve(listener, fn_api::app(state)).await.context("serving the API") },
+        async { axum::serve(sfn_listener, sfn_server::router(sfn, verifier)).await.context("serving the Step Functions endpoint") },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -20,7 +20,12 @@ const ISSUER: &str = "https://issuer.executions.test";
 /// A running `weft serve`, killed (SIGKILL) when dropped.
 pub struct Serve {
     pub child: std::process::Child,
+    /// The API's base URL.
     pub base: String,
+    /// The Step Functions endpoint's URL (its own listener).
+    pub sfn: String,
+    /// The start-up line naming both.
+    pub banner: String,
     pub db: String,
     pub redis: String,
 }
@@ -55,6 +60,8 @@ impl Serve {
             .env("WEFT_HTTP_ALLOW", "127.0.0.1")
             .env_remove("WEFT_SFN_ENDPOINT")
             .env_remove("WEFT_SFN_ENABLED")
+            .env_remove("WEFT_SFN_ACCESS_KEY_ID")
+            .env_remove("WEFT_SFN_SECRET_ACCESS_KEY")
             .env("RUST_LOG", "warn")
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -62,7 +69,14 @@ impl Serve {
         }
         let mut child = cmd.spawn().expect("spawn weft serve");
         let stderr = child.stderr.take().expect("stderr");
-        let mut serve = Serve { child, base: String::new(), db: db.to_owned(), redis: redis.to_owned() };
+        let mut serve = Serve {
+            child,
+            base: String::new(),
+            sfn: String::new(),
+            banner: String::new(),
+            db: db.to_owned(),
+            redis: redis.to_owned(),
+        };
         let mut reader = BufReader::new(stderr);
         // Start-up warnings (e.g. executions failed by a restart) may come before the address.
         let mut seen = String::new();
@@ -72,11 +86,10 @@ impl Serve {
                 break;
             }
             if line.contains("listening on") {
-                serve.base = line
-                    .split_whitespace()
-                    .find(|w| w.starts_with("http://"))
-                    .unwrap_or_default()
-                    .to_owned();
+                let mut urls = line.split_whitespace().filter(|w| w.starts_with("http://"));
+                serve.base = urls.next().unwrap_or_default().to_owned();
+                serve.sfn = urls.next().unwrap_or_default().to_owned();
+                serve.banner = line.trim().to_owned();
                 break;
             }
             seen.push_str(&line);
