@@ -22,10 +22,13 @@
 //! in AWS.
 //!
 //! Restarts: executions RUNNING when the process died are marked FAILED with error
-//! `Weft.EngineRestarted` by the endpoint at start-up; the recorder then records that on their
-//! `executions` rows, and they can be redriven (`POST /v1/executions/{id}/redrive`). Rows whose
-//! start was interrupted before Step Functions answered become FAILED with
-//! `Weft.StartInterrupted`. Nothing is resumed implicitly, since Tasks may have side effects.
+//! `Weft.EngineRestarted` by the endpoint at start-up (a database-only step: start-up never calls
+//! this process's own listener, and every step is bounded by a timeout and logged); the recorder
+//! then records that on their `executions` rows, and they can be redriven
+//! (`POST /v1/executions/{id}/redrive`). Rows whose start was interrupted before Step Functions
+//! answered are adopted if it did start them, or become FAILED with `Weft.StartInterrupted`: once
+//! serving for what the previous process left, then every 5 s for rows older than a start can be.
+//! Nothing is resumed implicitly, since Tasks may have side effects.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -73,6 +76,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(serve(args, config))
 }
 
+/// How long each start-up step may take before `weft serve` gives up with a message naming it.
+const STARTUP_STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs one start-up step with a log line and a time bound.
+async fn step<T, E: Into<anyhow::Error>>(
+    what: &str,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T> {
+    tracing::info!("start-up: {what}");
+    match tokio::time::timeout(STARTUP_STEP_TIMEOUT, work).await {
+        Ok(result) => result.map_err(Into::into).with_context(|| format!("start-up: {what}")),
+        Err(_) => anyhow::bail!("start-up: {what} did not finish within {STARTUP_STEP_TIMEOUT:?}"),
+    }
+}
+
 async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     let addr = SocketAddr::new(args.host, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -93,15 +111,52 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
         config::SfnConfig::Off => Some(sfn_server::sdk::local_client(&endpoint, &credentials)),
         config::SfnConfig::On { .. } => None,
     };
-    let state = fn_api::AppState::connect_with(&config, !args.no_migrate, own_client).await?;
+    let state = step(
+        "connecting to Postgres and Redis (and applying migrations)",
+        fn_api::AppState::connect_with(&config, !args.no_migrate, own_client),
+    )
+    .await?;
+
+    // One pool per role: request handlers, running executions and the recorder each have their
+    // own, so none of them can exhaust the others' connections under load.
+    let engine_pool = step(
+        "connecting the engine's pool",
+        store::Store::connect(&config.database_url, config.engine_database_max_connections),
+    )
+    .await?
+    .pool()
+    .clone();
+    let recorder_store = step(
+        "connecting the recorder's pool",
+        store::Store::connect(&config.database_url, config.recorder_database_max_connections),
+    )
+    .await?;
+    let recorder_state = state.with_store(recorder_store);
 
     let invoker = local_functions::LocalFunctions::from_env()
         .context("configuring the node functions")?
-        .with_approval(local_functions::fn_approval::ApprovalFunction::new(state.store().pool().clone()));
-    let sfn_store = Arc::new(sfn_server::PgStore::from_pool(state.store().pool().clone()));
-    let (sfn, recovery) = sfn_server::SfnState::open_with_report(sfn_store, engine::EngineConfig::new(Arc::new(invoker)))
-        .await
-        .context("opening the Step Functions endpoint")?;
+        .with_approval(local_functions::fn_approval::ApprovalFunction::new(engine_pool.clone()));
+    let sfn_store = Arc::new(sfn_server::PgStore::from_pool(engine_pool));
+    // Recovery of executions a previous process left RUNNING reads and writes the database only,
+    // never this process's own listener (which is not serving yet).
+    let (sfn, recovery) = step(
+        "opening the Step Functions endpoint (recovering interrupted executions)",
+        sfn_server::SfnState::open_with_report(sfn_store, engine::EngineConfig::new(Arc::new(invoker))),
+    )
+    .await?;
+    tracing::info!(?recovery, "step functions endpoint ready");
+    let started_at = step("reading the database clock", fn_api::executions::db_now(&state)).await?;
+
+    let api = fn_api::app(state.clone());
+    let endpoint_app = sfn_server::router(sfn, sfn_server::Verifier::new([credentials.clone()]));
+    // No graceful shutdown: requests are short and every write is one transaction, so being
+    // killed mid-request loses nothing committed; running executions are handled at restart.
+    let server = tokio::spawn(async move {
+        tokio::try_join!(
+            async { axum::serve(listener, api).await.context("serving the API") },
+            async { axum::serve(sfn_listener, endpoint_app).await.context("serving the Step Functions endpoint") },
+        )
+    });
     // One line, the API's address first (tests and scripts read it). The secret is never printed.
     let whose = if generated {
         "random credentials of this process; set WEFT_SFN_ACCESS_KEY_ID and WEFT_SFN_SECRET_ACCESS_KEY to call it yourself"
@@ -113,29 +168,44 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
          (SigV4 with access key id {}: {whose})",
         credentials.access_key_id()
     );
-    tracing::info!(?recovery, "step functions endpoint ready");
-    match fn_api::executions::fail_interrupted_starts(&state).await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(count = n, "executions whose start was interrupted by a restart are now FAILED"),
-        Err(err) => tracing::warn!(%err, "could not check for interrupted starts"),
-    }
-    tokio::spawn(recorder(state.clone()));
+
+    // Starts a previous process left half-done are resolved once this process serves, since
+    // that needs the Step Functions endpoint (this process's own, or AWS's).
+    tokio::spawn(recorder(recorder_state, started_at));
     fn_api::schedules::spawn(state.clone());
-    // No graceful shutdown: requests are short and every write is one transaction, so being
-    // killed mid-request loses nothing committed; running executions are handled at restart.
-    let verifier = sfn_server::Verifier::new([credentials]);
-    tokio::try_join!(
-        async { axum::serve(listener, fn_api::app(state)).await.context("serving the API") },
-        async { axum::serve(sfn_listener, sfn_server::router(sfn, verifier)).await.context("serving the Step Functions endpoint") },
-    )?;
+    server.await.context("the server task")??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves interrupted starts (see `fn_api::executions::sweep_orphans`): first those a
+/// previous process left (everything that started before this one), then, on every later pass,
+/// those older than any start in flight could be.
+async fn sweep(state: &fn_api::AppState, cutoff: Option<chrono::DateTime<chrono::Utc>>) {
+    use fn_api::executions::{START_GRACE, db_now, sweep_orphans};
+    let cutoffs = match cutoff {
+        Some(at) => Ok((at, at)),
+        None => db_now(state).await.map(|now| {
+            let grace = chrono::Duration::from_std(START_GRACE).unwrap_or_default();
+            let sync = chrono::Duration::from_std(fn_api::exec_routes::sync_wait()).unwrap_or_default();
+            (now - grace, now - grace - sync)
+        }),
+    };
+    let result = match cutoffs {
+        Ok((pending, sync)) => sweep_orphans(state, pending, sync, Duration::from_secs(5)).await,
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(count = n, "interrupted starts resolved (adopted, or FAILED with Weft.StartInterrupted)"),
+        Err(err) => tracing::warn!(%err, "could not check for interrupted starts; will retry"),
+    }
 }
 
 /// Keeps `executions` rows and `execution_events` current for every unfinished execution.
 /// An execution whose history did not change is looked at less and less often (250 ms doubling
 /// to 5 s), so thousands of long waits (delays, approvals) cost little; readers of an execution
 /// (GET, SSE) record it themselves, so they never wait for this loop.
-async fn recorder(state: fn_api::AppState) {
+async fn recorder(state: fn_api::AppState, started_at: chrono::DateTime<chrono::Utc>) {
     use futures::StreamExt as _;
     use std::collections::HashMap;
     use std::time::Instant;
@@ -144,7 +214,13 @@ async fn recorder(state: fn_api::AppState) {
     );
     let max = Duration::from_secs(5).max(base);
     let mut schedule: HashMap<uuid::Uuid, (Instant, Duration)> = HashMap::new();
+    sweep(&state, Some(started_at)).await;
+    let mut last_sweep = Instant::now();
     loop {
+        if last_sweep.elapsed() >= Duration::from_secs(5) {
+            sweep(&state, None).await;
+            last_sweep = Instant::now();
+        }
         match fn_api::executions::active_ids(&state, 10_000).await {
             Ok(ids) => {
                 let now = Instant::now();

@@ -45,7 +45,8 @@ fn env_ms(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn sync_wait() -> Duration {
+/// `WEFT_SYNC_WAIT_MS` (default 30,000): how long `?wait=true` waits for a result.
+pub fn sync_wait() -> Duration {
     static V: OnceLock<u64> = OnceLock::new();
     Duration::from_millis(*V.get_or_init(|| env_ms("WEFT_SYNC_WAIT_MS", 30_000)))
 }

@@ -107,7 +107,68 @@ fn row_to_execution(r: &sqlx::postgres::PgRow, with_input: bool) -> Result<Execu
     })
 }
 
-/// Starts the latest published version of `workflow_id` with `input`.
+/// Step Functions' limit on an execution's input (UTF-8 bytes of its JSON text).
+pub const MAX_INPUT_BYTES: usize = 256 * 1024;
+
+/// What a start runs: the version the `live` alias routes to, checked against the input.
+struct Target {
+    version: i32,
+    version_arn: String,
+    workflow_type: String,
+    input_text: String,
+}
+
+/// The shared preamble of [`start`] and [`start_sync`]: the input fits Step Functions' limit,
+/// the workflow is published, the alias's version (the latest when no alias was ever moved) has
+/// a state machine version, and the input matches the start node's `input_schema`.
+async fn target(state: &AppState, tenant: &str, workflow_id: Uuid, input: &Value) -> Result<Target, ApiError> {
+    let input_text = input.to_string();
+    if input_text.len() > MAX_INPUT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "input_too_large",
+            format!(
+                "the execution input is {} bytes; Step Functions accepts at most {MAX_INPUT_BYTES} bytes (256 KiB)",
+                input_text.len()
+            ),
+        ));
+    }
+    let workflow = state.store().get_workflow(tenant, workflow_id).await.map_err(ApiError::store("workflow"))?;
+    let Some(version) = workflow.live_version.or(workflow.latest_version) else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_published", "publish the workflow before starting it"));
+    };
+    let version =
+        state.store().get_version(tenant, workflow_id, version).await.map_err(ApiError::store("workflow version"))?;
+    let Some(version_arn) = version.state_machine_version_arn.clone() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_published",
+            "the live version was stored without Step Functions; publish again",
+        ));
+    };
+    if let Some(schema) = start_schema(&version.graph) {
+        let problems = crate::schema::validate(schema, input);
+        if !problems.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                format!("the input does not match the start node's input_schema: {}", problems.join("; ")),
+            ));
+        }
+    }
+    Ok(Target { version: version.version, version_arn, workflow_type: version.workflow_type, input_text })
+}
+
+/// Runs `work` on its own task and waits for it: a client that hangs up (the request future is
+/// dropped) no longer interrupts a start between the row's INSERT and its ARN, so rows are never
+/// orphaned by disconnects. (A process crash can still orphan one: see [`sweep_orphans`].)
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work).await.map_err(|e| ApiError::internal(format!("start task: {e}")))?
+}
+
+/// Starts the version the workflow's `live` alias routes to (see [`target`]) with `input`.
 ///
 /// `input` is validated against the start node's `input_schema` (see [`crate::schema`]). With an
 /// `idempotency_key`, a second call with the same key answers the first call's execution
@@ -127,49 +188,43 @@ pub async fn start(
     {
         return Err(ApiError::bad_request("Idempotency-Key must be 1 to 256 characters"));
     }
-    let workflow = state.store().get_workflow(tenant, workflow_id).await.map_err(ApiError::store("workflow"))?;
-    let Some(version) = workflow.latest_version else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_published", "publish the workflow before starting it"));
-    };
-    let version =
-        state.store().get_version(tenant, workflow_id, version).await.map_err(ApiError::store("workflow version"))?;
-    let Some(version_arn) = version.state_machine_version_arn.clone() else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_published",
-            "the latest version was stored without Step Functions; publish again",
-        ));
-    };
-    if let Some(schema) = start_schema(&version.graph) {
-        let problems = crate::schema::validate(schema, &input);
-        if !problems.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                format!("the input does not match the start node's input_schema: {}", problems.join("; ")),
-            ));
-        }
-    }
+    let target = target(state, tenant, workflow_id, &input).await?;
+    let (state, tenant, started_by) = (state.clone(), tenant.to_owned(), started_by.to_owned());
+    detached(async move { start_target(&state, &client, &tenant, &started_by, workflow_id, input, idempotency_key, target).await })
+        .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn start_target(
+    state: &AppState,
+    client: &aws_sdk_sfn::Client,
+    tenant: &str,
+    started_by: &str,
+    workflow_id: Uuid,
+    input: Value,
+    idempotency_key: Option<String>,
+    target: Target,
+) -> Result<Execution, ApiError> {
     let pool = state.store().pool();
     let id = Uuid::new_v4();
     let inserted = sqlx::query(
         "INSERT INTO executions (id, tenant_id, workflow_id, version, status, input, idempotency_key, started_by) \
-         VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7) \
+         VALUES ($1, $2, $3, $4, 'PENDING', $5::text::json, $6, $7) \
          ON CONFLICT (tenant_id, workflow_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
          RETURNING id",
     )
     .bind(id)
     .bind(tenant)
     .bind(workflow_id)
-    .bind(version.version)
-    .bind(&input)
+    .bind(target.version)
+    .bind(&target.input_text)
     .bind(&idempotency_key)
     .bind(started_by)
     .fetch_optional(pool)
     .await
     .map_err(db)?;
-    let (id, version_arn, input_text) = if inserted.is_some() {
-        (id, version_arn, input.to_string())
+    let (id, version_arn) = if inserted.is_some() {
+        (id, target.version_arn)
     } else {
         // The key was used before: answer that execution, or finish starting it.
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -202,13 +257,13 @@ pub async fn start(
             .await
             .map_err(ApiError::store("workflow version"))?;
         let arn = version.state_machine_version_arn.ok_or_else(|| ApiError::internal("version lost its ARN"))?;
-        (existing.id, arn, input.to_string())
+        (existing.id, arn)
     };
     let started = client
         .start_execution()
         .state_machine_arn(&version_arn)
         .name(id.to_string())
-        .input(input_text)
+        .input(target.input_text)
         .send()
         .await;
     let arn = match started {
@@ -220,19 +275,7 @@ pub async fn start(
                 .bind(id)
                 .execute(pool)
                 .await;
-            return Err(match code.as_str() {
-                "ExecutionLimitExceeded" | "ThrottlingException" => {
-                    let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", "too many executions; retry shortly");
-                    e.retry_after = Some(1);
-                    e
-                }
-                "StateMachineDoesNotExist" | "StateMachineDeleting" => ApiError::new(
-                    StatusCode::CONFLICT,
-                    "not_published",
-                    "the workflow's state machine is gone; publish again",
-                ),
-                _ => sdk_unavailable(err),
-            });
+            return Err(start_error(&code, err));
         }
     };
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -247,6 +290,27 @@ pub async fn start(
     let mut execution = row_to_execution(&row, false).map_err(db)?;
     execution.replayed = inserted.is_none();
     Ok(execution)
+}
+
+/// What a refused `StartExecution`/`StartSyncExecution` means for the caller.
+fn start_error<E: ProvideErrorMetadata + std::fmt::Debug>(code: &str, err: E) -> ApiError {
+    match code {
+        "ExecutionLimitExceeded" | "ThrottlingException" => {
+            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", "too many executions; retry shortly");
+            e.retry_after = Some(1);
+            e
+        }
+        "StateMachineDoesNotExist" | "StateMachineDeleting" => {
+            ApiError::new(StatusCode::CONFLICT, "not_published", "the workflow's state machine is gone; publish again")
+        }
+        // The input passed our checks, so Step Functions refusing it is a limit we do not know of.
+        "InvalidExecutionInput" => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!("Step Functions refused the input: {}", err.message().unwrap_or("invalid input")),
+        ),
+        _ => sdk_unavailable(err),
+    }
 }
 
 /// The start node's `input_schema`, if the graph has one.
@@ -270,50 +334,46 @@ pub async fn start_sync(
     wait: Duration,
 ) -> Result<Execution, ApiError> {
     let client = sfn(state)?.clone();
-    let workflow = state.store().get_workflow(tenant, workflow_id).await.map_err(ApiError::store("workflow"))?;
-    let Some(version) = workflow.latest_version else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_published", "publish the workflow before starting it"));
-    };
-    let version =
-        state.store().get_version(tenant, workflow_id, version).await.map_err(ApiError::store("workflow version"))?;
-    if version.workflow_type != "EXPRESS" {
+    let target = target(state, tenant, workflow_id, &input).await?;
+    if target.workflow_type != "EXPRESS" {
         return Err(ApiError::bad_request("wait=true runs EXPRESS workflows only; this one is STANDARD"));
     }
-    let Some(version_arn) = version.state_machine_version_arn.clone() else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_published", "publish the workflow again"));
-    };
-    if let Some(schema) = start_schema(&version.graph) {
-        let problems = crate::schema::validate(schema, &input);
-        if !problems.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                format!("the input does not match the start node's input_schema: {}", problems.join("; ")),
-            ));
-        }
-    }
+    let (state, tenant, started_by) = (state.clone(), tenant.to_owned(), started_by.to_owned());
+    detached(async move { start_sync_target(&state, &client, &tenant, &started_by, workflow_id, target, wait).await }).await
+}
+
+async fn start_sync_target(
+    state: &AppState,
+    client: &aws_sdk_sfn::Client,
+    tenant: &str,
+    started_by: &str,
+    workflow_id: Uuid,
+    target: Target,
+    wait: Duration,
+) -> Result<Execution, ApiError> {
     let id = Uuid::new_v4();
     let pool = state.store().pool();
     sqlx::query(
         "INSERT INTO executions (id, tenant_id, workflow_id, version, status, input, started_by) \
-         VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6)",
+         VALUES ($1, $2, $3, $4, 'RUNNING', $5::text::json, $6)",
     )
     .bind(id)
     .bind(tenant)
     .bind(workflow_id)
-    .bind(version.version)
-    .bind(&input)
+    .bind(target.version)
+    .bind(&target.input_text)
     .bind(started_by)
     .execute(pool)
     .await
     .map_err(db)?;
     let call =
-        client.start_sync_execution().state_machine_arn(version_arn).name(id.to_string()).input(input.to_string()).send();
+        client.start_sync_execution().state_machine_arn(target.version_arn).name(id.to_string()).input(target.input_text).send();
     let (status, output, error, cause, arn) = match tokio::time::timeout(wait, call).await {
         Err(_) => ("TIMED_OUT", None, Some("Weft.WaitTimedOut".to_owned()), Some(format!("no result within {wait:?}")), None),
         Ok(Err(err)) => {
             let _ = sqlx::query("DELETE FROM executions WHERE id = $1").bind(id).execute(pool).await;
-            return Err(sdk_unavailable(err));
+            let code = err.code().unwrap_or("").to_owned();
+            return Err(start_error(&code, err));
         }
         Ok(Ok(out)) => {
             let status = match out.status().as_str() {
@@ -326,12 +386,12 @@ pub async fn start_sync(
         }
     };
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE executions SET status = $2, output = $3, error = $4, cause = $5, execution_arn = $6, stopped_at = now() \
+        "UPDATE executions SET status = $2, output = $3::text::json, error = $4, cause = $5, execution_arn = $6, stopped_at = now() \
          WHERE id = $1 RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(status)
-    .bind(output)
+    .bind(output.as_ref().map(Value::to_string))
     .bind(error)
     .bind(cause)
     .bind(arn)
@@ -548,13 +608,32 @@ pub async fn stop(
     }
     client
         .stop_execution()
-        .execution_arn(arn)
+        .execution_arn(&arn)
         .set_error(error)
         .set_cause(cause)
         .send()
         .await
         .map_err(sdk_unavailable)?;
-    wait_recorded(state, id, is_terminal).await;
+    if !wait_recorded(state, id, is_terminal).await {
+        // Step Functions has stopped it (or it had ended), but its history could not be
+        // recorded: the row still ends, with Step Functions' own status, so a stop is never a
+        // no-op. The recorder adds the events when it can.
+        let described = client.describe_execution().execution_arn(&arn).send().await.map_err(sdk_unavailable)?;
+        let status = described.status().as_str().to_owned();
+        if is_terminal(&status) {
+            sqlx::query(
+                "UPDATE executions SET status = $2, error = $3, cause = $4, stopped_at = now() \
+                 WHERE id = $1 AND status IN ('PENDING', 'RUNNING')",
+            )
+            .bind(id)
+            .bind(&status)
+            .bind(described.error())
+            .bind(described.cause())
+            .execute(state.store().pool())
+            .await
+            .map_err(db)?;
+        }
+    }
     get(state, tenant, id).await
 }
 
@@ -581,12 +660,12 @@ pub async fn redrive(state: &AppState, tenant: &str, id: Uuid) -> Result<Executi
         Err(err) => return Err(sdk_unavailable(err)),
     }
     // The row follows the history: RUNNING again once ExecutionRedriven is recorded.
-    wait_recorded(state, id, |s| s != status).await;
+    let _ = wait_recorded(state, id, |s| s != status).await;
     get(state, tenant, id).await
 }
 
-/// Records until `done(status)` or about two seconds pass.
-async fn wait_recorded(state: &AppState, id: Uuid, done: impl Fn(&str) -> bool) {
+/// Records until `done(status)` or about two seconds pass; returns whether `done` held.
+async fn wait_recorded(state: &AppState, id: Uuid, done: impl Fn(&str) -> bool) -> bool {
     for _ in 0..40 {
         let _ = record(state, id).await;
         let status: Option<String> = sqlx::query_scalar("SELECT status FROM executions WHERE id = $1")
@@ -596,10 +675,11 @@ async fn wait_recorded(state: &AppState, id: Uuid, done: impl Fn(&str) -> bool) 
             .ok()
             .flatten();
         if status.as_deref().is_some_and(&done) {
-            return;
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    false
 }
 
 /// Why the recorder failed.
@@ -665,26 +745,27 @@ pub async fn record(state: &AppState, id: Uuid) -> Result<bool, RecordError> {
     for (i, e) in fresh.iter().enumerate() {
         let seq = (stored + i + 1) as i64;
         sqlx::query(
-            "INSERT INTO execution_events (tenant_id, execution_id, seq, type, node_id, payload) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO execution_events (tenant_id, execution_id, seq, type, node_id, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6::text::json)",
         )
         .bind(&tenant)
         .bind(id)
         .bind(seq)
         .bind(e.kind)
         .bind(&e.node_id)
-        .bind(&e.payload)
+        .bind(e.payload.to_string())
         .execute(&mut *tx)
         .await?;
         appended.push((seq, e));
     }
     if status != outcome.status && status != "PENDING" || (status == "PENDING" && outcome.status != "RUNNING") {
         sqlx::query(
-            "UPDATE executions SET status = $2, output = $3, error = $4, cause = $5, \
+            "UPDATE executions SET status = $2, output = $3::text::json, error = $4, cause = $5, \
              stopped_at = CASE WHEN $6 THEN now() ELSE NULL END WHERE id = $1",
         )
         .bind(id)
         .bind(outcome.status)
-        .bind(&outcome.output)
+        .bind(outcome.output.as_ref().map(Value::to_string))
         .bind(&outcome.error)
         .bind(&outcome.cause)
         .bind(is_terminal(outcome.status))
@@ -780,53 +861,106 @@ pub async fn record_arn(state: &AppState, execution_arn: &str) -> Result<bool, R
     }
 }
 
-/// After a restart of the only process that starts executions (`weft serve`): rows still
-/// PENDING without an execution ARN were interrupted between insert and `StartExecution`'s
-/// answer. If Step Functions did start the execution (it is named after the row), the row gets
-/// its ARN and the recorder takes it from there; otherwise the row becomes FAILED with
-/// `Weft.StartInterrupted`, visibly. Returns how many rows were resolved. Not for set-ups where
-/// other processes may be starting executions at the same moment.
-pub async fn fail_interrupted_starts(state: &AppState) -> Result<usize, RecordError> {
+/// How long a start may take before [`sweep_orphans`] treats its row as orphaned: far more than
+/// an INSERT and a `StartExecution` call need, so only starts whose process died are swept.
+pub const START_GRACE: Duration = Duration::from_secs(30);
+
+/// Resolves executions whose start was interrupted (the process died between the row's INSERT
+/// and recording the execution's ARN; a client hanging up no longer does it, see [`detached`]):
+/// rows PENDING, or RUNNING without an ARN (a `?wait=true` start), that started before `cutoff`.
+/// If Step Functions did start the execution (it is named after the row), the row gets its ARN
+/// and the recorder takes it from there; otherwise it becomes FAILED with
+/// `Weft.StartInterrupted`, visibly. Every Step Functions call is bounded by `call_timeout`.
+/// Returns how many rows were resolved. `weft serve` runs it at start-up (cutoff: its own start)
+/// and then every few seconds (cutoff: now minus [`START_GRACE`], or the sync wait for sync rows).
+pub async fn sweep_orphans(
+    state: &AppState,
+    cutoff: DateTime<Utc>,
+    sync_cutoff: DateTime<Utc>,
+    call_timeout: Duration,
+) -> Result<usize, RecordError> {
     let pool = state.store().pool();
     let rows = sqlx::query(
-        "SELECT e.id, w.state_machine_arn FROM executions e JOIN workflows w ON w.id = e.workflow_id \
-         WHERE e.status = 'PENDING' AND e.execution_arn IS NULL",
+        "SELECT e.id, e.status, w.state_machine_arn FROM executions e JOIN workflows w ON w.id = e.workflow_id \
+         WHERE e.execution_arn IS NULL AND ((e.status = 'PENDING' AND e.started_at < $1) \
+            OR (e.status = 'RUNNING' AND e.started_at < $2)) \
+         ORDER BY e.started_at LIMIT 1000",
     )
+    .bind(cutoff)
+    .bind(sync_cutoff)
     .fetch_all(pool)
     .await?;
     let mut resolved = 0;
     for row in rows {
         let id: Uuid = row.try_get("id")?;
+        let status: String = row.try_get("status")?;
         let machine: Option<String> = row.try_get("state_machine_arn")?;
         let mut found = None;
         if let (Some(machine), Some(client)) = (machine, state.sfn_client()) {
-            let arn = format!("{}:{id}", machine.replacen(":stateMachine:", ":execution:", 1));
-            if client.describe_execution().execution_arn(&arn).send().await.is_ok() {
-                found = Some(arn);
+            let arn = execution_arn(&machine, id);
+            let described = tokio::time::timeout(call_timeout, client.describe_execution().execution_arn(&arn).send()).await;
+            match described {
+                Ok(Ok(_)) => found = Some(arn),
+                Ok(Err(err)) if err.code() == Some("ExecutionDoesNotExist") => {}
+                // Step Functions did not answer: a PENDING row waits for the next sweep; a sync
+                // row is past any wait its process could still be in, so it fails below.
+                Ok(Err(err)) if status == "PENDING" => {
+                    tracing::warn!(execution = %id, error = ?err.code(), "cannot tell whether an interrupted start ran; will retry");
+                    continue;
+                }
+                Err(_) if status == "PENDING" => {
+                    tracing::warn!(execution = %id, "Step Functions did not answer within {call_timeout:?}; will retry");
+                    continue;
+                }
+                Ok(Err(_)) | Err(_) => {}
             }
         }
-        match found {
-            Some(arn) => {
-                sqlx::query("UPDATE executions SET status = 'RUNNING', execution_arn = $2 WHERE id = $1 AND status = 'PENDING'")
-                    .bind(id)
-                    .bind(arn)
-                    .execute(pool)
-                    .await?;
-            }
-            None => {
-                sqlx::query(
-                    "UPDATE executions SET status = 'FAILED', error = 'Weft.StartInterrupted', \
-                     cause = 'weft serve stopped while starting this execution; start it again', stopped_at = now() \
-                     WHERE id = $1 AND status = 'PENDING'",
-                )
-                .bind(id)
-                .execute(pool)
-                .await?;
+        let adopted = found.is_some();
+        let changed = match found {
+            Some(arn) => sqlx::query(
+                "UPDATE executions SET status = CASE WHEN status = 'PENDING' THEN 'RUNNING' ELSE status END, execution_arn = $2 \
+                 WHERE id = $1 AND status = $3 AND execution_arn IS NULL",
+            )
+            .bind(id)
+            .bind(arn)
+            .bind(&status)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+            None => sqlx::query(
+                "UPDATE executions SET status = 'FAILED', error = 'Weft.StartInterrupted', cause = $3, \
+                 stopped_at = now() WHERE id = $1 AND status = $2 AND execution_arn IS NULL",
+            )
+            .bind(id)
+            .bind(&status)
+            .bind(if status == "PENDING" {
+                "the process starting this execution stopped before Step Functions started it; start it again"
+            } else {
+                "the process running this synchronous execution stopped before recording its result; it may have run partly"
+            })
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        };
+        if changed > 0 {
+            resolved += 1;
+            if adopted {
+                let _ = record(state, id).await;
             }
         }
-        resolved += 1;
     }
     Ok(resolved)
+}
+
+/// The ARN Step Functions gives execution `id` (executions are named after their row) of
+/// `state_machine` (an unqualified state machine ARN).
+fn execution_arn(state_machine: &str, id: Uuid) -> String {
+    format!("{}:{id}", state_machine.replacen(":stateMachine:", ":execution:", 1))
+}
+
+/// The database's clock (row timestamps come from it, so cut-offs must too).
+pub async fn db_now(state: &AppState) -> Result<DateTime<Utc>, RecordError> {
+    Ok(sqlx::query_scalar("SELECT now()").fetch_one(state.store().pool()).await?)
 }
 
 /// The body of `POST /v1/workflows/{id}/executions`.

@@ -177,6 +177,29 @@ impl AppState {
         Ok(state)
     }
 
+    /// The same api over another connection pool (say, one sized for background recording, so
+    /// that it and the request handlers cannot starve each other). Clients and caches are shared.
+    pub fn with_store(&self, store: store::Store) -> Self {
+        let i = &self.inner;
+        let state = Self::new(Parts {
+            store,
+            cache: i.cache.clone(),
+            limiter: i.limiter.clone(),
+            jwt: i.jwt.clone(),
+            secrets: i.secrets.clone(),
+            publisher: Arc::clone(&i.publisher),
+            compile_options: i.compile_options.clone(),
+            max_body_bytes: i.max_body_bytes,
+        });
+        if let Some(client) = self.sfn_client() {
+            state.set_sfn_client(client.clone());
+        }
+        if let Some(redis) = self.redis() {
+            state.set_redis(redis);
+        }
+        state
+    }
+
     /// The Step Functions client executions use (first call wins).
     pub fn set_sfn_client(&self, client: aws_sdk_sfn::Client) {
         let _ = self.inner.sfn.set(client);

@@ -32,6 +32,11 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Bytes of native stack the interpreter may use (deep recursion fails as `Code.Error`).
     pub stack_bytes: usize,
+    /// Evaluations that may run at once in this process; more wait for a turn. With
+    /// `memory_bytes` this bounds what code can take of the process's memory:
+    /// `max_concurrent × memory_bytes` (a Lambda runs one at a time; `weft serve` and `weft run`
+    /// run a whole execution's nodes in one process). Default: twice the CPU count, at least 2.
+    pub max_concurrent: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +45,7 @@ impl Default for Limits {
             timeout: Duration::from_secs(5),
             memory_bytes: 64 << 20,
             stack_bytes: 512 << 10,
+            max_concurrent: default_concurrency(),
         }
     }
 }
@@ -53,8 +59,14 @@ pub struct SettingsError {
     pub problem: &'static str,
 }
 
+/// Twice the CPU count, at least 2: evaluations are CPU-bound, so more at once only adds memory.
+fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2).max(2)
+}
+
 impl Limits {
-    /// Reads `WEFT_CODE_TIMEOUT_MS` and `WEFT_CODE_MEMORY_MB` (both optional) over the defaults.
+    /// Reads `WEFT_CODE_TIMEOUT_MS`, `WEFT_CODE_MEMORY_MB` and `WEFT_CODE_MAX_CONCURRENCY` (all
+    /// optional) over the defaults.
     pub fn from_env() -> Result<Self, SettingsError> {
         let mut limits = Self::default();
         if let Some(ms) = env_u64("WEFT_CODE_TIMEOUT_MS")? {
@@ -63,6 +75,9 @@ impl Limits {
         if let Some(mb) = env_u64("WEFT_CODE_MEMORY_MB")? {
             limits.memory_bytes = usize::try_from(mb).unwrap_or(usize::MAX / (1 << 20)) << 20;
         }
+        if let Some(n) = env_u64("WEFT_CODE_MAX_CONCURRENCY")? {
+            limits.max_concurrent = usize::try_from(n).unwrap_or(usize::MAX);
+        }
         Ok(limits)
     }
 }
@@ -70,6 +85,8 @@ impl Limits {
 fn env_u64(name: &'static str) -> Result<Option<u64>, SettingsError> {
     match std::env::var(name) {
         Err(_) => Ok(None),
+        // Set but empty means unset, as in the rest of Weft's configuration.
+        Ok(value) if value.trim().is_empty() => Ok(None),
         Ok(value) => match value.trim().parse::<u64>() {
             Ok(n) if n > 0 => Ok(Some(n)),
             _ => Err(SettingsError {
@@ -90,15 +107,24 @@ pub enum Script {
     Source(String),
 }
 
-/// The `code` function's handler. Cheap to clone; holds only its limits.
-#[derive(Debug, Clone, Default)]
+/// The `code` function's handler. Cheap to clone; clones share the limits and the turns
+/// ([`Limits::max_concurrent`]).
+#[derive(Debug, Clone)]
 pub struct CodeFunction {
     limits: Limits,
+    turns: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for CodeFunction {
+    fn default() -> Self {
+        Self::new(Limits::default())
+    }
 }
 
 impl CodeFunction {
     pub fn new(limits: Limits) -> Self {
-        Self { limits }
+        let permits = limits.max_concurrent.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        Self { limits, turns: std::sync::Arc::new(tokio::sync::Semaphore::new(permits)) }
     }
 
     pub fn from_env() -> Result<Self, SettingsError> {
@@ -114,7 +140,12 @@ impl CodeFunction {
     pub async fn run(&self, event: NodeEvent) -> Result<Value, NodeError> {
         let (script, limits, boolean) = self.parse_config(&event)?;
         let scope = event.scope.unwrap_or(Value::Null);
+        // Waiting for a turn is not evaluation time: the time limit starts inside `evaluate`.
+        let turn = std::sync::Arc::clone(&self.turns).acquire_owned().await.map_err(|e| {
+            NodeError::new(error_names::CODE_ERROR, format!("the evaluation queue is closed: {e}"))
+        })?;
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let value = evaluate(&script, &scope, &limits)?;
             Ok(if boolean {
                 Value::Bool(truthy(&value))

@@ -249,3 +249,22 @@ async fn bad_config_is_config_invalid() {
         assert_eq!(err.name, "Config.Invalid", "{config}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn evaluations_beyond_max_concurrent_wait_for_a_turn() {
+    // Each evaluation spins for 200 ms of wall time; with one turn, three of them cannot overlap,
+    // so together they take at least 600 ms (a lower bound: a loaded machine only adds to it).
+    let f = CodeFunction::new(Limits { max_concurrent: 1, timeout: Duration::from_secs(20), ..Limits::default() });
+    let spin = json!({"source": "const t = Date.now(); while (Date.now() - t < 200) {} return 1;"});
+    let started = Instant::now();
+    let (a, b, c) = tokio::join!(
+        f.run(event(spin.clone(), json!({}))),
+        f.run(event(spin.clone(), json!({}))),
+        f.run(event(spin.clone(), json!({})))
+    );
+    for r in [a, b, c] {
+        assert_eq!(r.expect("ran"), json!(1));
+    }
+    assert!(started.elapsed() >= Duration::from_millis(600), "ran concurrently: {:?}", started.elapsed());
+    assert!(Limits::default().max_concurrent >= 2);
+}

@@ -15,8 +15,14 @@ use base64::Engine as _;
 pub struct Config {
     /// `WEFT_DATABASE_URL`: a `postgres://` URL.
     pub database_url: String,
-    /// `WEFT_DATABASE_MAX_CONNECTIONS` (default 10).
+    /// `WEFT_DATABASE_MAX_CONNECTIONS` (default 20): the api's pool (request handlers).
     pub database_max_connections: u32,
+    /// `WEFT_ENGINE_DATABASE_MAX_CONNECTIONS` (default 20): `weft serve`'s Step Functions
+    /// endpoint (history and outcomes of running executions) and in-process functions. A pool of
+    /// its own, so a burst of requests cannot starve running executions, nor they the requests.
+    pub engine_database_max_connections: u32,
+    /// `WEFT_RECORDER_DATABASE_MAX_CONNECTIONS` (default 10): `weft serve`'s recorder and sweeper.
+    pub recorder_database_max_connections: u32,
     /// `WEFT_REDIS_URL`: a `redis://` or `rediss://` URL.
     pub redis_url: String,
     pub jwt: JwtConfig,
@@ -52,6 +58,8 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
+            .field("engine_database_max_connections", &self.engine_database_max_connections)
+            .field("recorder_database_max_connections", &self.recorder_database_max_connections)
             .field("redis_url", &redact_url(&self.redis_url))
             .field("jwt", &self.jwt)
             .field("secrets_key", &"<redacted>")
@@ -166,7 +174,9 @@ impl Config {
         let mut r = Reader { vars: &vars, problems: Vec::new() };
 
         let database_url = r.url("WEFT_DATABASE_URL", &["postgres", "postgresql"]);
-        let database_max_connections = r.number("WEFT_DATABASE_MAX_CONNECTIONS", 10, 1, 1_000);
+        let database_max_connections = r.number("WEFT_DATABASE_MAX_CONNECTIONS", 20, 1, 1_000);
+        let engine_database_max_connections = r.number("WEFT_ENGINE_DATABASE_MAX_CONNECTIONS", 20, 1, 1_000);
+        let recorder_database_max_connections = r.number("WEFT_RECORDER_DATABASE_MAX_CONNECTIONS", 10, 1, 1_000);
         let redis_url = r.url("WEFT_REDIS_URL", &["redis", "rediss"]);
 
         let hs256_secret = r.optional("WEFT_JWT_SECRET").map(|s| s.as_bytes().to_vec());
@@ -223,6 +233,8 @@ impl Config {
         Ok(Config {
             database_url: database_url.unwrap_or_default(),
             database_max_connections: database_max_connections as u32,
+            engine_database_max_connections: engine_database_max_connections as u32,
+            recorder_database_max_connections: recorder_database_max_connections as u32,
             redis_url: redis_url.unwrap_or_default(),
             jwt: JwtConfig {
                 hs256_secret,

@@ -23,8 +23,10 @@ fn decode<T: DeserializeOwned>(rows: Vec<(Json<Value>,)>) -> Result<Vec<T>, Stor
     rows.into_iter().map(|(Json(v),)| serde_json::from_value(v).map_err(StoreError::from)).collect()
 }
 
-fn doc<T: Serialize>(v: &T) -> Result<Json<Value>, StoreError> {
-    Ok(Json(serde_json::to_value(v)?))
+// Documents are bound as text and cast to `json`: `jsonb` (and sqlx's jsonb-typed binding)
+// refuses `\u0000`, which execution data may legally contain.
+fn doc<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(v)?)
 }
 
 impl PgStore {
@@ -59,7 +61,7 @@ impl PgStore {
 #[async_trait::async_trait]
 impl SfnStore for PgStore {
     async fn create_state_machine(&self, sm: &StateMachineRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO sfn_state_machines (name, doc) VALUES ($1, $2)")
+        sqlx::query("INSERT INTO sfn_state_machines (name, doc) VALUES ($1, $2::text::json)")
             .bind(&sm.name)
             .bind(doc(sm)?)
             .execute(&self.pool)
@@ -68,7 +70,7 @@ impl SfnStore for PgStore {
     }
 
     async fn put_state_machine(&self, sm: &StateMachineRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO sfn_state_machines (name, doc) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc")
+        sqlx::query("INSERT INTO sfn_state_machines (name, doc) VALUES ($1, $2::text::json) ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc")
             .bind(&sm.name)
             .bind(doc(sm)?)
             .execute(&self.pool)
@@ -86,7 +88,7 @@ impl SfnStore for PgStore {
     }
 
     async fn create_version(&self, v: &VersionRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO sfn_versions (state_machine, version, doc) VALUES ($1, $2, $3)")
+        sqlx::query("INSERT INTO sfn_versions (state_machine, version, doc) VALUES ($1, $2, $3::text::json)")
             .bind(&v.state_machine)
             .bind(i32::try_from(v.version).unwrap_or(i32::MAX))
             .bind(doc(v)?)
@@ -102,7 +104,7 @@ impl SfnStore for PgStore {
 
     async fn put_alias(&self, a: &AliasRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sfn_aliases (state_machine, name, doc) VALUES ($1, $2, $3) \
+            "INSERT INTO sfn_aliases (state_machine, name, doc) VALUES ($1, $2, $3::text::json) \
              ON CONFLICT (state_machine, name) DO UPDATE SET doc = EXCLUDED.doc",
         )
         .bind(&a.state_machine)
@@ -118,7 +120,7 @@ impl SfnStore for PgStore {
     }
 
     async fn insert_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc) VALUES ($1, $2, $3, $4, $5::text::json)")
             .bind(&e.arn)
             .bind(&e.state_machine)
             .bind(&e.status)
@@ -131,7 +133,7 @@ impl SfnStore for PgStore {
 
     async fn put_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc) VALUES ($1, $2, $3, $4, $5::text::json) \
              ON CONFLICT (arn) DO UPDATE SET status = EXCLUDED.status, doc = EXCLUDED.doc",
         )
         .bind(&e.arn)
@@ -175,10 +177,10 @@ impl SfnStore for PgStore {
         }
         // One statement per batch: the driver hands over whatever the engine produced meanwhile.
         let ids: Vec<i64> = events.iter().map(|e| i64::try_from(event_id(e)).unwrap_or(i64::MAX)).collect();
-        let docs: Vec<Json<&Value>> = events.iter().map(Json).collect();
+        let docs: Vec<String> = events.iter().map(Value::to_string).collect();
         sqlx::query(
             "INSERT INTO sfn_history_events (execution_arn, id, event) \
-             SELECT $1, u.id, u.event FROM UNNEST($2::bigint[], $3::jsonb[]) AS u(id, event) \
+             SELECT $1, u.id, u.event FROM UNNEST($2::bigint[], $3::text[]::json[]) AS u(id, event) \
              ON CONFLICT DO NOTHING",
         )
         .bind(execution_arn)

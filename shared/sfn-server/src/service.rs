@@ -55,6 +55,35 @@ pub struct Recovery {
     pub failed: Vec<String>,
 }
 
+/// Retries a store write until it succeeds, backing off from 50 ms to 5 s and logging each
+/// failure. Used for the writes an execution's driver must not lose (its history and outcome);
+/// if the process dies meanwhile, start-up recovery marks the execution FAILED
+/// (`Weft.EngineRestarted`), so nothing stays RUNNING for good.
+async fn persist<F, Fut>(arn: &str, what: &str, mut write: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::store::StoreError>>,
+{
+    let mut delay = std::time::Duration::from_millis(50);
+    let mut attempt = 0u32;
+    loop {
+        match write().await {
+            Ok(()) => {
+                if attempt > 0 {
+                    tracing::info!(execution = %arn, attempts = attempt + 1, "stored {what} after retrying");
+                }
+                return;
+            }
+            Err(e) => {
+                attempt += 1;
+                tracing::warn!(execution = %arn, error = %e, attempt, "could not store {what}; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 fn epoch(t: DateTime<Utc>) -> Value {
     // Epoch seconds with milliseconds: AWS JSON 1.0's timestamp format.
     json!(t.timestamp_millis() as f64 / 1000.0)
@@ -781,9 +810,10 @@ impl Service {
             while let Some(chunk) = chunks.next().await {
                 let events: Vec<Value> = chunk.iter().map(|e| render(e, offset)).collect();
                 last = chunk.last().map_or(last, |e| e.id + offset);
-                if let Err(e) = svc.store.append_events(&record.arn, &events).await {
-                    tracing::error!(execution = %record.arn, error = %e, "could not store history events");
-                }
+                // Events are never dropped: a store outage delays them (appends are idempotent per
+                // event id), and the outcome below waits for them, so a reader that sees the
+                // final status can read the whole history.
+                persist(&record.arn, "history events", || svc.store.append_events(&record.arn, &events)).await;
             }
             let outcome = exec.wait().await;
             record.status = outcome.status.as_str().to_owned();
@@ -792,9 +822,7 @@ impl Service {
             record.error = outcome.error;
             record.cause = outcome.cause;
             record.event_count = last;
-            if let Err(e) = svc.store.put_execution(&record).await {
-                tracing::error!(execution = %record.arn, error = %e, "could not store the execution's outcome");
-            }
+            persist(&record.arn, "the execution's outcome", || svc.store.put_execution(&record)).await;
             {
                 let mut g = svc.running.lock().unwrap_or_else(|p| p.into_inner());
                 if g.get(&record.arn).is_some_and(|r| r.generation == generation) {
