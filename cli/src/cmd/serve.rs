@@ -1,13 +1,21 @@
 //! `weft serve`: the Weft API on localhost, against the Postgres and Redis of the `WEFT_*`
 //! configuration (see `scripts/dev-services` for local ones). It serves exactly the router the
-//! api Lambda function serves, plus a Step Functions-compatible endpoint (`POST /` with
-//! `X-Amz-Target: AWSStepFunctions.*`, from `sfn-server`) that runs executions on Weft's engine
-//! with the node functions in-process.
+//! api Lambda function serves, and on a listener of its own a Step Functions-compatible endpoint
+//! (`POST /` with `X-Amz-Target: AWSStepFunctions.*`, from `sfn-server`) that runs executions on
+//! Weft's engine with the node functions in-process.
 //!
-//! The api talks to that endpoint through `aws-sdk-sfn` over HTTP, exactly as it talks to AWS in
-//! the cloud: the listener is bound first so the api's client can point at its real address.
-//! (With `WEFT_SFN_ENDPOINT` or `WEFT_SFN_ENABLED` set, the api uses that Step Functions instead;
-//! the local endpoint is still served.)
+//! The Step Functions endpoint is bound to 127.0.0.1 (`--sfn-host`, `--sfn-port`; any free port
+//! by default) and answers only requests signed with AWS Signature Version 4 using the
+//! credentials of `WEFT_SFN_ACCESS_KEY_ID` / `WEFT_SFN_SECRET_ACCESS_KEY`; when those are unset,
+//! random credentials are generated at start, so only this process's api can call it. The API
+//! listener does not answer the Step Functions protocol at all. Both addresses are printed at
+//! start (the API's first).
+//!
+//! The api talks to that endpoint through `aws-sdk-sfn` over HTTP, signing like any client, exactly
+//! as it talks to AWS in the cloud: the listener is bound first so the api's client can point at
+//! its real address. (With `WEFT_SFN_ENDPOINT` or `WEFT_SFN_ENABLED` set, the api uses that Step
+//! Functions instead, with the AWS credentials of its environment; the local endpoint is still
+//! served.)
 //!
 //! A recorder loop copies every unfinished execution's history into node-level events and final
 //! statuses (`fn_api::executions::record_active`), as the `recorder` Lambda does from EventBridge
@@ -40,6 +48,13 @@ pub struct Args {
     /// Do not apply pending database migrations at start-up.
     #[arg(long)]
     pub no_migrate: bool,
+    /// Port of the Step Functions endpoint, a listener of its own (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub sfn_port: u16,
+    /// Address the Step Functions endpoint binds. It verifies SigV4 signatures on any address,
+    /// but only the api (and the clients you give its credentials) need to reach it.
+    #[arg(long, default_value_t = Ipv4Addr::LOCALHOST.into())]
+    pub sfn_host: std::net::IpAddr,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -80,11 +95,20 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     let addr = SocketAddr::new(args.host, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().unwrap_or(addr);
-    // The api reaches the endpoint on loopback even when bound to all interfaces.
-    let endpoint_host = if local.ip().is_unspecified() { Ipv4Addr::LOCALHOST.into() } else { local.ip() };
-    let endpoint = format!("http://{}", SocketAddr::new(endpoint_host, local.port()));
+    let sfn_addr = SocketAddr::new(args.sfn_host, args.sfn_port);
+    let sfn_listener = tokio::net::TcpListener::bind(sfn_addr)
+        .await
+        .with_context(|| format!("cannot listen on {sfn_addr} for the Step Functions endpoint (--sfn-host, --sfn-port)"))?;
+    let sfn_local = sfn_listener.local_addr().unwrap_or(sfn_addr);
+    // The api reaches the endpoint on loopback even when it is bound to all interfaces.
+    let endpoint_host = if sfn_local.ip().is_unspecified() { Ipv4Addr::LOCALHOST.into() } else { sfn_local.ip() };
+    let endpoint = format!("http://{}", SocketAddr::new(endpoint_host, sfn_local.port()));
+    let (credentials, generated) = match &config.sfn_endpoint_credentials {
+        Some(c) => (sfn_server::Credentials::new(&c.access_key_id, &c.secret_access_key), false),
+        None => (sfn_server::Credentials::generate(), true),
+    };
     let own_client = match config.sfn {
-        config::SfnConfig::Off => Some(sfn_server::sdk::local_client(&endpoint)),
+        config::SfnConfig::Off => Some(sfn_server::sdk::local_client(&endpoint, &credentials)),
         config::SfnConfig::On { .. } => None,
     };
     let state = step(
@@ -130,17 +154,33 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     tracing::info!(?recovery, "step functions endpoint ready");
     let started_at = step("reading the database clock", fn_api::executions::db_now(&state)).await?;
 
-    let app = fn_api::app(state.clone()).merge(sfn_server::router(sfn));
+    let api = fn_api::app(state.clone());
+    let endpoint_app = sfn_server::router(sfn, sfn_server::Verifier::new([credentials.clone()]));
     // No graceful shutdown: requests are short and every write is one transaction, so being
     // killed mid-request loses nothing committed; running executions are handled at restart.
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    eprintln!("weft serve: listening on http://{local} (OpenAPI at /openapi.json, Step Functions at {endpoint}/)");
+    let server = tokio::spawn(async move {
+        tokio::try_join!(
+            async { axum::serve(listener, api).await.context("serving the API") },
+            async { axum::serve(sfn_listener, endpoint_app).await.context("serving the Step Functions endpoint") },
+        )
+    });
+    // One line, the API's address first (tests and scripts read it). The secret is never printed.
+    let whose = if generated {
+        "random credentials of this process; set WEFT_SFN_ACCESS_KEY_ID and WEFT_SFN_SECRET_ACCESS_KEY to call it yourself"
+    } else {
+        "credentials of WEFT_SFN_ACCESS_KEY_ID and WEFT_SFN_SECRET_ACCESS_KEY"
+    };
+    eprintln!(
+        "weft serve: listening on http://{local} (OpenAPI at /openapi.json); Step Functions endpoint on http://{sfn_local} \
+         (SigV4 with access key id {}: {whose})",
+        credentials.access_key_id()
+    );
 
     // Starts a previous process left half-done are resolved once this process serves, since
     // that needs the Step Functions endpoint (this process's own, or AWS's).
     tokio::spawn(recorder(recorder_state, started_at));
     fn_api::schedules::spawn(state.clone());
-    server.await.context("the server task")?.context("serving")?;
+    server.await.context("the server task")??;
     Ok(ExitCode::SUCCESS)
 }
 

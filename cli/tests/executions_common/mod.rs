@@ -20,7 +20,12 @@ const ISSUER: &str = "https://issuer.executions.test";
 /// A running `weft serve`, killed (SIGKILL) when dropped.
 pub struct Serve {
     pub child: std::process::Child,
+    /// The API's base URL.
     pub base: String,
+    /// The Step Functions endpoint's URL (its own listener).
+    pub sfn: String,
+    /// The start-up line naming both.
+    pub banner: String,
     pub db: String,
     pub redis: String,
     /// Everything the server wrote on stderr so far (its log).
@@ -57,6 +62,8 @@ impl Serve {
             .env("WEFT_HTTP_ALLOW", "127.0.0.1")
             .env_remove("WEFT_SFN_ENDPOINT")
             .env_remove("WEFT_SFN_ENABLED")
+            .env_remove("WEFT_SFN_ACCESS_KEY_ID")
+            .env_remove("WEFT_SFN_SECRET_ACCESS_KEY")
             .env("RUST_LOG", "warn")
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -64,11 +71,18 @@ impl Serve {
         }
         let mut child = cmd.spawn().expect("spawn weft serve");
         let stderr = child.stderr.take().expect("stderr");
-        let mut serve =
-            Serve { child, base: String::new(), db: db.to_owned(), redis: redis.to_owned(), log: Default::default() };
+        let mut serve = Serve {
+            child,
+            base: String::new(),
+            sfn: String::new(),
+            banner: String::new(),
+            db: db.to_owned(),
+            redis: redis.to_owned(),
+            log: Default::default(),
+        };
         // One thread reads stderr for good (so the child never blocks on a full pipe), keeps it in
-        // `log` and echoes it; the address is taken from the first "listening on" line, waited for
-        // with a bound so a server that never starts fails the test instead of hanging it.
+        // `log` and echoes it; the addresses are taken from the first "listening on" line, waited
+        // for with a bound so a server that never starts fails the test instead of hanging it.
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let log = serve.log.clone();
         std::thread::spawn(move || {
@@ -97,8 +111,10 @@ impl Serve {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) if line.contains("listening on") => {
-                    serve.base =
-                        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_default().to_owned();
+                    let mut urls = line.split_whitespace().filter(|w| w.starts_with("http://"));
+                    serve.base = urls.next().unwrap_or_default().to_owned();
+                    serve.sfn = urls.next().unwrap_or_default().to_owned();
+                    serve.banner = line.trim().to_owned();
                 }
                 Ok(_) => seen += 1,
                 // Dropping `serve` on these panics kills the child.

@@ -20,11 +20,14 @@ async fn publish_creates_versions_and_routes_the_alias() {
     let sfn = sfn_server::SfnState::open(store, engine::EngineConfig::new(Arc::new(engine::task::NoInvoker)))
         .await
         .expect("sfn state");
+    let credentials = sfn_server::Credentials::generate();
+    let verifier = sfn_server::Verifier::new([credentials.clone()]);
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, sfn_server::router(sfn)).await;
+        let _ = axum::serve(listener, sfn_server::router(sfn, verifier)).await;
     });
 
-    let publisher = fn_api::publish::SfnPublisher::from_config(Some(&url), None, ROLE.to_owned()).await;
+    let client = sfn_server::sdk::local_client(&url, &credentials);
+    let publisher = fn_api::publish::SfnPublisher::new(client.clone(), ROLE.to_owned());
     let Some(app) = setup_with(Options { publisher: Arc::new(publisher), ..Options::default() }).await else {
         server.abort();
         return;
@@ -48,7 +51,6 @@ async fn publish_creates_versions_and_routes_the_alias() {
     assert_ne!(v1_arn, v2_arn);
 
     // What Step Functions holds, read back with the SDK.
-    let client = sfn_server::sdk::local_client(&url);
     let described = client.describe_state_machine().state_machine_arn(&sm_arn).send().await.expect("describe");
     let definition: serde_json::Value = serde_json::from_str(described.definition()).expect("json");
     let stored = app.call("GET", &format!("/v1/workflows/{id}/versions/2"), Some(&t), None).await;

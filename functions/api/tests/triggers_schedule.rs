@@ -102,6 +102,6 @@ async fn second_state(env: &Env) -> fn_api::AppState {
         compile_options: compiler::CompileOptions::default(),
         max_body_bytes: 1 << 20,
     });
-    state.set_sfn_client(sfn_server::sdk::local_client(&env.sfn_url));
+    state.set_sfn_client(sfn_server::sdk::local_client(&env.sfn_url, &env.sfn_credentials));
     state
 }

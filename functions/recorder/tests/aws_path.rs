@@ -87,7 +87,7 @@ async fn stream_len(env: &Env, tenant: &str, id: &str) -> i64 {
 
 /// Waits on Step Functions itself (not the api) until the execution leaves `RUNNING`.
 async fn sfn_status(env: &Env, arn: &str, until_not_running: bool) -> String {
-    let client = sfn_server::sdk::local_client(&env.sfn_url);
+    let client = sfn_server::sdk::local_client(&env.sfn_url, &env.sfn_credentials);
     for _ in 0..200 {
         let d = client.describe_execution().execution_arn(arn).send().await.expect("DescribeExecution");
         let status = d.status().as_str().to_owned();
@@ -167,7 +167,7 @@ async fn running_then_aborted_events_record_incrementally() {
     );
 
     // Stopped in Step Functions directly (an operator in the AWS console), then the ABORTED event.
-    sfn_server::sdk::local_client(&env.sfn_url)
+    sfn_server::sdk::local_client(&env.sfn_url, &env.sfn_credentials)
         .stop_execution()
         .execution_arn(&arn)
         .error("Ops.Cancelled")

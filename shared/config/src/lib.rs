@@ -29,6 +29,11 @@ pub struct Config {
     /// `WEFT_SECRETS_KEY`: 32 bytes, base64 (standard alphabet, padded or not).
     pub secrets_key: [u8; 32],
     pub sfn: SfnConfig,
+    /// `WEFT_SFN_ACCESS_KEY_ID` and `WEFT_SFN_SECRET_ACCESS_KEY`: the credentials `weft serve`'s
+    /// own Step Functions endpoint accepts (SigV4), for clients such as boto3 or the AWS CLI.
+    /// `None` (both unset): `weft serve` generates random ones at each start, known only to its
+    /// own api.
+    pub sfn_endpoint_credentials: Option<SfnEndpointCredentials>,
     pub rate_limit: RateLimitConfig,
     /// `WEFT_MAX_BODY_BYTES` (default 1 MiB): larger request bodies are refused with 413.
     pub max_body_bytes: usize,
@@ -59,6 +64,7 @@ impl fmt::Debug for Config {
             .field("jwt", &self.jwt)
             .field("secrets_key", &"<redacted>")
             .field("sfn", &self.sfn)
+            .field("sfn_endpoint_credentials", &self.sfn_endpoint_credentials)
             .field("rate_limit", &self.rate_limit)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("cache_l1_capacity", &self.cache_l1_capacity)
@@ -111,6 +117,24 @@ pub enum SfnConfig {
         /// `WEFT_SFN_REGION` (default `us-east-1` with an endpoint, else from the AWS config).
         region: Option<String>,
     },
+}
+
+/// An access key id and secret for SigV4. `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SfnEndpointCredentials {
+    /// 16 to 128 characters of `[A-Za-z0-9_]` (AWS's shape).
+    pub access_key_id: String,
+    /// 20 to 128 visible ASCII characters.
+    pub secret_access_key: String,
+}
+
+impl fmt::Debug for SfnEndpointCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SfnEndpointCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Per-tenant fixed-window limit.
@@ -191,6 +215,8 @@ impl Config {
             SfnConfig::Off
         };
 
+        let sfn_endpoint_credentials = r.sfn_endpoint_credentials();
+
         let rate_limit = RateLimitConfig {
             requests: r.number("WEFT_RATE_LIMIT", 1_200, 0, u64::MAX),
             window_seconds: r.number("WEFT_RATE_LIMIT_WINDOW_SECONDS", 60, 1, 86_400),
@@ -219,6 +245,7 @@ impl Config {
             },
             secrets_key: secrets_key.unwrap_or_default(),
             sfn,
+            sfn_endpoint_credentials,
             rate_limit,
             max_body_bytes: max_body_bytes as usize,
             cache_l1_capacity: cache_l1_capacity as usize,
@@ -311,6 +338,39 @@ impl Reader<'_> {
             _ => {
                 self.problem(format!("{name} must be true or false, got `{v}`"));
                 default
+            }
+        }
+    }
+
+    /// Both of `WEFT_SFN_ACCESS_KEY_ID` and `WEFT_SFN_SECRET_ACCESS_KEY`, or neither.
+    fn sfn_endpoint_credentials(&mut self) -> Option<SfnEndpointCredentials> {
+        const ID: &str = "WEFT_SFN_ACCESS_KEY_ID";
+        const SECRET: &str = "WEFT_SFN_SECRET_ACCESS_KEY";
+        match (self.optional(ID), self.optional(SECRET)) {
+            (None, None) => None,
+            (Some(_), None) => {
+                self.problem(format!("{ID} is set but {SECRET} is not: set both (the Step Functions endpoint's SigV4 credentials) or neither"));
+                None
+            }
+            (None, Some(_)) => {
+                self.problem(format!("{SECRET} is set but {ID} is not: set both (the Step Functions endpoint's SigV4 credentials) or neither"));
+                None
+            }
+            (Some(access_key_id), Some(secret_access_key)) => {
+                let mut ok = true;
+                let id_shape = access_key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if !(16..=128).contains(&access_key_id.len()) || !id_shape {
+                    self.problem(format!("{ID} must be 16 to 128 characters of A-Z, a-z, 0-9 or _ (like an AWS access key id), got `{access_key_id}`"));
+                    ok = false;
+                }
+                // The value is a secret: say what is wrong with it, never what it is.
+                if !(20..=128).contains(&secret_access_key.len()) || !secret_access_key.bytes().all(|b| b.is_ascii_graphic()) {
+                    self.problem(format!(
+                        "{SECRET} must be 20 to 128 visible ASCII characters (no spaces); generate one with `openssl rand -base64 30`"
+                    ));
+                    ok = false;
+                }
+                ok.then_some(SfnEndpointCredentials { access_key_id, secret_access_key })
             }
         }
     }
@@ -438,6 +498,36 @@ mod tests {
         vars.push(("WEFT_JWKS_URL", "file:///etc/keys"));
         let err = Config::from_vars(vars).expect_err("invalid");
         assert_eq!(err.problems.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn sfn_endpoint_credentials_are_both_or_neither_and_well_formed() {
+        assert_eq!(Config::from_vars(base()).expect("valid").sfn_endpoint_credentials, None);
+        let mut vars = base();
+        vars.push(("WEFT_SFN_ACCESS_KEY_ID", "AKIDWEFTLOCAL000"));
+        vars.push(("WEFT_SFN_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"));
+        let c = Config::from_vars(vars).expect("valid");
+        let creds = c.sfn_endpoint_credentials.clone().expect("credentials");
+        assert_eq!(creds.access_key_id, "AKIDWEFTLOCAL000");
+        assert_eq!(creds.secret_access_key, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+        let debug = format!("{c:?}");
+        assert!(debug.contains("AKIDWEFTLOCAL000") && !debug.contains("EXAMPLEKEY"), "secret leaked: {debug}");
+
+        for (id, secret, says) in [
+            (Some("AKIDWEFTLOCAL000"), None, "WEFT_SFN_ACCESS_KEY_ID is set but WEFT_SFN_SECRET_ACCESS_KEY is not"),
+            (None, Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "WEFT_SFN_SECRET_ACCESS_KEY is set but WEFT_SFN_ACCESS_KEY_ID is not"),
+            (Some("short"), Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "WEFT_SFN_ACCESS_KEY_ID must be 16 to 128"),
+            (Some("AKID/WEFT/LOCAL/000"), Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "WEFT_SFN_ACCESS_KEY_ID must be 16 to 128"),
+            (Some("AKIDWEFTLOCAL000"), Some("tooshort"), "WEFT_SFN_SECRET_ACCESS_KEY must be 20 to 128"),
+            (Some("AKIDWEFTLOCAL000"), Some("has spaces in the middle of it"), "WEFT_SFN_SECRET_ACCESS_KEY must be 20 to 128"),
+        ] {
+            let mut vars = base();
+            vars.extend(id.map(|v| ("WEFT_SFN_ACCESS_KEY_ID", v)));
+            vars.extend(secret.map(|v| ("WEFT_SFN_SECRET_ACCESS_KEY", v)));
+            let err = Config::from_vars(vars).expect_err(says).to_string();
+            assert!(err.contains(says), "{says}: {err}");
+            assert!(!err.contains("tooshort") && !err.contains("has spaces"), "the secret is in the error: {err}");
+        }
     }
 
     #[test]

@@ -32,10 +32,11 @@ async fn main() -> anyhow::Result<()> {
     let state = SfnState::open(store, engine::EngineConfig::new(invoker)).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let app = sfn_server::router(state);
+    let credentials = sfn_server::Credentials::generate();
+    let app = sfn_server::router(state, sfn_server::Verifier::new([credentials.clone()]));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let client = sfn_server::sdk::local_client(&url);
+    let client = sfn_server::sdk::local_client(&url, &credentials);
     let def = r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": {"ok": true}, "ResultPath": "$.a", "Next": "B"}, "B": {"Type": "Pass", "End": true}}}"#;
     let arn = client
         .create_state_machine()

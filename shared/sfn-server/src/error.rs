@@ -2,15 +2,22 @@
 //! with HTTP 400. The SDKs keep what follows `#` (aws-sdk-sfn's `sanitize_error_code`, botocore's
 //! JSON parser), so `<Code>` is what maps to their typed errors (e.g.
 //! `StartExecutionError::ExecutionAlreadyExists`, `SFN.Client.exceptions.ExecutionAlreadyExists`).
+//!
+//! Authentication failures ([`AuthError`]) come from AWS's front end rather than the service, so
+//! their `__type` is in [`AUTH_ERROR_NAMESPACE`] and their status is the one AWS uses (403 for a
+//! missing signature, 400 otherwise).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::sigv4::AuthError;
 use crate::store::StoreError;
 
 /// The namespace AWS Step Functions puts before its error codes.
 pub const ERROR_NAMESPACE: &str = "com.amazonaws.swf.service.v2.model";
+/// The namespace of AWS's authentication errors (`UnrecognizedClientException`, ...).
+pub const AUTH_ERROR_NAMESPACE: &str = "com.amazon.coral.service";
 
 /// An action's failure, as the client sees it.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +81,22 @@ impl IntoResponse for SfnError {
                 )
             }
         };
-        let mut resp = (status, body.to_string()).into_response();
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::CONTENT_TYPE));
-        resp
+        json_response(status, &body)
     }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        // The message never holds a secret or the expected signature; debug level, since anyone
+        // who reaches the port can produce these.
+        tracing::debug!(code = self.code(), message = %self, "refused a Step Functions request");
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        json_response(status, &json!({"__type": format!("{AUTH_ERROR_NAMESPACE}#{}", self.code()), "message": self.to_string()}))
+    }
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::CONTENT_TYPE));
+    resp
 }

@@ -10,9 +10,26 @@
 //! DescribeExecution, ListExecutions, GetExecutionHistory, StopExecution, RedriveExecution,
 //! SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat. Field names, ARN formats, timestamps
 //! (epoch seconds) and errors (`{"__type": "com.amazonaws.swf.service.v2.model#<Code>",
-//! "message"}`, HTTP 400) are AWS's, so the SDKs map errors to their typed variants. Requests
-//! are not authenticated (any SigV4 signature is accepted unchecked): bind it to 127.0.0.1 or put
-//! it behind Weft's own auth. Region and account in incoming ARNs are not checked.
+//! "message"}`, HTTP 400) are AWS's, so the SDKs map errors to their typed variants. Region and
+//! account in incoming ARNs are not checked.
+//!
+//! # Authentication
+//!
+//! Every request must carry an AWS Signature Version 4 (`Authorization: AWS4-HMAC-SHA256 ...`)
+//! made with one of the [`Credentials`] the [`router`] is built with, exactly as AWS requires:
+//! the SDKs, boto3 and the AWS CLI sign already, so a client only needs the access key id and
+//! secret. The [`sigv4`] module checks the signature over the method, path, query, the signed
+//! headers (`host` and `x-amz-target` must be among them) and the SHA-256 of the body actually
+//! received; `X-Amz-Date` must be within 15 minutes of the server's clock and the scope must
+//! name the service `states` (any region). Refusals are AWS's: no `Authorization` is a 403
+//! `MissingAuthenticationTokenException`; an unknown access key id, or any session token
+//! (`X-Amz-Security-Token`; none are issued), a 400 `UnrecognizedClientException`; a wrong
+//! signature, an expired or future date, a body, target or host other than the signed ones, a 400
+//! `InvalidSignatureException`; a malformed header, a 400 `IncompleteSignatureException` (all
+//! with `__type` `com.amazon.coral.service#<Code>`, as AWS's front end answers). No action runs
+//! before the signature is verified. There is no "accept everything" mode. `weft serve` gives
+//! the endpoint its own listener on 127.0.0.1 with the credentials of `WEFT_SFN_ACCESS_KEY_ID`
+//! and `WEFT_SFN_SECRET_ACCESS_KEY`, or random ones known only to its own api client.
 //!
 //! ```no_run
 //! # async fn demo(invoker: std::sync::Arc<dyn engine::TaskInvoker>) -> Result<(), Box<dyn std::error::Error>> {
@@ -20,9 +37,12 @@
 //! let store = sfn_server::PgStore::connect("postgres://127.0.0.1/weft", 10).await?;
 //! store.migrate().await?;
 //! let state = sfn_server::SfnState::open(Arc::new(store), engine::EngineConfig::new(invoker)).await?;
-//! // The endpoint answers `POST /` only, so it merges into a router that has no `POST /`.
-//! let app: axum::Router = axum::Router::new().merge(sfn_server::router(state));
-//! # let _ = app; Ok(()) }
+//! let credentials = sfn_server::Credentials::generate();
+//! let app: axum::Router = sfn_server::router(state, sfn_server::Verifier::new([credentials.clone()]));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let client = sfn_server::sdk::local_client(&format!("http://{}", listener.local_addr()?), &credentials);
+//! tokio::spawn(async move { axum::serve(listener, app).await });
+//! # let _ = client; Ok(()) }
 //! ```
 //!
 //! `StartSyncExecution` carries the modeled host prefix `sync-`, which SDKs prepend to a custom
@@ -58,6 +78,8 @@
 //!
 //! # Invariants
 //!
+//! - No action runs, and nothing is read, for a request whose SigV4 signature does not verify
+//!   against the configured credentials (tests `protocol.rs`, `sdk.rs` `auth_*`, `boto3.rs`).
 //! - Client errors are AWS error codes; storage failures are a 500 `InternalFailure` whose
 //!   detail is logged, never sent.
 //! - History event ids are dense from 1 per execution and continue across redrives.
@@ -67,22 +89,24 @@ mod error;
 mod pg;
 pub mod sdk;
 mod service;
+pub mod sigv4;
 pub mod store;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::Value;
 
 pub use arn::{SmRef, check_name, parse_execution, parse_state_machine};
-pub use error::{ERROR_NAMESPACE, SfnError};
+pub use error::{AUTH_ERROR_NAMESPACE, ERROR_NAMESPACE, SfnError};
 pub use pg::PgStore;
 pub use service::{ENGINE_RESTARTED, Recovery};
+pub use sigv4::{AuthError, Credentials, Verifier};
 pub use store::{MemoryStore, SfnStore, StoreError};
 
 /// The content type of AWS JSON 1.0 requests and responses.
@@ -128,13 +152,38 @@ impl SfnState {
     }
 }
 
-/// The AWS JSON 1.0 endpoint at `/`. Mount it on its own listener or with `nest_service`.
-pub fn router(state: SfnState) -> Router {
-    Router::new().route("/", post(handle)).with_state(state)
+/// The AWS JSON 1.0 endpoint at `/`, answering only requests signed (SigV4) with credentials
+/// `verifier` knows. Serve it on a listener of its own (see the crate docs).
+pub fn router(state: SfnState, verifier: Verifier) -> Router {
+    Router::new().route("/", post(handle)).with_state(Endpoint { state, verifier: Arc::new(verifier) })
 }
 
-async fn handle(State(state): State<SfnState>, headers: HeaderMap, body: Bytes) -> Response {
+#[derive(Clone)]
+struct Endpoint {
+    state: SfnState,
+    verifier: Arc<Verifier>,
+}
+
+async fn handle(
+    State(endpoint): State<Endpoint>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    let mut resp = match endpoint.verifier.verify(&method, &uri, &headers, &body, chrono::Utc::now()) {
+        Ok(_) => dispatch(&endpoint.state, &headers, &body).await,
+        Err(e) => e.into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+/// Runs the action of a verified request.
+async fn dispatch(state: &SfnState, headers: &HeaderMap, body: &Bytes) -> Response {
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let result = match target.strip_prefix("AWSStepFunctions.") {
         None => Err(SfnError::new(
@@ -142,7 +191,7 @@ async fn handle(State(state): State<SfnState>, headers: HeaderMap, body: Bytes) 
             format!("X-Amz-Target '{target}' is not an AWSStepFunctions operation"),
         )),
         Some(action) => {
-            let input = if body.is_empty() { Ok(Value::Object(Default::default())) } else { serde_json::from_slice(&body) };
+            let input = if body.is_empty() { Ok(Value::Object(Default::default())) } else { serde_json::from_slice(body) };
             match input {
                 Ok(input) if input.is_object() => state.call(action, input).await,
                 Ok(_) => Err(SfnError::new("SerializationException", "the request body must be a JSON object")),
@@ -150,16 +199,12 @@ async fn handle(State(state): State<SfnState>, headers: HeaderMap, body: Bytes) 
             }
         }
     };
-    let mut resp = match result {
+    match result {
         Ok(v) => {
             let mut r = v.to_string().into_response();
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
             r
         }
         Err(e) => e.into_response(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert("x-amzn-requestid", v);
     }
-    resp
 }

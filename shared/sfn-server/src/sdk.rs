@@ -35,16 +35,26 @@ impl Intercept for StripHostPrefix {
     }
 }
 
-/// A Step Functions client for the endpoint at `endpoint_url` (e.g. `http://127.0.0.1:8080/sfn`):
-/// region `us-east-1`, static dummy credentials (the endpoint does not check signatures), and
-/// [`StripHostPrefix`].
-pub fn local_client(endpoint_url: &str) -> aws_sdk_sfn::Client {
-    let config = aws_sdk_sfn::Config::builder()
+/// A Step Functions client for the endpoint at `endpoint_url` (e.g. `http://127.0.0.1:8081`):
+/// region `us-east-1`, requests signed with `credentials` (one of those the endpoint's
+/// [`Verifier`](crate::Verifier) accepts), and [`StripHostPrefix`].
+pub fn local_client(endpoint_url: &str, credentials: &crate::Credentials) -> aws_sdk_sfn::Client {
+    aws_sdk_sfn::Client::from_conf(local_config(endpoint_url, credentials).build())
+}
+
+/// The configuration [`local_client`] uses, to adjust before building (e.g. a time source).
+pub fn local_config(endpoint_url: &str, credentials: &crate::Credentials) -> aws_sdk_sfn::config::Builder {
+    let credentials = Credentials::new(
+        credentials.access_key_id(),
+        credentials.secret_access_key(),
+        None,
+        None,
+        "weft-sfn-server",
+    );
+    aws_sdk_sfn::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("weft", "weft", None, None, "weft-local"))
+        .credentials_provider(credentials)
         .endpoint_url(endpoint_url)
         .interceptor(StripHostPrefix)
-        .build();
-    aws_sdk_sfn::Client::from_conf(config)
 }

@@ -1,7 +1,8 @@
 """Drives Weft's Step Functions endpoint with boto3, a real third-party client.
 
-Usage: python3 boto3_client.py http://127.0.0.1:PORT
-Prints one line per check and exits non-zero on the first failure.
+Usage: python3 boto3_client.py http://127.0.0.1:PORT ACCESS_KEY_ID SECRET_ACCESS_KEY
+Prints one line per check and exits non-zero on the first failure. The endpoint accepts only
+requests signed (SigV4) with those credentials.
 """
 
 import json
@@ -11,18 +12,25 @@ import time
 import boto3
 from botocore.config import Config
 
-ENDPOINT = sys.argv[1]
+from botocore.exceptions import ClientError
+
+ENDPOINT, ACCESS_KEY_ID, SECRET_ACCESS_KEY = sys.argv[1:4]
 ROLE = "arn:aws:iam::123456789012:role/weft"
 
-# StartSyncExecution carries the modeled host prefix "sync-"; a custom endpoint must not get it.
-sfn = boto3.client(
-    "stepfunctions",
-    endpoint_url=ENDPOINT,
-    region_name="us-east-1",
-    aws_access_key_id="weft",
-    aws_secret_access_key="weft",
-    config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
-)
+
+def client(access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET_ACCESS_KEY):
+    # StartSyncExecution carries the modeled host prefix "sync-"; a custom endpoint must not get it.
+    return boto3.client(
+        "stepfunctions",
+        endpoint_url=ENDPOINT,
+        region_name="us-east-1",
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
+    )
+
+
+sfn = client()
 
 
 def check(cond, what):
@@ -106,5 +114,50 @@ check(stopped["status"] == "ABORTED" and stopped["error"] == "Boto.Stop", "stop_
 redriven = sfn.redrive_execution(executionArn=long_arn)
 check("redriveDate" in redriven, "redrive_execution restarts an aborted execution")
 check(sfn.describe_execution(executionArn=long_arn)["redriveCount"] == 1, "redriveCount is 1")
+
+# Authentication: only requests signed with the configured credentials run.
+def expect_refused(fn, code, status, what):
+    try:
+        fn()
+    except ClientError as e:
+        got = (e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"])
+        check(got == (code, status), f"{what} -> {got}")
+        return
+    check(False, f"{what} was refused")
+
+
+expect_refused(lambda: client(access_key_id="AKIDSTRANGER0000").list_executions(stateMachineArn=wait["stateMachineArn"]),
+               "UnrecognizedClientException", 400, "an unknown access key id")
+expect_refused(lambda: client(secret_access_key="not-the-secret").stop_execution(executionArn=exec_arn),
+               "InvalidSignatureException", 400, "a wrong secret")
+
+# A signature replayed with another body: the hook rewrites the body after botocore signed it.
+victim = sfn.start_execution(stateMachineArn=wait["stateMachineArn"], name="victim")["executionArn"]
+replayer = client()
+
+
+def swap_body(request, **kwargs):
+    request.body = json.dumps({"executionArn": victim}).encode()
+    del request.headers["Content-Length"]  # the headers are an email.message: set appends
+    request.headers["Content-Length"] = str(len(request.body))
+
+
+replayer.meta.events.register("before-send.stepfunctions.StopExecution", swap_body)
+expect_refused(lambda: replayer.stop_execution(executionArn=long_arn + "-other"),
+               "InvalidSignatureException", 400, "a signature computed for another body")
+check(sfn.describe_execution(executionArn=victim)["status"] == "RUNNING", "the replay did not stop the execution")
+
+
+def unsigned(request, **kwargs):
+    for name in ("Authorization", "X-Amz-Date"):
+        if name in request.headers:
+            del request.headers[name]
+
+
+anonymous = client()
+anonymous.meta.events.register("before-send.stepfunctions.ListStateMachines", unsigned)
+expect_refused(anonymous.list_state_machines, "MissingAuthenticationTokenException", 403, "an unsigned request")
+
+sfn.stop_execution(executionArn=victim)
 sfn.stop_execution(executionArn=long_arn)
 print("ALL OK")

@@ -52,7 +52,7 @@ async fn running_executions_fail_visibly_after_a_restart_and_redrive_to_completi
             rt.shutdown_background();
         });
         let url1 = rx.recv().unwrap();
-        let client = sfn_server::sdk::local_client(&url1);
+        let client = sfn_server::sdk::local_client(&url1, &credentials());
         let arn = create(&client, "durable", &def).await;
         let exec_arn = client.start_execution().state_machine_arn(&arn).name("survivor").input(r#"{"n": 1}"#).send().await.unwrap().execution_arn;
         wait_for_event(&client, &exec_arn, HistoryEventType::WaitStateEntered).await;

@@ -338,3 +338,79 @@ async fn start_execution_sync_tasks_run_machines_created_through_the_endpoint() 
     assert_eq!(d.status, ExecutionStatus::Succeeded, "{d:?}");
     assert_eq!(d.output.as_deref(), Some(r#"{"twice":10}"#));
 }
+
+/// Replaces the body of every request after it was signed, as a replay of a captured signature
+/// with another body would.
+#[derive(Debug)]
+struct SwapBodyAfterSigning(String);
+
+impl aws_sdk_sfn::config::Intercept for SwapBodyAfterSigning {
+    fn name(&self) -> &'static str {
+        "SwapBodyAfterSigning"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_sfn::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &aws_sdk_sfn::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_sfn::config::ConfigBag,
+    ) -> Result<(), aws_sdk_sfn::error::BoxError> {
+        let req = context.request_mut();
+        *req.body_mut() = self.0.clone().into();
+        req.headers_mut().insert("content-length", self.0.len().to_string());
+        Ok(())
+    }
+}
+
+fn status_of<E>(err: &aws_sdk_sfn::error::SdkError<E, aws_sdk_sfn::config::http::HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+#[tokio::test]
+async fn auth_only_requests_signed_with_the_configured_credentials_run() {
+    let s = memory_server().await;
+    let arn = create(&s.client, "guarded", &wait_machine(600)).await;
+    let victim = s.client.start_execution().state_machine_arn(&arn).name("victim").send().await.unwrap().execution_arn;
+
+    let stranger = sfn_server::sdk::local_client(&s.url, &sfn_server::Credentials::new("AKIDSTRANGER0000", SECRET_ACCESS_KEY));
+    let err = stranger.list_executions().state_machine_arn(&arn).send().await.unwrap_err();
+    assert_eq!((err.code(), status_of(&err)), (Some("UnrecognizedClientException"), Some(400)), "{err:?}");
+    assert_eq!(err.message(), Some("The security token included in the request is invalid."));
+
+    let guesser = sfn_server::sdk::local_client(&s.url, &sfn_server::Credentials::new(ACCESS_KEY_ID, "weft-test-secret-guessed"));
+    let err = guesser.stop_execution().execution_arn(&victim).send().await.unwrap_err();
+    assert_eq!((err.code(), status_of(&err)), (Some("InvalidSignatureException"), Some(400)), "{err:?}");
+    assert!(err.message().unwrap().starts_with("The request signature we calculated does not match"), "{err:?}");
+
+    // The SDK's own signer with a clock 20 minutes behind: refused on the first attempt...
+    let stale = std::time::SystemTime::now() - Duration::from_secs(20 * 60);
+    let late = || {
+        sfn_server::sdk::local_config(&s.url, &credentials()).time_source(aws_smithy_async::time::StaticTimeSource::new(stale))
+    };
+    let once = late().retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled()).build();
+    let err = aws_sdk_sfn::Client::from_conf(once).describe_execution().execution_arn(&victim).send().await.unwrap_err();
+    assert_eq!((err.code(), status_of(&err)), (Some("InvalidSignatureException"), Some(400)), "{err:?}");
+    assert!(err.message().unwrap().starts_with("Signature expired: "), "{err:?}");
+    // ... and, as against AWS, the SDK then corrects its clock from the response's `Date` and
+    // retries with a fresh signature.
+    let d = aws_sdk_sfn::Client::from_conf(late().build()).describe_execution().execution_arn(&victim).send().await.unwrap();
+    assert_eq!(d.status, ExecutionStatus::Running);
+
+    // A signature computed for another body: StopExecution of a harmless ARN, sent with the
+    // victim's ARN instead.
+    let swapped = sfn_server::sdk::local_config(&s.url, &credentials())
+        .interceptor(SwapBodyAfterSigning(json!({"executionArn": victim}).to_string()))
+        .build();
+    let err = aws_sdk_sfn::Client::from_conf(swapped)
+        .stop_execution()
+        .execution_arn(format!("{arn}:nothing").replace(":stateMachine:", ":execution:"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((err.code(), status_of(&err)), (Some("InvalidSignatureException"), Some(400)), "{err:?}");
+
+    // None of it touched the execution; the configured credentials still work.
+    let d = s.client.describe_execution().execution_arn(&victim).send().await.unwrap();
+    assert_eq!(d.status, ExecutionStatus::Running);
+    s.client.stop_execution().execution_arn(&victim).send().await.unwrap();
+}

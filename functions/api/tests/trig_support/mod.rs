@@ -1,7 +1,7 @@
 //! Support for the approvals, hooks and schedules tests: the api (test harness in `common`) and
 //! `sfn-server` on the same fresh Postgres database, with the in-process node functions including
 //! the approval function, exactly as `weft serve` wires them; the api talks to the endpoint
-//! through `aws-sdk-sfn` over HTTP on 127.0.0.1.
+//! through `aws-sdk-sfn` over HTTP on 127.0.0.1, signing with the endpoint's credentials.
 
 #![allow(dead_code)]
 
@@ -18,6 +18,8 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/weft";
 pub struct Env {
     pub app: TestApp,
     pub sfn_url: String,
+    /// The SigV4 credentials the endpoint accepts (and the api signs with).
+    pub sfn_credentials: sfn_server::Credentials,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -35,19 +37,22 @@ pub async fn env() -> Option<Env> {
 pub async fn env_with(options: Options) -> Option<Env> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let sfn_url = format!("http://{}", listener.local_addr().expect("addr"));
-    let publisher = fn_api::publish::SfnPublisher::from_config(Some(&sfn_url), None, ROLE.to_owned()).await;
+    let sfn_credentials = sfn_server::Credentials::generate();
+    let client = sfn_server::sdk::local_client(&sfn_url, &sfn_credentials);
+    let publisher = fn_api::publish::SfnPublisher::new(client.clone(), ROLE.to_owned());
     let app = setup_with(Options { publisher: Arc::new(publisher), ..options }).await?;
-    app.state.set_sfn_client(sfn_server::sdk::local_client(&sfn_url));
+    app.state.set_sfn_client(client);
     let pool = app.state.store().pool().clone();
     let functions = local_functions::LocalFunctions::from_env()
         .expect("functions")
         .with_approval(local_functions::fn_approval::ApprovalFunction::new(pool.clone()));
     let store = Arc::new(sfn_server::PgStore::from_pool(pool));
     let sfn = sfn_server::SfnState::open(store, engine::EngineConfig::new(Arc::new(functions))).await.expect("sfn state");
+    let verifier = sfn_server::Verifier::new([sfn_credentials.clone()]);
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, sfn_server::router(sfn)).await;
+        let _ = axum::serve(listener, sfn_server::router(sfn, verifier)).await;
     });
-    Some(Env { app, sfn_url, server })
+    Some(Env { app, sfn_url, sfn_credentials, server })
 }
 
 impl Env {

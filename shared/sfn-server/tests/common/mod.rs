@@ -12,9 +12,16 @@ use fn_code::{CodeFunction, Limits};
 use fn_http::{HttpFunction, Settings};
 use local_functions::{LocalFunctions, fn_code, fn_http};
 use serde_json::{Value, json};
-use sfn_server::{SfnState, SfnStore};
+use sfn_server::{Credentials, SfnState, SfnStore, Verifier};
 
 pub const ROLE: &str = "arn:aws:iam::123456789012:role/weft";
+pub const ACCESS_KEY_ID: &str = "AKIDWEFTTEST0001";
+pub const SECRET_ACCESS_KEY: &str = "weft-test-secret-0123456789abcdefghijklm";
+
+/// The credentials every test endpoint accepts.
+pub fn credentials() -> Credentials {
+    Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+}
 
 pub fn invoker() -> Arc<LocalFunctions> {
     let http = HttpFunction::new(Settings::allowing(&["127.0.0.1"]).unwrap()).unwrap();
@@ -39,15 +46,16 @@ impl Drop for Server {
     }
 }
 
-/// Serves `state` on an ephemeral 127.0.0.1 port in the current runtime.
+/// Serves `state` on an ephemeral 127.0.0.1 port in the current runtime, accepting requests
+/// signed with [`credentials`]; the client signs with them.
 pub async fn serve(state: SfnState) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = sfn_server::router(state.clone());
+    let app = sfn_server::router(state.clone(), Verifier::new([credentials()]));
     let task = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
-    let client = sfn_server::sdk::local_client(&url);
+    let client = sfn_server::sdk::local_client(&url, &credentials());
     Server { url, state, client, task }
 }
 
