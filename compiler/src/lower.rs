@@ -704,6 +704,10 @@ impl Lower<'_> {
                 };
                 s.insert("Resource".into(), json!(resource));
                 let mut config = Map::new();
+                // Where the graph itself templates secrets (JSON pointers into the config the
+                // function receives): the function resolves secrets there only, never in text
+                // that data carried in.
+                let mut secret_refs = node_contract::SecretRefs::new();
                 if let Value::Object(data) = &node.data {
                     for (key, value) in data {
                         if UI_KEYS.contains(&key.as_str()) {
@@ -712,11 +716,20 @@ impl Lower<'_> {
                         if is_js_field(t, key) {
                             config.insert(key.clone(), value.clone());
                         } else {
+                            let escaped = key.replace('~', "~0").replace('/', "~1");
+                            for (pointer, names) in node_contract::secret_refs(value) {
+                                secret_refs.insert(format!("/{escaped}{pointer}"), names);
+                            }
                             self.put(x, &mut config, key, value);
                         }
                     }
                 }
                 let mut payload = self.payload(x, Value::Object(config), t == "code", region);
+                if !secret_refs.is_empty()
+                    && let Value::Object(p) = &mut payload
+                {
+                    p.insert("secrets".into(), json!(secret_refs));
+                }
                 if approval && let Value::Object(p) = &mut payload {
                     p.insert("task_token.$".into(), json!("$$.Task.Token"));
                 }

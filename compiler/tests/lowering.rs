@@ -617,4 +617,9 @@ fn secret_names_lists_what_function_nodes_resolve() {
     // The secret templates stay verbatim in the state machine: values never enter its state.
     let c = compiler::compile(&graph, &CompileOptions::default()).unwrap();
     check(&c, &[("/States/a/Parameters/Payload/config/headers/Authorization", json!("Bearer {{secrets.TOKEN}}"))]);
+    // Where the graph put them, so the function resolves secrets there only (never in text that
+    // data carried in, such as `{{ input.id }}`'s value).
+    check(&c, &[("/States/a/Parameters/Payload/secrets", json!({
+        "/url": ["PATH"], "/headers/Authorization": ["TOKEN"], "/body/deep/0": ["BODY"]}))]);
+    assert!(c.asl.pointer("/States/b/Parameters/Payload/secrets").is_none(), "JavaScript is not templated");
 }

@@ -459,7 +459,8 @@ fn with_secrets(text: &str) -> HttpFunction {
 }
 
 fn secret_event(config: Value) -> NodeEvent {
-    NodeEvent::from_value(json!({"node": {"id": "fetch", "type": "http"}, "config": config,
+    NodeEvent::from_value(json!({"node": {"id": "fetch", "type": "http"},
+                                 "secrets": node_contract::secret_refs(&config), "config": config,
                                  "execution": {"id": "arn:aws:states:us-east-1:1:execution:m:e"}}))
     .expect("valid event")
 }

@@ -37,6 +37,7 @@ async fn header_echo() -> String {
 
 fn event(url: &str, arn: &str) -> Value {
     json!({"node": {"id": "fetch", "type": "http"}, "execution": {"id": arn},
+           "secrets": {"/headers/Authorization": ["TOKEN"]},
            "config": {"url": url, "headers": {"Authorization": "Bearer {{ secrets.TOKEN }}"}, "response_format": "text"}})
 }
 

@@ -35,6 +35,7 @@ fn task(function: &str, id: &str, node_type: &str, config: Value) -> Value {
             "FunctionName": function,
             "Payload": {
                 "node": {"id": id, "type": node_type},
+                "secrets": node_contract::secret_refs(&config),
                 "config": config,
                 "execution": {"id.$": "$$.Execution.Id"},
                 "attempt.$": "$$.State.RetryCount",

