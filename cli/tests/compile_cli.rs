@@ -1,5 +1,7 @@
 //! `weft compile` and `weft render` through the real binary: outputs and exit codes.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
