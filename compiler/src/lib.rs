@@ -86,9 +86,12 @@ pub fn parse(json: &str) -> Result<Graph, Vec<Diagnostic>> {
     })
 }
 
-/// How deeply arrays and objects may nest in a graph: serde_json's parser refuses more (as
-/// `invalid-json`), and [`parse_value`] refuses a value built deeper in code the same way.
-pub const MAX_JSON_DEPTH: usize = 128;
+/// How deeply arrays and objects may nest, in a graph and in a compiled definition: serde_json's
+/// parser refuses more (its default recursion limit), and so would every reader of the
+/// definition that uses it (Weft's engine, `sfn-server`, the API's clients). [`parse`] refuses a
+/// deeper graph as `invalid-json`, [`parse_value`] one built deeper in code the same way, and
+/// [`compile`] a deeper definition as `too-large` (a parallel adds four levels, a loop three).
+pub const MAX_JSON_DEPTH: usize = 127;
 
 /// Parses a graph from an already-parsed JSON value (for callers that received JSON, such as
 /// the API). A value nested deeper than [`MAX_JSON_DEPTH`] is `invalid-json`, as in [`parse`]
@@ -108,7 +111,7 @@ pub fn parse_value(value: serde_json::Value) -> Result<Graph, Vec<Diagnostic>> {
 
 /// Whether `v` nests arrays/objects more than `limit` levels deep (an explicit stack; stops at
 /// the first level past `limit`).
-fn nests_deeper(v: &serde_json::Value, limit: usize) -> bool {
+pub(crate) fn nests_deeper(v: &serde_json::Value, limit: usize) -> bool {
     use serde_json::Value;
     let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
     while let Some((v, depth)) = stack.pop() {

@@ -148,6 +148,12 @@ pub fn lower(
             format!("the state machine is {size} bytes; Step Functions accepts at most {MAX_DEFINITION_BYTES}; split the graph with `workflow` nodes"),
         ));
     }
+    if size <= MAX_DEFINITION_BYTES && crate::nests_deeper(&asl, crate::MAX_JSON_DEPTH) {
+        cx.diags.push(Diagnostic::error(
+            codes::TOO_LARGE,
+            format!("the state machine nests JSON more than {} levels deep (each parallel adds four levels, each loop three); nest fewer loops and parallels or split the graph with `workflow` nodes", crate::MAX_JSON_DEPTH),
+        ));
+    }
     if cx.diags.iter().any(Diagnostic::is_error) {
         let mut all = cx.diags;
         all.extend(warnings);
