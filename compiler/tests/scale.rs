@@ -177,7 +177,7 @@ fn shape() -> impl Strategy<Value = Shape> {
 /// What the property generator feeds the API: the shape as text, sometimes cut short (a client
 /// that sent a truncated body), which must fail parsing with a diagnostic.
 fn case() -> impl Strategy<Value = (Shape, Option<u16>)> {
-    (shape(), prop::option::weighted(0.1, any::<u16>()))
+    (shape(), prop::option::weighted(0.05, any::<u16>()))
 }
 
 #[test]
