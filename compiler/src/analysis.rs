@@ -93,8 +93,9 @@ fn can_fail(t: &str) -> bool {
     is_task_type(t) || matches!(t, "loop" | "parallel" | "condition" | "switch")
 }
 
-/// How deep loops (and, separately, parallels) may nest. Lowering recurses once per level, and
-/// the API compiles on request threads with small stacks.
+/// How deep loops and parallels may nest, together (a loop body or parallel branch inside
+/// `MAX_NESTING` others is refused with `too-large`). Lowering recurses once per level, and the
+/// API compiles on request threads with 2 MiB stacks (`compiler/tests/scale.rs`).
 pub const MAX_NESTING: usize = 32;
 
 /// `data` keys any node may carry for the editor's sake; they are ignored.
@@ -481,6 +482,8 @@ pub fn analyze(graph: &Graph) -> Analysis {
                     | codes::DANGLING_EDGE
                     | codes::CROSS_SCOPE_EDGE
                     | codes::INVALID_PARENT
+                    // Loops nested too deep: the scope tree was cut.
+                    | codes::TOO_LARGE
             )
     });
     if !has_errors_before_flow && check_flow(&mut cx, &mut a) {
@@ -1020,22 +1023,13 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
         .collect();
 
     // Cycles (edges never cross scopes, so a cycle lies inside one scope).
-    let mut g: DiGraph<(), ()> = DiGraph::with_capacity(n, graph.edges.len());
-    for _ in 0..n {
-        g.add_node(());
-    }
-    for (s, outs) in a.out.iter().enumerate() {
-        for e in outs {
-            g.add_edge(NodeIndex::new(s), NodeIndex::new(e.target), ());
-        }
-    }
     let mut cyclic = false;
-    for scc in petgraph::algo::tarjan_scc(&g) {
+    for scc in strongly_connected(&a.out) {
         if scc.len() > 1 {
             cyclic = true;
             let mut ids: Vec<&str> = scc
                 .iter()
-                .map(|x| graph.nodes[x.index()].id.as_str())
+                .map(|&x| graph.nodes[x].id.as_str())
                 .collect();
             ids.sort_unstable();
             cx.error(
@@ -1246,7 +1240,134 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
             region_ok = false;
         }
     }
-    region_ok
+    region_ok && check_nesting(cx, a)
+}
+
+/// The strongly connected components of the graph `out`, in the order petgraph's `tarjan_scc`
+/// gives them (Pearce's space-efficient Tarjan, successors in reverse edge order, as petgraph's
+/// adjacency lists hold them), but with an explicit stack: petgraph's version recurses once per
+/// node of a path, which overflowed a 2 MiB stack on a chain of 5,000 nodes.
+fn strongly_connected(out: &[Vec<OutEdge>]) -> Vec<Vec<usize>> {
+    let n = out.len();
+    // 0: not visited yet; finished components get indices counting down from usize::MAX.
+    let mut rindex = vec![0usize; n];
+    let mut index = 1usize;
+    let mut component = usize::MAX;
+    let mut stack: Vec<usize> = Vec::new();
+    let mut sccs = Vec::new();
+    // (node, successors taken so far, still a local root)
+    let mut calls: Vec<(usize, usize, bool)> = Vec::new();
+    for root in 0..n {
+        if rindex[root] != 0 {
+            continue;
+        }
+        rindex[root] = index;
+        index += 1;
+        calls.push((root, 0, true));
+        while let Some(&mut (v, ref mut taken, _)) = calls.last_mut() {
+            let succs = &out[v];
+            if *taken < succs.len() {
+                let w = succs[succs.len() - 1 - *taken].target;
+                *taken += 1;
+                if rindex[w] == 0 {
+                    rindex[w] = index;
+                    index += 1;
+                    calls.push((w, 0, true));
+                } else if rindex[w] < rindex[v] {
+                    rindex[v] = rindex[w];
+                    if let Some(top) = calls.last_mut() {
+                        top.2 = false;
+                    }
+                }
+                continue;
+            }
+            let Some((v, _, local_root)) = calls.pop() else {
+                break;
+            };
+            if local_root {
+                let mut adjustment = 1;
+                let start = stack
+                    .iter()
+                    .rposition(|&w| {
+                        if rindex[v] > rindex[w] {
+                            true
+                        } else {
+                            rindex[w] = component;
+                            adjustment += 1;
+                            false
+                        }
+                    })
+                    .map_or(0, |x| x + 1);
+                rindex[v] = component;
+                stack.push(v);
+                sccs.push(stack[start..].to_vec());
+                stack.truncate(start);
+                index -= adjustment;
+                component -= 1;
+            } else {
+                stack.push(v);
+            }
+            // Back in the caller: what `v` reached, the caller reaches.
+            if let Some(parent) = calls.last_mut()
+                && rindex[v] < rindex[parent.0]
+            {
+                rindex[parent.0] = rindex[v];
+                parent.2 = false;
+            }
+        }
+    }
+    sccs
+}
+
+/// How deep each loop body and parallel branch sits, counting loops and parallels together
+/// (lowering recurses once per level); reports each loop or parallel whose inside would be deeper
+/// than [`MAX_NESTING`]. Walks the regions with explicit stacks.
+fn check_nesting(cx: &mut Ctx<'_>, a: &Analysis) -> bool {
+    let graph = cx.graph;
+    let Some(start) = a.start else { return false };
+    let mut seen = vec![false; graph.nodes.len()];
+    let mut ok = true;
+    // (entry, the join that ends the region, depth of the region)
+    let mut regions: Vec<(usize, Option<usize>, usize)> = vec![(start, None, 0)];
+    while let Some((entry, stop, depth)) = regions.pop() {
+        let mut stack = vec![entry];
+        while let Some(x) = stack.pop() {
+            if Some(x) == stop || seen[x] {
+                continue;
+            }
+            seen[x] = true;
+            let inner: Vec<usize> = match graph.nodes[x].node_type.as_str() {
+                "parallel" => a.regions.get(&x).map_or(Vec::new(), |r| r.branches.clone()),
+                "loop" => a.bodies.get(&x).and_then(|b| b.entry).into_iter().collect(),
+                _ => Vec::new(),
+            };
+            if !inner.is_empty() {
+                if depth + 1 > MAX_NESTING {
+                    cx.error(
+                        codes::TOO_LARGE,
+                        Some(&graph.nodes[x].id),
+                        None,
+                        format!("loops and parallels nest more than {MAX_NESTING} deep here; split the graph with `workflow` nodes"),
+                    );
+                    ok = false;
+                } else {
+                    let join = a.regions.get(&x).map(|r| r.join);
+                    for b in inner.into_iter().rev() {
+                        regions.push((b, join, depth + 1));
+                    }
+                }
+            }
+            match a.regions.get(&x) {
+                // A parallel goes on at its join (and its error edge).
+                Some(r) => {
+                    stack.push(r.join);
+                    stack.extend(a.out[x].iter().filter(|e| e.handle == Handle::Error).map(|e| e.target));
+                }
+                None => stack.extend(a.out[x].iter().map(|e| e.target)),
+            }
+        }
+    }
+    ok
 }
 
 /// Finds the join that closes parallel `p` and checks its branches; returns the join.

@@ -6,7 +6,7 @@
 //! items assumed for the total; the per-item figure of each loop is reported separately).
 //! Prices are those of [`PriceTable::default`], documented in `docs/graph-format.md`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -242,27 +242,64 @@ impl Walker<'_> {
             return Cost::default();
         }
         self.depth = depth;
-        let mut memo = HashMap::new();
-        self.path(start, states, &mut memo, depth, 0)
+        self.path(start, states, depth)
     }
 
-    fn path(
+    /// The costliest path from `start` (longest by invocations, then transitions), memoized per
+    /// state. Walks with an explicit stack (a chain of 10,000 states would otherwise recurse
+    /// 10,000 deep), visiting states in the order a recursive walk would, so loops are listed in
+    /// definition order. A state already on the current path counts as free (compiled
+    /// definitions have no cycles).
+    fn path<'s>(
         &mut self,
-        name: &str,
-        states: &serde_json::Map<String, Value>,
-        memo: &mut HashMap<String, Cost>,
+        start: &'s str,
+        states: &'s serde_json::Map<String, Value>,
         depth: usize,
-        steps: usize,
     ) -> Cost {
-        if let Some(c) = memo.get(name) {
-            return *c;
+        enum Step<'s> {
+            Enter(&'s str),
+            Leave(&'s str, Cost, Vec<&'s str>),
         }
-        let Some(s) = states.get(name) else {
-            return Cost::default();
-        };
-        if steps > states.len() {
-            return Cost::default();
+        let mut memo: HashMap<&'s str, Cost> = HashMap::new();
+        let mut open: HashSet<&'s str> = HashSet::new();
+        let mut steps = vec![Step::Enter(start)];
+        while let Some(step) = steps.pop() {
+            match step {
+                Step::Enter(name) => {
+                    if memo.contains_key(name) || open.contains(name) {
+                        continue;
+                    }
+                    let Some((key, s)) = states.get_key_value(name) else {
+                        continue;
+                    };
+                    let name = key.as_str();
+                    open.insert(name);
+                    let own = self.own(name, s, depth);
+                    let nexts = nexts(s);
+                    let children: Vec<Step<'s>> = nexts.iter().rev().map(|&n| Step::Enter(n)).collect();
+                    steps.push(Step::Leave(name, own, nexts));
+                    steps.extend(children);
+                }
+                Step::Leave(name, own, nexts) => {
+                    let mut best = Cost::default();
+                    for n in nexts {
+                        let c = memo.get(n).copied().unwrap_or_default();
+                        if c.invocations > best.invocations
+                            || (c.invocations == best.invocations && c.transitions > best.transitions)
+                        {
+                            best = c;
+                        }
+                    }
+                    open.remove(name);
+                    memo.insert(name, own.add(best));
+                }
+            }
         }
+        memo.get(start).copied().unwrap_or_default()
+    }
+
+    /// The cost of one state on its own (nested branches and loop bodies included).
+    fn own(&mut self, name: &str, s: &Value, depth: usize) -> Cost {
         let mut own = Cost {
             transitions: 1.0,
             ..Cost::default()
@@ -305,36 +342,30 @@ impl Walker<'_> {
             }
             own = own.add(per_item.scale(self.items));
         }
-        let mut nexts: Vec<&str> = Vec::new();
-        if let Some(n) = s.get("Next").and_then(Value::as_str) {
-            nexts.push(n);
-        }
-        if let Some(rules) = s.get("Choices").and_then(Value::as_array) {
-            for r in rules {
-                if let Some(n) = r.get("Next").and_then(Value::as_str) {
-                    // Guards that fall back to JavaScript are the rare path; not counted.
-                    if !is_guard_target(n) {
-                        nexts.push(n);
-                    }
-                }
-            }
-            if let Some(d) = s.get("Default").and_then(Value::as_str) {
-                nexts.push(d);
-            }
-        }
-        let mut best = Cost::default();
-        for n in nexts {
-            let c = self.path(n, states, memo, depth, steps + 1);
-            if c.invocations > best.invocations
-                || (c.invocations == best.invocations && c.transitions > best.transitions)
-            {
-                best = c;
-            }
-        }
-        let total = own.add(best);
-        memo.insert(name.to_owned(), total);
-        total
+        own
     }
+}
+
+/// The states a state can go on to (guards that fall back to JavaScript, the rare path, are
+/// not counted).
+fn nexts(s: &Value) -> Vec<&str> {
+    let mut nexts: Vec<&str> = Vec::new();
+    if let Some(n) = s.get("Next").and_then(Value::as_str) {
+        nexts.push(n);
+    }
+    if let Some(rules) = s.get("Choices").and_then(Value::as_array) {
+        for r in rules {
+            if let Some(n) = r.get("Next").and_then(Value::as_str)
+                && !is_guard_target(n)
+            {
+                nexts.push(n);
+            }
+        }
+        if let Some(d) = s.get("Default").and_then(Value::as_str) {
+            nexts.push(d);
+        }
+    }
+    nexts
 }
 
 fn is_guard_target(name: &str) -> bool {

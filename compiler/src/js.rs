@@ -411,12 +411,20 @@ const PROTOTYPE_KEYS: &[&str] = &[
     "toPrecision",
 ];
 
+/// Conditions with more tokens than this run on the `code` function. `a || b || ...` parses to
+/// a tree as deep as it is long, which the lowering walks recursively; this keeps that walk to a
+/// few hundred frames (`compiler/tests/scale.rs` runs it on a 2 MiB stack).
+pub const MAX_TOKENS: usize = 512;
+
 /// Parses the lowerable subset; `None` for anything else.
 pub fn parse(src: &str) -> Option<Ast> {
     if src.len() > 10_000 {
         return None;
     }
     let toks = tokenize(src)?;
+    if toks.len() > MAX_TOKENS {
+        return None;
+    }
     let mut p = Parser {
         toks,
         pos: 0,

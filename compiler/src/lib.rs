@@ -28,6 +28,8 @@ mod options;
 mod render;
 pub mod template;
 
+pub use analysis::MAX_NESTING;
+pub use js::MAX_TOKENS as MAX_CONDITION_TOKENS;
 pub use diagnostic::{Diagnostic, Severity, codes};
 pub use explain::{Explain, LoopInvocations, PriceTable, explain, explain_with};
 pub use graph::{
@@ -84,11 +86,59 @@ pub fn parse(json: &str) -> Result<Graph, Vec<Diagnostic>> {
     })
 }
 
+/// How deeply arrays and objects may nest, in a graph and in a compiled definition: serde_json's
+/// parser refuses more (its default recursion limit), and so would every reader of the
+/// definition that uses it (Weft's engine, `sfn-server`, the API's clients). [`parse`] refuses a
+/// deeper graph as `invalid-json`, [`parse_value`] one built deeper in code the same way, and
+/// [`compile`] a deeper definition as `too-large` (a parallel adds four levels, a loop three).
+pub const MAX_JSON_DEPTH: usize = 127;
+
 /// Parses a graph from an already-parsed JSON value (for callers that received JSON, such as
-/// the API).
+/// the API). A value nested deeper than [`MAX_JSON_DEPTH`] is `invalid-json`, as in [`parse`]
+/// (it is taken apart without recursion: dropping it, like converting it, would recurse once per
+/// level).
 pub fn parse_value(value: serde_json::Value) -> Result<Graph, Vec<Diagnostic>> {
+    if nests_deeper(&value, MAX_JSON_DEPTH) {
+        drop_flat(value);
+        return Err(vec![Diagnostic::error(
+            codes::INVALID_JSON,
+            format!("the graph nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"),
+        )]);
+    }
     serde_json::from_value::<Graph>(value)
         .map_err(|err| vec![Diagnostic::error(codes::INVALID_SHAPE, format!("{err}"))])
+}
+
+/// Whether `v` nests arrays/objects more than `limit` levels deep (an explicit stack; stops at
+/// the first level past `limit`).
+pub(crate) fn nests_deeper(v: &serde_json::Value, limit: usize) -> bool {
+    use serde_json::Value;
+    let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(a) => Box::new(a.iter()),
+            Value::Object(m) => Box::new(m.values()),
+            _ => continue,
+        };
+        if depth + 1 > limit {
+            return true;
+        }
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    false
+}
+
+/// Drops a value of any depth without recursion.
+fn drop_flat(v: serde_json::Value) {
+    use serde_json::Value;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(a) => stack.extend(a),
+            Value::Object(m) => stack.extend(m.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
 }
 
 /// Every problem in the graph, errors first then warnings, each group in graph order.

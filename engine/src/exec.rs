@@ -842,9 +842,10 @@ fn wait_duration(th: &Thread, at: &At<'_>, raw: &Value, w: &WaitSpec) -> Result<
             let eff = input_path(th, at, raw)?;
             let ctx = || th.context(at, None);
             let env = Env::new(&eff, &th.vars, &ctx);
-            let v = env.resolve(p).map(Cow::into_owned).ok_or_else(|| {
-                rt(at, format!("Invalid path '{p}' : No results for path: {}", bracketed(p.as_str())))
-            })?;
+            let v = env
+                .resolve(p)
+                .map(Cow::into_owned)
+                .ok_or_else(|| rt(at, format!("The SecondsPath parameter does not reference an input value: {p}")))?;
             match v.as_i64() {
                 Some(n) if n >= 0 => Ok(Duration::from_secs(n as u64)),
                 Some(_) => Err(rt(at, format!("The SecondsPath parameter references a negative value: {p} == {}", to_json_text(&v)))),
@@ -866,7 +867,7 @@ fn wait_duration(th: &Thread, at: &At<'_>, raw: &Value, w: &WaitSpec) -> Result<
                     let ctx = || th.context(at, None);
                     let env = Env::new(&eff, &th.vars, &ctx);
                     let v = env.resolve(p).map(Cow::into_owned).ok_or_else(|| {
-                        rt(at, format!("Invalid path '{p}' : No results for path: {}", bracketed(p.as_str())))
+                        rt(at, format!("The TimestampPath parameter does not reference an input value: {p}"))
                     })?;
                     match v {
                         Value::String(s) => s,

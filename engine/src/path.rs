@@ -98,7 +98,7 @@ impl JsonPath {
     pub fn parse(src: &str) -> Result<JsonPath, PathError> {
         let err = |reason: &str| PathError { path: src.to_owned(), reason: reason.to_owned() };
         let trimmed = src.trim();
-        let mut p = Parser { s: trimmed.as_bytes(), i: 0, src };
+        let mut p = Parser { s: trimmed.as_bytes(), i: 0, src, depth: 0 };
         if !p.eat(b'$') {
             return Err(err("a path must start with '$'"));
         }
@@ -366,10 +366,18 @@ fn is_ident_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
+/// How deeply filters may nest (parentheses, `!`, filter sub-paths, literal lists), and how many
+/// `&&`/`||` terms one filter may chain: the parser and the evaluator recurse on both, and paths
+/// come from definitions of up to 1 MiB (`engine/tests/bounds.rs` runs them on 2 MiB stacks).
+const MAX_FILTER_NESTING: usize = 64;
+const MAX_FILTER_TERMS: usize = 256;
+
 struct Parser<'s> {
     s: &'s [u8],
     i: usize,
     src: &'s str,
+    /// Filter nesting open at this point.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -572,12 +580,13 @@ impl Parser<'_> {
     }
 
     fn filter_or(&mut self) -> Result<Filter, PathError> {
-        let mut left = self.filter_and()?;
+        let mut terms = 0;
+        let mut left = self.filter_and(&mut terms)?;
         loop {
             self.skip_ws();
             if self.s[self.i..].starts_with(b"||") {
                 self.i += 2;
-                let right = self.filter_and()?;
+                let right = self.filter_and(&mut terms)?;
                 left = Filter::Or(Box::new(left), Box::new(right));
             } else {
                 return Ok(left);
@@ -585,12 +594,22 @@ impl Parser<'_> {
         }
     }
 
-    fn filter_and(&mut self) -> Result<Filter, PathError> {
+    /// `terms` counts the `&&`/`||` operands of the enclosing filter (they nest as deep as they
+    /// chain).
+    fn filter_and(&mut self, terms: &mut usize) -> Result<Filter, PathError> {
+        *terms += 1;
+        if *terms > MAX_FILTER_TERMS {
+            return self.err(format!("a filter has more than {MAX_FILTER_TERMS} terms"));
+        }
         let mut left = self.filter_atom()?;
         loop {
             self.skip_ws();
             if self.s[self.i..].starts_with(b"&&") {
                 self.i += 2;
+                *terms += 1;
+                if *terms > MAX_FILTER_TERMS {
+                    return self.err(format!("a filter has more than {MAX_FILTER_TERMS} terms"));
+                }
                 let right = self.filter_atom()?;
                 left = Filter::And(Box::new(left), Box::new(right));
             } else {
@@ -601,18 +620,32 @@ impl Parser<'_> {
 
     fn filter_atom(&mut self) -> Result<Filter, PathError> {
         self.skip_ws();
+        if matches!(self.peek(), Some(b'!' | b'(')) {
+            self.depth += 1;
+            if self.depth > MAX_FILTER_NESTING {
+                return self.err(format!("filters nest more than {MAX_FILTER_NESTING} deep"));
+            }
+            let f = self.filter_group();
+            self.depth -= 1;
+            return f;
+        }
+        self.filter_cmp()
+    }
+
+    fn filter_group(&mut self) -> Result<Filter, PathError> {
         if self.eat(b'!') {
             return Ok(Filter::Not(Box::new(self.filter_atom()?)));
         }
-        if self.peek() == Some(b'(') {
-            self.i += 1;
-            let f = self.filter_or()?;
-            self.skip_ws();
-            if !self.eat(b')') {
-                return self.err("expected ')'");
-            }
-            return Ok(f);
+        self.i += 1;
+        let f = self.filter_or()?;
+        self.skip_ws();
+        if !self.eat(b')') {
+            return self.err("expected ')'");
         }
+        Ok(f)
+    }
+
+    fn filter_cmp(&mut self) -> Result<Filter, PathError> {
         let left = self.operand()?;
         self.skip_ws();
         let ops: [(&[u8], CmpOp); 9] = [
@@ -657,13 +690,20 @@ impl Parser<'_> {
                     self.i += 1;
                 }
                 let sub = self.text(start, self.i);
-                let mut p = Parser { s: sub.as_bytes(), i: 0, src: self.src };
+                let mut p = Parser { s: sub.as_bytes(), i: 0, src: self.src, depth: self.depth + 1 };
+                if p.depth > MAX_FILTER_NESTING {
+                    return self.err(format!("filters nest more than {MAX_FILTER_NESTING} deep"));
+                }
                 let segs = p.segments()?;
                 Ok(if relative { Operand::Current(segs) } else { Operand::Root(segs) })
             }
             Some(b'\'') | Some(b'"') => Ok(Operand::Lit(Value::String(self.quoted()?))),
             Some(b'[') => {
                 self.i += 1;
+                self.depth += 1;
+                if self.depth > MAX_FILTER_NESTING {
+                    return self.err(format!("filters nest more than {MAX_FILTER_NESTING} deep"));
+                }
                 let mut items = Vec::new();
                 loop {
                     self.skip_ws();
@@ -677,6 +717,7 @@ impl Parser<'_> {
                     self.skip_ws();
                     self.eat(b',');
                 }
+                self.depth -= 1;
                 Ok(Operand::Lit(Value::Array(items)))
             }
             Some(b'/') => {
@@ -797,32 +838,53 @@ fn compare(a: &Value, op: CmpOp, b: &Value) -> bool {
     }
 }
 
-/// A deliberately small regex subset for `=~` filters: `.`, `.*`, `^`, `$` and literals. Full
-/// regexes would need a dependency for a feature Step Functions users almost never rely on.
+/// A deliberately small regex subset for `=~` filters: `.`, `.*`, `^`, `$` and literals (and `c*`
+/// for any literal `c`). Full regexes would need a dependency for a feature Step Functions users
+/// almost never rely on. Matched by simulating the pattern's automaton over the string: time
+/// `pattern × string`, no recursion and no backtracking.
 fn simple_regex(pat: &str, s: &str) -> bool {
-    fn m(p: &[char], s: &[char]) -> bool {
-        if p.is_empty() {
-            return s.is_empty();
+    // (character, `None` for `.`; repeated with `*`)
+    let mut toks: Vec<(Option<char>, bool)> = Vec::new();
+    let p: Vec<char> = pat.trim_start_matches('^').trim_end_matches('$').chars().collect();
+    let mut i = 0;
+    while i < p.len() {
+        let c = if p[i] == '.' { None } else { Some(p[i]) };
+        let star = p.get(i + 1) == Some(&'*');
+        toks.push((c, star));
+        i += if star { 2 } else { 1 };
+    }
+    // The positions in `toks` reachable so far (each once: `seen` holds the step that added
+    // it); a starred token may be skipped.
+    let mut seen = vec![usize::MAX; toks.len() + 1];
+    let add = |set: &mut Vec<usize>, seen: &mut Vec<usize>, mut k: usize, step: usize| loop {
+        if seen[k] == step {
+            return;
         }
-        if p.len() >= 2 && p[1] == '*' {
-            let c = p[0];
-            let mut i = 0;
-            loop {
-                if m(&p[2..], &s[i..]) {
-                    return true;
-                }
-                if i < s.len() && (c == '.' || s[i] == c) {
-                    i += 1;
-                } else {
-                    return false;
-                }
+        seen[k] = step;
+        set.push(k);
+        if k < toks.len() && toks[k].1 {
+            k += 1;
+        } else {
+            return;
+        }
+    };
+    let mut cur = Vec::new();
+    add(&mut cur, &mut seen, 0, 0);
+    for (step, ch) in s.chars().enumerate() {
+        let mut next = Vec::new();
+        for &k in &cur {
+            if let Some(&(c, star)) = toks.get(k)
+                && c.is_none_or(|c| c == ch)
+            {
+                add(&mut next, &mut seen, if star { k } else { k + 1 }, step + 1);
             }
         }
-        !s.is_empty() && (p[0] == '.' || p[0] == s[0]) && m(&p[1..], &s[1..])
+        if next.is_empty() {
+            return false;
+        }
+        cur = next;
     }
-    let p: Vec<char> = pat.trim_start_matches('^').trim_end_matches('$').chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    m(&p, &s)
+    cur.contains(&toks.len())
 }
 
 #[cfg(test)]

@@ -272,7 +272,8 @@ fn jn(v: &Value, at: &str, field: &str, errs: &mut Vec<TplError>) -> Tpl {
         Value::String(s) => match jsonata_inner(s).map(asl_expr::jsonata::compile) {
             Some(Ok(j)) => Tpl::Jsonata {
                 expr: Box::new(j),
-                src: Box::from(s.as_str()),
+                // AWS quotes the expression in causes without `{% %}` and the spaces inside.
+                src: Box::from(jsonata_inner(s).unwrap_or(s).trim()),
                 field: Box::from(aws_field(&format!("{field}{at}")).as_str()),
             },
             Some(Err(e)) => {

@@ -313,3 +313,4 @@ pub fn check_references(machine: &Value) -> Result<(), String> {
     }
     Ok(())
 }
+pub mod shapes;

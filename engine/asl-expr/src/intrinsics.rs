@@ -1020,10 +1020,16 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         let mut depth = 0usize;
         let mut quote: Option<char> = None;
+        let mut escaped = false;
         let mut end = self.src.len();
         for (i, c) in self.rest().char_indices() {
             if let Some(q) = quote {
-                if c == q {
+                // `\` escapes the next character, a quote included (`$['a\'b']`).
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
                     quote = None;
                 }
                 continue;

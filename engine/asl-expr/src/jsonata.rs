@@ -241,6 +241,7 @@ impl Jsonata {
         let result = evaluator
             .evaluate(&self.ast, &JValue::Undefined)
             .map_err(|e| ExprError::query(aws_message(e.message())))?;
+        check_result_shape(&result)?;
         Ok(from_jvalue(&result))
     }
 }
@@ -512,6 +513,41 @@ fn to_jvalue(v: &Value) -> JValue {
 }
 
 /// A JSONata result as JSON; `None` for undefined (and for a function, which has no JSON form).
+/// How deeply a result may nest (AWS's limit for JSON values, as the engine's for state outputs).
+const MAX_RESULT_DEPTH: usize = 1000;
+/// How many values a result may hold, counting shared ones each time they occur (as converting
+/// does): more could never fit in a 256 KiB payload, and `[$a, $a]` doubling in a `$reduce`
+/// would otherwise take exponential time and memory to convert.
+const MAX_RESULT_VALUES: usize = 262_144;
+
+/// Refuses a result [`from_jvalue`] should not convert: one nested deeper than
+/// [`MAX_RESULT_DEPTH`] (conversion recurses once per level) or with more than
+/// [`MAX_RESULT_VALUES`] values. Walks with an explicit stack and stops at the first excess.
+fn check_result_shape(v: &JValue) -> Result<(), ExprError> {
+    let mut stack: Vec<(&JValue, usize)> = vec![(v, 0)];
+    let mut count = 0usize;
+    while let Some((v, depth)) = stack.pop() {
+        count += 1;
+        if count > MAX_RESULT_VALUES {
+            return Err(ExprError::query(format!(
+                "The JSONata result holds more than {MAX_RESULT_VALUES} values."
+            )));
+        }
+        let children: Box<dyn Iterator<Item = &JValue>> = match v {
+            JValue::Array(items) => Box::new(items.iter()),
+            JValue::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth + 1 > MAX_RESULT_DEPTH {
+            return Err(ExprError::query(format!(
+                "The JSONata result is nested deeper than {MAX_RESULT_DEPTH} levels."
+            )));
+        }
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    Ok(())
+}
+
 fn from_jvalue(v: &JValue) -> Option<Value> {
     Some(match v {
         JValue::Null => Value::Null,

@@ -179,8 +179,8 @@ impl JwtVerifier {
             Algorithm::HS256 => self.inner.hs256.clone().ok_or(AuthError::AlgorithmNotAccepted)?,
             Algorithm::RS256 => {
                 let jwks = self.inner.jwks.as_ref().ok_or(AuthError::AlgorithmNotAccepted)?;
-                let kid = header.kid.as_deref().ok_or(AuthError::UnknownKey)?;
-                jwks.key(kid).await?
+                // No `kid`: only a JWKS with exactly one key can say which key that is.
+                jwks.key(header.kid.as_deref()).await?
             }
             _ => return Err(AuthError::AlgorithmNotAccepted),
         };
