@@ -27,8 +27,7 @@ impl TaskInvoker for Timed {
     async fn invoke(&self, call: TaskCall) -> Result<Value, TaskFailure> {
         let started = Instant::now();
         let out = self.inner.invoke(call).await;
-        self.nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.calls.fetch_add(1, Ordering::Relaxed);
         out
     }
@@ -37,11 +36,7 @@ impl TaskInvoker for Timed {
 fn sequential(n: usize) -> Value {
     let mut nodes = vec![json!({"id": "start", "type": "start", "data": {}})];
     for i in 0..n {
-        let prev = if i == 0 {
-            "input.n".to_owned()
-        } else {
-            format!("nodes.c{}", i - 1)
-        };
+        let prev = if i == 0 { "input.n".to_owned() } else { format!("nodes.c{}", i - 1) };
         nodes.push(json!({"id": format!("c{i}"), "type": "code", "data": {"expression": format!("{prev} + 1")}}));
     }
     nodes.push(json!({"id": "done", "type": "end", "data": {"output": format!("{{{{ nodes.c{} }}}}", n - 1)}}));
@@ -70,8 +65,7 @@ fn looped(concurrency: Option<u32>) -> Value {
 
 fn definition(graph: &Value) -> Arc<Definition> {
     let g = compiler::parse(&graph.to_string()).expect("graph parses");
-    let compiled =
-        compiler::compile(&g, &compiler::CompileOptions::default()).expect("graph compiles");
+    let compiled = compiler::compile(&g, &compiler::CompileOptions::default()).expect("graph compiles");
     Arc::new(Definition::parse(&compiled.asl).expect("engine accepts the ASL"))
 }
 
@@ -97,12 +91,7 @@ fn bench(
         calls: 0.into(),
     });
     let engine = Engine::new(EngineConfig::new(timed.clone()));
-    let mut stats = Stats {
-        wall: vec![],
-        in_functions: vec![],
-        calls: 0,
-        states: 0,
-    };
+    let mut stats = Stats { wall: vec![], in_functions: vec![], calls: 0, states: 0 };
     for i in 0..runs + 2 {
         timed.nanos.store(0, Ordering::Relaxed);
         timed.calls.store(0, Ordering::Relaxed);
@@ -110,11 +99,8 @@ fn bench(
         let (outcome, states) = rt.block_on(async {
             let exec = engine.start(def.clone(), input.clone(), Default::default());
             let outcome = exec.wait().await;
-            let states = exec
-                .history_snapshot()
-                .iter()
-                .filter(|e| e.event_type.as_str().ends_with("StateEntered"))
-                .count();
+            let states =
+                exec.history_snapshot().iter().filter(|e| e.event_type.as_str().ends_with("StateEntered")).count();
             (outcome, states)
         });
         let wall = started.elapsed();
@@ -123,9 +109,7 @@ fn bench(
         // The first two runs warm up caches and the blocking thread pool.
         if i >= 2 {
             stats.wall.push(wall);
-            stats
-                .in_functions
-                .push(Duration::from_nanos(timed.nanos.load(Ordering::Relaxed)));
+            stats.in_functions.push(Duration::from_nanos(timed.nanos.load(Ordering::Relaxed)));
             stats.calls = timed.calls.load(Ordering::Relaxed);
             stats.states = states;
         }
@@ -143,11 +127,7 @@ fn report(name: &str, mut s: Stats, nodes: usize) {
     let inside = median(&mut s.in_functions);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("{name}");
-    println!(
-        "  wall time            {:>9.3} ms (median of {})",
-        ms(wall),
-        s.wall.len()
-    );
+    println!("  wall time            {:>9.3} ms (median of {})", ms(wall), s.wall.len());
     println!(
         "  inside functions     {:>9.3} ms ({} invocations, {:.1} us each; concurrent in loops)",
         ms(inside),
@@ -163,10 +143,7 @@ fn report(name: &str, mut s: Stats, nodes: usize) {
         nodes,
         overhead.as_secs_f64() * 1e6 / s.states.max(1) as f64
     );
-    println!(
-        "  wall per node        {:>9.1} us",
-        wall.as_secs_f64() * 1e6 / nodes as f64
-    );
+    println!("  wall per node        {:>9.1} us", wall.as_secs_f64() * 1e6 / nodes as f64);
 }
 
 fn binary(name: &str, graph: &Value, input: &Value, runs: usize) {
@@ -179,21 +156,11 @@ fn binary(name: &str, graph: &Value, input: &Value, runs: usize) {
     for _ in 0..runs {
         let started = Instant::now();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
-            .args([
-                "run",
-                path.to_str().expect("utf-8 path"),
-                "--quiet",
-                "--input",
-                &input,
-            ])
+            .args(["run", path.to_str().expect("utf-8 path"), "--quiet", "--input", &input])
             .output()
             .expect("run weft");
         times.push(started.elapsed());
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     println!(
         "  `weft run` process   {:>9.3} ms (median of {runs}, process start to exit, compile included)",
@@ -202,14 +169,8 @@ fn binary(name: &str, graph: &Value, input: &Value, runs: usize) {
 }
 
 fn main() {
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(20);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio");
 
     let seq = sequential(40);
     let s = bench("seq40", &seq, &json!({"n": 0}), &json!(40), runs, &rt);
@@ -219,33 +180,11 @@ fn main() {
     let items: Vec<u64> = (0..1000).collect();
     let doubled: Vec<u64> = items.iter().map(|i| i * 2).collect();
     let lp = looped(Some(1));
-    let s = bench(
-        "loop1000-seq",
-        &lp,
-        &json!({"items": items}),
-        &json!(doubled),
-        runs.min(10),
-        &rt,
-    );
-    report(
-        "loop over 1,000 items, concurrency 1 (body: 1 code node)",
-        s,
-        1000,
-    );
+    let s = bench("loop1000-seq", &lp, &json!({"items": items}), &json!(doubled), runs.min(10), &rt);
+    report("loop over 1,000 items, concurrency 1 (body: 1 code node)", s, 1000);
 
     let lp = looped(None);
-    let s = bench(
-        "loop1000",
-        &lp,
-        &json!({"items": items}),
-        &json!(doubled),
-        runs.min(10),
-        &rt,
-    );
-    report(
-        "loop over 1,000 items, unlimited concurrency (function time overlaps: see wall time)",
-        s,
-        1000,
-    );
+    let s = bench("loop1000", &lp, &json!({"items": items}), &json!(doubled), runs.min(10), &rt);
+    report("loop over 1,000 items, unlimited concurrency (function time overlaps: see wall time)", s, 1000);
     binary("loop1000", &lp, &json!({"items": items}), runs.min(10));
 }

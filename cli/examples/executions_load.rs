@@ -34,8 +34,14 @@ async fn main() -> anyhow::Result<()> {
                   {"id": "work", "type": "code", "data": {"source": "return { i: input.i, sq: input.i * input.i };"}},
                   {"id": "done", "type": "end", "data": {}}],
         "edges": [{"id": "e1", "source": "start", "target": "work"}, {"id": "e2", "source": "work", "target": "done"}]});
-    let created: Value =
-        http.post(format!("{base}/v1/workflows")).bearer_auth(&token).json(&json!({"graph": graph})).send().await?.json().await?;
+    let created: Value = http
+        .post(format!("{base}/v1/workflows"))
+        .bearer_auth(&token)
+        .json(&json!({"graph": graph}))
+        .send()
+        .await?
+        .json()
+        .await?;
     let workflow = created["id"].as_str().ok_or_else(|| anyhow::anyhow!("create failed: {created}"))?.to_owned();
     let published = http.post(format!("{base}/v1/workflows/{workflow}/versions")).bearer_auth(&token).send().await?;
     anyhow::ensure!(published.status().as_u16() == 201, "publish failed: {}", published.text().await?);
@@ -74,7 +80,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     latencies.sort();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        latencies.get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or_default()
+    };
     println!(
         "started {} of {n} in {:.2?} ({:.0} starts/s); start latency p50 {:.2?} p99 {:.2?} max {:.2?}; {} errors{}",
         ids.len(),
@@ -99,7 +107,10 @@ async fn main() -> anyhow::Result<()> {
             }
             let page: Value = http.get(url).bearer_auth(&token).send().await?.json().await?;
             for item in page["items"].as_array().into_iter().flatten() {
-                seen.push((item["id"].as_str().unwrap_or_default().to_owned(), item["status"].as_str().unwrap_or_default().to_owned()));
+                seen.push((
+                    item["id"].as_str().unwrap_or_default().to_owned(),
+                    item["status"].as_str().unwrap_or_default().to_owned(),
+                ));
             }
             match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),
@@ -108,7 +119,8 @@ async fn main() -> anyhow::Result<()> {
         }
         let unique: HashSet<&String> = seen.iter().map(|(id, _)| id).collect();
         let succeeded = seen.iter().filter(|(_, s)| s == "SUCCEEDED").count();
-        let over = seen.iter().filter(|(_, s)| matches!(s.as_str(), "SUCCEEDED" | "FAILED" | "ABORTED" | "TIMED_OUT")).count();
+        let over =
+            seen.iter().filter(|(_, s)| matches!(s.as_str(), "SUCCEEDED" | "FAILED" | "ABORTED" | "TIMED_OUT")).count();
         if over == seen.len() && seen.len() >= ids.len() {
             let total = started_at.elapsed();
             let all_known = ids.iter().all(|id| unique.contains(id));
@@ -121,7 +133,10 @@ async fn main() -> anyhow::Result<()> {
                 all_known,
                 seen.len() as f64 / total.as_secs_f64()
             );
-            anyhow::ensure!(seen.len() == unique.len() && all_known && succeeded == n, "lost, duplicated or failed executions");
+            anyhow::ensure!(
+                seen.len() == unique.len() && all_known && succeeded == n,
+                "lost, duplicated or failed executions"
+            );
             return Ok(());
         }
         anyhow::ensure!(Instant::now() < deadline, "not finished: {over} of {} over", seen.len());

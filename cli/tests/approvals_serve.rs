@@ -44,11 +44,19 @@ async fn approve_and_reject_on_weft_serve() {
     let b = pending(&api, &no).await;
 
     let (status, body) = api
-        .call(Method::POST, &format!("/v1/approvals/{}", a["id"].as_str().expect("id")), Some(json!({"decision": "approve", "output": {"ok": true}})))
+        .call(
+            Method::POST,
+            &format!("/v1/approvals/{}", a["id"].as_str().expect("id")),
+            Some(json!({"decision": "approve", "output": {"ok": true}})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = api
-        .call(Method::POST, &format!("/v1/approvals/{}", b["id"].as_str().expect("id")), Some(json!({"decision": "reject", "comment": "not today"})))
+        .call(
+            Method::POST,
+            &format!("/v1/approvals/{}", b["id"].as_str().expect("id")),
+            Some(json!({"decision": "reject", "comment": "not today"})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 

@@ -6,18 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn weft(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weft"))
-        .args(args)
-        .output()
-        .expect("weft runs")
+    Command::new(env!("CARGO_BIN_EXE_weft")).args(args).output().expect("weft runs")
 }
 
 fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
-        .display()
-        .to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name).display().to_string()
 }
 
 fn temp(name: &str) -> PathBuf {
@@ -40,20 +33,13 @@ fn compiles_an_example_to_asl_on_stdout() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let asl: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("ASL JSON on stdout");
     assert_eq!(asl["StartAt"], "start");
-    assert_eq!(
-        asl["States"]["price"]["Parameters"]["FunctionName"],
-        "${CodeFunctionArn}"
-    );
+    assert_eq!(asl["States"]["price"]["Parameters"]["FunctionName"], "${CodeFunctionArn}");
 }
 
 #[test]
 fn writes_to_out_and_applies_the_function_map() {
     let map = temp("functions.json");
-    std::fs::write(
-        &map,
-        r#"{"code": "arn:aws:lambda:eu-west-1:123456789012:function:weft-code"}"#,
-    )
-    .unwrap();
+    std::fs::write(&map, r#"{"code": "arn:aws:lambda:eu-west-1:123456789012:function:weft-code"}"#).unwrap();
     let asl_file = temp("out.asl.json");
     let out = weft(&[
         "compile",
@@ -65,8 +51,7 @@ fn writes_to_out_and_applies_the_function_map() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).is_empty(), "with --out the ASL is not printed");
-    let asl: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&asl_file).unwrap()).unwrap();
+    let asl: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&asl_file).unwrap()).unwrap();
     assert_eq!(
         asl["States"]["price"]["Parameters"]["FunctionName"],
         "arn:aws:lambda:eu-west-1:123456789012:function:weft-code"
@@ -90,13 +75,8 @@ fn invalid_graphs_exit_1_with_diagnostics() {
 
     let out = weft(&["compile", g.to_str().unwrap(), "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
-    let diags: Vec<serde_json::Value> =
-        serde_json::from_str(&stdout(&out)).expect("a JSON array on stdout");
-    assert!(
-        diags
-            .iter()
-            .any(|d| d["code"] == "missing-field" && d["node"] == "a" && d["severity"] == "error")
-    );
+    let diags: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).expect("a JSON array on stdout");
+    assert!(diags.iter().any(|d| d["code"] == "missing-field" && d["node"] == "a" && d["severity"] == "error"));
 
     std::fs::write(&g, "{ not json").unwrap();
     let out = weft(&["compile", g.to_str().unwrap(), "--format", "json"]);
@@ -106,28 +86,10 @@ fn invalid_graphs_exit_1_with_diagnostics() {
 
 #[test]
 fn usage_and_io_errors_exit_2() {
-    assert_eq!(
-        weft(&["compile", "/nonexistent/graph.json"]).status.code(),
-        Some(2)
-    );
+    assert_eq!(weft(&["compile", "/nonexistent/graph.json"]).status.code(), Some(2));
     assert_eq!(weft(&["compile"]).status.code(), Some(2));
-    assert_eq!(
-        weft(&[
-            "compile",
-            &example("order-routing.json"),
-            "--format",
-            "yaml"
-        ])
-        .status
-        .code(),
-        Some(2)
-    );
-    let out = weft(&[
-        "compile",
-        &example("order-routing.json"),
-        "--out",
-        "/nonexistent/dir/x.json",
-    ]);
+    assert_eq!(weft(&["compile", &example("order-routing.json"), "--format", "yaml"]).status.code(), Some(2));
+    let out = weft(&["compile", &example("order-routing.json"), "--out", "/nonexistent/dir/x.json"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -136,21 +98,10 @@ fn explain_reports_type_states_invocations_and_cost() {
     let out = weft(&["compile", &example("batch-scoring.json"), "--explain"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    for needle in [
-        "workflow type:       EXPRESS",
-        "states:",
-        "loop `each_lead`:  3 per item",
-        "per 1,000 runs",
-    ] {
+    for needle in ["workflow type:       EXPRESS", "states:", "loop `each_lead`:  3 per item", "per 1,000 runs"] {
         assert!(text.contains(needle), "{needle} not in {text}");
     }
-    let out = weft(&[
-        "compile",
-        &example("support-agent.json"),
-        "--explain",
-        "--format",
-        "json",
-    ]);
+    let out = weft(&["compile", &example("support-agent.json"), "--explain", "--format", "json"]);
     let explain: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(explain["workflow_type"], "STANDARD");
     assert_eq!(explain["lambda_invocations_total"], 5.0);
@@ -163,22 +114,13 @@ fn render_prints_a_mermaid_flowchart() {
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     assert!(text.starts_with("flowchart TD\n"));
-    assert!(
-        text.contains("subgraph n1_body[\"each_lead body\"]"),
-        "{text}"
-    );
+    assert!(text.contains("subgraph n1_body[\"each_lead body\"]"), "{text}");
     assert!(text.contains("n3 -- \"true\" --> n4"), "{text}");
-    assert_eq!(
-        weft(&["render", "/nonexistent.json"]).status.code(),
-        Some(2)
-    );
+    assert_eq!(weft(&["render", "/nonexistent.json"]).status.code(), Some(2));
 }
 
 fn react_flow_ids() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../compiler/tests/fixtures/react-flow-ids.json")
-        .display()
-        .to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../compiler/tests/fixtures/react-flow-ids.json").display().to_string()
 }
 
 #[test]
@@ -201,9 +143,6 @@ fn react_flow_ids_compile_and_other_ids_are_refused() {
     let out = weft(&["compile", g.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(
-        err.contains("error[invalid-node-id] node `my node`"),
-        "{err}"
-    );
+    assert!(err.contains("error[invalid-node-id] node `my node`"), "{err}");
     assert!(err.contains("letters, digits, `_` and `-`"), "{err}");
 }

@@ -19,22 +19,14 @@ mod fn_code_via_local {
     use serde_json::{Value, json};
 
     /// The code function's verdict: `Some(truthiness)` or `None` when JavaScript throws.
-    pub async fn evaluate(
-        functions: &local_functions::LocalFunctions,
-        expr: &str,
-        input: &Value,
-    ) -> Option<bool> {
+    pub async fn evaluate(functions: &local_functions::LocalFunctions, expr: &str, input: &Value) -> Option<bool> {
         let event = NodeEvent::from_value(json!({
             "node": {"id": "cond", "type": "code"},
             "config": {"expression": expr, "boolean": true},
             "scope": {"input": input, "nodes": {"start": input}},
         }))
         .ok()?;
-        functions
-            .call("code", event)
-            .await
-            .ok()
-            .and_then(|v| v.as_bool())
+        functions.call("code", event).await.ok().and_then(|v| v.as_bool())
     }
 }
 
@@ -121,42 +113,31 @@ async fn native_choice_lowering_agrees_with_javascript() {
 /// compiler tells it which node is the start (`scope.start`, see `node_contract::NodeEvent`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditions_on_the_start_node_agree_with_javascript() {
-    check(&[
-        "nodes.start.n > 2",
-        "nodes.start.a === null || nodes.start.s < 'b'",
-    ])
-    .await;
+    check(&["nodes.start.n > 2", "nodes.start.a === null || nodes.start.s < 'b'"]).await;
 }
 
 async fn check(expressions: &[&str]) {
     use local_functions::{fn_code, fn_http};
     let functions = local_functions::LocalFunctions::new(
         fn_http::HttpFunction::new(fn_http::Settings::default()).expect("client"),
-        fn_code::CodeFunction::new(fn_code::Limits {
-            timeout: Duration::from_secs(2),
-            ..Default::default()
-        }),
+        fn_code::CodeFunction::new(fn_code::Limits { timeout: Duration::from_secs(2), ..Default::default() }),
     );
     let engine = Engine::new(EngineConfig::new(Arc::new(functions.clone())));
     let (mut native, mut via_code, mut disagreements) = (0, 0, Vec::new());
     let mut fully_native_expressions = 0;
     for expr in expressions {
         let graph = compiler::parse(&graph(expr)).expect("graph parses");
-        let compiled = compiler::compile(&graph, &compiler::CompileOptions::default())
-            .unwrap_or_else(|d| panic!("{expr}: {d:?}"));
+        let compiled =
+            compiler::compile(&graph, &compiler::CompileOptions::default()).unwrap_or_else(|d| panic!("{expr}: {d:?}"));
         let asl = compiled.asl.to_string();
         if !asl.contains("lambda:invoke") {
             fully_native_expressions += 1;
         }
-        let definition =
-            Arc::new(Definition::parse(&compiled.asl).unwrap_or_else(|e| panic!("{expr}: {e:?}")));
+        let definition = Arc::new(Definition::parse(&compiled.asl).unwrap_or_else(|e| panic!("{expr}: {e:?}")));
         for input in inputs() {
             let execution = engine.start(definition.clone(), input.clone(), Default::default());
             let outcome = execution.wait().await;
-            let used_code = execution
-                .history_snapshot()
-                .iter()
-                .any(|e| e.event_type == EventType::TaskScheduled);
+            let used_code = execution.history_snapshot().iter().any(|e| e.event_type == EventType::TaskScheduled);
             if used_code {
                 via_code += 1
             } else {
@@ -170,22 +151,16 @@ async fn check(expressions: &[&str]) {
             };
             let js_says = evaluate(&functions, expr, &input).await;
             if engine_says != js_says {
-                disagreements.push(format!("{expr} on {input}: engine {engine_says:?}, JavaScript {js_says:?} (code used: {used_code})"));
+                disagreements.push(format!(
+                    "{expr} on {input}: engine {engine_says:?}, JavaScript {js_says:?} (code used: {used_code})"
+                ));
             }
         }
     }
-    assert!(
-        disagreements.is_empty(),
-        "{} disagreement(s):\n{}",
-        disagreements.len(),
-        disagreements.join("\n")
-    );
+    assert!(disagreements.is_empty(), "{} disagreement(s):\n{}", disagreements.len(), disagreements.join("\n"));
     eprintln!(
         "{native} native runs, {via_code} guarded runs through the code function; {fully_native_expressions} of {} expressions lower with no code Task",
         expressions.len()
     );
-    assert!(
-        native > via_code,
-        "most runs must exercise the native lowering ({native} native, {via_code} via code)"
-    );
+    assert!(native > via_code, "most runs must exercise the native lowering ({native} native, {via_code} via code)");
 }

@@ -21,14 +21,18 @@ fn temp_file(name: &str, content: &Value) -> PathBuf {
 }
 
 fn stdout_json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 #[test]
 fn exec_prints_the_output_and_exits_0() {
-    let def = temp_file("ok.json", &json!({"StartAt": "W", "States": {
+    let def = temp_file(
+        "ok.json",
+        &json!({"StartAt": "W", "States": {
         "W": {"Type": "Wait", "Seconds": 3600, "Next": "P"},
-        "P": {"Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.a, 1)"}, "End": true}}}));
+        "P": {"Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.a, 1)"}, "End": true}}}),
+    );
     let o = weft(&["exec", def.to_str().unwrap(), "--input", r#"{"a": 41}"#, "--fast-timers", "--history"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let out = stdout_json(&o);
@@ -42,7 +46,10 @@ fn exec_prints_the_output_and_exits_0() {
 
 #[test]
 fn exec_reports_failures_with_exit_1() {
-    let def = temp_file("fail.json", &json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Nope", "Cause": "because"}}}));
+    let def = temp_file(
+        "fail.json",
+        &json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Nope", "Cause": "because"}}}),
+    );
     let input = temp_file("input.json", &json!({}));
     let o = weft(&["exec", def.to_str().unwrap(), "--input-file", input.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));

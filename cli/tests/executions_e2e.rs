@@ -139,7 +139,8 @@ async fn executions_run_end_to_end_over_http() {
     let page = api.get(&format!("/v1/executions?workflow_id={workflow}&status=SUCCEEDED&limit=1")).await;
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
     let cursor = page["next_cursor"].as_str().expect("cursor");
-    let next = api.get(&format!("/v1/executions?workflow_id={workflow}&status=SUCCEEDED&limit=1&cursor={cursor}")).await;
+    let next =
+        api.get(&format!("/v1/executions?workflow_id={workflow}&status=SUCCEEDED&limit=1&cursor={cursor}")).await;
     let mut both = vec![page["items"][0]["id"].clone(), next["items"][0]["id"].clone()];
     both.sort_by_key(|v| v.to_string());
     let mut want = vec![json!(execution), json!(first_id)];

@@ -67,7 +67,11 @@ impl Gate {
     async fn wait_arrivals(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.arrived.load(Ordering::SeqCst) < n {
-            assert!(Instant::now() < deadline, "only {} of {n} requests reached the gate", self.arrived.load(Ordering::SeqCst));
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} requests reached the gate",
+                self.arrived.load(Ordering::SeqCst)
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -108,7 +112,8 @@ async fn all_terminal(api: &Api, workflow: &str, expected: usize, limit: Duratio
         }
         // Reading an execution records it (readers never wait for the recorder loop).
         for e in open.iter().take(20) {
-            let _ = api.call(Method::GET, &format!("/v1/executions/{}", e["id"].as_str().unwrap_or_default()), None).await;
+            let _ =
+                api.call(Method::GET, &format!("/v1/executions/{}", e["id"].as_str().unwrap_or_default()), None).await;
         }
         assert!(
             Instant::now() < deadline,
@@ -260,7 +265,9 @@ async fn a_kill_during_a_burst_of_starts_does_not_stop_the_restart() {
     for e in &items {
         let s = e["status"].as_str().unwrap_or("");
         assert!(
-            s == "SUCCEEDED" || (s == "FAILED" && matches!(e["error"].as_str(), Some("Weft.EngineRestarted" | "Weft.StartInterrupted"))),
+            s == "SUCCEEDED"
+                || (s == "FAILED"
+                    && matches!(e["error"].as_str(), Some("Weft.EngineRestarted" | "Weft.StartInterrupted"))),
             "{e}"
         );
     }
@@ -296,7 +303,8 @@ async fn interrupted_starts_are_adopted_or_failed_at_restart() {
         .await;
     }
     // The `ran` one: a copy of the finished execution's Step Functions record under its name.
-    let done_arn: String = sqlx_scalar(&pool, &format!("SELECT execution_arn FROM executions WHERE id = '{done}'")).await;
+    let done_arn: String =
+        sqlx_scalar(&pool, &format!("SELECT execution_arn FROM executions WHERE id = '{done}'")).await;
     let ran_arn = done_arn.replace(&done, &ran.to_string());
     sqlx_exec(
         &pool,
@@ -359,8 +367,10 @@ async fn a_postgres_outage_mid_run_loses_no_event_and_no_status() {
         assert_eq!(e["output"], json!({"n": n, "after": true}));
         let (events, end) = follow(&api, id, Duration::from_secs(30)).await;
         assert_eq!(end["status"], "SUCCEEDED");
-        let kinds: Vec<String> =
-            events.iter().map(|e| format!("{}:{}", e["type"].as_str().unwrap_or(""), e["node_id"].as_str().unwrap_or(""))).collect();
+        let kinds: Vec<String> = events
+            .iter()
+            .map(|e| format!("{}:{}", e["type"].as_str().unwrap_or(""), e["node_id"].as_str().unwrap_or("")))
+            .collect();
         for want in ["node_succeeded:wait", "node_succeeded:after", "execution_succeeded:"] {
             assert!(kinds.iter().any(|k| k == want), "{want} missing from {kinds:?}");
         }
@@ -421,9 +431,9 @@ struct OwnPostgres {
 
 impl OwnPostgres {
     fn start(port: u16) -> Option<OwnPostgres> {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()
-            .and_then(|d| d.filter_map(Result::ok).map(|e| e.path().join("bin")).filter(|p| p.join("initdb").exists()).max());
+        let bin = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
+            d.filter_map(Result::ok).map(|e| e.path().join("bin")).filter(|p| p.join("initdb").exists()).max()
+        });
         let Some(bin) = bin else {
             assert!(!strict(), "no Postgres binaries under /usr/lib/postgresql and WEFT_TEST_STRICT=1");
             eprintln!("note: no Postgres binaries; skipping");
@@ -433,9 +443,12 @@ impl OwnPostgres {
         std::fs::create_dir_all(&data).expect("dir");
         let _ = Command::new("chown").args(["postgres", data.to_str().unwrap_or_default()]).status();
         let initdb = bin.join("initdb");
-        let ok = as_postgres(initdb.to_str().unwrap_or_default(), &["-D", data.to_str().unwrap_or_default(), "-U", "postgres", "--auth=trust"])
-            .output()
-            .expect("initdb");
+        let ok = as_postgres(
+            initdb.to_str().unwrap_or_default(),
+            &["-D", data.to_str().unwrap_or_default(), "-U", "postgres", "--auth=trust"],
+        )
+        .output()
+        .expect("initdb");
         assert!(ok.status.success(), "initdb: {}", String::from_utf8_lossy(&ok.stderr));
         let pg = OwnPostgres { bin, data, port, url: format!("postgres://postgres@127.0.0.1:{port}/postgres") };
         pg.start_again();
@@ -452,7 +465,8 @@ impl OwnPostgres {
     }
 
     fn start_again(&self) {
-        let opts = format!("-h 127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200", self.port, self.data.display());
+        let opts =
+            format!("-h 127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200", self.port, self.data.display());
         let log = self.data.join("log");
         self.pg_ctl(&["-w", "-l", log.to_str().unwrap_or_default(), "-o", &opts, "start"]);
     }
@@ -465,7 +479,11 @@ impl OwnPostgres {
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
         let pg_ctl = self.bin.join("pg_ctl");
-        let _ = as_postgres(pg_ctl.to_str().unwrap_or_default(), &["-D", self.data.to_str().unwrap_or_default(), "-m", "immediate", "stop"]).output();
+        let _ = as_postgres(
+            pg_ctl.to_str().unwrap_or_default(),
+            &["-D", self.data.to_str().unwrap_or_default(), "-m", "immediate", "stop"],
+        )
+        .output();
         let _ = std::fs::remove_dir_all(&self.data);
     }
 }

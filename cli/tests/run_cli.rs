@@ -26,8 +26,7 @@ fn graph_file(name: &str, graph: &Value) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(format!("{name}.json"));
     let mut f = std::fs::File::create(&path).expect("create graph file");
-    f.write_all(graph.to_string().as_bytes())
-        .expect("write graph");
+    f.write_all(graph.to_string().as_bytes()).expect("write graph");
     path
 }
 
@@ -44,12 +43,8 @@ fn linear(id: &str, middle: Vec<Value>, end_output: &str) -> Value {
 }
 
 fn stdout_json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn stderr(out: &Output) -> String {
@@ -66,23 +61,11 @@ fn succeeds_with_output_on_stdout_and_progress_on_stderr() {
         ],
         "{{ nodes.label }}",
     );
-    let out = weft(
-        &[
-            graph_file("ok", &g).to_str().unwrap(),
-            "--input",
-            r#"{"n": 21}"#,
-        ],
-        &[],
-    );
+    let out = weft(&[graph_file("ok", &g).to_str().unwrap(), "--input", r#"{"n": 21}"#], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout_json(&out), json!("n=42"));
     let err = stderr(&out);
-    for needle in [
-        "started   double (code)",
-        "done    double (code)",
-        "done    label (code)",
-        "SUCCEEDED",
-    ] {
+    for needle in ["started   double (code)", "done    double (code)", "done    label (code)", "SUCCEEDED"] {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
     // Helper states (`double.output`) are not shown as nodes.
@@ -94,10 +77,7 @@ fn react_flow_ids_run_on_the_engine_with_bracket_paths() {
     // Ids "1", "node-1", "2", "a-1", "j-1", a UUID condition: every output read back through
     // `$.nodes['<id>']` paths, the native Choice rule on `nodes["node-1"].total > 5` taking
     // each branch, and the code function reading `nodes['node-1']` itself.
-    let graph = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../compiler/tests/fixtures/react-flow-ids.json"
-    );
+    let graph = concat!(env!("CARGO_MANIFEST_DIR"), "/../compiler/tests/fixtures/react-flow-ids.json");
     let out = weft(&[graph, "--input", r#"{"n": 21}"#, "--quiet"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
@@ -111,11 +91,7 @@ fn react_flow_ids_run_on_the_engine_with_bracket_paths() {
 
 #[test]
 fn quiet_prints_only_the_output() {
-    let g = linear(
-        "quiet",
-        vec![json!({"id": "one", "type": "code", "data": {"expression": "1"}})],
-        "{{ nodes.one }}",
-    );
+    let g = linear("quiet", vec![json!({"id": "one", "type": "code", "data": {"expression": "1"}})], "{{ nodes.one }}");
     let out = weft(&[graph_file("quiet", &g).to_str().unwrap(), "--quiet"], &[]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout_json(&out), json!(1));
@@ -130,15 +106,8 @@ fn input_file_is_read() {
         "{{ nodes.get }}",
     );
     let input = graph_file("file-input", &json!({"items": [1, 2, 3]}));
-    let out = weft(
-        &[
-            graph_file("file", &g).to_str().unwrap(),
-            "--input-file",
-            input.to_str().unwrap(),
-            "--quiet",
-        ],
-        &[],
-    );
+    let out =
+        weft(&[graph_file("file", &g).to_str().unwrap(), "--input-file", input.to_str().unwrap(), "--quiet"], &[]);
     assert_eq!(stdout_json(&out), json!(3));
 }
 
@@ -185,14 +154,8 @@ fn failure_exits_1_naming_the_node_error_and_cause() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
-    assert!(
-        err.contains("execution FAILED at node `explode`: Code.Error"),
-        "{err}"
-    );
-    assert!(
-        err.contains("cause: Error: the widget is missing (line 2)"),
-        "{err}"
-    );
+    assert!(err.contains("execution FAILED at node `explode`: Code.Error"), "{err}");
+    assert!(err.contains("cause: Error: the widget is missing (line 2)"), "{err}");
     assert!(err.contains("failed  explode (code) (attempt 1)"), "{err}");
 }
 
@@ -205,14 +168,7 @@ fn invalid_graph_exits_2_with_diagnostics() {
     let out = weft(&["/nonexistent/graph.json"], &[]);
     assert_eq!(out.status.code(), Some(2));
     let g = linear("badinput", vec![], "x");
-    let out = weft(
-        &[
-            graph_file("badinput", &g).to_str().unwrap(),
-            "--input",
-            "{nope",
-        ],
-        &[],
-    );
+    let out = weft(&[graph_file("badinput", &g).to_str().unwrap(), "--input", "{nope"], &[]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -220,20 +176,13 @@ fn invalid_graph_exits_2_with_diagnostics() {
 fn node_types_without_a_function_fail_validation_naming_the_node() {
     let g = linear(
         "llm",
-        vec![
-            json!({"id": "summarise", "type": "llm", "data": {"model": "m", "prompt": "hi {{ input.x }}"}}),
-        ],
+        vec![json!({"id": "summarise", "type": "llm", "data": {"model": "m", "prompt": "hi {{ input.x }}"}})],
         "{{ nodes.summarise }}",
     );
     let out = weft(&[graph_file("llm", &g).to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(
-        err.contains("not-runnable-locally")
-            && err.contains("`summarise`")
-            && err.contains("`llm`"),
-        "{err}"
-    );
+    assert!(err.contains("not-runnable-locally") && err.contains("`summarise`") && err.contains("`llm`"), "{err}");
 }
 
 #[test]
@@ -247,14 +196,7 @@ fn fast_timers_skip_delays() {
         "{{ nodes.after }}",
     );
     let started = Instant::now();
-    let out = weft(
-        &[
-            graph_file("delay", &g).to_str().unwrap(),
-            "--fast-timers",
-            "--quiet",
-        ],
-        &[],
-    );
+    let out = weft(&[graph_file("delay", &g).to_str().unwrap(), "--fast-timers", "--quiet"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout_json(&out), json!("woke"));
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -266,46 +208,23 @@ fn retries_are_shown_and_http_calls_a_real_server() {
     let addr = flaky_server(hits.clone());
     let g = linear(
         "retry",
-        vec![
-            json!({"id": "fetch", "type": "http", "data": {"method": "GET", "url": format!("http://{addr}/flaky")},
-                    "retry": {"max_attempts": 3, "interval_seconds": 1}}),
-        ],
+        vec![json!({"id": "fetch", "type": "http", "data": {"method": "GET", "url": format!("http://{addr}/flaky")},
+                    "retry": {"max_attempts": 3, "interval_seconds": 1}})],
         "{{ nodes.fetch.body }}",
     );
-    let out = weft(
-        &[graph_file("retry", &g).to_str().unwrap(), "--fast-timers"],
-        &[("WEFT_HTTP_ALLOW", "127.0.0.1")],
-    );
+    let out = weft(&[graph_file("retry", &g).to_str().unwrap(), "--fast-timers"], &[("WEFT_HTTP_ALLOW", "127.0.0.1")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout_json(&out), json!({"ok": true, "attempt": 2}));
     let err = stderr(&out);
-    assert!(
-        err.contains("failed  fetch (http) (attempt 1)") && err.contains("Http.Status5xx"),
-        "{err}"
-    );
+    assert!(err.contains("failed  fetch (http) (attempt 1)") && err.contains("Http.Status5xx"), "{err}");
     assert!(err.contains("retry   fetch (http) (attempt 2)"), "{err}");
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 
     // Without the allow-list, the SSRF guard refuses 127.0.0.1 and the run fails with its name.
-    let out = weft(
-        &[
-            graph_file("retry", &g).to_str().unwrap(),
-            "--fast-timers",
-            "--quiet",
-        ],
-        &[],
-    );
+    let out = weft(&[graph_file("retry", &g).to_str().unwrap(), "--fast-timers", "--quiet"], &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("Http.ForbiddenAddress"),
-        "{}",
-        stderr(&out)
-    );
-    assert_eq!(
-        hits.load(Ordering::SeqCst),
-        2,
-        "the guard must refuse before connecting"
-    );
+    assert!(stderr(&out).contains("Http.ForbiddenAddress"), "{}", stderr(&out));
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "the guard must refuse before connecting");
 }
 
 /// A minimal HTTP/1.1 server on 127.0.0.1: the first request gets 503, later ones 200 with JSON.

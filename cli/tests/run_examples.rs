@@ -14,16 +14,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-const CONTROL_TYPES: &[&str] = &[
-    "start",
-    "end",
-    "condition",
-    "switch",
-    "loop",
-    "parallel",
-    "join",
-    "delay",
-];
+const CONTROL_TYPES: &[&str] = &["start", "end", "condition", "switch", "loop", "parallel", "join", "delay"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -38,11 +29,7 @@ fn runnable(graph: &Value) -> Result<(), BTreeSet<String>> {
         .filter(|t| !CONTROL_TYPES.contains(t) && !local_functions::is_available(t))
         .map(str::to_owned)
         .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(missing)
-    }
+    if missing.is_empty() { Ok(()) } else { Err(missing) }
 }
 
 /// Answers every request with 200 and `{"received": <request body as JSON or null>}`.
@@ -64,10 +51,7 @@ fn echo_server() -> String {
                     let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
                     let length = head
                         .lines()
-                        .find_map(|l| {
-                            l.strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
                         .unwrap_or(0);
                     break (i + 4, length);
                 }
@@ -94,11 +78,7 @@ fn substitute(value: &Value, url: &str) -> Value {
     match value {
         Value::String(s) => Value::String(s.replace("$CALLBACK_URL", url)),
         Value::Array(a) => Value::Array(a.iter().map(|v| substitute(v, url)).collect()),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, v)| (k.clone(), substitute(v, url)))
-                .collect(),
-        ),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), substitute(v, url))).collect()),
         other => other.clone(),
     }
 }
@@ -115,29 +95,16 @@ fn runnable_examples_produce_their_expected_outputs() {
     examples.sort();
     let (mut ran, mut skipped, mut problems) = (0, Vec::new(), Vec::new());
     for path in &examples {
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_owned();
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
         let graph: Value =
-            serde_json::from_str(&std::fs::read_to_string(path).expect("read example"))
-                .expect("example is JSON");
-        let expected_path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/expected")
-            .join(format!("{name}.json"));
+            serde_json::from_str(&std::fs::read_to_string(path).expect("read example")).expect("example is JSON");
+        let expected_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected").join(format!("{name}.json"));
         if let Err(missing) = runnable(&graph) {
-            skipped.push(format!(
-                "{name} (needs {})",
-                missing.into_iter().collect::<Vec<_>>().join(", ")
-            ));
+            skipped.push(format!("{name} (needs {})", missing.into_iter().collect::<Vec<_>>().join(", ")));
             continue;
         }
         let Ok(text) = std::fs::read_to_string(&expected_path) else {
-            problems.push(format!(
-                "{name}: runs locally but has no {} with cases",
-                expected_path.display()
-            ));
+            problems.push(format!("{name}: runs locally but has no {} with cases", expected_path.display()));
             continue;
         };
         let mut expected: Value = serde_json::from_str(&text).expect("expected file is JSON");
@@ -177,20 +144,13 @@ fn runnable_examples_produce_their_expected_outputs() {
             }
         }
         if update {
-            std::fs::write(
-                &expected_path,
-                serde_json::to_string_pretty(&expected).expect("json") + "\n",
-            )
-            .expect("write expected");
+            std::fs::write(&expected_path, serde_json::to_string_pretty(&expected).expect("json") + "\n")
+                .expect("write expected");
         }
     }
     eprintln!(
         "{ran} example case(s) ran; skipped: {}",
-        if skipped.is_empty() {
-            "none".to_owned()
-        } else {
-            skipped.join(", ")
-        }
+        if skipped.is_empty() { "none".to_owned() } else { skipped.join(", ") }
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(ran > 0, "no example ran");

@@ -101,7 +101,10 @@ fn assert_clean(what: &str, text: &str) {
         assert!(!text.contains(value), "{what} contains `{value}`:\n{text}");
         // The forms a URL or a JSON string would give these values (they are plain tokens, so
         // encoded forms are the same text; lower case is what a host would make of them).
-        assert!(!text.to_ascii_lowercase().contains(&value.to_ascii_lowercase()), "{what} contains `{value}` (any case)");
+        assert!(
+            !text.to_ascii_lowercase().contains(&value.to_ascii_lowercase()),
+            "{what} contains `{value}` (any case)"
+        );
     }
 }
 
@@ -110,7 +113,12 @@ async fn secrets_resolve_per_tenant_and_never_leak() {
     let Some((db, redis)) = services().await else { return };
     let run = uuid::Uuid::new_v4().simple().to_string();
     let (tenant_a, tenant_b) = (format!("sec-a-{run}"), format!("sec-b-{run}"));
-    let serve = Serve::start(&db, &redis, 0, &[("WEFT_SECRET_TOKEN", ENV_VALUE), ("WEFT_SECRET_VERB", ENV_VALUE), ("RUST_LOG", "debug")]);
+    let serve = Serve::start(
+        &db,
+        &redis,
+        0,
+        &[("WEFT_SECRET_TOKEN", ENV_VALUE), ("WEFT_SECRET_VERB", ENV_VALUE), ("RUST_LOG", "debug")],
+    );
     let a = Api::new(&serve.base, &tenant_a);
     let b = Api::new(&serve.base, &tenant_b);
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -127,7 +135,12 @@ async fn secrets_resolve_per_tenant_and_never_leak() {
     assert_clean("the secret list", &listed.to_string());
 
     // 1. Success: every field carries a secret; the server gets them, the output has `***`.
-    let ok_graph = graph("sec-ok", &format!("{echo}/echo/{{{{ secrets.TOKEN }}}}?q={{{{ secrets.TOKEN }}}}"), "{{ secrets.VERB }}", json!({}));
+    let ok_graph = graph(
+        "sec-ok",
+        &format!("{echo}/echo/{{{{ secrets.TOKEN }}}}?q={{{{ secrets.TOKEN }}}}"),
+        "{{ secrets.VERB }}",
+        json!({}),
+    );
     let wf_a = a.publish(ok_graph.clone()).await;
     let ok = a.start(&wf_a, json!({"n": 7})).await;
     let ok_done = finish(&a, &ok).await;
@@ -149,8 +162,12 @@ async fn secrets_resolve_per_tenant_and_never_leak() {
 
     // 3. Failure: connection refused on a URL holding the secret (no retries).
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
-    let refused = graph("sec-refused", &format!("http://{closed}/x/{{{{ secrets.TOKEN }}}}?q={{{{ secrets.TOKEN }}}}"), "GET",
-        json!({"retry": {"max_attempts": 1}}));
+    let refused = graph(
+        "sec-refused",
+        &format!("http://{closed}/x/{{{{ secrets.TOKEN }}}}?q={{{{ secrets.TOKEN }}}}"),
+        "GET",
+        json!({"retry": {"max_attempts": 1}}),
+    );
     let wf = a.publish(refused).await;
     let refused_id = a.start(&wf, json!({"n": 1})).await;
     let refused_done = finish(&a, &refused_id).await;
@@ -159,8 +176,12 @@ async fn secrets_resolve_per_tenant_and_never_leak() {
     assert!(refused_done["cause"].as_str().unwrap_or("").contains("/x/***?q=***"), "{refused_done}");
 
     // 4. Failure caught: a 403 that echoes the whole request; its cause becomes the output.
-    let rejected = graph("sec-4xx", &format!("{echo}/reject/{{{{ secrets.TOKEN }}}}"), "{{ secrets.VERB }}",
-        json!({"on_error": "continue", "retry": {"max_attempts": 1}}));
+    let rejected = graph(
+        "sec-4xx",
+        &format!("{echo}/reject/{{{{ secrets.TOKEN }}}}"),
+        "{{ secrets.VERB }}",
+        json!({"on_error": "continue", "retry": {"max_attempts": 1}}),
+    );
     let wf = a.publish(rejected).await;
     let rejected_id = a.start(&wf, json!({"n": 2})).await;
     let rejected_done = finish(&a, &rejected_id).await;
@@ -186,8 +207,10 @@ async fn secrets_resolve_per_tenant_and_never_leak() {
 
     // Every table of the database, as text (the sealed values are bytea, never the plain text).
     let pool = sqlx::PgPool::connect(&db).await.expect("connect");
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'").fetch_all(&pool).await.expect("tables");
+    let tables: Vec<String> = sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+        .fetch_all(&pool)
+        .await
+        .expect("tables");
     for t in ["executions", "execution_events", "sfn_executions", "sfn_history_events"] {
         assert!(tables.iter().any(|x| x == t), "no table {t}");
     }
@@ -209,13 +232,15 @@ async fn secrets_resolve_per_tenant_and_never_leak() {
     let client = redis::Client::open(redis.as_str()).expect("redis");
     let mut conn = client.get_multiplexed_async_connection().await.expect("redis connection");
     for tenant in [&tenant_a, &tenant_b] {
-        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("*{tenant}*")).query_async(&mut conn).await.expect("keys");
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("*{tenant}*")).query_async(&mut conn).await.expect("keys");
         assert!(!keys.is_empty(), "no Redis keys for {tenant}");
         for key in keys {
             let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await.expect("type");
             let text = match kind.as_str() {
                 "stream" => {
-                    let v: redis::Value = redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut conn).await.expect("xrange");
+                    let v: redis::Value =
+                        redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut conn).await.expect("xrange");
                     redis_text(&v)
                 }
                 "string" => {

@@ -101,9 +101,18 @@ async fn serve_migrates_a_fresh_database_and_serves_the_api() {
     let created: Value = created.json().await.expect("json");
     let id = created["id"].as_str().expect("id");
 
-    let got: Value = http.get(format!("{base}/v1/workflows/{id}")).bearer_auth(&token).send().await.expect("get").json().await.expect("json");
+    let got: Value = http
+        .get(format!("{base}/v1/workflows/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(got["graph"], graph);
-    let published = http.post(format!("{base}/v1/workflows/{id}/versions")).bearer_auth(&token).send().await.expect("publish");
+    let published =
+        http.post(format!("{base}/v1/workflows/{id}/versions")).bearer_auth(&token).send().await.expect("publish");
     assert_eq!(published.status().as_u16(), 201);
     let published: Value = published.json().await.expect("json");
     assert_eq!(published["version"], 1);

@@ -48,14 +48,17 @@ async fn the_step_functions_endpoint_has_its_own_listener_and_verifies_sigv4() {
     assert_eq!(done["output"], json!(42), "{done}");
 
     // A client with the configured credentials (as boto3 or the AWS CLI would be) sees it.
-    let client = sfn_server::sdk::local_client(&serve.sfn, &sfn_server::Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
+    let client =
+        sfn_server::sdk::local_client(&serve.sfn, &sfn_server::Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
     let machines = client.list_state_machines().send().await.expect("list state machines").state_machines;
     let machine = machines.iter().find(|m| m.name.contains(&workflow)).expect("the workflow's state machine");
-    let executions = client.list_executions().state_machine_arn(&machine.state_machine_arn).send().await.expect("list").executions;
+    let executions =
+        client.list_executions().state_machine_arn(&machine.state_machine_arn).send().await.expect("list").executions;
     assert_eq!(executions.len(), 1, "{executions:?}");
 
     // The API's own listener does not answer the Step Functions protocol, even signed.
-    let on_api_port = sfn_server::sdk::local_client(&serve.base, &sfn_server::Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
+    let on_api_port =
+        sfn_server::sdk::local_client(&serve.base, &sfn_server::Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
     let err = on_api_port.list_state_machines().send().await.expect_err("the API port spoke Step Functions");
     assert!(matches!(status(&err), Some(404 | 405)), "{err:?}");
     let http = reqwest::Client::new();
@@ -89,7 +92,10 @@ async fn the_step_functions_endpoint_has_its_own_listener_and_verifies_sigv4() {
         .expect("request");
     assert_eq!(res.status().as_u16(), 403);
     let body: Value = res.json().await.expect("json");
-    assert_eq!(body, json!({"__type": "com.amazon.coral.service#MissingAuthenticationTokenException", "message": "Missing Authentication Token"}));
+    assert_eq!(
+        body,
+        json!({"__type": "com.amazon.coral.service#MissingAuthenticationTokenException", "message": "Missing Authentication Token"})
+    );
 
     for (id, secret, code) in [
         ("AKIDSOMEONEELSE0", SECRET_ACCESS_KEY, "UnrecognizedClientException"),

@@ -64,7 +64,11 @@ async fn events(State(p): State<Proxy>, headers: HeaderMap) -> Response {
     match req.send().await {
         Ok(res) => {
             let status = StatusCode::from_u16(res.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-            (status, [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], Body::from_stream(res.bytes_stream()))
+            (
+                status,
+                [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
+                Body::from_stream(res.bytes_stream()),
+            )
                 .into_response()
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
@@ -113,12 +117,7 @@ async fn sse_browser_eventsource_receives_a_whole_execution() {
                   {"id": "e3", "source": "pause", "target": "shout"}, {"id": "e4", "source": "shout", "target": "done"}]});
     let workflow = api.publish(graph).await;
 
-    let proxy = Proxy {
-        api: api.clone(),
-        execution: Arc::default(),
-        result: Arc::default(),
-        requests: Arc::default(),
-    };
+    let proxy = Proxy { api: api.clone(), execution: Arc::default(), result: Arc::default(), requests: Arc::default() };
     let app = axum::Router::new()
         .route("/", axum::routing::get(|| async { ([(header::CONTENT_TYPE, "text/html")], PAGE) }))
         .route("/events", axum::routing::get(events))
@@ -171,7 +170,11 @@ async fn sse_browser_eventsource_receives_a_whole_execution() {
         if let Some(r) = proxy.result.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             break r;
         }
-        assert!(Instant::now() < deadline, "the browser reported nothing; requests: {:?}", proxy.requests.lock().map(|r| r.clone()));
+        assert!(
+            Instant::now() < deadline,
+            "the browser reported nothing; requests: {:?}",
+            proxy.requests.lock().map(|r| r.clone())
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(result["end"]["status"], "SUCCEEDED", "{result}");
@@ -180,7 +183,9 @@ async fn sse_browser_eventsource_receives_a_whole_execution() {
     let whole = read_sse(&api, &format!("/v1/executions/{execution}/events"), None, None).await;
     let expected: Vec<Value> = whole
         .into_iter()
-        .filter_map(|e| e.id.map(|id| json!({"id": id, "data": serde_json::from_str::<Value>(&e.data).unwrap_or_default()})))
+        .filter_map(|e| {
+            e.id.map(|id| json!({"id": id, "data": serde_json::from_str::<Value>(&e.data).unwrap_or_default()}))
+        })
         .collect();
     assert_eq!(result["events"], Value::Array(expected.clone()), "the browser saw other events");
     assert!(expected.len() >= 12);

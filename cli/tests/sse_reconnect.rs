@@ -62,8 +62,7 @@ async fn sse_reconnecting_client_gets_every_event_once_in_order() {
 
     // Exactly the events a single uninterrupted reader gets, same ids, same data, same order.
     let whole = read_sse(&api, &format!("/v1/executions/{execution}/events"), None, None).await;
-    let whole: Vec<(String, String)> =
-        whole.into_iter().filter_map(|e| e.id.map(|id| (id, e.data))).collect();
+    let whole: Vec<(String, String)> = whole.into_iter().filter_map(|e| e.id.map(|id| (id, e.data))).collect();
     assert_eq!(received, whole);
     let ids: Vec<i64> = received.iter().map(|(id, _)| id.parse().expect("numeric id")).collect();
     assert_eq!(ids, (1..=ids.len() as i64).collect::<Vec<_>>());
@@ -97,7 +96,8 @@ async fn sse_responses_are_bounded_and_end_with_a_retry_hint() {
     assert!(got.iter().any(|e| e.data.contains("\"node_started\"") && e.data.contains("\"nap\"")));
     // Resuming from the last id while nothing happens yields only the hint.
     let last_id = got.iter().rev().find_map(|e| e.id.clone()).expect("an id");
-    let again = read_sse(&api, &format!("/v1/executions/{execution}/events?timeout_ms=200"), Some(&last_id), None).await;
+    let again =
+        read_sse(&api, &format!("/v1/executions/{execution}/events?timeout_ms=200"), Some(&last_id), None).await;
     assert_eq!(again.iter().filter(|e| e.id.is_some()).count(), 0);
     assert_eq!(again.last().and_then(|e| e.retry), Some(500));
     // A malformed Last-Event-ID is a 400, not a replay from the start.

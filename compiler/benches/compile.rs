@@ -11,35 +11,18 @@ fn bench(c: &mut Criterion) {
     let graph = compiler::parse(&json).expect("generated graph parses");
     assert!(graph.nodes.len() >= 1000);
     let options = compiler::CompileOptions::default();
-    assert!(
-        compiler::compile(&graph, &options).is_ok(),
-        "generated graph compiles"
-    );
-    c.bench_function("compile 1000 nodes", |b| {
-        b.iter(|| compiler::compile(std::hint::black_box(&graph), &options))
-    });
+    assert!(compiler::compile(&graph, &options).is_ok(), "generated graph compiles");
+    c.bench_function("compile 1000 nodes", |b| b.iter(|| compiler::compile(std::hint::black_box(&graph), &options)));
     c.bench_function("parse + compile 1000 nodes", |b| {
-        b.iter(|| {
-            compiler::compile(
-                &compiler::parse(std::hint::black_box(&json)).expect("parses"),
-                &options,
-            )
-        })
+        b.iter(|| compiler::compile(&compiler::parse(std::hint::black_box(&json)).expect("parses"), &options))
     });
-    c.bench_function("validate 1000 nodes", |b| {
-        b.iter(|| compiler::validate(std::hint::black_box(&graph)))
-    });
+    c.bench_function("validate 1000 nodes", |b| b.iter(|| compiler::validate(std::hint::black_box(&graph))));
 }
 
 /// On-CPU nanoseconds of this thread (Linux `schedstat`), so the figure is meaningful on a
 /// machine shared with other work, where wall time includes waiting for a core.
 fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
 }
 
 /// Prints the mean on-CPU time of one compile before criterion's wall-clock figures.

@@ -76,11 +76,7 @@ pub struct Analysis {
 impl Analysis {
     /// The edge leaving `node` from `handle`.
     pub fn edge(&self, node: usize, handle: &Handle) -> Option<usize> {
-        self.out
-            .get(node)?
-            .iter()
-            .find(|e| &e.handle == handle)
-            .map(|e| e.target)
+        self.out.get(node)?.iter().find(|e| &e.handle == handle).map(|e| e.target)
     }
 }
 
@@ -121,18 +117,10 @@ struct Field {
 }
 
 const fn req(name: &'static str, kind: Kind) -> Field {
-    Field {
-        name,
-        required: true,
-        kind,
-    }
+    Field { name, required: true, kind }
 }
 const fn opt(name: &'static str, kind: Kind) -> Field {
-    Field {
-        name,
-        required: false,
-        kind,
-    }
+    Field { name, required: false, kind }
 }
 
 /// The `data` fields of each node type. "One of" pairs (`code` expression/source, `delay`
@@ -186,37 +174,13 @@ fn fields(node_type: &str) -> Option<&'static [Field]> {
         }
         "multi_agent" => const { &[req("agents", Arr), req("strategy", Str), req("task", Any)] },
         "vector_search" => {
-            const {
-                &[
-                    req("collection", Str),
-                    opt("query", Str),
-                    opt("vector", Arr),
-                    req("top_k", Int),
-                    opt("filter", Any),
-                ]
-            }
+            const { &[req("collection", Str), opt("query", Str), opt("vector", Arr), req("top_k", Int), opt("filter", Any)] }
         }
         "vector_upsert" => const { &[req("collection", Str), req("documents", Arr)] },
         "database" => {
-            const {
-                &[
-                    req("connection", Str),
-                    req("query", Str),
-                    opt("params", Any),
-                    opt("read_only", Bool),
-                ]
-            }
+            const { &[req("connection", Str), req("query", Str), opt("params", Any), opt("read_only", Bool)] }
         }
-        "email" => {
-            const {
-                &[
-                    req("to", StrOrArr),
-                    req("subject", Str),
-                    req("body", Str),
-                    opt("html", Any),
-                ]
-            }
-        }
+        "email" => const { &[req("to", StrOrArr), req("subject", Str), req("body", Str), opt("html", Any)] },
         "slack" => const { &[req("text", Str), opt("channel", Str), opt("blocks", Any)] },
         "approval" => const { &[req("message", Str), opt("timeout_seconds", Int)] },
         "workflow" => const { &[req("workflow_id", Str), opt("input", Any)] },
@@ -246,9 +210,7 @@ fn kind_ok(kind: Kind, v: &Value) -> bool {
         Kind::Bool => v.is_boolean(),
         Kind::Obj => v.is_object(),
         Kind::Arr => v.is_array(),
-        Kind::StrOrArr => {
-            v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
-        }
+        Kind::StrOrArr => v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
         Kind::Any => true,
     }
 }
@@ -268,10 +230,7 @@ fn kind_name(kind: Kind) -> &'static str {
 
 /// Data fields holding JavaScript rather than templates.
 pub fn is_js_field(node_type: &str, key: &str) -> bool {
-    matches!(
-        (node_type, key),
-        ("code", "expression" | "source") | ("condition", "expression") | ("switch", "cases")
-    )
+    matches!((node_type, key), ("code", "expression" | "source") | ("condition", "expression") | ("switch", "cases"))
 }
 
 /// The switch case names of a node, in order (empty when `cases` is malformed).
@@ -282,12 +241,7 @@ pub fn switch_cases(node: &Node) -> Vec<(String, String)> {
         .map(|cases| {
             cases
                 .iter()
-                .filter_map(|c| {
-                    Some((
-                        c.get("name")?.as_str()?.to_owned(),
-                        c.get("expression")?.as_str()?.to_owned(),
-                    ))
-                })
+                .filter_map(|c| Some((c.get("name")?.as_str()?.to_owned(), c.get("expression")?.as_str()?.to_owned())))
                 .collect()
         })
         .unwrap_or_default()
@@ -299,13 +253,7 @@ struct Ctx<'g> {
 }
 
 impl Ctx<'_> {
-    fn error(
-        &mut self,
-        code: &str,
-        node: Option<&str>,
-        edge: Option<String>,
-        msg: impl Into<String>,
-    ) {
+    fn error(&mut self, code: &str, node: Option<&str>, edge: Option<String>, msg: impl Into<String>) {
         let mut d = Diagnostic::error(code, msg);
         d.node = node.map(str::to_owned);
         d.edge = edge;
@@ -319,10 +267,7 @@ impl Ctx<'_> {
 }
 
 pub fn analyze(graph: &Graph) -> Analysis {
-    let mut cx = Ctx {
-        graph,
-        diags: Vec::new(),
-    };
+    let mut cx = Ctx { graph, diags: Vec::new() };
     let n = graph.nodes.len();
     let mut a = Analysis {
         diagnostics: Vec::new(),
@@ -342,11 +287,7 @@ pub fn analyze(graph: &Graph) -> Analysis {
             codes::UNSUPPORTED_FORMAT,
             None,
             None,
-            format!(
-                "`format` is {:?}; this compiler reads \"{}\"",
-                graph.format,
-                crate::FORMAT
-            ),
+            format!("`format` is {:?}; this compiler reads \"{}\"", graph.format, crate::FORMAT),
         );
     }
     check_settings(&mut cx);
@@ -368,12 +309,7 @@ pub fn analyze(graph: &Graph) -> Analysis {
             );
         }
         if a.index.contains_key(id) {
-            cx.error(
-                codes::DUPLICATE_NODE_ID,
-                Some(id),
-                None,
-                format!("two nodes have the id `{id}`"),
-            );
+            cx.error(codes::DUPLICATE_NODE_ID, Some(id), None, format!("two nodes have the id `{id}`"));
             continue;
         }
         a.index.insert(id.to_owned(), i);
@@ -383,12 +319,7 @@ pub fn analyze(graph: &Graph) -> Analysis {
         check_node(&mut cx, node);
     }
     match starts.len() {
-        0 => cx.error(
-            codes::MISSING_START,
-            None,
-            None,
-            "the graph has no `start` node; add exactly one",
-        ),
+        0 => cx.error(codes::MISSING_START, None, None, "the graph has no `start` node; add exactly one"),
         1 => a.start = Some(starts[0]),
         _ => {
             for &s in &starts[1..] {
@@ -396,10 +327,7 @@ pub fn analyze(graph: &Graph) -> Analysis {
                     codes::MULTIPLE_STARTS,
                     Some(&graph.nodes[s].id),
                     None,
-                    format!(
-                        "a graph has exactly one `start` node; `{}` is the first",
-                        graph.nodes[starts[0]].id
-                    ),
+                    format!("a graph has exactly one `start` node; `{}` is the first", graph.nodes[starts[0]].id),
                 );
             }
         }
@@ -499,22 +427,12 @@ pub fn analyze(graph: &Graph) -> Analysis {
 
 fn check_settings(cx: &mut Ctx<'_>) {
     if cx.graph.settings.timeout_seconds == Some(0) {
-        cx.error(
-            codes::INVALID_SETTINGS,
-            None,
-            None,
-            "`settings.timeout_seconds` must be at least 1",
-        );
+        cx.error(codes::INVALID_SETTINGS, None, None, "`settings.timeout_seconds` must be at least 1");
     }
     for (i, trigger) in cx.graph.triggers.iter().enumerate() {
         let problem = match trigger.trigger_type.as_str() {
             "webhook" => None,
-            "schedule"
-                if trigger
-                    .cron
-                    .as_deref()
-                    .is_none_or(|c| c.split_whitespace().count() < 5) =>
-            {
+            "schedule" if trigger.cron.as_deref().is_none_or(|c| c.split_whitespace().count() < 5) => {
                 Some("a `schedule` trigger needs `cron` (five or six fields)".to_owned())
             }
             "schedule" => None,
@@ -522,17 +440,10 @@ fn check_settings(cx: &mut Ctx<'_>) {
                 Some("a `queue` trigger needs `event`".to_owned())
             }
             "queue" => None,
-            other => Some(format!(
-                "unknown trigger type {other:?} (webhook, schedule or queue)"
-            )),
+            other => Some(format!("unknown trigger type {other:?} (webhook, schedule or queue)")),
         };
         if let Some(problem) = problem {
-            cx.error(
-                codes::INVALID_TRIGGER,
-                None,
-                None,
-                format!("triggers[{i}]: {problem}"),
-            );
+            cx.error(codes::INVALID_TRIGGER, None, None, format!("triggers[{i}]: {problem}"));
         }
     }
 }
@@ -545,10 +456,7 @@ fn check_node(cx: &mut Ctx<'_>, node: &Node) {
             codes::UNKNOWN_NODE_TYPE,
             Some(id),
             None,
-            format!(
-                "unknown node type {t:?}; known types: {}",
-                crate::NODE_TYPES.join(", ")
-            ),
+            format!("unknown node type {t:?}; known types: {}", crate::NODE_TYPES.join(", ")),
         );
         return;
     };
@@ -557,24 +465,14 @@ fn check_node(cx: &mut Ctx<'_>, node: &Node) {
         Value::Object(map) => map,
         Value::Null => &empty,
         _ => {
-            cx.error(
-                codes::INVALID_FIELD,
-                Some(id),
-                None,
-                "`data` must be an object",
-            );
+            cx.error(codes::INVALID_FIELD, Some(id), None, "`data` must be an object");
             return;
         }
     };
     for field in spec {
         match data.get(field.name) {
             None | Some(Value::Null) if field.required => {
-                cx.error(
-                    codes::MISSING_FIELD,
-                    Some(id),
-                    None,
-                    format!("`{t}` needs `data.{}`", field.name),
-                );
+                cx.error(codes::MISSING_FIELD, Some(id), None, format!("`{t}` needs `data.{}`", field.name));
             }
             None | Some(Value::Null) => {}
             Some(v) if !kind_ok(field.kind, v) => {
@@ -590,27 +488,17 @@ fn check_node(cx: &mut Ctx<'_>, node: &Node) {
     }
     for key in data.keys() {
         if !spec.iter().any(|f| f.name == key) && !UI_KEYS.contains(&key.as_str()) {
-            cx.warn(
-                codes::UNKNOWN_FIELD,
-                Some(id),
-                format!("`{t}` has no field `data.{key}`; it is ignored"),
-            );
+            cx.warn(codes::UNKNOWN_FIELD, Some(id), format!("`{t}` has no field `data.{key}`; it is ignored"));
         }
     }
     let present = |k: &str| data.get(k).is_some_and(|v| !v.is_null());
     let one_of = |cx: &mut Ctx<'_>, a: &str, b: &str| match (present(a), present(b)) {
-        (true, true) => cx.error(
-            codes::INVALID_FIELD,
-            Some(id),
-            None,
-            format!("`{t}` takes `data.{a}` or `data.{b}`, not both"),
-        ),
-        (false, false) => cx.error(
-            codes::MISSING_FIELD,
-            Some(id),
-            None,
-            format!("`{t}` needs `data.{a}` or `data.{b}`"),
-        ),
+        (true, true) => {
+            cx.error(codes::INVALID_FIELD, Some(id), None, format!("`{t}` takes `data.{a}` or `data.{b}`, not both"))
+        }
+        (false, false) => {
+            cx.error(codes::MISSING_FIELD, Some(id), None, format!("`{t}` needs `data.{a}` or `data.{b}`"))
+        }
         _ => {}
     };
     match t {
@@ -625,9 +513,7 @@ fn check_node(cx: &mut Ctx<'_>, node: &Node) {
                     codes::INVALID_FIELD,
                     Some(id),
                     None,
-                    format!(
-                        "`data.until` {u:?} is not an RFC 3339 timestamp like 2026-01-31T09:00:00Z"
-                    ),
+                    format!("`data.until` {u:?} is not an RFC 3339 timestamp like 2026-01-31T09:00:00Z"),
                 );
             }
         }
@@ -636,13 +522,17 @@ fn check_node(cx: &mut Ctx<'_>, node: &Node) {
             if let Some(items) = data.get("items").filter(|v| v.is_string())
                 && !is_single_template(items)
             {
-                cx.error(codes::INVALID_FIELD, Some(id), None, "`data.items` must be one template naming an array, e.g. \"{{ input.orders }}\"");
+                cx.error(
+                    codes::INVALID_FIELD,
+                    Some(id),
+                    None,
+                    "`data.items` must be one template naming an array, e.g. \"{{ input.orders }}\"",
+                );
             }
         }
         "http" => {
             if let Some(m) = data.get("method").and_then(Value::as_str) {
-                const METHODS: &[&str] =
-                    &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+                const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
                 if !m.contains("{{") && !METHODS.contains(&m.to_ascii_uppercase().as_str()) {
                     cx.error(
                         codes::INVALID_FIELD,
@@ -677,23 +567,11 @@ fn check_node(cx: &mut Ctx<'_>, node: &Node) {
         template::visit_paths(value, &mut |p| {
             if let Err(problem) = p {
                 parse_failed = true;
-                cx.error(
-                    codes::INVALID_TEMPLATE,
-                    Some(id),
-                    None,
-                    format!("`data.{key}`: {problem}"),
-                );
+                cx.error(codes::INVALID_TEMPLATE, Some(id), None, format!("`data.{key}`: {problem}"));
             }
         });
-        if !parse_failed
-            && let Err(problem) = template::compile_value(value, &|_| Ok(String::from("$")))
-        {
-            cx.error(
-                codes::INVALID_TEMPLATE,
-                Some(id),
-                None,
-                format!("`data.{key}`: {problem}"),
-            );
+        if !parse_failed && let Err(problem) = template::compile_value(value, &|_| Ok(String::from("$"))) {
+            cx.error(codes::INVALID_TEMPLATE, Some(id), None, format!("`data.{key}`: {problem}"));
         }
     }
     // Retry, timeout and on_error only make sense on nodes that can fail.
@@ -714,20 +592,10 @@ fn check_node(cx: &mut Ctx<'_>, node: &Node) {
         );
     }
     if node.timeout_seconds.is_some() && !is_task_type(t) {
-        cx.error(
-            codes::INVALID_ERROR_HANDLING,
-            Some(id),
-            None,
-            format!("a `{t}` node takes no `timeout_seconds`"),
-        );
+        cx.error(codes::INVALID_ERROR_HANDLING, Some(id), None, format!("a `{t}` node takes no `timeout_seconds`"));
     }
     if node.timeout_seconds == Some(0) {
-        cx.error(
-            codes::INVALID_FIELD,
-            Some(id),
-            None,
-            "`timeout_seconds` must be at least 1",
-        );
+        cx.error(codes::INVALID_FIELD, Some(id), None, "`timeout_seconds` must be at least 1");
     }
     if let Some(r) = &node.retry {
         if r.max_attempts == 0 || r.max_attempts > 100 {
@@ -739,28 +607,13 @@ fn check_node(cx: &mut Ctx<'_>, node: &Node) {
             );
         }
         if r.interval_seconds == 0 {
-            cx.error(
-                codes::INVALID_FIELD,
-                Some(id),
-                None,
-                "`retry.interval_seconds` must be at least 1",
-            );
+            cx.error(codes::INVALID_FIELD, Some(id), None, "`retry.interval_seconds` must be at least 1");
         }
         if !(1.0..=1000.0).contains(&r.backoff_rate) {
-            cx.error(
-                codes::INVALID_FIELD,
-                Some(id),
-                None,
-                "`retry.backoff_rate` must be between 1 and 1000",
-            );
+            cx.error(codes::INVALID_FIELD, Some(id), None, "`retry.backoff_rate` must be between 1 and 1000");
         }
         if r.max_delay_seconds == Some(0) {
-            cx.error(
-                codes::INVALID_FIELD,
-                Some(id),
-                None,
-                "`retry.max_delay_seconds` must be at least 1",
-            );
+            cx.error(codes::INVALID_FIELD, Some(id), None, "`retry.max_delay_seconds` must be at least 1");
         }
     }
 }
@@ -782,12 +635,7 @@ fn check_switch_cases(cx: &mut Ctx<'_>, node: &Node) {
         return;
     };
     if cases.is_empty() {
-        cx.error(
-            codes::INVALID_FIELD,
-            Some(id),
-            None,
-            "`data.cases` needs at least one case",
-        );
+        cx.error(codes::INVALID_FIELD, Some(id), None, "`data.cases` needs at least one case");
     }
     let mut seen = HashSet::new();
     for (i, case) in cases.iter().enumerate() {
@@ -803,12 +651,7 @@ fn check_switch_cases(cx: &mut Ctx<'_>, node: &Node) {
                         format!("case {i}: the name {name:?} is reserved or empty"),
                     );
                 } else if !seen.insert(name) {
-                    cx.error(
-                        codes::INVALID_FIELD,
-                        Some(id),
-                        None,
-                        format!("two cases are named {name:?}"),
-                    );
+                    cx.error(codes::INVALID_FIELD, Some(id), None, format!("two cases are named {name:?}"));
                 }
             }
             _ => cx.error(
@@ -829,19 +672,10 @@ fn check_edges(cx: &mut Ctx<'_>, a: &mut Analysis) {
         if let Some(id) = edge.id.as_deref().filter(|id| !id.is_empty())
             && !edge_ids.insert(id)
         {
-            cx.error(
-                codes::DUPLICATE_EDGE_ID,
-                None,
-                Some(label.clone()),
-                format!("two edges have the id `{id}`"),
-            );
+            cx.error(codes::DUPLICATE_EDGE_ID, None, Some(label.clone()), format!("two edges have the id `{id}`"));
         }
         let (Some(&s), Some(&t)) = (a.index.get(&edge.source), a.index.get(&edge.target)) else {
-            let missing = if a.index.contains_key(&edge.source) {
-                &edge.target
-            } else {
-                &edge.source
-            };
+            let missing = if a.index.contains_key(&edge.source) { &edge.target } else { &edge.source };
             cx.error(
                 codes::DANGLING_EDGE,
                 None,
@@ -864,10 +698,7 @@ fn check_edges(cx: &mut Ctx<'_>, a: &mut Analysis) {
                 codes::CROSS_SCOPE_EDGE,
                 Some(&edge.source),
                 Some(label),
-                format!(
-                    "the edge joins `{}` and `{}`, which are not in the same loop body",
-                    edge.source, edge.target
-                ),
+                format!("the edge joins `{}` and `{}`, which are not in the same loop body", edge.source, edge.target),
             );
             continue;
         }
@@ -877,10 +708,7 @@ fn check_edges(cx: &mut Ctx<'_>, a: &mut Analysis) {
             ("condition", Some("true")) => Handle::True,
             ("condition", Some("false")) => Handle::False,
             ("switch", Some("default")) => Handle::Default,
-            ("switch", Some(name)) => match switch_cases(&graph.nodes[s])
-                .iter()
-                .position(|(n, _)| n == name)
-            {
+            ("switch", Some(name)) => match switch_cases(&graph.nodes[s]).iter().position(|(n, _)| n == name) {
                 Some(i) => Handle::Case(i),
                 None => {
                     cx.error(
@@ -902,12 +730,7 @@ fn check_edges(cx: &mut Ctx<'_>, a: &mut Analysis) {
                 continue;
             }
             ("end", _) => {
-                cx.error(
-                    codes::UNKNOWN_HANDLE,
-                    Some(&edge.source),
-                    Some(label),
-                    "an `end` node has no way out",
-                );
+                cx.error(codes::UNKNOWN_HANDLE, Some(&edge.source), Some(label), "an `end` node has no way out");
                 continue;
             }
             (_, None) => Handle::Next,
@@ -959,12 +782,7 @@ fn check_handles(cx: &mut Ctx<'_>, a: &Analysis) {
         }
         for (h, name) in &expected {
             match count(h) {
-                0 => cx.error(
-                    codes::MISSING_HANDLE,
-                    Some(id),
-                    None,
-                    format!("the `{name}` handle has no edge"),
-                ),
+                0 => cx.error(codes::MISSING_HANDLE, Some(id), None, format!("the `{name}` handle has no edge")),
                 1 => {}
                 _ => cx.error(
                     codes::DUPLICATE_HANDLE,
@@ -993,12 +811,7 @@ fn check_handles(cx: &mut Ctx<'_>, a: &Analysis) {
             );
         }
         if count(&Handle::Error) > 1 {
-            cx.error(
-                codes::DUPLICATE_HANDLE,
-                Some(id),
-                None,
-                "several edges leave the `error` handle",
-            );
+            cx.error(codes::DUPLICATE_HANDLE, Some(id), None, "several edges leave the `error` handle");
         }
         if count(&Handle::Error) > 0 && node.on_error == Some(OnError::Continue) {
             cx.error(
@@ -1018,19 +831,14 @@ fn check_handles(cx: &mut Ctx<'_>, a: &Analysis) {
 fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
     let graph = cx.graph;
     let n = graph.nodes.len();
-    let valid: Vec<bool> = (0..n)
-        .map(|i| a.index.get(&graph.nodes[i].id) == Some(&i))
-        .collect();
+    let valid: Vec<bool> = (0..n).map(|i| a.index.get(&graph.nodes[i].id) == Some(&i)).collect();
 
     // Cycles (edges never cross scopes, so a cycle lies inside one scope).
     let mut cyclic = false;
     for scc in strongly_connected(&a.out) {
         if scc.len() > 1 {
             cyclic = true;
-            let mut ids: Vec<&str> = scc
-                .iter()
-                .map(|&x| graph.nodes[x].id.as_str())
-                .collect();
+            let mut ids: Vec<&str> = scc.iter().map(|&x| graph.nodes[x].id.as_str()).collect();
             ids.sort_unstable();
             cx.error(
                 codes::CYCLE,
@@ -1038,10 +846,7 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
                 None,
                 format!(
                     "the nodes {} form a cycle; iterate with a `loop` node",
-                    ids.iter()
-                        .map(|i| format!("`{i}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    ids.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
                 ),
             );
         }
@@ -1079,24 +884,10 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
             );
             continue;
         }
-        let entries: Vec<usize> = body
-            .nodes
-            .iter()
-            .copied()
-            .filter(|&x| a.preds[x].is_empty())
-            .collect();
-        let exits: Vec<usize> = body
-            .nodes
-            .iter()
-            .copied()
-            .filter(|&x| !a.out[x].iter().any(|e| e.handle != Handle::Error))
-            .collect();
-        let names = |v: &[usize]| {
-            v.iter()
-                .map(|&x| format!("`{}`", graph.nodes[x].id))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let entries: Vec<usize> = body.nodes.iter().copied().filter(|&x| a.preds[x].is_empty()).collect();
+        let exits: Vec<usize> =
+            body.nodes.iter().copied().filter(|&x| !a.out[x].iter().any(|e| e.handle != Handle::Error)).collect();
+        let names = |v: &[usize]| v.iter().map(|&x| format!("`{}`", graph.nodes[x].id)).collect::<Vec<_>>().join(", ");
         if entries.len() == 1 {
             body.entry = Some(entries[0]);
         } else {
@@ -1106,11 +897,7 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
                 None,
                 format!(
                     "a loop body has exactly one entry node (one without incoming edges); found {}",
-                    if entries.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        names(&entries)
-                    }
+                    if entries.is_empty() { "none".to_owned() } else { names(&entries) }
                 ),
             );
         }
@@ -1123,11 +910,7 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
                 None,
                 format!(
                     "a loop body has exactly one final node (one without outgoing edges); found {}",
-                    if exits.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        names(&exits)
-                    }
+                    if exits.is_empty() { "none".to_owned() } else { names(&exits) }
                 ),
             );
         }
@@ -1154,18 +937,10 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
     for i in 0..n {
         if valid[i] && !reached[i] {
             // Inside a loop whose body is already reported broken, stay quiet.
-            if a.scope[i]
-                .and_then(|l| a.bodies.get(&l))
-                .is_some_and(|b| b.entry.is_none())
-            {
+            if a.scope[i].and_then(|l| a.bodies.get(&l)).is_some_and(|b| b.entry.is_none()) {
                 continue;
             }
-            cx.error(
-                codes::UNREACHABLE_NODE,
-                Some(&graph.nodes[i].id),
-                None,
-                "no path from `start` reaches this node",
-            );
+            cx.error(codes::UNREACHABLE_NODE, Some(&graph.nodes[i].id), None, "no path from `start` reaches this node");
             ok = false;
         }
     }
@@ -1186,10 +961,7 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
         }
     }
     for l in &loop_ids {
-        if a.bodies
-            .get(l)
-            .is_some_and(|b| !b.nodes.is_empty() && (b.entry.is_none() || b.exit.is_none()))
-        {
+        if a.bodies.get(l).is_some_and(|b| !b.nodes.is_empty() && (b.entry.is_none() || b.exit.is_none())) {
             ok = false;
         }
     }
@@ -1200,9 +972,7 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
     // Fork/join regions.
     let mut joins_matched: HashMap<usize, usize> = HashMap::new();
     let mut memo: HashMap<usize, Option<usize>> = HashMap::new();
-    let mut parallels: Vec<usize> = (0..n)
-        .filter(|&i| valid[i] && graph.nodes[i].node_type == "parallel")
-        .collect();
+    let mut parallels: Vec<usize> = (0..n).filter(|&i| valid[i] && graph.nodes[i].node_type == "parallel").collect();
     parallels.sort_unstable();
     let mut region_ok = true;
     for &p in &parallels {
@@ -1212,10 +982,7 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
     }
     for (&p, region) in &a.regions {
         if let Some(prev) = joins_matched.insert(region.join, p) {
-            let (x, y) = (
-                graph.nodes[prev.min(p)].id.clone(),
-                graph.nodes[prev.max(p)].id.clone(),
-            );
+            let (x, y) = (graph.nodes[prev.min(p)].id.clone(), graph.nodes[prev.max(p)].id.clone());
             cx.error(
                 codes::BAD_JOIN,
                 Some(&graph.nodes[region.join].id),
@@ -1226,11 +993,7 @@ fn check_flow(cx: &mut Ctx<'_>, a: &mut Analysis) -> bool {
         }
     }
     for i in 0..n {
-        if valid[i]
-            && graph.nodes[i].node_type == "join"
-            && !joins_matched.contains_key(&i)
-            && region_ok
-        {
+        if valid[i] && graph.nodes[i].node_type == "join" && !joins_matched.contains_key(&i) && region_ok {
             cx.error(
                 codes::BAD_JOIN,
                 Some(&graph.nodes[i].id),
@@ -1393,11 +1156,7 @@ fn resolve_region(
     }
     let graph = cx.graph;
     let pid = graph.nodes[p].id.clone();
-    let branches: Vec<usize> = a.out[p]
-        .iter()
-        .filter(|e| e.handle == Handle::Next)
-        .map(|e| e.target)
-        .collect();
+    let branches: Vec<usize> = a.out[p].iter().filter(|e| e.handle == Handle::Next).map(|e| e.target).collect();
     if branches.len() < 2 {
         return None;
     }
@@ -1428,11 +1187,11 @@ fn resolve_region(
                 && prev != bi
             {
                 cx.error(
-                        codes::BAD_JOIN,
-                        Some(&graph.nodes[x].id),
-                        None,
-                        format!("branches of `{pid}` meet here before their join; branches may only meet at a `join`"),
-                    );
+                    codes::BAD_JOIN,
+                    Some(&graph.nodes[x].id),
+                    None,
+                    format!("branches of `{pid}` meet here before their join; branches may only meet at a `join`"),
+                );
                 failed = true;
             }
             let mut succs: Vec<usize> = a.out[x].iter().map(|e| e.target).collect();
@@ -1453,10 +1212,7 @@ fn resolve_region(
                     codes::UNJOINED_FORK,
                     Some(&pid),
                     None,
-                    format!(
-                        "the branch through `{}` ends without reaching a `join`",
-                        graph.nodes[x].id
-                    ),
+                    format!("the branch through `{}` ends without reaching a `join`", graph.nodes[x].id),
                 );
                 failed = true;
                 continue;
@@ -1484,7 +1240,10 @@ fn resolve_region(
                         codes::BAD_JOIN,
                         Some(&graph.nodes[*j].id),
                         None,
-                        format!("branch {} of `{pid}` reaches the join from several nodes; merge them into one node first", bi + 1),
+                        format!(
+                            "branch {} of `{pid}` reaches the join from several nodes; merge them into one node first",
+                            bi + 1
+                        ),
                     );
                     failed = true;
                 }
@@ -1522,18 +1281,15 @@ fn resolve_region(
             codes::BAD_JOIN,
             Some(&graph.nodes[join].id),
             None,
-            format!("the join has {} incoming edges but `{pid}` has {} branches; only the branches may enter it", a.preds[join].len(), branches.len()),
+            format!(
+                "the join has {} incoming edges but `{pid}` has {} branches; only the branches may enter it",
+                a.preds[join].len(),
+                branches.len()
+            ),
         );
         return None;
     }
-    a.regions.insert(
-        p,
-        Region {
-            join,
-            branches,
-            finals,
-        },
-    );
+    a.regions.insert(p, Region { join, branches, finals });
     memo.insert(p, Some(join));
     Some(join)
 }
@@ -1676,24 +1432,28 @@ fn check_templates(cx: &mut Ctx<'_>, a: &mut Analysis) {
         if node.node_type == "end" && node.data.get("output").is_none_or(Value::is_null) {
             for &p in &a.preds[x] {
                 if a.value_source[p] == ValueSource::None {
-                    cx.error(codes::NO_OUTPUT, Some(&node.id), None, format!("the `end` has no `output` and `{}` has no value to return; set `data.output`", graph.nodes[p].id));
+                    cx.error(
+                        codes::NO_OUTPUT,
+                        Some(&node.id),
+                        None,
+                        format!(
+                            "the `end` has no `output` and `{}` has no value to return; set `data.output`",
+                            graph.nodes[p].id
+                        ),
+                    );
                 }
             }
         }
     }
     for (l, body) in &a.bodies {
         if let Some(exit) = body.exit
-            && (a.value_source[exit] == ValueSource::None
-                || (a.value_source[exit] == ValueSource::Input))
+            && (a.value_source[exit] == ValueSource::None || (a.value_source[exit] == ValueSource::Input))
         {
             cx.error(
                 codes::NO_OUTPUT,
                 Some(&graph.nodes[*l].id),
                 None,
-                format!(
-                    "the body's final node `{}` has no output to collect",
-                    graph.nodes[exit].id
-                ),
+                format!("the body's final node `{}` has no output to collect", graph.nodes[exit].id),
             );
         }
     }
@@ -1712,14 +1472,12 @@ fn standard_reasons(cx: &mut Ctx<'_>, a: &mut Analysis) {
                     match s.as_f64() {
                         Some(secs) if secs <= 300.0 => {}
                         Some(_) => reasons.push(format!("`{id}` waits more than 5 minutes")),
-                        None => reasons.push(format!(
-                            "`{id}` waits a run-time number of seconds (may exceed 5 minutes)"
-                        )),
+                        None => {
+                            reasons.push(format!("`{id}` waits a run-time number of seconds (may exceed 5 minutes)"))
+                        }
                     }
                 } else if node.data.get("until").is_some() {
-                    reasons.push(format!(
-                        "`{id}` waits until a timestamp (may exceed 5 minutes)"
-                    ));
+                    reasons.push(format!("`{id}` waits until a timestamp (may exceed 5 minutes)"));
                 }
             }
             _ => {}

@@ -24,20 +24,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(code: &str, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Error,
-            code: code.to_owned(),
-            message: message.into(),
-            node: None,
-            edge: None,
-        }
+        Self { severity: Severity::Error, code: code.to_owned(), message: message.into(), node: None, edge: None }
     }
 
     pub fn warning(code: &str, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Warning,
-            ..Self::error(code, message)
-        }
+        Self { severity: Severity::Warning, ..Self::error(code, message) }
     }
 
     pub fn at_node(mut self, node: impl Into<String>) -> Self {

@@ -67,10 +67,7 @@ impl Default for PriceTable {
 
 impl PriceTable {
     fn ms(&self, node_type: &str) -> f64 {
-        self.lambda_ms
-            .iter()
-            .find(|(t, _)| t == node_type)
-            .map_or(self.default_lambda_ms, |(_, m)| *m)
+        self.lambda_ms.iter().find(|(t, _)| t == node_type).map_or(self.default_lambda_ms, |(_, m)| *m)
     }
 }
 
@@ -106,11 +103,7 @@ impl fmt::Display for Explain {
             writeln!(f, "  (STANDARD because {r})")?;
         }
         writeln!(f, "states:              {}", self.states)?;
-        writeln!(
-            f,
-            "lambda invocations:  {} per run outside loops",
-            trim(self.lambda_invocations_fixed)
-        )?;
+        writeln!(f, "lambda invocations:  {} per run outside loops", trim(self.lambda_invocations_fixed))?;
         for l in &self.loops {
             writeln!(f, "  loop `{}`:  {} per item", l.loop_id, trim(l.per_item))?;
         }
@@ -120,11 +113,7 @@ impl fmt::Display for Explain {
             trim(self.lambda_invocations_total),
             self.items_per_loop
         )?;
-        writeln!(
-            f,
-            "state transitions:   {} per run",
-            trim(self.state_transitions)
-        )?;
+        writeln!(f, "state transitions:   {} per run", trim(self.state_transitions))?;
         writeln!(
             f,
             "estimated cost:      ${:.4} per 1,000 runs (us-east-1 list prices; see docs/graph-format.md)",
@@ -134,11 +123,7 @@ impl fmt::Display for Explain {
 }
 
 fn trim(x: f64) -> String {
-    if x.fract() == 0.0 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.1}")
-    }
+    if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x:.1}") }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -174,26 +159,11 @@ pub fn explain(graph: &Graph, compiled: &Compiled) -> Explain {
     explain_with(graph, compiled, &PriceTable::default(), 10)
 }
 
-pub fn explain_with(
-    _graph: &Graph,
-    compiled: &Compiled,
-    prices: &PriceTable,
-    items_per_loop: u64,
-) -> Explain {
-    let mut w = Walker {
-        prices,
-        items: items_per_loop as f64,
-        loops: Vec::new(),
-        depth: 0,
-    };
+pub fn explain_with(_graph: &Graph, compiled: &Compiled, prices: &PriceTable, items_per_loop: u64) -> Explain {
+    let mut w = Walker { prices, items: items_per_loop as f64, loops: Vec::new(), depth: 0 };
     let total = w.machine(&compiled.asl, 0);
     let fixed = {
-        let mut w0 = Walker {
-            prices,
-            items: 0.0,
-            loops: Vec::new(),
-            depth: 0,
-        };
+        let mut w0 = Walker { prices, items: 0.0, loops: Vec::new(), depth: 0 };
         w0.machine(&compiled.asl, 0).invocations
     };
     let cost = match compiled.workflow_type {
@@ -204,8 +174,7 @@ pub fn explain_with(
         WorkflowType::Express => {
             // Billed in 100 ms increments at the configured memory.
             let billed = (total.seconds * 10.0).ceil().max(1.0) / 10.0;
-            prices.express_per_request
-                + billed * prices.express_memory_mb / 1024.0 * prices.express_per_gb_second
+            prices.express_per_request + billed * prices.express_memory_mb / 1024.0 * prices.express_per_gb_second
         }
     } + total.invocations * prices.lambda_per_request
         + total.lambda_gb_s * prices.lambda_per_gb_second;
@@ -232,10 +201,9 @@ struct Walker<'p> {
 
 impl Walker<'_> {
     fn machine(&mut self, m: &Value, depth: usize) -> Cost {
-        let (Some(start), Some(states)) = (
-            m.get("StartAt").and_then(Value::as_str),
-            m.get("States").and_then(Value::as_object),
-        ) else {
+        let (Some(start), Some(states)) =
+            (m.get("StartAt").and_then(Value::as_str), m.get("States").and_then(Value::as_object))
+        else {
             return Cost::default();
         };
         if depth > 64 {
@@ -250,12 +218,7 @@ impl Walker<'_> {
     /// 10,000 deep), visiting states in the order a recursive walk would, so loops are listed in
     /// definition order. A state already on the current path counts as free (compiled
     /// definitions have no cycles).
-    fn path<'s>(
-        &mut self,
-        start: &'s str,
-        states: &'s serde_json::Map<String, Value>,
-        depth: usize,
-    ) -> Cost {
+    fn path<'s>(&mut self, start: &'s str, states: &'s serde_json::Map<String, Value>, depth: usize) -> Cost {
         enum Step<'s> {
             Enter(&'s str),
             Leave(&'s str, Cost, Vec<&'s str>),
@@ -300,19 +263,10 @@ impl Walker<'_> {
 
     /// The cost of one state on its own (nested branches and loop bodies included).
     fn own(&mut self, name: &str, s: &Value, depth: usize) -> Cost {
-        let mut own = Cost {
-            transitions: 1.0,
-            ..Cost::default()
-        };
-        let resource = s
-            .get("Resource")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let mut own = Cost { transitions: 1.0, ..Cost::default() };
+        let resource = s.get("Resource").and_then(Value::as_str).unwrap_or_default();
         if resource.starts_with("arn:aws:states:::lambda:invoke") {
-            let node_type = s
-                .pointer("/Parameters/Payload/node/type")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let node_type = s.pointer("/Parameters/Payload/node/type").and_then(Value::as_str).unwrap_or_default();
             let ms = self.prices.ms(node_type);
             own.invocations = 1.0;
             own.lambda_gb_s = ms / 1000.0 * self.prices.lambda_memory_mb / 1024.0;
@@ -335,10 +289,7 @@ impl Walker<'_> {
         if let Some(body) = s.get("ItemProcessor") {
             let per_item = self.machine(body, depth + 1);
             if self.items > 0.0 {
-                self.loops.push(LoopInvocations {
-                    loop_id: name.to_owned(),
-                    per_item: per_item.invocations,
-                });
+                self.loops.push(LoopInvocations { loop_id: name.to_owned(), per_item: per_item.invocations });
             }
             own = own.add(per_item.scale(self.items));
         }
@@ -369,6 +320,5 @@ fn nexts(s: &Value) -> Vec<&str> {
 }
 
 fn is_guard_target(name: &str) -> bool {
-    name.rsplit_once(".js")
-        .is_some_and(|(_, k)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+    name.rsplit_once(".js").is_some_and(|(_, k)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
 }

@@ -89,12 +89,7 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<Position>,
     /// The loop this node belongs to (React Flow sub-flows; `parentNode` in React Flow 11).
-    #[serde(
-        rename = "parentId",
-        alias = "parentNode",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "parentId", alias = "parentNode", default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
@@ -164,17 +159,9 @@ pub struct Edge {
     pub source: String,
     #[serde(default)]
     pub target: String,
-    #[serde(
-        rename = "sourceHandle",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "sourceHandle", default, skip_serializing_if = "Option::is_none")]
     pub source_handle: Option<String>,
-    #[serde(
-        rename = "targetHandle",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "targetHandle", default, skip_serializing_if = "Option::is_none")]
     pub target_handle: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -82,9 +82,7 @@ enum Tok {
     Punct(&'static str),
 }
 
-const PUNCT: &[&str] = &[
-    "===", "!==", "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")", ".", "[", "]", "-",
-];
+const PUNCT: &[&str] = &["===", "!==", "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")", ".", "[", "]", "-"];
 
 fn tokenize(src: &str) -> Option<Vec<Tok>> {
     let b = src.as_bytes();
@@ -100,8 +98,7 @@ fn tokenize(src: &str) -> Option<Vec<Tok>> {
                 i += 1;
             }
             out.push(Tok::Ident(src[s..i].to_owned()));
-        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
-        {
+        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
             let s = i;
             while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
                 i += 1;
@@ -270,9 +267,7 @@ impl Parser {
                 while matches!(self.peek(), Some(Tok::Punct("." | "["))) {
                     keys.push(self.member()?);
                 }
-                if matches!(self.peek(), Some(Tok::Punct("(")))
-                    || (root == JsRoot::Index && !keys.is_empty())
-                {
+                if matches!(self.peek(), Some(Tok::Punct("("))) || (root == JsRoot::Index && !keys.is_empty()) {
                     return None;
                 }
                 Some(Ast::Path(JsPath { root, keys }))
@@ -425,11 +420,7 @@ pub fn parse(src: &str) -> Option<Ast> {
     if toks.len() > MAX_TOKENS {
         return None;
     }
-    let mut p = Parser {
-        toks,
-        pos: 0,
-        depth: 0,
-    };
+    let mut p = Parser { toks, pos: 0, depth: 0 };
     let ast = p.or()?;
     (p.pos == p.toks.len()).then_some(ast)
 }
@@ -548,21 +539,9 @@ pub fn falsy(p: &str) -> Cond {
     or(vec![
         not(present(p)),
         and(vec![present(p), test(p, "IsNull", Value::Bool(true))]),
-        and(vec![
-            present(p),
-            test(p, "IsBoolean", Value::Bool(true)),
-            test(p, "BooleanEquals", Value::Bool(false)),
-        ]),
-        and(vec![
-            present(p),
-            test(p, "IsNumeric", Value::Bool(true)),
-            test(p, "NumericEquals", json!(0)),
-        ]),
-        and(vec![
-            present(p),
-            test(p, "IsString", Value::Bool(true)),
-            test(p, "StringEquals", json!("")),
-        ]),
+        and(vec![present(p), test(p, "IsBoolean", Value::Bool(true)), test(p, "BooleanEquals", Value::Bool(false))]),
+        and(vec![present(p), test(p, "IsNumeric", Value::Bool(true)), test(p, "NumericEquals", json!(0))]),
+        and(vec![present(p), test(p, "IsString", Value::Bool(true)), test(p, "StringEquals", json!(""))]),
     ])
 }
 
@@ -583,10 +562,7 @@ pub fn lower(src: &str, resolve: &Resolver<'_>) -> Option<Lowered> {
     let ast = parse(src)?;
     let mut guards = Vec::new();
     let rule = truthy(&ast, resolve, &mut guards)?;
-    Some(Lowered {
-        guard: or(guards),
-        rule,
-    })
+    Some(Lowered { guard: or(guards), rule })
 }
 
 struct Resolved {
@@ -610,24 +586,15 @@ fn path_guards(r: &Resolved, guards: &mut Vec<Cond>) {
     for prefix in &r.prefixes {
         guards.push(or(vec![
             not(present(prefix)),
-            and(vec![
-                present(prefix),
-                test(prefix, "IsNull", Value::Bool(true)),
-            ]),
+            and(vec![present(prefix), test(prefix, "IsNull", Value::Bool(true))]),
         ]));
     }
 }
 
 fn truthy(ast: &Ast, resolve: &Resolver<'_>, guards: &mut Vec<Cond>) -> Option<Cond> {
     Some(match ast {
-        Ast::Or(a, b) => or(vec![
-            truthy(a, resolve, guards)?,
-            truthy(b, resolve, guards)?,
-        ]),
-        Ast::And(a, b) => and(vec![
-            truthy(a, resolve, guards)?,
-            truthy(b, resolve, guards)?,
-        ]),
+        Ast::Or(a, b) => or(vec![truthy(a, resolve, guards)?, truthy(b, resolve, guards)?]),
+        Ast::And(a, b) => and(vec![truthy(a, resolve, guards)?, truthy(b, resolve, guards)?]),
         Ast::Not(a) => not(truthy(a, resolve, guards)?),
         Ast::Lit(l) => Cond::Const(match l {
             Lit::Str(s) => !s.is_empty(),
@@ -654,13 +621,7 @@ fn flip(op: Op) -> Op {
     }
 }
 
-fn compare(
-    op: Op,
-    a: &Ast,
-    b: &Ast,
-    resolve: &Resolver<'_>,
-    guards: &mut Vec<Cond>,
-) -> Option<Cond> {
+fn compare(op: Op, a: &Ast, b: &Ast, resolve: &Resolver<'_>, guards: &mut Vec<Cond>) -> Option<Cond> {
     match (a, b) {
         (Ast::Lit(x), Ast::Lit(y)) => fold(op, x, y).map(Cond::Const),
         (Ast::Lit(l), Ast::Path(p)) => compare_lit(flip(op), p, l, resolve, guards),
@@ -672,33 +633,17 @@ fn compare(
 
 fn strict_eq_lit(p: &str, l: &Lit) -> Cond {
     match l {
-        Lit::Str(s) => and(vec![
-            present(p),
-            test(p, "IsString", json!(true)),
-            test(p, "StringEquals", json!(s)),
-        ]),
-        Lit::Num(n) => and(vec![
-            present(p),
-            test(p, "IsNumeric", json!(true)),
-            test(p, "NumericEquals", num_value(*n)),
-        ]),
-        Lit::Bool(v) => and(vec![
-            present(p),
-            test(p, "IsBoolean", json!(true)),
-            test(p, "BooleanEquals", json!(v)),
-        ]),
+        Lit::Str(s) => and(vec![present(p), test(p, "IsString", json!(true)), test(p, "StringEquals", json!(s))]),
+        Lit::Num(n) => {
+            and(vec![present(p), test(p, "IsNumeric", json!(true)), test(p, "NumericEquals", num_value(*n))])
+        }
+        Lit::Bool(v) => and(vec![present(p), test(p, "IsBoolean", json!(true)), test(p, "BooleanEquals", json!(v))]),
         Lit::Null => and(vec![present(p), test(p, "IsNull", json!(true))]),
         Lit::Undefined => not(present(p)),
     }
 }
 
-fn compare_lit(
-    op: Op,
-    p: &JsPath,
-    l: &Lit,
-    resolve: &Resolver<'_>,
-    guards: &mut Vec<Cond>,
-) -> Option<Cond> {
+fn compare_lit(op: Op, p: &JsPath, l: &Lit, resolve: &Resolver<'_>, guards: &mut Vec<Cond>) -> Option<Cond> {
     let r = resolve_path(p, resolve)?;
     let path = r.path.as_str();
     let cond = match op {
@@ -708,15 +653,8 @@ fn compare_lit(
             if !matches!(l, Lit::Null | Lit::Undefined) {
                 return None;
             }
-            let nullish = or(vec![
-                not(present(path)),
-                and(vec![present(path), test(path, "IsNull", json!(true))]),
-            ]);
-            if op == Op::LooseEq {
-                nullish
-            } else {
-                not(nullish)
-            }
+            let nullish = or(vec![not(present(path)), and(vec![present(path), test(path, "IsNull", json!(true))])]);
+            if op == Op::LooseEq { nullish } else { not(nullish) }
         }
         Op::Lt | Op::Le | Op::Gt | Op::Ge => {
             let (type_test, cmp, value) = match l {
@@ -732,61 +670,29 @@ fn compare_lit(
             };
             // `index` is always a number: only a string comparison needs the type guard.
             if !(p.root == JsRoot::Index && type_test == "IsNumeric") {
-                guards.push(and(vec![
-                    present(path),
-                    not(test(path, type_test, json!(true))),
-                ]));
+                guards.push(and(vec![present(path), not(test(path, type_test, json!(true)))]));
             }
-            and(vec![
-                present(path),
-                test(path, type_test, json!(true)),
-                test(path, &format!("{cmp}{suffix}"), value),
-            ])
+            and(vec![present(path), test(path, type_test, json!(true)), test(path, &format!("{cmp}{suffix}"), value)])
         }
     };
     path_guards(&r, guards);
     Some(cond)
 }
 
-fn compare_paths(
-    op: Op,
-    x: &JsPath,
-    y: &JsPath,
-    resolve: &Resolver<'_>,
-    guards: &mut Vec<Cond>,
-) -> Option<Cond> {
+fn compare_paths(op: Op, x: &JsPath, y: &JsPath, resolve: &Resolver<'_>, guards: &mut Vec<Cond>) -> Option<Cond> {
     let rx = resolve_path(x, resolve)?;
     let ry = resolve_path(y, resolve)?;
     let (a, b) = (rx.path.as_str(), ry.path.as_str());
-    let both = |ty: &str| {
-        vec![
-            present(a),
-            test(a, ty, json!(true)),
-            present(b),
-            test(b, ty, json!(true)),
-        ]
-    };
+    let both = |ty: &str| vec![present(a), test(a, ty, json!(true)), present(b), test(b, ty, json!(true))];
     let cond = match op {
         Op::StrictEq | Op::StrictNe => {
             let eq = if a == b {
                 Cond::Const(true)
             } else {
                 or(vec![
-                    and([
-                        both("IsString"),
-                        vec![test(a, "StringEqualsPath", json!(b))],
-                    ]
-                    .concat()),
-                    and([
-                        both("IsNumeric"),
-                        vec![test(a, "NumericEqualsPath", json!(b))],
-                    ]
-                    .concat()),
-                    and([
-                        both("IsBoolean"),
-                        vec![test(a, "BooleanEqualsPath", json!(b))],
-                    ]
-                    .concat()),
+                    and([both("IsString"), vec![test(a, "StringEqualsPath", json!(b))]].concat()),
+                    and([both("IsNumeric"), vec![test(a, "NumericEqualsPath", json!(b))]].concat()),
+                    and([both("IsBoolean"), vec![test(a, "BooleanEqualsPath", json!(b))]].concat()),
                     and(both("IsNull")),
                     and(vec![not(present(a)), not(present(b))]),
                 ])
@@ -870,21 +776,14 @@ mod tests {
 
     #[test]
     fn subset_parses_and_the_rest_falls_back() {
-        assert!(
-            parse("input.amount > 100 && !(nodes.check.ok === false) || item.x == null").is_some()
-        );
+        assert!(parse("input.amount > 100 && !(nodes.check.ok === false) || item.x == null").is_some());
         assert!(parse(r#"nodes["fetch"].status === 200"#).is_some());
         // Any node id may be named with a string key; other keys stay identifiers.
         let l = lower(r#"nodes["node-1"].total > 5 && nodes['1'].ok === true"#, &r).unwrap();
         let rule = l.rule.into_rule().to_string();
         assert!(rule.contains(r#""$.nodes['node-1'].total""#), "{rule}");
         assert!(rule.contains(r#""$.nodes['1'].ok""#), "{rule}");
-        assert!(
-            l.guard
-                .into_rule()
-                .to_string()
-                .contains(r#""$.nodes['node-1']""#)
-        );
+        assert!(l.guard.into_rule().to_string().contains(r#""$.nodes['node-1']""#));
         assert!(lower(r#"nodes["a b"].x === 1"#, &r).is_none());
         assert!(lower(r#"nodes.fetch["a-b"] === 1"#, &r).is_none());
         assert!(lower("nodes[id].x === 1", &r).is_none());
@@ -928,18 +827,9 @@ mod tests {
 
     #[test]
     fn literals_fold() {
-        assert_eq!(
-            lower("1 < 2 && 'a' === 'a'", &r).unwrap().rule,
-            Cond::Const(true)
-        );
-        assert_eq!(
-            lower("null == undefined", &r).unwrap().rule,
-            Cond::Const(true)
-        );
+        assert_eq!(lower("1 < 2 && 'a' === 'a'", &r).unwrap().rule, Cond::Const(true));
+        assert_eq!(lower("null == undefined", &r).unwrap().rule, Cond::Const(true));
         assert!(lower("1 == '1'", &r).is_none());
-        assert_eq!(
-            lower("!index", &r).unwrap().rule,
-            not(not(falsy("$.index")))
-        );
+        assert_eq!(lower("!index", &r).unwrap().rule, not(not(falsy("$.index"))));
     }
 }

@@ -29,13 +29,10 @@ mod render;
 pub mod template;
 
 pub use analysis::MAX_NESTING;
-pub use js::MAX_TOKENS as MAX_CONDITION_TOKENS;
 pub use diagnostic::{Diagnostic, Severity, codes};
 pub use explain::{Explain, LoopInvocations, PriceTable, explain, explain_with};
-pub use graph::{
-    Edge, FORMAT, Graph, NODE_TYPES, Node, OnError, Position, Retry, Settings, SettingsType,
-    Trigger,
-};
+pub use graph::{Edge, FORMAT, Graph, NODE_TYPES, Node, OnError, Position, Retry, Settings, SettingsType, Trigger};
+pub use js::MAX_TOKENS as MAX_CONDITION_TOKENS;
 pub use options::{CompileOptions, FunctionMap};
 pub use render::render_mermaid;
 

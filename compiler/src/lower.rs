@@ -49,10 +49,8 @@ pub const LAMBDA_SERVICE_ERRORS: &[&str] = &[
 ];
 
 /// Errors that no retry can fix.
-pub const NEVER_RETRIED: &[&str] = &[
-    node_contract::error_names::CONFIG_INVALID,
-    node_contract::error_names::SECRET_NOT_FOUND,
-];
+pub const NEVER_RETRIED: &[&str] =
+    &[node_contract::error_names::CONFIG_INVALID, node_contract::error_names::SECRET_NOT_FOUND];
 
 /// ASL's limit on a definition's size.
 pub const MAX_DEFINITION_BYTES: usize = 1_048_576;
@@ -91,41 +89,15 @@ struct Lower<'a> {
     state_count: usize,
 }
 
-pub fn lower(
-    graph: &Graph,
-    a: &Analysis,
-    options: &CompileOptions,
-) -> Result<Compiled, Vec<Diagnostic>> {
-    let warnings: Vec<Diagnostic> = a
-        .diagnostics
-        .iter()
-        .filter(|d| !d.is_error())
-        .cloned()
-        .collect();
+pub fn lower(graph: &Graph, a: &Analysis, options: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
+    let warnings: Vec<Diagnostic> = a.diagnostics.iter().filter(|d| !d.is_error()).cloned().collect();
     let Some(start) = a.start else {
-        return Err(vec![Diagnostic::error(
-            codes::MISSING_START,
-            "the graph has no `start` node",
-        )]);
+        return Err(vec![Diagnostic::error(codes::MISSING_START, "the graph has no `start` node")]);
     };
     let join_owner = a.regions.iter().map(|(p, r)| (r.join, *p)).collect();
-    let mut cx = Lower {
-        graph,
-        a,
-        options,
-        diags: Vec::new(),
-        join_owner,
-        deferred: Vec::new(),
-        inner_size: 0,
-        state_count: 0,
-    };
-    let (states, states_size) = cx.region(
-        start,
-        Region {
-            stop: None,
-            in_loop: false,
-        },
-    );
+    let mut cx =
+        Lower { graph, a, options, diags: Vec::new(), join_owner, deferred: Vec::new(), inner_size: 0, state_count: 0 };
+    let (states, states_size) = cx.region(start, Region { stop: None, in_loop: false });
 
     let mut asl = Map::new();
     let comment = match &graph.description {
@@ -165,20 +137,10 @@ pub fn lower(
         crate::SettingsType::Auto if a.standard_reasons.is_empty() => WorkflowType::Express,
         crate::SettingsType::Auto => WorkflowType::Standard,
     };
-    let standard_reasons = if workflow_type == WorkflowType::Standard {
-        a.standard_reasons.clone()
-    } else {
-        Vec::new()
-    };
+    let standard_reasons =
+        if workflow_type == WorkflowType::Standard { a.standard_reasons.clone() } else { Vec::new() };
     let state_count = cx.state_count;
-    Ok(Compiled {
-        asl,
-        workflow_type,
-        standard_reasons,
-        warnings,
-        state_count,
-        definition_bytes: size,
-    })
+    Ok(Compiled { asl, workflow_type, standard_reasons, warnings, state_count, definition_bytes: size })
 }
 
 /// The serialized length of a JSON string (quotes and escapes included).
@@ -186,11 +148,7 @@ fn str_len(s: &str) -> usize {
     let mut extra = 0;
     for &b in s.as_bytes() {
         if b < 0x20 || b == b'"' || b == b'\\' {
-            extra += if matches!(b, b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c) {
-                1
-            } else {
-                5
-            };
+            extra += if matches!(b, b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c) { 1 } else { 5 };
         }
     }
     s.len() + 2 + extra
@@ -219,11 +177,7 @@ fn json_len_impl(v: &Value, skip_states: bool) -> usize {
         },
         Value::String(s) => str_len(s),
         Value::Array(items) => {
-            2 + items.len().saturating_sub(1)
-                + items
-                    .iter()
-                    .map(|v| json_len_impl(v, skip_states))
-                    .sum::<usize>()
+            2 + items.len().saturating_sub(1) + items.iter().map(|v| json_len_impl(v, skip_states)).sum::<usize>()
         }
         Value::Object(m) => {
             2 + m.len().saturating_sub(1)
@@ -249,10 +203,7 @@ pub fn count_states(asl: &Value) -> usize {
     states
         .values()
         .map(|s| {
-            1 + s
-                .get("Branches")
-                .and_then(Value::as_array)
-                .map_or(0, |b| b.iter().map(count_states).sum())
+            1 + s.get("Branches").and_then(Value::as_array).map_or(0, |b| b.iter().map(count_states).sum())
                 + s.get("ItemProcessor").map_or(0, count_states)
         })
         .sum()
@@ -268,8 +219,7 @@ impl Lower<'_> {
     }
 
     fn fail(&mut self, x: usize, code: &str, msg: String) {
-        self.diags
-            .push(Diagnostic::error(code, msg).at_node(self.id(x)));
+        self.diags.push(Diagnostic::error(code, msg).at_node(self.id(x)));
     }
 
     /// The JSONPath of a value source.
@@ -341,11 +291,7 @@ impl Lower<'_> {
         let outer_inner = std::mem::take(&mut self.inner_size);
         // Sized up front: growing a map of thousands of states re-allocates large buffers,
         // whose frees made the allocator consolidate (a fifth of the compile time).
-        let capacity = if region.stop.is_none() && !region.in_loop {
-            self.graph.nodes.len() * 2 + 8
-        } else {
-            16
-        };
+        let capacity = if region.stop.is_none() && !region.in_loop { self.graph.nodes.len() * 2 + 8 } else { 16 };
         let mut states = Map::with_capacity(capacity);
         let mut size = 1;
         let mut queue = VecDeque::from([entry]);
@@ -393,13 +339,7 @@ impl Lower<'_> {
             Some(t) if Some(t) == region.stop => {
                 state.insert("End".into(), json!(true));
             }
-            Some(t)
-                if self.ty(t) == "end"
-                    && self.graph.nodes[t]
-                        .data
-                        .get("output")
-                        .is_none_or(Value::is_null) =>
-            {
+            Some(t) if self.ty(t) == "end" && self.graph.nodes[t].data.get("output").is_none_or(Value::is_null) => {
                 // The execution's output is the value of the node that led here: one Succeed per
                 // value source.
                 let src = self.a.value_source[from];
@@ -444,10 +384,7 @@ impl Lower<'_> {
     ) -> String {
         let mut tmp = Map::new();
         self.link(&mut tmp, from, Some(to), region, states, queue);
-        tmp.get("Next")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_default()
+        tmp.get("Next").and_then(Value::as_str).map(str::to_owned).unwrap_or_default()
     }
 
     fn has_state(&self, states: &Map<String, Value>, name: &str) -> bool {
@@ -458,13 +395,7 @@ impl Lower<'_> {
         self.a.edge(x, &Handle::Next)
     }
 
-    fn node(
-        &mut self,
-        x: usize,
-        region: Region,
-        states: &mut Map<String, Value>,
-        queue: &mut VecDeque<usize>,
-    ) {
+    fn node(&mut self, x: usize, region: Region, states: &mut Map<String, Value>, queue: &mut VecDeque<usize>) {
         let id = self.id(x).to_owned();
         let node = &self.graph.nodes[x];
         let t = node.node_type.as_str();
@@ -493,10 +424,7 @@ impl Lower<'_> {
                 s.insert("Type".into(), json!("Wait"));
                 let (field, value) = match node.data.get("seconds") {
                     Some(v) => ("Seconds", v.clone()),
-                    None => (
-                        "Timestamp",
-                        node.data.get("until").cloned().unwrap_or(Value::Null),
-                    ),
+                    None => ("Timestamp", node.data.get("until").cloned().unwrap_or(Value::Null)),
                 };
                 match template::compile_value(&value, &|r| self.root_path(r)) {
                     Ok(Tpl::Dynamic(path)) => {
@@ -518,9 +446,7 @@ impl Lower<'_> {
             "join" => {
                 s.insert("Type".into(), json!("Pass"));
                 let mut params = Map::new();
-                if let Some(region_info) =
-                    self.join_owner.get(&x).and_then(|p| self.a.regions.get(p))
-                {
+                if let Some(region_info) = self.join_owner.get(&x).and_then(|p| self.a.regions.get(p)) {
                     for &f in &region_info.finals {
                         if let Some(path) = self.value_path(f) {
                             params.insert(format!("{}.$", self.id(f)), json!(path));
@@ -539,18 +465,9 @@ impl Lower<'_> {
                 s.insert("Type".into(), json!("Parallel"));
                 let mut branches = Vec::new();
                 for &b in &info.branches {
-                    let (inner, inner_size) = self.region(
-                        b,
-                        Region {
-                            stop: Some(info.join),
-                            in_loop: region.in_loop,
-                        },
-                    );
+                    let (inner, inner_size) = self.region(b, Region { stop: Some(info.join), in_loop: region.in_loop });
                     self.inner_size += inner_size - 2;
-                    branches.push(obj([
-                        ("StartAt", json!(self.id(b))),
-                        ("States", Value::Object(inner)),
-                    ]));
+                    branches.push(obj([("StartAt", json!(self.id(b))), ("States", Value::Object(inner))]));
                 }
                 s.insert("Branches".into(), Value::Array(branches));
                 let merge = merge_nodes(0, info.branches.len());
@@ -577,11 +494,7 @@ impl Lower<'_> {
                     Ok(Tpl::Dynamic(path)) => {
                         s.insert("ItemsPath".into(), json!(path));
                     }
-                    _ => self.fail(
-                        x,
-                        codes::INVALID_FIELD,
-                        "`data.items` must be one template naming an array".into(),
-                    ),
+                    _ => self.fail(x, codes::INVALID_FIELD, "`data.items` must be one template naming an array".into()),
                 }
                 let mut sel = Map::new();
                 sel.insert("input.$".into(), json!("$.input"));
@@ -589,13 +502,7 @@ impl Lower<'_> {
                 sel.insert("item.$".into(), json!("$$.Map.Item.Value"));
                 sel.insert("index.$".into(), json!("$$.Map.Item.Index"));
                 s.insert("ItemSelector".into(), Value::Object(sel));
-                let (inner, inner_size) = self.region(
-                    entry,
-                    Region {
-                        stop: None,
-                        in_loop: true,
-                    },
-                );
+                let (inner, inner_size) = self.region(entry, Region { stop: None, in_loop: true });
                 self.inner_size += inner_size - 2;
                 s.insert(
                     "ItemProcessor".into(),
@@ -665,13 +572,7 @@ impl Lower<'_> {
         }
     }
 
-    fn task(
-        &mut self,
-        x: usize,
-        region: Region,
-        states: &mut Map<String, Value>,
-        queue: &mut VecDeque<usize>,
-    ) {
+    fn task(&mut self, x: usize, region: Region, states: &mut Map<String, Value>, queue: &mut VecDeque<usize>) {
         let id = self.id(x).to_owned();
         let node = &self.graph.nodes[x];
         let t = node.node_type.as_str();
@@ -679,20 +580,10 @@ impl Lower<'_> {
         s.insert("Type".into(), json!("Task"));
         let unwrap_from = match t {
             "workflow" => {
-                s.insert(
-                    "Resource".into(),
-                    json!("arn:aws:states:::states:startExecution.sync:2"),
-                );
+                s.insert("Resource".into(), json!("arn:aws:states:::states:startExecution.sync:2"));
                 let mut params = Map::new();
-                let wid = node
-                    .data
-                    .get("workflow_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                params.insert(
-                    "StateMachineArn".into(),
-                    json!(self.options.workflow_arn(wid)),
-                );
+                let wid = node.data.get("workflow_id").and_then(Value::as_str).unwrap_or_default();
+                params.insert("StateMachineArn".into(), json!(self.options.workflow_arn(wid)));
                 let input = node.data.get("input").cloned().unwrap_or_else(|| json!({}));
                 self.put(x, &mut params, "Input", &input);
                 s.insert("Parameters".into(), Value::Object(params));
@@ -737,10 +628,7 @@ impl Lower<'_> {
                     p.insert("task_token.$".into(), json!("$$.Task.Token"));
                 }
                 let fname = self.function_name(x, t);
-                s.insert(
-                    "Parameters".into(),
-                    obj([("FunctionName", Value::String(fname)), ("Payload", payload)]),
-                );
+                s.insert("Parameters".into(), obj([("FunctionName", Value::String(fname)), ("Payload", payload)]));
                 (!approval).then_some("$.Payload")
             }
         };
@@ -748,11 +636,9 @@ impl Lower<'_> {
             s.insert("ResultSelector".into(), json!({"value.$": from}));
         }
         s.insert("ResultPath".into(), json!(node_jsonpath(&id)));
-        let timeout = node.timeout_seconds.or_else(|| {
-            (t == "approval")
-                .then(|| node.data.get("timeout_seconds").and_then(Value::as_u64))
-                .flatten()
-        });
+        let timeout = node
+            .timeout_seconds
+            .or_else(|| (t == "approval").then(|| node.data.get("timeout_seconds").and_then(Value::as_u64)).flatten());
         if let Some(timeout) = timeout {
             s.insert("TimeoutSeconds".into(), json!(timeout));
         }
@@ -763,10 +649,7 @@ impl Lower<'_> {
             s.insert("Next".into(), json!(out_name));
             let mut o = Map::new();
             o.insert("Type".into(), json!("Pass"));
-            o.insert(
-                "InputPath".into(),
-                json!(format!("{}.value", node_jsonpath(&id))),
-            );
+            o.insert("InputPath".into(), json!(format!("{}.value", node_jsonpath(&id))));
             o.insert("ResultPath".into(), json!(node_jsonpath(&id)));
             self.link(&mut o, x, next, region, states, queue);
             states.insert(id, Value::Object(s));
@@ -800,10 +683,7 @@ impl Lower<'_> {
                 let mut user = Map::new();
                 user.insert("ErrorEquals".into(), json!(["States.ALL"]));
                 user.insert("IntervalSeconds".into(), json!(r.interval_seconds));
-                user.insert(
-                    "MaxAttempts".into(),
-                    json!(r.max_attempts.saturating_sub(1)),
-                );
+                user.insert("MaxAttempts".into(), json!(r.max_attempts.saturating_sub(1)));
                 user.insert("BackoffRate".into(), num(r.backoff_rate));
                 if let Some(d) = r.max_delay_seconds {
                     user.insert("MaxDelaySeconds".into(), json!(d));
@@ -822,12 +702,11 @@ impl Lower<'_> {
             s.insert("Retry".into(), Value::Array(retry));
         }
         let error_target = self.a.edge(x, &Handle::Error);
-        let continue_target =
-            (node.on_error == Some(OnError::Continue)).then(|| match node.node_type.as_str() {
-                "condition" => self.a.edge(x, &Handle::False),
-                "switch" => self.a.edge(x, &Handle::Default),
-                _ => self.next_of(x),
-            });
+        let continue_target = (node.on_error == Some(OnError::Continue)).then(|| match node.node_type.as_str() {
+            "condition" => self.a.edge(x, &Handle::False),
+            "switch" => self.a.edge(x, &Handle::Default),
+            _ => self.next_of(x),
+        });
         let (handled, to) = match (error_target, continue_target) {
             (Some(t), _) => (true, Some(t)),
             (None, Some(t)) => (true, t),
@@ -857,57 +736,31 @@ impl Lower<'_> {
 
     /// `condition` and `switch`: native Choice rules where the JavaScript lowers exactly, the
     /// `code` function otherwise (see [`crate::js`]).
-    fn choice(
-        &mut self,
-        x: usize,
-        region: Region,
-        states: &mut Map<String, Value>,
-        queue: &mut VecDeque<usize>,
-    ) {
+    fn choice(&mut self, x: usize, region: Region, states: &mut Map<String, Value>, queue: &mut VecDeque<usize>) {
         let node = &self.graph.nodes[x];
         let id = node.id.clone();
-        let (cases, default): (Vec<(String, usize)>, Option<usize>) =
-            if node.node_type == "condition" {
-                let expr = node
-                    .data
-                    .get("expression")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                match self.a.edge(x, &Handle::True) {
-                    Some(t) => (vec![(expr, t)], self.a.edge(x, &Handle::False)),
-                    None => return,
-                }
-            } else {
-                let cases = switch_cases(node)
-                    .into_iter()
-                    .enumerate()
-                    .filter_map(|(i, (_, expr))| Some((expr, self.a.edge(x, &Handle::Case(i))?)))
-                    .collect();
-                (cases, self.a.edge(x, &Handle::Default))
-            };
+        let (cases, default): (Vec<(String, usize)>, Option<usize>) = if node.node_type == "condition" {
+            let expr = node.data.get("expression").and_then(Value::as_str).unwrap_or_default().to_owned();
+            match self.a.edge(x, &Handle::True) {
+                Some(t) => (vec![(expr, t)], self.a.edge(x, &Handle::False)),
+                None => return,
+            }
+        } else {
+            let cases = switch_cases(node)
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, (_, expr))| Some((expr, self.a.edge(x, &Handle::Case(i))?)))
+                .collect();
+            (cases, self.a.edge(x, &Handle::Default))
+        };
         let Some(default) = default else { return };
-        let lowered: Vec<Option<js::Lowered>> = cases
-            .iter()
-            .map(|(e, _)| js::lower(e, &|r| self.js_root(r, region.in_loop)))
-            .collect();
+        let lowered: Vec<Option<js::Lowered>> =
+            cases.iter().map(|(e, _)| js::lower(e, &|r| self.js_root(r, region.in_loop))).collect();
         let n = cases.len();
         // The state that evaluates case `k` onwards.
-        let entry = |k: usize| -> String {
-            if k == 0 {
-                id.clone()
-            } else {
-                format!("{id}.case{k}")
-            }
-        };
+        let entry = |k: usize| -> String { if k == 0 { id.clone() } else { format!("{id}.case{k}") } };
         let default_name = self.target_name(x, default, region, states, queue);
-        let after = |k: usize| -> String {
-            if k + 1 >= n {
-                default_name.clone()
-            } else {
-                entry(k + 1)
-            }
-        };
+        let after = |k: usize| -> String { if k + 1 >= n { default_name.clone() } else { entry(k + 1) } };
         for k in 0..n {
             let target = self.target_name(x, cases[k].1, region, states, queue);
             match &lowered[k] {
@@ -936,30 +789,12 @@ impl Lower<'_> {
                         ]),
                     );
                     if guarded {
-                        self.js_case(
-                            x,
-                            &js_name,
-                            &cases[k].0,
-                            &target,
-                            &after(k),
-                            region,
-                            states,
-                            queue,
-                        );
+                        self.js_case(x, &js_name, &cases[k].0, &target, &after(k), region, states, queue);
                     }
                 }
                 None => {
                     let name = entry(k);
-                    self.js_case(
-                        x,
-                        &name,
-                        &cases[k].0,
-                        &target,
-                        &after(k),
-                        region,
-                        states,
-                        queue,
-                    );
+                    self.js_case(x, &name, &cases[k].0, &target, &after(k), region, states, queue);
                 }
             }
         }
@@ -984,10 +819,7 @@ impl Lower<'_> {
         let mut s = Map::new();
         s.insert("Type".into(), json!("Task"));
         s.insert("Resource".into(), json!("arn:aws:states:::lambda:invoke"));
-        s.insert(
-            "Parameters".into(),
-            obj([("FunctionName", Value::String(fname)), ("Payload", payload)]),
-        );
+        s.insert("Parameters".into(), obj([("FunctionName", Value::String(fname)), ("Payload", payload)]));
         s.insert("ResultSelector".into(), json!({"value.$": "$.Payload"}));
         s.insert("ResultPath".into(), json!(TEST_PATH));
         self.retry_catch(x, &mut s, true, region, states, queue);
@@ -1001,11 +833,7 @@ impl Lower<'_> {
         }
         states.insert(
             test_name,
-            obj([
-                ("Type", json!("Choice")),
-                ("Choices", Value::Array(vec![rule])),
-                ("Default", json!(if_true)),
-            ]),
+            obj([("Type", json!("Choice")), ("Choices", Value::Array(vec![rule])), ("Default", json!(if_true))]),
         );
     }
 }
@@ -1020,11 +848,7 @@ fn merge_nodes(lo: usize, hi: usize) -> String {
         return format!("$[{lo}].nodes");
     }
     let mid = lo + (hi - lo).next_power_of_two() / 2;
-    format!(
-        "States.JsonMerge({}, {}, false)",
-        merge_nodes(lo, mid),
-        merge_nodes(mid, hi)
-    )
+    format!("States.JsonMerge({}, {}, false)", merge_nodes(lo, mid), merge_nodes(mid, hi))
 }
 
 pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
@@ -1050,7 +874,8 @@ mod tests {
 
     #[test]
     fn json_len_matches_serde_json() {
-        let v = json!({"a": [1, 2.5, -3, null, true, false], "b\"\\": "x\n\t\u{1}é😀", "c": {}, "d": [], "e": {"f": "g"}});
+        let v =
+            json!({"a": [1, 2.5, -3, null, true, false], "b\"\\": "x\n\t\u{1}é😀", "c": {}, "d": [], "e": {"f": "g"}});
         assert_eq!(json_len(&v), serde_json::to_vec(&v).unwrap().len());
     }
 
@@ -1079,11 +904,7 @@ mod tests {
             deepest = deepest.max(depth);
         }
         assert_eq!(deepest, 10);
-        let order: Vec<usize> = m
-            .split("$[")
-            .skip(1)
-            .map(|p| p.split(']').next().unwrap().parse().unwrap())
-            .collect();
+        let order: Vec<usize> = m.split("$[").skip(1).map(|p| p.split(']').next().unwrap().parse().unwrap()).collect();
         assert_eq!(order, (0..1000).collect::<Vec<_>>());
     }
 }

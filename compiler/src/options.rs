@@ -16,8 +16,7 @@ impl Default for FunctionMap {
         let map = node_contract::FUNCTIONS
             .iter()
             .filter_map(|(node_type, _)| {
-                node_contract::default_function_name(node_type)
-                    .map(|name| ((*node_type).to_owned(), name))
+                node_contract::default_function_name(node_type).map(|name| ((*node_type).to_owned(), name))
             })
             .collect();
         Self(map)
@@ -28,9 +27,8 @@ impl FunctionMap {
     /// The defaults overridden by the entries of a JSON object `{"http": "arn:...", ...}`
     /// (the `--functions MAP.json` file of `weft compile`).
     pub fn from_json_overrides(json: &str) -> Result<Self, String> {
-        let overrides: BTreeMap<String, String> = serde_json::from_str(json).map_err(|err| {
-            format!("a function map is a JSON object of node type to function name: {err}")
-        })?;
+        let overrides: BTreeMap<String, String> = serde_json::from_str(json)
+            .map_err(|err| format!("a function map is a JSON object of node type to function name: {err}"))?;
         let mut map = Self::default();
         map.0.extend(overrides);
         Ok(map)
@@ -58,25 +56,14 @@ pub struct CompileOptions {
 impl CompileOptions {
     /// The `StateMachineArn` a `workflow` node with this `workflow_id` starts.
     pub fn workflow_arn(&self, workflow_id: &str) -> String {
-        self.workflows
-            .get(workflow_id)
-            .cloned()
-            .unwrap_or_else(|| workflow_placeholder(workflow_id))
+        self.workflows.get(workflow_id).cloned().unwrap_or_else(|| workflow_placeholder(workflow_id))
     }
 }
 
 /// `${Workflow_<id>_Arn}` with every character outside `[A-Za-z0-9_]` replaced by `_`, so it
 /// is a valid SAM `DefinitionSubstitutions` key.
 pub fn workflow_placeholder(workflow_id: &str) -> String {
-    let clean: String = workflow_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let clean: String =
+        workflow_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     format!("${{Workflow_{clean}_Arn}}")
 }

@@ -29,12 +29,7 @@ pub fn render_mermaid(graph: &Graph) -> String {
     let shape = |i: usize| -> String {
         let node = &graph.nodes[i];
         let label = match node.data.get("label").and_then(|l| l.as_str()) {
-            Some(l) if !l.is_empty() => format!(
-                "{}<br/>{} · {}",
-                escape(l),
-                escape(&node.id),
-                escape(&node.node_type)
-            ),
+            Some(l) if !l.is_empty() => format!("{}<br/>{} · {}", escape(l), escape(&node.id), escape(&node.node_type)),
             _ => format!("{}<br/>{}", escape(&node.id), escape(&node.node_type)),
         };
         match node.node_type.as_str() {
@@ -48,10 +43,7 @@ pub fn render_mermaid(graph: &Graph) -> String {
     };
     let parent_of = |i: usize| -> Option<usize> {
         let p = graph.nodes[i].parent_id.as_deref()?;
-        index
-            .get(p)
-            .copied()
-            .filter(|&p| p != i && graph.nodes[p].node_type == "loop")
+        index.get(p).copied().filter(|&p| p != i && graph.nodes[p].node_type == "loop")
     };
     // Top-level nodes first, then each loop's body as a subgraph (nested loops nest).
     fn body(
@@ -71,14 +63,8 @@ pub fn render_mermaid(graph: &Graph) -> String {
                 continue;
             }
             let _ = writeln!(out, "{indent}{}", shape(i));
-            if graph.nodes[i].node_type == "loop"
-                && (0..graph.nodes.len()).any(|j| parent_of(j) == Some(i))
-            {
-                let _ = writeln!(
-                    out,
-                    "{indent}subgraph n{i}_body[\"{} body\"]",
-                    escape(&graph.nodes[i].id)
-                );
+            if graph.nodes[i].node_type == "loop" && (0..graph.nodes.len()).any(|j| parent_of(j) == Some(i)) {
+                let _ = writeln!(out, "{indent}subgraph n{i}_body[\"{} body\"]", escape(&graph.nodes[i].id));
                 body(graph, out, Some(i), depth + 1, shape, parent_of);
                 let _ = writeln!(out, "{indent}end");
                 let _ = writeln!(out, "{indent}n{i} -. each item .-> n{i}_body");
@@ -87,10 +73,7 @@ pub fn render_mermaid(graph: &Graph) -> String {
     }
     body(graph, &mut out, None, 0, &shape, &parent_of);
     for edge in &graph.edges {
-        let (Some(s), Some(t)) = (
-            index.get(edge.source.as_str()),
-            index.get(edge.target.as_str()),
-        ) else {
+        let (Some(s), Some(t)) = (index.get(edge.source.as_str()), index.get(edge.target.as_str())) else {
             continue;
         };
         match edge.handle() {

@@ -84,30 +84,19 @@ pub const MAX_NODE_ID: usize = 64;
 
 /// Whether `s` is a valid node id (see [`MAX_NODE_ID`]).
 pub fn is_node_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_NODE_ID
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty() && s.len() <= MAX_NODE_ID && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The JSONPath of node `id`'s stored output: `$.nodes.fetch`, or bracket notation
 /// (`$.nodes['node-1']`) when the id is not an identifier, since the dot shorthand only takes
 /// identifiers. Valid ids hold no quote or backslash, so the bracket needs no escaping.
 pub fn node_jsonpath(id: &str) -> String {
-    if is_identifier(id) {
-        format!("$.nodes.{id}")
-    } else {
-        format!("$.nodes['{id}']")
-    }
+    if is_identifier(id) { format!("$.nodes.{id}") } else { format!("$.nodes['{id}']") }
 }
 
 /// How a template names node `id`, for messages: `nodes.fetch` or `nodes["node-1"]`.
 pub fn node_ref(id: &str) -> String {
-    if is_identifier(id) {
-        format!("nodes.{id}")
-    } else {
-        format!("nodes[{id:?}]")
-    }
+    if is_identifier(id) { format!("nodes.{id}") } else { format!("nodes[{id:?}]") }
 }
 
 /// Splits a string into text and templates. `Ok(None)` when it has no `{{`.
@@ -140,13 +129,9 @@ fn parse_inner(inner: &str, full: &str) -> Result<Part, String> {
         if is_identifier(name) {
             return Ok(Part::Secret(full.to_owned()));
         }
-        return Err(format!(
-            "`{full}`: a secret name is letters, digits and `_`"
-        ));
+        return Err(format!("`{full}`: a secret name is letters, digits and `_`"));
     }
-    parse_path(inner)
-        .map(Part::Path)
-        .map_err(|problem| format!("`{full}`: {problem}"))
+    parse_path(inner).map(Part::Path).map_err(|problem| format!("`{full}`: {problem}"))
 }
 
 /// Parses `input.a[0].b`, `nodes.<id>...`, `nodes["<id>"]...`, `item...` or `index`.
@@ -157,9 +142,7 @@ pub fn parse_path(text: &str) -> Result<Path, String> {
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('[') {
             if first {
-                return Err(
-                    "a path starts with `input`, `nodes.<id>`, `item` or `index`".to_owned(),
-                );
+                return Err("a path starts with `input`, `nodes.<id>`, `item` or `index`".to_owned());
             }
             let inner = after.trim_start();
             let (segment, tail) = match inner.chars().next() {
@@ -169,10 +152,7 @@ pub fn parse_path(text: &str) -> Result<Path, String> {
                         return Err("`[` without `]`".to_owned());
                     };
                     let index = after[..end].trim().parse::<u64>().map_err(|_| {
-                        format!(
-                            "`[{}]` is neither an array index nor a quoted key like `[\"node-1\"]`",
-                            &after[..end]
-                        )
+                        format!("`[{}]` is neither an array index nor a quoted key like `[\"node-1\"]`", &after[..end])
                     })?;
                     (Segment::Index(index), &after[end + 1..])
                 }
@@ -180,12 +160,8 @@ pub fn parse_path(text: &str) -> Result<Path, String> {
             segments.push(segment);
             rest = tail;
         } else {
-            let body = if first {
-                rest
-            } else {
-                rest.strip_prefix('.')
-                    .ok_or_else(|| format!("unexpected `{rest}`"))?
-            };
+            let body =
+                if first { rest } else { rest.strip_prefix('.').ok_or_else(|| format!("unexpected `{rest}`"))? };
             let end = body.find(['.', '[']).unwrap_or(body.len());
             let key = &body[..end];
             if !is_identifier(key) {
@@ -209,9 +185,7 @@ fn quoted_key(body: &str, quote: char) -> Result<(Segment, &str), String> {
     };
     let key = &body[..end];
     if !is_node_id(key) {
-        return Err(format!(
-            "{key:?} is not a quoted key of 1 to {MAX_NODE_ID} letters, digits, `_` and `-`"
-        ));
+        return Err(format!("{key:?} is not a quoted key of 1 to {MAX_NODE_ID} letters, digits, `_` and `-`"));
     }
     let Some(tail) = body[end + 1..].trim_start().strip_prefix(']') else {
         return Err(format!("`[{quote}{key}{quote}` without `]`"));
@@ -228,9 +202,7 @@ fn path_from_segments(segments: Vec<Segment>) -> Result<Path, String> {
         Some(Segment::Key(k)) if k == "nodes" => match iter.next() {
             Some(Segment::Key(id)) => Root::Node(id),
             _ => {
-                return Err(
-                    "`nodes` must be followed by `.<node id>` or `[\"<node id>\"]`".to_owned(),
-                );
+                return Err("`nodes` must be followed by `.<node id>` or `[\"<node id>\"]`".to_owned());
             }
         },
         Some(Segment::Key(k)) => {
@@ -288,9 +260,7 @@ pub fn compile_value(value: &Value, resolve: &RootResolver<'_>) -> Result<Compil
             let mut out = Map::with_capacity(map.len());
             for (key, v) in map {
                 if key.ends_with(".$") {
-                    return Err(format!(
-                        "the key `{key}` ends in `.$`, which ASL reserves for paths"
-                    ));
+                    return Err(format!("the key `{key}` ends in `.$`, which ASL reserves for paths"));
                 }
                 match compile_value(v, resolve)? {
                     Compiled::Literal(lit) => {
@@ -319,17 +289,12 @@ pub fn compile_value(value: &Value, resolve: &RootResolver<'_>) -> Result<Compil
                     Value::Bool(b) => b.to_string(),
                     Value::Null => "null".to_owned(),
                     Value::Array(_) | Value::Object(_) => {
-                        return Err(
-                            "an array that holds templates may only hold strings, numbers, booleans and null"
-                                .to_owned(),
-                        );
+                        return Err("an array that holds templates may only hold strings, numbers, booleans and null"
+                            .to_owned());
                     }
                 });
             }
-            Ok(Compiled::Dynamic(format!(
-                "States.Array({})",
-                args.join(", ")
-            )))
+            Ok(Compiled::Dynamic(format!("States.Array({})", args.join(", "))))
         }
         other => Ok(Compiled::Literal(other.clone())),
     }
@@ -357,10 +322,7 @@ fn compile_string(s: &str, resolve: &RootResolver<'_>) -> Result<Compiled, Strin
             }
         }
     }
-    Ok(Compiled::Dynamic(format!(
-        "States.Format('{format}', {})",
-        args.join(", ")
-    )))
+    Ok(Compiled::Dynamic(format!("States.Format('{format}', {})", args.join(", "))))
 }
 
 /// Escapes the characters that are special inside an intrinsic function's string literal.
@@ -408,10 +370,7 @@ mod tests {
     fn paths_parse() {
         let p = parse_path("nodes.fetch.body.items[2].name").unwrap();
         assert_eq!(p.root, Root::Node("fetch".into()));
-        assert_eq!(
-            p.to_jsonpath("$.nodes.fetch"),
-            "$.nodes.fetch.body.items[2].name"
-        );
+        assert_eq!(p.to_jsonpath("$.nodes.fetch"), "$.nodes.fetch.body.items[2].name");
         assert!(parse_path("nodes").is_err());
         assert!(parse_path("env.x").is_err());
         assert!(parse_path("index.a").is_err());
@@ -424,10 +383,7 @@ mod tests {
         for (text, id) in [
             (r#"nodes["node-1"].total"#, "node-1"),
             ("nodes['1'].total", "1"),
-            (
-                r#"nodes[ "3f2b9c1e-0000-4000-8000-00000000abcd" ].total"#,
-                "3f2b9c1e-0000-4000-8000-00000000abcd",
-            ),
+            (r#"nodes[ "3f2b9c1e-0000-4000-8000-00000000abcd" ].total"#, "3f2b9c1e-0000-4000-8000-00000000abcd"),
             ("nodes['fetch'].total", "fetch"),
         ] {
             let p = parse_path(text).unwrap();
@@ -435,17 +391,11 @@ mod tests {
             assert_eq!(p.segments, vec![Segment::Key("total".into())], "{text}");
         }
         let p = parse_path("nodes['node-1'].items[0]").unwrap();
-        assert_eq!(
-            p.to_jsonpath(&node_jsonpath("node-1")),
-            "$.nodes['node-1'].items[0]"
-        );
+        assert_eq!(p.to_jsonpath(&node_jsonpath("node-1")), "$.nodes['node-1'].items[0]");
         assert_eq!(parse_path("nodes['1']").unwrap().segments, vec![]);
         // Quoted keys reach fields that are not identifiers, such as a join's `{"a-1": ...}`.
         let p = parse_path(r#"nodes["j-1"]["a-1"].x"#).unwrap();
-        assert_eq!(
-            p.to_jsonpath(&node_jsonpath("j-1")),
-            "$.nodes['j-1']['a-1'].x"
-        );
+        assert_eq!(p.to_jsonpath(&node_jsonpath("j-1")), "$.nodes['j-1']['a-1'].x");
         for bad in [
             "nodes[1].x",
             "nodes['a b'].x",
@@ -462,12 +412,7 @@ mod tests {
         assert_eq!(node_jsonpath("fetch"), "$.nodes.fetch");
         assert_eq!(node_jsonpath("1"), "$.nodes['1']");
         assert!(is_node_id("dndnode_0") && is_node_id("1") && is_node_id("node-1"));
-        assert!(
-            !is_node_id("")
-                && !is_node_id("a b")
-                && !is_node_id("a.b")
-                && !is_node_id(&"a".repeat(65))
-        );
+        assert!(!is_node_id("") && !is_node_id("a b") && !is_node_id("a.b") && !is_node_id(&"a".repeat(65)));
     }
 
     #[test]
@@ -481,9 +426,7 @@ mod tests {
             "plain": [1, 2],
             "n": 5
         });
-        let Compiled::Literal(out) = compile_value(&data, &resolve).unwrap() else {
-            panic!()
-        };
+        let Compiled::Literal(out) = compile_value(&data, &resolve).unwrap() else { panic!() };
         assert_eq!(
             out,
             json!({

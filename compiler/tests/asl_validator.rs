@@ -29,13 +29,8 @@ fn validator() -> Option<PathBuf> {
 
 fn check(validator: &Path, name: &str, asl: &serde_json::Value, dir: &Path) {
     let file = dir.join(format!("{name}.asl.json"));
-    std::fs::write(&file, serde_json::to_vec_pretty(asl).expect("serializable"))
-        .expect("temp file");
-    let out = Command::new(validator)
-        .arg("--json-path")
-        .arg(&file)
-        .output()
-        .expect("asl-validator runs");
+    std::fs::write(&file, serde_json::to_vec_pretty(asl).expect("serializable")).expect("temp file");
+    let out = Command::new(validator).arg("--json-path").arg(&file).output().expect("asl-validator runs");
     assert!(
         out.status.success(),
         "asl-validator rejects {name}:\n{}\n{}",
@@ -63,15 +58,9 @@ fn every_example_passes_asl_validator() {
     paths.sort();
     assert!(!paths.is_empty());
     for p in paths {
-        let name = p
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        let graph =
-            compiler::parse(&std::fs::read_to_string(&p).expect("readable")).expect("parses");
-        let compiled =
-            compiler::compile(&graph, &compiler::CompileOptions::default()).expect("compiles");
+        let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        let graph = compiler::parse(&std::fs::read_to_string(&p).expect("readable")).expect("parses");
+        let compiled = compiler::compile(&graph, &compiler::CompileOptions::default()).expect("compiles");
         check(&validator, &name, &compiled.asl, &dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -84,14 +73,8 @@ fn generated_graphs_pass_asl_validator() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     for (size, seed) in [(60, 7), (1000, 42)] {
         let graph = compiler::parse_value(graphgen::graph(size, seed)).expect("parses");
-        let compiled =
-            compiler::compile(&graph, &compiler::CompileOptions::default()).expect("compiles");
-        check(
-            &validator,
-            &format!("generated-{size}"),
-            &compiled.asl,
-            &dir,
-        );
+        let compiled = compiler::compile(&graph, &compiler::CompileOptions::default()).expect("compiles");
+        check(&validator, &format!("generated-{size}"), &compiled.asl, &dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -103,8 +86,7 @@ fn react_flow_ids_pass_asl_validator() {
     let dir = temp_dir().join("react-flow-ids");
     std::fs::create_dir_all(&dir).expect("temp dir");
     let graph = compiler::parse(include_str!("fixtures/react-flow-ids.json")).expect("parses");
-    let compiled =
-        compiler::compile(&graph, &compiler::CompileOptions::default()).expect("compiles");
+    let compiled = compiler::compile(&graph, &compiler::CompileOptions::default()).expect("compiles");
     check(&validator, "react-flow-ids", &compiled.asl, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -35,10 +35,7 @@ fn eh(source: &str, handle: &str, target: &str) -> Value {
 /// start -> x -> done, where x is the given node.
 fn single(node: Value) -> Value {
     let id = node["id"].as_str().unwrap_or_default().to_owned();
-    graph(
-        json!([start(), node, end("done")]),
-        json!([e("start", &id), e(&id, "done")]),
-    )
+    graph(json!([start(), node, end("done")]), json!([e("start", &id), e(&id, "done")]))
 }
 
 fn diagnostics(g: &Value) -> Vec<Diagnostic> {
@@ -54,18 +51,12 @@ fn diagnostics(g: &Value) -> Vec<Diagnostic> {
 /// Asserts that `diags` holds `code` (at `node`, if given) with the given severity.
 fn expect(diags: &[Diagnostic], code: &str, severity: Severity, node: Option<&str>) {
     assert!(
-        diags.iter().any(|d| d.code == code
-            && d.severity == severity
-            && (node.is_none() || d.node.as_deref() == node)),
+        diags.iter().any(|d| d.code == code && d.severity == severity && (node.is_none() || d.node.as_deref() == node)),
         "expected {code} ({severity:?}) at {node:?}, got {diags:#?}"
     );
     // Every diagnostic has a stable, documented code.
     for d in diags {
-        assert!(
-            codes::ALL.contains(&d.code.as_str()),
-            "undocumented code {}",
-            d.code
-        );
+        assert!(codes::ALL.contains(&d.code.as_str()), "undocumented code {}", d.code);
     }
 }
 
@@ -367,10 +358,7 @@ fn all_problems_are_reported_at_once() {
         codes::UNKNOWN_NODE_TYPE,
         codes::DANGLING_EDGE,
     ] {
-        assert!(
-            d.iter().any(|d| d.code == code),
-            "{code} missing from {d:#?}"
-        );
+        assert!(d.iter().any(|d| d.code == code), "{code} missing from {d:#?}");
     }
 }
 

@@ -21,11 +21,7 @@ fn examples() -> Vec<(String, compiler::Graph)> {
     paths
         .into_iter()
         .map(|p| {
-            let name = p
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default()
-                .to_owned();
+            let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
             let text = std::fs::read_to_string(&p).expect("readable example");
             let graph = compiler::parse(&text).unwrap_or_else(|d| panic!("{name}: {d:#?}"));
             (name, graph)
@@ -42,11 +38,7 @@ fn every_example_compiles_to_its_snapshot() {
         assert!(diags.is_empty(), "{name}: {diags:#?}");
         let compiled = compiler::compile(&graph, &compiler::CompileOptions::default())
             .unwrap_or_else(|d| panic!("{name}: {d:#?}"));
-        assert_eq!(
-            compiled.definition_bytes,
-            serde_json::to_vec(&compiled.asl).unwrap().len(),
-            "{name}"
-        );
+        assert_eq!(compiled.definition_bytes, serde_json::to_vec(&compiled.asl).unwrap().len(), "{name}");
         insta::with_settings!({snapshot_suffix => name.clone(), prepend_module_to_snapshot => false}, {
             insta::assert_json_snapshot!("asl", compiled.asl);
         });
@@ -56,36 +48,19 @@ fn every_example_compiles_to_its_snapshot() {
 
 #[test]
 fn examples_use_every_node_type_and_some_run_without_services() {
-    const LOCAL: &[&str] = &[
-        "start",
-        "end",
-        "condition",
-        "switch",
-        "loop",
-        "parallel",
-        "join",
-        "delay",
-        "code",
-        "http",
-    ];
+    const LOCAL: &[&str] =
+        &["start", "end", "condition", "switch", "loop", "parallel", "join", "delay", "code", "http"];
     let all = examples();
     let mut used = std::collections::BTreeSet::new();
     let mut local = Vec::new();
     for (name, graph) in &all {
         used.extend(graph.nodes.iter().map(|n| n.node_type.clone()));
-        if graph
-            .nodes
-            .iter()
-            .all(|n| LOCAL.contains(&n.node_type.as_str()))
-        {
+        if graph.nodes.iter().all(|n| LOCAL.contains(&n.node_type.as_str())) {
             local.push(name.clone());
         }
     }
     for t in compiler::NODE_TYPES {
         assert!(used.contains(*t), "no example uses `{t}`");
     }
-    assert!(
-        local.len() >= 2,
-        "examples runnable without external services: {local:?}"
-    );
+    assert!(local.len() >= 2, "examples runnable without external services: {local:?}");
 }

@@ -19,10 +19,7 @@ fn compile(nodes: Value, edges: Value) -> Compiled {
 /// Asserts the value at each JSON pointer of the ASL.
 fn check(c: &Compiled, expected: &[(&str, Value)]) {
     for (pointer, want) in expected {
-        let got = c
-            .asl
-            .pointer(pointer)
-            .unwrap_or_else(|| panic!("no {pointer} in {:#}", c.asl));
+        let got = c.asl.pointer(pointer).unwrap_or_else(|| panic!("no {pointer} in {:#}", c.asl));
         assert_eq!(got, want, "at {pointer}");
     }
 }
@@ -50,28 +47,19 @@ fn start_builds_the_layout_and_its_node_means_the_input() {
         &c,
         &[
             ("/StartAt", json!("start")),
-            (
-                "/States/start/Parameters",
-                json!({"input.$": "$", "nodes": {}}),
-            ),
+            ("/States/start/Parameters", json!({"input.$": "$", "nodes": {}})),
             (
                 "/States/say/Parameters/Payload/config",
                 json!({"text.$": "States.Format('Hi {}', $.input.name)", "channel.$": "$.input.channel"}),
             ),
-            (
-                "/States/say/ResultSelector",
-                json!({"value.$": "$.Payload"}),
-            ),
+            ("/States/say/ResultSelector", json!({"value.$": "$.Payload"})),
             ("/States/say/ResultPath", json!("$.nodes.say")),
             ("/States/say/Next", json!("say.output")),
             (
                 "/States/say.output",
                 json!({"Type": "Pass", "InputPath": "$.nodes.say.value", "ResultPath": "$.nodes.say", "Next": "done.from.say"}),
             ),
-            (
-                "/States/done.from.say",
-                json!({"Type": "Succeed", "OutputPath": "$.nodes.say"}),
-            ),
+            ("/States/done.from.say", json!({"Type": "Succeed", "OutputPath": "$.nodes.say"})),
         ],
     );
     assert_eq!(c.workflow_type, WorkflowType::Express);
@@ -81,10 +69,7 @@ fn start_builds_the_layout_and_its_node_means_the_input() {
                {"id": "done", "type": "end", "data": {}}]),
         json!([e("start", "say"), e("say", "done")]),
     );
-    assert_eq!(
-        serde_json::to_string(&c.asl).unwrap(),
-        serde_json::to_string(&again.asl).unwrap()
-    );
+    assert_eq!(serde_json::to_string(&c.asl).unwrap(), serde_json::to_string(&again.asl).unwrap());
 }
 
 #[test]
@@ -101,18 +86,9 @@ fn retries_timeouts_and_on_error_continue() {
         &c,
         &[
             ("/States/call/TimeoutSeconds", json!(20)),
-            (
-                "/States/call/Parameters/Payload/config",
-                json!({"method": "GET", "url": "https://x"}),
-            ),
-            (
-                "/States/call/Retry/0/ErrorEquals/0",
-                json!("Lambda.ServiceException"),
-            ),
-            (
-                "/States/call/Retry/1",
-                json!({"ErrorEquals": ["Config.Invalid", "Secret.NotFound"], "MaxAttempts": 0}),
-            ),
+            ("/States/call/Parameters/Payload/config", json!({"method": "GET", "url": "https://x"})),
+            ("/States/call/Retry/0/ErrorEquals/0", json!("Lambda.ServiceException")),
+            ("/States/call/Retry/1", json!({"ErrorEquals": ["Config.Invalid", "Secret.NotFound"], "MaxAttempts": 0})),
             (
                 "/States/call/Retry/2",
                 json!({"ErrorEquals": ["States.ALL"], "IntervalSeconds": 2, "MaxAttempts": 2, "BackoffRate": 1.5, "MaxDelaySeconds": 10, "JitterStrategy": "FULL"}),
@@ -139,12 +115,7 @@ fn error_edges_catch_to_their_target_and_conditions_continue_through_false() {
         json!([start(), {"id": "save", "type": "database", "data": {"connection": "db", "query": "select 1"}},
                {"id": "alert", "type": "slack", "data": {"text": "failed: {{ nodes.save.error }}"}},
                {"id": "ok", "type": "end", "data": {}}, {"id": "bad", "type": "end", "data": {"output": "failed"}}]),
-        json!([
-            e("start", "save"),
-            e("save", "ok"),
-            eh("save", "error", "alert"),
-            e("alert", "bad")
-        ]),
+        json!([e("start", "save"), e("save", "ok"), eh("save", "error", "alert"), e("alert", "bad")]),
     );
     check(
         &c,
@@ -155,29 +126,19 @@ fn error_edges_catch_to_their_target_and_conditions_continue_through_false() {
                 "/States/alert/Parameters/Payload/config/text.$",
                 json!("States.Format('failed: {}', $.nodes.save.error)"),
             ),
-            (
-                "/States/bad",
-                json!({"Type": "Pass", "Result": "failed", "End": true}),
-            ),
+            ("/States/bad", json!({"Type": "Pass", "Result": "failed", "End": true})),
         ],
     );
     let c = compile(
         json!([start(), {"id": "c", "type": "condition", "on_error": "continue", "data": {"expression": "input.items.length > 0"}},
                {"id": "yes", "type": "end", "data": {"output": 1}}, {"id": "no", "type": "end", "data": {"output": 0}}]),
-        json!([
-            e("start", "c"),
-            eh("c", "true", "yes"),
-            eh("c", "false", "no")
-        ]),
+        json!([e("start", "c"), eh("c", "true", "yes"), eh("c", "false", "no")]),
     );
     check(
         &c,
         &[
             ("/States/c/Type", json!("Task")),
-            (
-                "/States/c/Parameters/Payload/config",
-                json!({"expression": "input.items.length > 0"}),
-            ),
+            ("/States/c/Parameters/Payload/config", json!({"expression": "input.items.length > 0"})),
             (
                 "/States/c/Parameters/Payload/scope",
                 json!({"input.$": "$.input", "nodes.$": "$.nodes", "start": "start"}),
@@ -196,11 +157,7 @@ fn native_conditions_and_guards() {
     let c = compile(
         json!([start(), {"id": "c", "type": "condition", "data": {"expression": "input.plan === 'pro' && !(input.trial == null)"}},
                {"id": "yes", "type": "end", "data": {"output": 1}}, {"id": "no", "type": "end", "data": {"output": 0}}]),
-        json!([
-            e("start", "c"),
-            eh("c", "true", "yes"),
-            eh("c", "false", "no")
-        ]),
+        json!([e("start", "c"), eh("c", "true", "yes"), eh("c", "false", "no")]),
     );
     check(
         &c,
@@ -236,14 +193,7 @@ fn native_conditions_and_guards() {
                {"id": "b", "type": "code", "parentId": "l", "data": {"expression": "null"}},
                {"id": "m", "type": "code", "parentId": "l", "data": {"expression": "nodes.a ?? nodes.b"}},
                {"id": "done", "type": "end", "data": {}}]),
-        json!([
-            e("start", "l"),
-            e("l", "done"),
-            eh("c", "true", "a"),
-            eh("c", "false", "b"),
-            e("a", "m"),
-            e("b", "m")
-        ]),
+        json!([e("start", "l"), e("l", "done"), eh("c", "true", "a"), eh("c", "false", "b"), e("a", "m"), e("b", "m")]),
     );
     check(
         &c,
@@ -267,12 +217,7 @@ fn switch_cases_keep_order_with_mixed_native_and_javascript() {
                {"id": "a", "type": "end", "data": {"output": "many"}},
                {"id": "b", "type": "end", "data": {"output": "vip"}},
                {"id": "d", "type": "end", "data": {"output": "default"}}]),
-        json!([
-            e("start", "s"),
-            eh("s", "many", "a"),
-            eh("s", "vip", "b"),
-            eh("s", "default", "d")
-        ]),
+        json!([e("start", "s"), eh("s", "many", "a"), eh("s", "vip", "b"), eh("s", "default", "d")]),
     );
     check(
         &c,
@@ -310,25 +255,16 @@ fn loops_map_items_and_collect_the_final_node() {
                 "/States/each/ItemSelector",
                 json!({"input.$": "$.input", "nodes.$": "$.nodes", "item.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index"}),
             ),
-            (
-                "/States/each/ItemProcessor/ProcessorConfig/Mode",
-                json!("INLINE"),
-            ),
+            ("/States/each/ItemProcessor/ProcessorConfig/Mode", json!("INLINE")),
             ("/States/each/ItemProcessor/StartAt", json!("price")),
-            (
-                "/States/each/ItemProcessor/States/price/Parameters/Payload/scope/item.$",
-                json!("$.item"),
-            ),
+            ("/States/each/ItemProcessor/States/price/Parameters/Payload/scope/item.$", json!("$.item")),
             // A delay passes its predecessor's value through: the iteration returns `price`.
             (
                 "/States/each/ItemProcessor/States/wait",
                 json!({"Type": "Wait", "Seconds": 2, "End": true, "OutputPath": "$.nodes.price"}),
             ),
             ("/States/each/ResultPath", json!("$.nodes.each")),
-            (
-                "/States/done/Parameters/value",
-                json!({"totals.$": "$.nodes.each", "first.$": "$.nodes.each[0]"}),
-            ),
+            ("/States/done/Parameters/value", json!({"totals.$": "$.nodes.each", "first.$": "$.nodes.each[0]"})),
         ],
     );
 }
@@ -378,13 +314,8 @@ fn parallel_branches_merge_their_nodes_and_the_join_collects_finals() {
 #[test]
 fn delays_workflows_approvals_and_the_workflow_type() {
     let mut options = CompileOptions::default();
-    options.workflows.insert(
-        "child".into(),
-        "arn:aws:states:us-east-1:1:stateMachine:child".into(),
-    );
-    options
-        .functions
-        .insert("approval", "arn:aws:lambda:us-east-1:1:function:approve");
+    options.workflows.insert("child".into(), "arn:aws:states:us-east-1:1:stateMachine:child".into());
+    options.functions.insert("approval", "arn:aws:lambda:us-east-1:1:function:approve");
     let c = compile_with(
         json!([start(),
                {"id": "w1", "type": "delay", "data": {"seconds": "{{ input.wait }}"}},
@@ -393,14 +324,7 @@ fn delays_workflows_approvals_and_the_workflow_type() {
                {"id": "sub", "type": "workflow", "data": {"workflow_id": "child", "input": "{{ nodes.ok }}"}},
                {"id": "sub2", "type": "workflow", "data": {"workflow_id": "other-flow"}},
                {"id": "done", "type": "end", "data": {}}]),
-        json!([
-            e("start", "w1"),
-            e("w1", "w2"),
-            e("w2", "ok"),
-            e("ok", "sub"),
-            e("sub", "sub2"),
-            e("sub2", "done")
-        ]),
+        json!([e("start", "w1"), e("w1", "w2"), e("w2", "ok"), e("ok", "sub"), e("sub", "sub2"), e("sub2", "done")]),
         json!({"timeout_seconds": 7200}),
         &options,
     );
@@ -408,53 +332,26 @@ fn delays_workflows_approvals_and_the_workflow_type() {
         &c,
         &[
             ("/TimeoutSeconds", json!(7200)),
-            (
-                "/States/w1",
-                json!({"Type": "Wait", "SecondsPath": "$.input.wait", "Next": "w2"}),
-            ),
-            (
-                "/States/w2",
-                json!({"Type": "Wait", "Timestamp": "2030-01-01T09:00:00Z", "Next": "ok"}),
-            ),
-            (
-                "/States/ok/Resource",
-                json!("arn:aws:states:::lambda:invoke.waitForTaskToken"),
-            ),
-            (
-                "/States/ok/Parameters/FunctionName",
-                json!("arn:aws:lambda:us-east-1:1:function:approve"),
-            ),
-            (
-                "/States/ok/Parameters/Payload/task_token.$",
-                json!("$$.Task.Token"),
-            ),
-            (
-                "/States/ok/Parameters/Payload/config/message",
-                json!("go? {{ secrets.X }}"),
-            ),
+            ("/States/w1", json!({"Type": "Wait", "SecondsPath": "$.input.wait", "Next": "w2"})),
+            ("/States/w2", json!({"Type": "Wait", "Timestamp": "2030-01-01T09:00:00Z", "Next": "ok"})),
+            ("/States/ok/Resource", json!("arn:aws:states:::lambda:invoke.waitForTaskToken")),
+            ("/States/ok/Parameters/FunctionName", json!("arn:aws:lambda:us-east-1:1:function:approve")),
+            ("/States/ok/Parameters/Payload/task_token.$", json!("$$.Task.Token")),
+            ("/States/ok/Parameters/Payload/config/message", json!("go? {{ secrets.X }}")),
             ("/States/ok/TimeoutSeconds", json!(3600)),
             ("/States/ok/ResultPath", json!("$.nodes.ok")),
             ("/States/ok/Next", json!("sub")),
-            (
-                "/States/sub/Resource",
-                json!("arn:aws:states:::states:startExecution.sync:2"),
-            ),
+            ("/States/sub/Resource", json!("arn:aws:states:::states:startExecution.sync:2")),
             (
                 "/States/sub/Parameters",
                 json!({"StateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:child", "Input.$": "$.nodes.ok"}),
             ),
             ("/States/sub/ResultSelector", json!({"value.$": "$.Output"})),
-            (
-                "/States/sub2/Parameters",
-                json!({"StateMachineArn": "${Workflow_other_flow_Arn}", "Input": {}}),
-            ),
+            ("/States/sub2/Parameters", json!({"StateMachineArn": "${Workflow_other_flow_Arn}", "Input": {}})),
         ],
     );
     assert!(c.asl.pointer("/States/ok/ResultSelector").is_none());
-    assert!(
-        c.asl.pointer("/States/sub/Retry").is_none(),
-        "no Lambda retries on a sub-workflow"
-    );
+    assert!(c.asl.pointer("/States/sub/Retry").is_none(), "no Lambda retries on a sub-workflow");
     assert_eq!(c.workflow_type, WorkflowType::Standard);
     assert_eq!(c.standard_reasons.len(), 6, "{:?}", c.standard_reasons);
 }
@@ -467,22 +364,12 @@ fn state_names_stay_within_80_characters() {
         json!([start(), {"id": long, "type": "code", "data": {"expression": "1"}},
                {"id": "c", "type": "switch", "data": {"cases": [{"name": "x", "expression": "input.a.length"}]}},
                {"id": end, "type": "end", "data": {}}]),
-        json!([
-            e("start", &long),
-            e(&long, "c"),
-            eh("c", "x", &end),
-            eh("c", "default", &end)
-        ]),
+        json!([e("start", &long), e(&long, "c"), eh("c", "x", &end), eh("c", "default", &end)]),
     );
     fn names(m: &Value, out: &mut Vec<String>) {
         for (k, s) in m["States"].as_object().unwrap() {
             out.push(k.clone());
-            for b in s
-                .get("Branches")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for b in s.get("Branches").and_then(Value::as_array).into_iter().flatten() {
                 names(b, out);
             }
         }
@@ -500,41 +387,26 @@ fn conditions_on_nodes_without_stored_output_run_in_javascript() {
         json!([start(), {"id": "wait", "type": "delay", "data": {"seconds": 1}},
                {"id": "c", "type": "condition", "data": {"expression": "nodes.wait === undefined && item === undefined"}},
                {"id": "yes", "type": "end", "data": {"output": 1}}, {"id": "no", "type": "end", "data": {"output": 0}}]),
-        json!([
-            e("start", "wait"),
-            e("wait", "c"),
-            eh("c", "true", "yes"),
-            eh("c", "false", "no")
-        ]),
+        json!([e("start", "wait"), e("wait", "c"), eh("c", "true", "yes"), eh("c", "false", "no")]),
     );
     check(
         &c,
         &[
             ("/States/c/Type", json!("Task")),
-            (
-                "/States/c/Parameters/Payload/config/expression",
-                json!("nodes.wait === undefined && item === undefined"),
-            ),
+            ("/States/c/Parameters/Payload/config/expression", json!("nodes.wait === undefined && item === undefined")),
         ],
     );
     // The start node is the input.
     let c = compile(
         json!([start(), {"id": "c", "type": "condition", "data": {"expression": "nodes.start.n > 2"}},
                {"id": "yes", "type": "end", "data": {"output": 1}}, {"id": "no", "type": "end", "data": {"output": 0}}]),
-        json!([
-            e("start", "c"),
-            eh("c", "true", "yes"),
-            eh("c", "false", "no")
-        ]),
+        json!([e("start", "c"), eh("c", "true", "yes"), eh("c", "false", "no")]),
     );
     check(
         &c,
         &[
             ("/States/c/Type", json!("Choice")),
-            (
-                "/States/c/Choices/1/And/2",
-                json!({"Variable": "$.input.n", "NumericGreaterThan": 2}),
-            ),
+            ("/States/c/Choices/1/And/2", json!({"Variable": "$.input.n", "NumericGreaterThan": 2})),
         ],
     );
 }
@@ -544,8 +416,7 @@ fn react_flow_ids_use_bracket_paths_and_keep_native_rules() {
     // Ids as React Flow editors produce them: "1", "node-1", a UUID, "dndnode_0".
     let text = include_str!("fixtures/react-flow-ids.json");
     let graph = compiler::parse(text).expect("parses");
-    let c =
-        compiler::compile(&graph, &CompileOptions::default()).unwrap_or_else(|d| panic!("{d:#?}"));
+    let c = compiler::compile(&graph, &CompileOptions::default()).unwrap_or_else(|d| panic!("{d:#?}"));
     let cond = "3f2b9c1e-7d4a-4c1b-9e2f-0a1b2c3d4e5f";
     check(
         &c,
@@ -565,10 +436,7 @@ fn react_flow_ids_use_bracket_paths_and_keep_native_rules() {
                 "/States/node-1.error/Parameters",
                 json!({"error.$": "$.nodes['node-1'].Error", "cause.$": "$.nodes['node-1'].Cause"}),
             ),
-            (
-                "/States/dndnode_0/Branches/1/States/2/ResultPath",
-                json!("$.nodes['2']"),
-            ),
+            ("/States/dndnode_0/Branches/1/States/2/ResultPath", json!("$.nodes['2']")),
             (
                 "/States/j-1",
                 json!({"Type": "Pass", "Parameters": {"a-1.$": "$.nodes['a-1']", "2.$": "$.nodes['2']"}, "ResultPath": "$.nodes['j-1']", "Next": cond}),
@@ -582,10 +450,7 @@ fn react_flow_ids_use_bracket_paths_and_keep_native_rules() {
                     {"Variable": "$.nodes['node-1'].total", "NumericGreaterThan": 5}
                 ], "Next": "node-7"}),
             ),
-            (
-                &format!("/States/{cond}/Choices/0/Next"),
-                json!(format!("{cond}.js0")),
-            ),
+            (&format!("/States/{cond}/Choices/0/Next"), json!(format!("{cond}.js0"))),
             (&format!("/States/{cond}/Default"), json!("node-8")),
             (
                 "/States/node-7/Parameters/value",
@@ -619,7 +484,13 @@ fn secret_names_lists_what_function_nodes_resolve() {
     check(&c, &[("/States/a/Parameters/Payload/config/headers/Authorization", json!("Bearer {{secrets.TOKEN}}"))]);
     // Where the graph put them, so the function resolves secrets there only (never in text that
     // data carried in, such as `{{ input.id }}`'s value).
-    check(&c, &[("/States/a/Parameters/Payload/secrets", json!({
-        "/url": ["PATH"], "/headers/Authorization": ["TOKEN"], "/body/deep/0": ["BODY"]}))]);
+    check(
+        &c,
+        &[(
+            "/States/a/Parameters/Payload/secrets",
+            json!({
+        "/url": ["PATH"], "/headers/Authorization": ["TOKEN"], "/body/deep/0": ["BODY"]}),
+        )],
+    );
     assert!(c.asl.pointer("/States/b/Parameters/Payload/secrets").is_none(), "JavaScript is not templated");
 }

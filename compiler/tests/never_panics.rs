@@ -30,15 +30,8 @@ fn types() -> Vec<&'static str> {
 
 const IDS: &[&str] = &["start", "a", "b", "c", "d", "e", "f", "g", "x-1", "", "1n"];
 
-const HANDLES: &[Option<&str>] = &[
-    None,
-    Some("true"),
-    Some("false"),
-    Some("error"),
-    Some("default"),
-    Some("big"),
-    Some(""),
-];
+const HANDLES: &[Option<&str>] =
+    &[None, Some("true"), Some("false"), Some("error"), Some("default"), Some("big"), Some("")];
 
 fn data_value() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -91,18 +84,13 @@ fn node() -> impl Strategy<Value = Value> {
 }
 
 fn edge() -> impl Strategy<Value = Value> {
-    (
-        prop::sample::select(IDS),
-        prop::sample::select(IDS),
-        prop::sample::select(HANDLES),
-    )
-        .prop_map(|(s, t, h)| {
-            let mut e = json!({"source": s, "target": t});
-            if let Some(h) = h {
-                e["sourceHandle"] = json!(h);
-            }
-            e
-        })
+    (prop::sample::select(IDS), prop::sample::select(IDS), prop::sample::select(HANDLES)).prop_map(|(s, t, h)| {
+        let mut e = json!({"source": s, "target": t});
+        if let Some(h) = h {
+            e["sourceHandle"] = json!(h);
+        }
+        e
+    })
 }
 
 proptest! {
@@ -183,8 +171,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
             prop::collection::btree_map(
                 prop::sample::select(vec![
-                    "id", "type", "data", "nodes", "edges", "source", "target", "parentId",
-                    "format", "settings"
+                    "id", "type", "data", "nodes", "edges", "source", "target", "parentId", "format", "settings"
                 ])
                 .prop_map(str::to_owned),
                 inner,

@@ -20,12 +20,7 @@ use graphgen::shapes::{self, Shape};
 const STACK: usize = 2 << 20;
 
 fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::Builder::new()
-        .stack_size(STACK)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
+    std::thread::Builder::new().stack_size(STACK).spawn(f).unwrap().join().unwrap()
 }
 
 /// Parses and compiles `text` the way the API does; returns the error codes (empty if it
@@ -43,11 +38,7 @@ fn compile_codes(text: &str) -> Vec<String> {
             assert_eq!(c.definition_bytes, serde_json::to_vec(&c.asl).unwrap().len());
             Vec::new()
         }
-        Err(d) => d
-            .into_iter()
-            .filter(compiler::Diagnostic::is_error)
-            .map(|d| d.code)
-            .collect(),
+        Err(d) => d.into_iter().filter(compiler::Diagnostic::is_error).map(|d| d.code).collect(),
     }
 }
 
@@ -104,11 +95,7 @@ fn nesting_to_the_limit_compiles_and_one_more_is_refused() {
 fn nested_parallels_in_any_node_order_are_counted() {
     // Inner parallels listed before outer ones used to be resolved first, each at depth 0.
     let codes = on_small_stack(|| {
-        let mut v: Value = serde_json::from_str(&shapes::text(&Shape::Nest {
-            depth: 200,
-            kind: "parallel",
-        }))
-        .unwrap();
+        let mut v: Value = serde_json::from_str(&shapes::text(&Shape::Nest { depth: 200, kind: "parallel" })).unwrap();
         v["nodes"].as_array_mut().unwrap().reverse();
         compile_codes(&v.to_string())
     });
@@ -161,10 +148,8 @@ fn deep_data_values_are_bounded_by_the_parser() {
 fn shape() -> impl Strategy<Value = Shape> {
     let kinds = prop::sample::select(vec!["delay", "code", "http", "slack"]);
     prop_oneof![
-        (0.0..1.0f64, kinds).prop_map(|(f, kind)| Shape::Chain {
-            n: 1 + (f * (shapes::max_chain(kind) - 1) as f64) as usize,
-            kind
-        }),
+        (0.0..1.0f64, kinds)
+            .prop_map(|(f, kind)| Shape::Chain { n: 1 + (f * (shapes::max_chain(kind) - 1) as f64) as usize, kind }),
         (2usize..3_000).prop_map(|n| Shape::Fan { n }),
         (1usize..3_000).prop_map(|n| Shape::Switch { n }),
         (1usize..200, prop::sample::select(vec!["loop", "parallel", "mixed"]))
@@ -182,19 +167,12 @@ fn case() -> impl Strategy<Value = (Shape, Option<u16>)> {
 
 #[test]
 fn generated_shapes_never_overflow_the_stack() {
-    let cases: u32 = std::env::var("WEFT_SCALE_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(48);
+    let cases: u32 = std::env::var("WEFT_SCALE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48);
     let parsed = Arc::new(AtomicUsize::new(0));
     let total = Arc::new(AtomicUsize::new(0));
     let (p, t) = (parsed.clone(), total.clone());
     on_small_stack(move || {
-        let mut runner = TestRunner::new(Config {
-            cases,
-            failure_persistence: None,
-            ..Config::default()
-        });
+        let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
         runner
             .run(&case(), |(shape, cut)| {
                 let mut text = shapes::text(&shape);
@@ -212,10 +190,7 @@ fn generated_shapes_never_overflow_the_stack() {
                     prop_assert!(compiler::codes::ALL.contains(&c.as_str()), "{c}");
                 }
                 if cut.is_none() {
-                    prop_assert!(
-                        codes.iter().all(|c| c == "too-large"),
-                        "{shape:?}: {codes:?}"
-                    );
+                    prop_assert!(codes.iter().all(|c| c == "too-large"), "{shape:?}: {codes:?}");
                 }
                 Ok(())
             })

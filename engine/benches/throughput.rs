@@ -49,11 +49,18 @@ impl Timer {
 }
 
 /// Runs `def` repeatedly for at least `budget`; returns (runs, seconds, transitions per run, status).
-async fn measure(engine: &Engine, def: &Arc<Definition>, input: &Value, budget: Duration, min_runs: u32) -> (u32, f64, usize, Status) {
+async fn measure(
+    engine: &Engine,
+    def: &Arc<Definition>,
+    input: &Value,
+    budget: Duration,
+    min_runs: u32,
+) -> (u32, f64, usize, Status) {
     // One warm-up run, which also counts the transitions (state entries).
     let exec = engine.start(Arc::clone(def), input.clone(), StartOptions::default());
     let o = exec.wait().await;
-    let transitions = exec.history_snapshot().iter().filter(|e| e.event_type.as_str().ends_with("StateEntered")).count();
+    let transitions =
+        exec.history_snapshot().iter().filter(|e| e.event_type.as_str().ends_with("StateEntered")).count();
     let wall = Instant::now();
     let timer = Timer::start();
     let mut runs = 0u32;
@@ -87,7 +94,10 @@ fn map_def() -> Value {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    let corpus = args.first().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance")));
+    let corpus = args
+        .first()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance")));
     let out = args.get(1).map(PathBuf::from);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let report = rt.block_on(async {
@@ -99,7 +109,8 @@ fn main() {
             let name = case["name"].as_str().unwrap_or_default().to_owned();
             let Ok(def) = Definition::parse(&case["definition"]) else { continue };
             let def = Arc::new(def);
-            let (runs, secs, transitions, _) = measure(&engine, &def, &case["input"], Duration::from_millis(50), 5).await;
+            let (runs, secs, transitions, _) =
+                measure(&engine, &def, &case["input"], Duration::from_millis(50), 5).await;
             let per = secs / f64::from(runs);
             c_secs += per;
             c_trans += transitions;
@@ -128,9 +139,19 @@ fn main() {
         std::fs::write(&p, &text).expect("write");
     }
     let c = &report["corpus"];
-    println!("weft corpus: {} cases, {:.3} ms for all once, {:.0} transitions/s", c["cases"], c["seconds_all_cases_once"].as_f64().unwrap_or(0.0) * 1e3, c["transitions_per_second"].as_f64().unwrap_or(0.0));
+    println!(
+        "weft corpus: {} cases, {:.3} ms for all once, {:.0} transitions/s",
+        c["cases"],
+        c["seconds_all_cases_once"].as_f64().unwrap_or(0.0) * 1e3,
+        c["transitions_per_second"].as_f64().unwrap_or(0.0)
+    );
     for k in ["pass_chain_1000", "map_10000"] {
         let r = &report[k];
-        println!("weft {k}: {:.3} ms per execution, {:.0} transitions/s ({})", r["seconds_per_execution"].as_f64().unwrap_or(0.0) * 1e3, r["transitions_per_second"].as_f64().unwrap_or(0.0), r["status"]);
+        println!(
+            "weft {k}: {:.3} ms per execution, {:.0} transitions/s ({})",
+            r["seconds_per_execution"].as_f64().unwrap_or(0.0) * 1e3,
+            r["transitions_per_second"].as_f64().unwrap_or(0.0),
+            r["status"]
+        );
     }
 }

@@ -113,9 +113,10 @@ pub async fn run_dir(dir: &Path) -> std::io::Result<Vec<CaseResult>> {
         let text = std::fs::read_to_string(&file)?;
         let (name, failure) = match serde_json::from_str::<Value>(&text) {
             Ok(case) => {
-                let name = case.get("name").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| {
-                    file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
-                });
+                let name =
+                    case.get("name").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| {
+                        file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+                    });
                 (name, run_case_value(&engine, &case).await)
             }
             Err(e) => (file.display().to_string(), Some(format!("the case file is not valid JSON: {e}"))),

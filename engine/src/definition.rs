@@ -253,8 +253,15 @@ impl Definition {
             }]));
         };
         for k in top.keys() {
-            if !matches!(k.as_str(), "StartAt" | "States" | "Comment" | "Version" | "TimeoutSeconds" | "QueryLanguage") {
-                cx.err("SCHEMA_VALIDATION_FAILED", format!("/{k}"), None, Some(k), format!("unknown field '{k}' at the top level"));
+            if !matches!(k.as_str(), "StartAt" | "States" | "Comment" | "Version" | "TimeoutSeconds" | "QueryLanguage")
+            {
+                cx.err(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("/{k}"),
+                    None,
+                    Some(k),
+                    format!("unknown field '{k}' at the top level"),
+                );
             }
         }
         let jsonata = match top.get("QueryLanguage") {
@@ -262,7 +269,13 @@ impl Definition {
             Some(Value::String(s)) if s == "JSONPath" => false,
             Some(Value::String(s)) if s == "JSONata" => true,
             Some(other) => {
-                cx.err("SCHEMA_VALIDATION_FAILED", "/QueryLanguage".into(), None, Some("QueryLanguage"), format!("QueryLanguage must be \"JSONPath\" or \"JSONata\", got {other}"));
+                cx.err(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "/QueryLanguage".into(),
+                    None,
+                    Some("QueryLanguage"),
+                    format!("QueryLanguage must be \"JSONPath\" or \"JSONata\", got {other}"),
+                );
                 false
             }
         };
@@ -271,7 +284,13 @@ impl Definition {
             Some(t) => match t.as_u64() {
                 Some(n) if n > 0 => Some(n),
                 _ => {
-                    cx.err("SCHEMA_VALIDATION_FAILED", "/TimeoutSeconds".into(), None, Some("TimeoutSeconds"), "TimeoutSeconds must be a positive integer".into());
+                    cx.err(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "/TimeoutSeconds".into(),
+                        None,
+                        Some("TimeoutSeconds"),
+                        "TimeoutSeconds must be a positive integer".into(),
+                    );
                     None
                 }
             },
@@ -279,7 +298,13 @@ impl Definition {
         if let Some(c) = top.get("Comment")
             && !c.is_string()
         {
-            cx.err("SCHEMA_VALIDATION_FAILED", "/Comment".into(), None, Some("Comment"), "Comment must be a string".into());
+            cx.err(
+                "SCHEMA_VALIDATION_FAILED",
+                "/Comment".into(),
+                None,
+                Some("Comment"),
+                "Comment must be a string".into(),
+            );
         }
         let root = cx.machine(top, "", jsonata);
         if !cx.errs.is_empty() {
@@ -331,29 +356,104 @@ struct Cx {
 }
 
 const COMMON: &[&str] = &["Type", "Comment", "QueryLanguage", "Assign"];
-const JSONPATH_ONLY: &[&str] = &["InputPath", "OutputPath", "Parameters", "ResultSelector", "ResultPath", "ItemsPath", "MaxConcurrencyPath", "ToleratedFailureCountPath", "ToleratedFailurePercentagePath", "SecondsPath", "TimestampPath", "TimeoutSecondsPath", "HeartbeatSecondsPath", "ErrorPath", "CausePath", "Result", "Iterator"];
+const JSONPATH_ONLY: &[&str] = &[
+    "InputPath",
+    "OutputPath",
+    "Parameters",
+    "ResultSelector",
+    "ResultPath",
+    "ItemsPath",
+    "MaxConcurrencyPath",
+    "ToleratedFailureCountPath",
+    "ToleratedFailurePercentagePath",
+    "SecondsPath",
+    "TimestampPath",
+    "TimeoutSecondsPath",
+    "HeartbeatSecondsPath",
+    "ErrorPath",
+    "CausePath",
+    "Result",
+    "Iterator",
+];
 const JSONATA_ONLY: &[&str] = &["Arguments", "Output", "Items"];
 
 fn allowed(ty: &str) -> Option<&'static [&'static str]> {
     Some(match ty {
         "Pass" => &["Next", "End", "Result", "ResultPath", "Parameters", "InputPath", "OutputPath", "Output"],
         "Task" => &[
-            "Next", "End", "Resource", "Parameters", "Arguments", "ResultSelector", "ResultPath", "InputPath", "OutputPath", "Output",
-            "Retry", "Catch", "TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath", "Credentials",
+            "Next",
+            "End",
+            "Resource",
+            "Parameters",
+            "Arguments",
+            "ResultSelector",
+            "ResultPath",
+            "InputPath",
+            "OutputPath",
+            "Output",
+            "Retry",
+            "Catch",
+            "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            "Credentials",
         ],
         "Choice" => &["Choices", "Default", "InputPath", "OutputPath", "Output"],
-        "Wait" => &["Next", "End", "Seconds", "SecondsPath", "Timestamp", "TimestampPath", "InputPath", "OutputPath", "Output"],
+        "Wait" => &[
+            "Next",
+            "End",
+            "Seconds",
+            "SecondsPath",
+            "Timestamp",
+            "TimestampPath",
+            "InputPath",
+            "OutputPath",
+            "Output",
+        ],
         "Succeed" => &["InputPath", "OutputPath", "Output"],
         "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
         "Parallel" => &[
-            "Next", "End", "Branches", "Parameters", "Arguments", "ResultSelector", "ResultPath", "InputPath", "OutputPath", "Output",
-            "Retry", "Catch",
+            "Next",
+            "End",
+            "Branches",
+            "Parameters",
+            "Arguments",
+            "ResultSelector",
+            "ResultPath",
+            "InputPath",
+            "OutputPath",
+            "Output",
+            "Retry",
+            "Catch",
         ],
         "Map" => &[
-            "Next", "End", "ItemProcessor", "Iterator", "ItemsPath", "Items", "ItemSelector", "Parameters", "MaxConcurrency",
-            "MaxConcurrencyPath", "ResultSelector", "ResultPath", "InputPath", "OutputPath", "Output", "Retry", "Catch",
-            "ItemReader", "ItemBatcher", "ResultWriter", "ToleratedFailureCount", "ToleratedFailureCountPath",
-            "ToleratedFailurePercentage", "ToleratedFailurePercentagePath", "Label", "Arguments",
+            "Next",
+            "End",
+            "ItemProcessor",
+            "Iterator",
+            "ItemsPath",
+            "Items",
+            "ItemSelector",
+            "Parameters",
+            "MaxConcurrency",
+            "MaxConcurrencyPath",
+            "ResultSelector",
+            "ResultPath",
+            "InputPath",
+            "OutputPath",
+            "Output",
+            "Retry",
+            "Catch",
+            "ItemReader",
+            "ItemBatcher",
+            "ResultWriter",
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            "ToleratedFailurePercentage",
+            "ToleratedFailurePercentagePath",
+            "Label",
+            "Arguments",
         ],
         _ => return None,
     })
@@ -373,7 +473,13 @@ struct Sc<'a> {
 
 impl Cx {
     fn err(&mut self, code: &'static str, location: String, state: Option<&str>, field: Option<&str>, message: String) {
-        self.errs.push(ValidationError { code, location, state: state.map(str::to_owned), field: field.map(str::to_owned), message });
+        self.errs.push(ValidationError {
+            code,
+            location,
+            state: state.map(str::to_owned),
+            field: field.map(str::to_owned),
+            message,
+        });
     }
 
     fn serr(&mut self, sc: &Sc<'_>, field: &str, message: impl Into<String>) {
@@ -392,11 +498,23 @@ impl Cx {
     /// Compiles `{StartAt, States}` found at `loc`.
     fn machine(&mut self, obj: &Map<String, Value>, loc: &str, jsonata: bool) -> Option<Arc<Machine>> {
         let Some(states) = obj.get("States").and_then(Value::as_object) else {
-            self.err("SCHEMA_VALIDATION_FAILED", format!("{loc}/States"), None, Some("States"), "'States' must be an object of states".into());
+            self.err(
+                "SCHEMA_VALIDATION_FAILED",
+                format!("{loc}/States"),
+                None,
+                Some("States"),
+                "'States' must be an object of states".into(),
+            );
             return None;
         };
         if states.is_empty() {
-            self.err("SCHEMA_VALIDATION_FAILED", format!("{loc}/States"), None, Some("States"), "'States' must contain at least one state".into());
+            self.err(
+                "SCHEMA_VALIDATION_FAILED",
+                format!("{loc}/States"),
+                None,
+                Some("States"),
+                "'States' must contain at least one state".into(),
+            );
             return None;
         }
         let index: HashMap<&str, usize> = states.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
@@ -404,18 +522,39 @@ impl Cx {
             Some(Value::String(s)) => match index.get(s.as_str()) {
                 Some(i) => *i,
                 None => {
-                    self.err("MISSING_TRANSITION_TARGET", format!("{loc}/StartAt"), None, Some("StartAt"), format!("StartAt names '{s}', which is not a state"));
+                    self.err(
+                        "MISSING_TRANSITION_TARGET",
+                        format!("{loc}/StartAt"),
+                        None,
+                        Some("StartAt"),
+                        format!("StartAt names '{s}', which is not a state"),
+                    );
                     0
                 }
             },
             _ => {
-                self.err("SCHEMA_VALIDATION_FAILED", format!("{loc}/StartAt"), None, Some("StartAt"), "'StartAt' must be the name of a state".into());
+                self.err(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("{loc}/StartAt"),
+                    None,
+                    Some("StartAt"),
+                    "'StartAt' must be the name of a state".into(),
+                );
                 0
             }
         };
         for k in obj.keys() {
-            if !matches!(k.as_str(), "StartAt" | "States" | "Comment" | "Version" | "TimeoutSeconds" | "QueryLanguage" | "ProcessorConfig") {
-                self.err("SCHEMA_VALIDATION_FAILED", format!("{loc}/{}", esc(k)), None, Some(k), format!("unknown field '{k}'"));
+            if !matches!(
+                k.as_str(),
+                "StartAt" | "States" | "Comment" | "Version" | "TimeoutSeconds" | "QueryLanguage" | "ProcessorConfig"
+            ) {
+                self.err(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("{loc}/{}", esc(k)),
+                    None,
+                    Some(k),
+                    format!("unknown field '{k}'"),
+                );
             }
         }
         let mut out = Vec::with_capacity(states.len());
@@ -423,10 +562,22 @@ impl Cx {
         for (name, sv) in states {
             let sloc = format!("{loc}/States/{}", esc(name));
             if name.is_empty() || name.chars().count() > 80 {
-                self.err("SCHEMA_VALIDATION_FAILED", sloc.clone(), Some(name), None, format!("state name '{name}' must be 1 to 80 characters"));
+                self.err(
+                    "SCHEMA_VALIDATION_FAILED",
+                    sloc.clone(),
+                    Some(name),
+                    None,
+                    format!("state name '{name}' must be 1 to 80 characters"),
+                );
             }
             let Some(so) = sv.as_object() else {
-                self.err("SCHEMA_VALIDATION_FAILED", sloc, Some(name), None, format!("state '{name}' must be an object"));
+                self.err(
+                    "SCHEMA_VALIDATION_FAILED",
+                    sloc,
+                    Some(name),
+                    None,
+                    format!("state '{name}' must be an object"),
+                );
                 continue;
             };
             let (state, targets) = self.state(name, so, sloc, jsonata, &index);
@@ -456,7 +607,8 @@ impl Cx {
                 );
             }
         }
-        let all_sync = out.iter().all(|s| matches!(s.kind, Kind::Pass { .. } | Kind::Choice(_) | Kind::Succeed | Kind::Fail(_)));
+        let all_sync =
+            out.iter().all(|s| matches!(s.kind, Kind::Pass { .. } | Kind::Choice(_) | Kind::Succeed | Kind::Fail(_)));
         Some(Arc::new(Machine { start, states: out, all_sync }))
     }
 
@@ -502,7 +654,13 @@ impl Cx {
                 false
             }
             Some(_) => {
-                self.err("SCHEMA_VALIDATION_FAILED", format!("{loc}/QueryLanguage"), Some(name), Some("QueryLanguage"), format!("state '{name}': QueryLanguage must be \"JSONPath\" or \"JSONata\""));
+                self.err(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("{loc}/QueryLanguage"),
+                    Some(name),
+                    Some("QueryLanguage"),
+                    format!("state '{name}': QueryLanguage must be \"JSONPath\" or \"JSONata\""),
+                );
                 machine_jsonata
             }
         };
@@ -632,12 +790,20 @@ impl Cx {
             Some(Value::String(s)) => match JsonPath::parse(s) {
                 Ok(p) => {
                     if reference && (!p.is_reference_path() || !matches!(p.root(), crate::path::Root::Input)) {
-                        self.serr(sc, field, format!("'{s}' must be a reference path (only names and indexes, starting with '$')"));
+                        self.serr(
+                            sc,
+                            field,
+                            format!("'{s}' must be a reference path (only names and indexes, starting with '$')"),
+                        );
                     }
                     if matches!(p.root(), crate::path::Root::Context) && field != "InputPath" {
                         self.serr(sc, field, format!("'{s}' cannot refer to the context object"));
                     }
-                    if p.is_root() && matches!(p.root(), crate::path::Root::Input) { PathOpt::Root } else { PathOpt::Path(p) }
+                    if p.is_root() && matches!(p.root(), crate::path::Root::Input) {
+                        PathOpt::Root
+                    } else {
+                        PathOpt::Path(p)
+                    }
                 }
                 Err(e) => {
                     self.serr(sc, field, format!("invalid JSONPath: {}", e.reason));
@@ -704,7 +870,11 @@ impl Cx {
             return match v.as_f64() {
                 Some(n) if n >= 0.0 && (!integer || n.fract() == 0.0) => NumSpec::Lit(n),
                 _ => {
-                    self.serr(sc, field, if integer { "must be a non-negative integer" } else { "must be a non-negative number" });
+                    self.serr(
+                        sc,
+                        field,
+                        if integer { "must be a non-negative integer" } else { "must be a non-negative number" },
+                    );
                     NumSpec::None
                 }
             };
@@ -750,7 +920,16 @@ impl Cx {
                 continue;
             };
             for k in o.keys() {
-                if !matches!(k.as_str(), "ErrorEquals" | "IntervalSeconds" | "MaxAttempts" | "BackoffRate" | "MaxDelaySeconds" | "JitterStrategy" | "Comment") {
+                if !matches!(
+                    k.as_str(),
+                    "ErrorEquals"
+                        | "IntervalSeconds"
+                        | "MaxAttempts"
+                        | "BackoffRate"
+                        | "MaxDelaySeconds"
+                        | "JitterStrategy"
+                        | "Comment"
+                ) {
                     self.serr(sc, &format!("{f}/{k}"), "unknown field in a retrier");
                 }
             }
@@ -805,7 +984,11 @@ impl Cx {
                     _ => false,
                 };
                 if !ok {
-                    self.serr(sc, &format!("{f}/{k}"), "unknown field in a catcher (or one of the other query language)");
+                    self.serr(
+                        sc,
+                        &format!("{f}/{k}"),
+                        "unknown field in a catcher (or one of the other query language)",
+                    );
                 }
             }
             let errors = self.errors_list(sc, &format!("{f}/ErrorEquals"), o.get("ErrorEquals"));
@@ -898,7 +1081,11 @@ impl Cx {
                 other => !sc.jsonata && OPS.iter().any(|(n, _)| *n == other || format!("{n}Path") == other),
             };
             if !ok {
-                self.serr(sc, &format!("{f}/{k}"), "unknown field in a choice rule (or one of the other query language)");
+                self.serr(
+                    sc,
+                    &format!("{f}/{k}"),
+                    "unknown field in a choice rule (or one of the other query language)",
+                );
             }
         }
         if sc.jsonata {
@@ -963,7 +1150,10 @@ impl Cx {
                 return None;
             }
             let rhs = if is_path {
-                if matches!(op, Op::IsNull | Op::IsPresent | Op::IsNumeric | Op::IsString | Op::IsBoolean | Op::IsTimestamp) {
+                if matches!(
+                    op,
+                    Op::IsNull | Op::IsPresent | Op::IsNumeric | Op::IsString | Op::IsBoolean | Op::IsTimestamp
+                ) {
                     self.serr(sc, &format!("{f}/{k}"), "unknown comparison operator");
                     return None;
                 }
@@ -976,12 +1166,22 @@ impl Cx {
                 }
             } else {
                 let ok = match op {
-                    Op::StringEquals | Op::StringLessThan | Op::StringGreaterThan | Op::StringLessThanEquals
-                    | Op::StringGreaterThanEquals | Op::StringMatches => v.is_string(),
-                    Op::NumericEquals | Op::NumericLessThan | Op::NumericGreaterThan | Op::NumericLessThanEquals
+                    Op::StringEquals
+                    | Op::StringLessThan
+                    | Op::StringGreaterThan
+                    | Op::StringLessThanEquals
+                    | Op::StringGreaterThanEquals
+                    | Op::StringMatches => v.is_string(),
+                    Op::NumericEquals
+                    | Op::NumericLessThan
+                    | Op::NumericGreaterThan
+                    | Op::NumericLessThanEquals
                     | Op::NumericGreaterThanEquals => v.is_number(),
-                    Op::TimestampEquals | Op::TimestampLessThan | Op::TimestampGreaterThan
-                    | Op::TimestampLessThanEquals | Op::TimestampGreaterThanEquals => {
+                    Op::TimestampEquals
+                    | Op::TimestampLessThan
+                    | Op::TimestampGreaterThan
+                    | Op::TimestampLessThanEquals
+                    | Op::TimestampGreaterThanEquals => {
                         v.as_str().is_some_and(|s| crate::choice::parse_timestamp(s).is_some())
                     }
                     _ => v.is_boolean(),
@@ -1007,7 +1207,11 @@ impl Cx {
         let o = sc.obj;
         let n = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"].iter().filter(|k| o.contains_key(**k)).count();
         if n != 1 {
-            self.serr(sc, "Seconds", "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath");
+            self.serr(
+                sc,
+                "Seconds",
+                "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath",
+            );
         }
         if o.contains_key("Seconds") || o.contains_key("SecondsPath") {
             return Kind::Wait(WaitSpec::Seconds(self.num(sc, "Seconds", "SecondsPath", true)));
@@ -1087,7 +1291,11 @@ impl Cx {
                                 branches.push(m);
                             }
                         }
-                        None => self.serr(sc, &format!("Branches/{i}"), "a branch must be an object with StartAt and States"),
+                        None => self.serr(
+                            sc,
+                            &format!("Branches/{i}"),
+                            "a branch must be an object with StartAt and States",
+                        ),
                     }
                 }
             }
@@ -1119,7 +1327,9 @@ impl Cx {
             match pc.get("Mode").and_then(Value::as_str) {
                 Some("DISTRIBUTED") => distributed = true,
                 Some("INLINE") | None => {}
-                Some(other) => self.serr(sc, &format!("{proc_field}/ProcessorConfig/Mode"), format!("unknown mode '{other}'")),
+                Some(other) => {
+                    self.serr(sc, &format!("{proc_field}/ProcessorConfig/Mode"), format!("unknown mode '{other}'"))
+                }
             }
         }
         let processor = self.machine(po, &format!("{}/{proc_field}", sc.loc), jsonata);
@@ -1179,11 +1389,17 @@ impl Cx {
             }
         };
         if o.contains_key("ResultWriter") {
-            self.warnings.push(format!("state '{}': ResultWriter is ignored by the local engine; results stay in the state output", sc.name));
+            self.warnings.push(format!(
+                "state '{}': ResultWriter is ignored by the local engine; results stay in the state output",
+                sc.name
+            ));
         }
         let has_item_reader = o.contains_key("ItemReader");
         if has_item_reader {
-            self.warnings.push(format!("state '{}': ItemReader cannot read from S3 locally; the state will fail with States.ItemReaderFailed", sc.name));
+            self.warnings.push(format!(
+                "state '{}': ItemReader cannot read from S3 locally; the state will fail with States.ItemReaderFailed",
+                sc.name
+            ));
         }
         match processor {
             Some(processor) => Kind::Map(Box::new(MapSpec {

@@ -174,7 +174,10 @@ impl Engine {
         Engine {
             inner: Arc::new(Inner {
                 role_arn,
-                default_sm_arn: Arc::from(format!("arn:aws:states:{}:{}:stateMachine:weft", config.region, config.account_id)),
+                default_sm_arn: Arc::from(format!(
+                    "arn:aws:states:{}:{}:stateMachine:weft",
+                    config.region, config.account_id
+                )),
                 default_sm_name: Arc::from("weft"),
                 config,
                 tokens: Mutex::new(HashMap::new()),
@@ -224,7 +227,13 @@ impl Engine {
         redrive_count: u32,
     ) -> Option<Execution> {
         let idx = definition.root.states.iter().position(|s| s.name.as_ref() == state)?;
-        Some(crate::exec::start_at(Arc::clone(&self.inner), definition, input, options, Some((idx, state_input, redrive_count))))
+        Some(crate::exec::start_at(
+            Arc::clone(&self.inner),
+            definition,
+            input,
+            options,
+            Some((idx, state_input, redrive_count)),
+        ))
     }
 
     /// Starts an execution and waits for it to end.
@@ -251,7 +260,12 @@ impl Engine {
     }
 
     /// `SendTaskFailure`: fails the task waiting on `token` with this error and cause.
-    pub fn send_task_failure(&self, token: &str, error: Option<String>, cause: Option<String>) -> Result<(), CallbackError> {
+    pub fn send_task_failure(
+        &self,
+        token: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<(), CallbackError> {
         self.send(token, TokenMsg::Failure(Failure { error, cause }))
     }
 

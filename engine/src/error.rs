@@ -96,9 +96,7 @@ impl Failure {
         names.iter().any(|n| {
             n == err
                 || (n == names::ALL && err != names::DATA_LIMIT_EXCEEDED)
-                || (n == names::TASK_FAILED
-                    && err != names::TIMEOUT
-                    && err != names::DATA_LIMIT_EXCEEDED)
+                || (n == names::TASK_FAILED && err != names::TIMEOUT && err != names::DATA_LIMIT_EXCEEDED)
         })
     }
 }

@@ -158,7 +158,8 @@ pub(crate) fn start_at(
     } else {
         Arc::from(format!("arn:aws:states:{}:{}:stateMachine:{sm_name}", cfg.region, cfg.account_id))
     };
-    let exec_arn: Arc<str> = Arc::from(format!("arn:aws:states:{}:{}:execution:{sm_name}:{exec_name}", cfg.region, cfg.account_id));
+    let exec_arn: Arc<str> =
+        Arc::from(format!("arn:aws:states:{}:{}:execution:{sm_name}:{exec_name}", cfg.region, cfg.account_id));
     let start_date = cfg.clock.now();
     let log = Arc::new(HistoryLog::new(cfg.history_limit));
     let (stop_tx, stop_rx) = oneshot::channel::<Failure>();
@@ -194,7 +195,10 @@ pub(crate) fn start_at(
         let mut th = Thread { run: Arc::clone(&run), log: Arc::clone(&log), vars: Vars::default(), prev: 0 };
         let started = match resume {
             Some(_) => Ok(0),
-            None => th.emit(EventType::ExecutionStarted, Details::ExecutionStarted { input: Arc::clone(&input), role_arn: role_arn.to_string() }),
+            None => th.emit(
+                EventType::ExecutionStarted,
+                Details::ExecutionStarted { input: Arc::clone(&input), role_arn: role_arn.to_string() },
+            ),
         };
         let too_big = run.inner.config.payload_limit.is_some_and(|l| json_size(&input) > l);
         let result: Result<Arc<Value>, (Status, Failure)> = if let Err(f) = started {
@@ -202,7 +206,10 @@ pub(crate) fn start_at(
         } else if too_big {
             Err((
                 Status::Failed,
-                Failure::new(names::DATA_LIMIT_EXCEEDED, "The input to the execution exceeds the maximum number of bytes service limit."),
+                Failure::new(
+                    names::DATA_LIMIT_EXCEEDED,
+                    "The input to the execution exceeds the maximum number of bytes service limit.",
+                ),
             ))
         } else {
             let machine = Arc::clone(&run.def.root);
@@ -226,9 +233,22 @@ pub(crate) fn start_at(
         let now = clock.now();
         let outcome = match result {
             Ok(output) => {
-                let _ = log.push(EventType::ExecutionSucceeded, last, now, Details::ExecutionSucceeded { output: Arc::clone(&output) }, true);
+                let _ = log.push(
+                    EventType::ExecutionSucceeded,
+                    last,
+                    now,
+                    Details::ExecutionSucceeded { output: Arc::clone(&output) },
+                    true,
+                );
                 let output = Arc::unwrap_or_clone(output);
-                Outcome { status: Status::Succeeded, output: Some(output), error: None, cause: None, start_date, stop_date: now }
+                Outcome {
+                    status: Status::Succeeded,
+                    output: Some(output),
+                    error: None,
+                    cause: None,
+                    start_date,
+                    stop_date: now,
+                }
             }
             Err((status, f)) => {
                 let ty = match status {
@@ -236,7 +256,8 @@ pub(crate) fn start_at(
                     Status::TimedOut => EventType::ExecutionTimedOut,
                     _ => EventType::ExecutionFailed,
                 };
-                let _ = log.push(ty, last, now, Details::Error { error: f.error.clone(), cause: f.cause.clone() }, true);
+                let _ =
+                    log.push(ty, last, now, Details::Error { error: f.error.clone(), cause: f.cause.clone() }, true);
                 Outcome { status, output: None, error: f.error, cause: f.cause, start_date, stop_date: now }
             }
         };
@@ -355,7 +376,12 @@ impl ClockReading {
 }
 
 /// Runs a state machine from the state at `idx` to an end.
-fn run_machine_from(mut th: Thread, machine: Arc<Machine>, idx: usize, input: Arc<Value>) -> BoxFut<Result<Arc<Value>, Failure>> {
+fn run_machine_from(
+    mut th: Thread,
+    machine: Arc<Machine>,
+    idx: usize,
+    input: Arc<Value>,
+) -> BoxFut<Result<Arc<Value>, Failure>> {
     Box::pin(async move {
         let mut idx = idx;
         let mut input = input;
@@ -364,8 +390,11 @@ fn run_machine_from(mut th: Thread, machine: Arc<Machine>, idx: usize, input: Ar
             let st = &machine.states[idx];
             let (entered_ty, exited_ty) = state_event_types(&st.kind);
             let entered_time = clock_reading.now(&th);
-            let entered_id =
-                th.emit_at(entered_ty, Details::StateEntered { name: Arc::clone(&st.name), input: Arc::clone(&input) }, entered_time)?;
+            let entered_id = th.emit_at(
+                entered_ty,
+                Details::StateEntered { name: Arc::clone(&st.name), input: Arc::clone(&input) },
+                entered_time,
+            )?;
             let at = At { st, entered_id, entered_time, retry: 0, token: None };
             // The address only: a raw pointer would make this future not `Send`.
             let input_ptr = Arc::as_ptr(&input) as usize;
@@ -404,8 +433,11 @@ fn run_sync(th: &mut Thread, machine: &Machine, input: Arc<Value>) -> Result<Arc
         let st = &machine.states[idx];
         let (entered_ty, exited_ty) = state_event_types(&st.kind);
         let entered_time = clock_reading.now(th);
-        let entered_id =
-            th.emit_at(entered_ty, Details::StateEntered { name: Arc::clone(&st.name), input: Arc::clone(&input) }, entered_time)?;
+        let entered_id = th.emit_at(
+            entered_ty,
+            Details::StateEntered { name: Arc::clone(&st.name), input: Arc::clone(&input) },
+            entered_time,
+        )?;
         let at = At { st, entered_id, entered_time, retry: 0, token: None };
         let input_ptr = Arc::as_ptr(&input) as usize;
         let flow = match &st.kind {
@@ -444,7 +476,11 @@ fn leave_state(
         return Err(rt(at, format!("The state's output is nested deeper than {MAX_DEPTH} levels.")));
     }
     if let Some(ty) = exited_ty {
-        th.emit_at(ty, Details::StateExited { name: Arc::clone(&at.st.name), output: Arc::clone(output) }, exited_time)?;
+        th.emit_at(
+            ty,
+            Details::StateExited { name: Arc::clone(&at.st.name), output: Arc::clone(output) },
+            exited_time,
+        )?;
     }
     Ok(flow)
 }
@@ -572,10 +608,9 @@ fn result_path(at: &At<'_>, rp: &PathOpt, raw: Arc<Value>, result: Value) -> Res
             let mut raw = Arc::unwrap_or_clone(raw);
             match p.set(&mut raw, result) {
                 Ok(()) => Ok(Arc::new(raw)),
-                Err(_) => Err(rt(
-                    at,
-                    format!("Unable to apply ResultPath \"{p}\" to input \"{}\"", to_json_text(&raw)),
-                )),
+                Err(_) => {
+                    Err(rt(at, format!("Unable to apply ResultPath \"{p}\" to input \"{}\"", to_json_text(&raw))))
+                }
             }
         }
     }
@@ -627,7 +662,10 @@ fn eval_num(
                 Some(n) => Ok(Some(n)),
                 None => Err(rt(
                     at,
-                    format!("The {what}Path field refers to value \"{}\" which is not a valid {kind}: {p}", value_text(&v)),
+                    format!(
+                        "The {what}Path field refers to value \"{}\" which is not a valid {kind}: {p}",
+                        value_text(&v)
+                    ),
                 )),
             }
         }
@@ -668,7 +706,11 @@ fn value_text(v: &Value) -> String {
 
 /// The states that can wait: Wait, Task, Parallel, Map. Boxed so that the loop in
 /// [`run_machine_from`] stays small for the synchronous states.
-fn exec_async<'a>(th: &'a mut Thread, at: &'a At<'a>, raw: Arc<Value>) -> Pin<Box<dyn Future<Output = Result<Flow, Failure>> + Send + 'a>> {
+fn exec_async<'a>(
+    th: &'a mut Thread,
+    at: &'a At<'a>,
+    raw: Arc<Value>,
+) -> Pin<Box<dyn Future<Output = Result<Flow, Failure>> + Send + 'a>> {
     Box::pin(async move {
         let st = at.st;
         match &st.kind {
@@ -848,8 +890,14 @@ fn wait_duration(th: &Thread, at: &At<'_>, raw: &Value, w: &WaitSpec) -> Result<
                 .ok_or_else(|| rt(at, format!("The SecondsPath parameter does not reference an input value: {p}")))?;
             match v.as_i64() {
                 Some(n) if n >= 0 => Ok(Duration::from_secs(n as u64)),
-                Some(_) => Err(rt(at, format!("The SecondsPath parameter references a negative value: {p} == {}", to_json_text(&v)))),
-                None => Err(rt(at, format!("The SecondsPath parameter cannot be parsed as a long value: {p} == {}", to_json_text(&v)))),
+                Some(_) => Err(rt(
+                    at,
+                    format!("The SecondsPath parameter references a negative value: {p} == {}", to_json_text(&v)),
+                )),
+                None => Err(rt(
+                    at,
+                    format!("The SecondsPath parameter cannot be parsed as a long value: {p} == {}", to_json_text(&v)),
+                )),
             }
         }
         WaitSpec::Seconds(spec) => {
@@ -874,7 +922,10 @@ fn wait_duration(th: &Thread, at: &At<'_>, raw: &Value, w: &WaitSpec) -> Result<
                         other => {
                             return Err(rt(
                                 at,
-                                format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {p} == {}", to_json_text(&other)),
+                                format!(
+                                    "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {p} == {}",
+                                    to_json_text(&other)
+                                ),
                             ));
                         }
                     }
@@ -885,9 +936,14 @@ fn wait_duration(th: &Thread, at: &At<'_>, raw: &Value, w: &WaitSpec) -> Result<
                     match eval_tpl(at, t, &env)? {
                         Value::String(s) => s,
                         other => {
-                            return Err(prefix(at, ExprError::query(format!(
-                                "The JSONata expression '{}' specified for the field 'Timestamp' returned an unexpected data type. Expected: string, but got: {}",
-                                tpl_source(t), to_json_text(&other)))));
+                            return Err(prefix(
+                                at,
+                                ExprError::query(format!(
+                                    "The JSONata expression '{}' specified for the field 'Timestamp' returned an unexpected data type. Expected: string, but got: {}",
+                                    tpl_source(t),
+                                    to_json_text(&other)
+                                )),
+                            ));
                         }
                     }
                 }
@@ -896,7 +952,9 @@ fn wait_duration(th: &Thread, at: &At<'_>, raw: &Value, w: &WaitSpec) -> Result<
                 let field = if matches!(spec, TsSpec::Path(_)) { "TimestampPath" } else { "Timestamp" };
                 return Err(rt(
                     at,
-                    format!("The {field} parameter does not reference a valid ISO-8601 extended offset date-time format string: {text}"),
+                    format!(
+                        "The {field} parameter does not reference a valid ISO-8601 extended offset date-time format string: {text}"
+                    ),
                 ));
             };
             let now = th.run.inner.config.clock.now();
@@ -959,7 +1017,13 @@ fn retry_delay(retriers: &[Retrier], counts: &mut [u32], f: &Failure) -> Option<
     Some(Duration::from_secs_f64(secs.clamp(0.0, 1e9)))
 }
 
-fn catch_output(th: &mut Thread, at: &At<'_>, raw: Arc<Value>, c: &Catcher, f: &Failure) -> Result<Arc<Value>, Failure> {
+fn catch_output(
+    th: &mut Thread,
+    at: &At<'_>,
+    raw: Arc<Value>,
+    c: &Catcher,
+    f: &Failure,
+) -> Result<Arc<Value>, Failure> {
     let err_out = f.to_error_output();
     let ctx = || th.context(at, None);
     if at.st.jsonata {
@@ -1103,7 +1167,9 @@ impl Runner {
     async fn next(&mut self) -> Option<IterResult> {
         match self {
             Runner::Spawned(set) => set.join_next().await.map(|joined| {
-                joined.unwrap_or_else(|e| (usize::MAX, Err(Failure::new(names::RUNTIME, format!("an iteration stopped unexpectedly: {e}")))))
+                joined.unwrap_or_else(|e| {
+                    (usize::MAX, Err(Failure::new(names::RUNTIME, format!("an iteration stopped unexpectedly: {e}"))))
+                })
             }),
             Runner::Ready(q) => {
                 // Long in-place Maps still let other work run.
@@ -1164,7 +1230,10 @@ fn map_plan(th: &Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<MapPla
                 match env.resolve(p) {
                     Some(v) => v.into_owned(),
                     None => {
-                        return Err(rt(at, format!("Invalid path '{p}' : No results for path: {}", bracketed(p.as_str()))));
+                        return Err(rt(
+                            at,
+                            format!("Invalid path '{p}' : No results for path: {}", bracketed(p.as_str())),
+                        ));
                     }
                 }
             }
@@ -1184,7 +1253,9 @@ fn map_plan(th: &Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<MapPla
     let items = match &m.batcher {
         None => items,
         Some(b) => {
-            let size = eval_num(th, at, &b.max_items, raw, "MaxItemsPerBatch", true)?.unwrap_or(items.len().max(1) as f64).max(1.0) as usize;
+            let size = eval_num(th, at, &b.max_items, raw, "MaxItemsPerBatch", true)?
+                .unwrap_or(items.len().max(1) as f64)
+                .max(1.0) as usize;
             let batch_input = match &b.batch_input {
                 Some(t) => {
                     let env = Env::new(raw, &th.vars, &ctx);
@@ -1205,12 +1276,7 @@ fn map_plan(th: &Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<MapPla
                 .collect()
         }
     };
-    Ok(MapPlan {
-        items,
-        max_concurrency: max_c.unwrap_or(0.0) as usize,
-        tolerated_count: tc,
-        tolerated_pct: tp,
-    })
+    Ok(MapPlan { items, max_concurrency: max_c.unwrap_or(0.0) as usize, tolerated_count: tc, tolerated_pct: tp })
 }
 
 /// The inputs of the iterations: ItemSelector (or legacy Parameters) applied per item.
@@ -1249,7 +1315,12 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
     }
     let spawn_one = |set: &mut Runner, th: &Thread, i: usize, input: Value| {
         if let Runner::Ready(q) = set {
-            let mut child = Thread { run: Arc::clone(&th.run), log: Arc::clone(&th.log), vars: Vars::child_of(&outer_vars), prev: started };
+            let mut child = Thread {
+                run: Arc::clone(&th.run),
+                log: Arc::clone(&th.log),
+                vars: Vars::child_of(&outer_vars),
+                prev: started,
+            };
             let r = child
                 .emit(EventType::MapIterationStarted, Details::MapIteration { name: Arc::clone(&st.name), index: i })
                 .and_then(|_| run_sync(&mut child, &m.processor, Arc::new(input)));
@@ -1274,8 +1345,13 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
             let mut child = Thread { run, log, vars, prev: started };
             if distributed {
                 child.prev = 0;
-                let _ = child.emit(EventType::ExecutionStarted, Details::ExecutionStarted { input: Arc::clone(&input), role_arn: String::new() });
-            } else if let Err(f) = child.emit(EventType::MapIterationStarted, Details::MapIteration { name: Arc::clone(&name), index: i }) {
+                let _ = child.emit(
+                    EventType::ExecutionStarted,
+                    Details::ExecutionStarted { input: Arc::clone(&input), role_arn: String::new() },
+                );
+            } else if let Err(f) =
+                child.emit(EventType::MapIterationStarted, Details::MapIteration { name: Arc::clone(&name), index: i })
+            {
                 return (i, Err(f));
             }
             let log = Arc::clone(&child.log);
@@ -1337,7 +1413,10 @@ async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) -> Result<V
                             names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
                             "The specified tolerated failure threshold was exceeded",
                         );
-                        th.emit(EventType::MapRunFailed, Details::Error { error: fail.error.clone(), cause: fail.cause.clone() })?;
+                        th.emit(
+                            EventType::MapRunFailed,
+                            Details::Error { error: fail.error.clone(), cause: fail.cause.clone() },
+                        )?;
                         return Err(fail);
                     }
                     if tolerance_set {
@@ -1405,10 +1484,17 @@ async fn task(th: &mut Thread, at: &At<'_>, raw: &Value, t: &TaskSpec) -> Result
     };
     let timeout = eval_num(th, at, &t.timeout, raw, "TimeoutSeconds", true)?.map(|s| s as u64);
     let heartbeat = eval_num(th, at, &t.heartbeat, raw, "HeartbeatSeconds", true)?.map(|s| s as u64);
-    let wait_token = matches!(target, Target::LambdaInvoke { wait_token: true } | Target::Service { wait_token: true, .. });
+    let wait_token =
+        matches!(target, Target::LambdaInvoke { wait_token: true } | Target::Service { wait_token: true, .. });
     let token = wait_token.then(|| format!("{}-{}", fast_uuid(), Engine::next_id(&th.run.inner)));
     let params = {
-        let at_tok = At { st, entered_id: at.entered_id, entered_time: at.entered_time, retry: at.retry, token: token.as_deref() };
+        let at_tok = At {
+            st,
+            entered_id: at.entered_id,
+            entered_time: at.entered_time,
+            retry: at.retry,
+            token: token.as_deref(),
+        };
         effective_params(th, &at_tok, raw)?
     };
     if let Some(limit) = th.run.inner.config.payload_limit
@@ -1416,15 +1502,26 @@ async fn task(th: &mut Thread, at: &At<'_>, raw: &Value, t: &TaskSpec) -> Result
     {
         return Err(Failure::new(
             names::DATA_LIMIT_EXCEEDED,
-            format!("The state/task '{}' has an input with a size exceeding the maximum number of bytes service limit.", st.name),
+            format!(
+                "The state/task '{}' has an input with a size exceeding the maximum number of bytes service limit.",
+                st.name
+            ),
         ));
     }
     let (resource_type, resource) = match &target {
-        Target::LambdaInvoke { .. } => ("lambda".to_owned(), t.resource.trim_start_matches("arn:aws:states:::lambda:").to_owned()),
-        Target::StartExecution { .. } => ("states".to_owned(), t.resource.trim_start_matches("arn:aws:states:::states:").to_owned()),
-        Target::Service { service, .. } => {
-            (service.to_string(), t.resource.trim_start_matches("arn:aws:states:::").split_once(':').map_or(String::new(), |x| x.1.to_owned()))
+        Target::LambdaInvoke { .. } => {
+            ("lambda".to_owned(), t.resource.trim_start_matches("arn:aws:states:::lambda:").to_owned())
         }
+        Target::StartExecution { .. } => {
+            ("states".to_owned(), t.resource.trim_start_matches("arn:aws:states:::states:").to_owned())
+        }
+        Target::Service { service, .. } => (
+            service.to_string(),
+            t.resource
+                .trim_start_matches("arn:aws:states:::")
+                .split_once(':')
+                .map_or(String::new(), |x| x.1.to_owned()),
+        ),
         Target::LambdaArn(_) => (String::new(), t.resource.clone()),
     };
     let bare = matches!(target, Target::LambdaArn(_));
@@ -1446,7 +1543,10 @@ async fn task(th: &mut Thread, at: &At<'_>, raw: &Value, t: &TaskSpec) -> Result
                 heartbeat_seconds: heartbeat,
             },
         )?;
-        th.emit(EventType::TaskStarted, Details::TaskStarted { resource_type: resource_type.clone(), resource: resource.clone() })?;
+        th.emit(
+            EventType::TaskStarted,
+            Details::TaskStarted { resource_type: resource_type.clone(), resource: resource.clone() },
+        )?;
     }
 
     let ctx = TaskContext {
@@ -1481,7 +1581,11 @@ async fn task(th: &mut Thread, at: &At<'_>, raw: &Value, t: &TaskSpec) -> Result
             // `.waitForTaskToken`: the invocation only hands out the token; wait for the callback.
             th.emit(
                 EventType::TaskSubmitted,
-                Details::TaskOutput { resource_type: resource_type.clone(), resource: resource.clone(), output: submitted },
+                Details::TaskOutput {
+                    resource_type: resource_type.clone(),
+                    resource: resource.clone(),
+                    output: submitted,
+                },
             )?;
             loop {
                 let beat = async {
@@ -1511,7 +1615,10 @@ async fn task(th: &mut Thread, at: &At<'_>, raw: &Value, t: &TaskSpec) -> Result
             {
                 let f = Failure::new(
                     names::DATA_LIMIT_EXCEEDED,
-                    format!("The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.", st.name),
+                    format!(
+                        "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
+                        st.name
+                    ),
                 );
                 emit_task_failure(th, bare, &resource_type, &resource, &f)?;
                 return Err(f);
@@ -1530,7 +1637,13 @@ async fn task(th: &mut Thread, at: &At<'_>, raw: &Value, t: &TaskSpec) -> Result
     }
 }
 
-fn emit_task_failure(th: &mut Thread, bare: bool, resource_type: &str, resource: &str, f: &Failure) -> Result<(), Failure> {
+fn emit_task_failure(
+    th: &mut Thread,
+    bare: bool,
+    resource_type: &str,
+    resource: &str,
+    f: &Failure,
+) -> Result<(), Failure> {
     let timed_out = matches!(f.error_name(), names::TIMEOUT | names::HEARTBEAT_TIMEOUT);
     if bare {
         let ty = if timed_out { EventType::LambdaFunctionTimedOut } else { EventType::LambdaFunctionFailed };
@@ -1564,7 +1677,13 @@ impl Drop for TokenGuard {
     }
 }
 
-async fn invoke(th: &Thread, target: &Target<'_>, resource: &str, params: Value, ctx: TaskContext) -> Result<Value, Failure> {
+async fn invoke(
+    th: &Thread,
+    target: &Target<'_>,
+    resource: &str,
+    params: Value,
+    ctx: TaskContext,
+) -> Result<Value, Failure> {
     let invoker = Arc::clone(&th.run.inner.config.invoker);
     match target {
         Target::LambdaInvoke { wait_token } => {
@@ -1578,7 +1697,8 @@ async fn invoke(th: &Thread, target: &Target<'_>, resource: &str, params: Value,
                 ));
             };
             let payload = obj.get("Payload").cloned().unwrap_or(Value::Object(Map::new()));
-            let call = TaskCall { resource: resource.to_owned(), function_name: fname.to_owned(), payload, context: ctx };
+            let call =
+                TaskCall { resource: resource.to_owned(), function_name: fname.to_owned(), payload, context: ctx };
             let out = invoker.invoke(call).await.map_err(|e| Failure { error: Some(e.error), cause: Some(e.cause) })?;
             let wrapped = json!({
                 "ExecutedVersion": "$LATEST",
@@ -1591,11 +1711,17 @@ async fn invoke(th: &Thread, target: &Target<'_>, resource: &str, params: Value,
             Ok(wrapped)
         }
         Target::LambdaArn(name) => {
-            let call = TaskCall { resource: resource.to_owned(), function_name: (*name).to_owned(), payload: params, context: ctx };
+            let call = TaskCall {
+                resource: resource.to_owned(),
+                function_name: (*name).to_owned(),
+                payload: params,
+                context: ctx,
+            };
             invoker.invoke(call).await.map_err(|e| Failure { error: Some(e.error), cause: Some(e.cause) })
         }
         Target::Service { .. } => {
-            let call = TaskCall { resource: resource.to_owned(), function_name: String::new(), payload: params, context: ctx };
+            let call =
+                TaskCall { resource: resource.to_owned(), function_name: String::new(), payload: params, context: ctx };
             invoker.invoke(call).await.map_err(|e| Failure { error: Some(e.error), cause: Some(e.cause) })
         }
         Target::StartExecution { sync } => start_child(th, *sync, params).await,

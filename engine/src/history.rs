@@ -126,15 +126,36 @@ impl std::fmt::Display for EventType {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Details {
     None,
-    ExecutionStarted { input: Arc<Value>, role_arn: String },
-    ExecutionSucceeded { output: Arc<Value> },
+    ExecutionStarted {
+        input: Arc<Value>,
+        role_arn: String,
+    },
+    ExecutionSucceeded {
+        output: Arc<Value>,
+    },
     /// ExecutionFailed / Aborted / TimedOut, MapRunFailed.
-    Error { error: Option<String>, cause: Option<String> },
-    StateEntered { name: Arc<str>, input: Arc<Value> },
-    StateExited { name: Arc<str>, output: Arc<Value> },
-    MapStateStarted { length: usize },
-    MapIteration { name: Arc<str>, index: usize },
-    MapRunStarted { map_run_arn: String },
+    Error {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    StateEntered {
+        name: Arc<str>,
+        input: Arc<Value>,
+    },
+    StateExited {
+        name: Arc<str>,
+        output: Arc<Value>,
+    },
+    MapStateStarted {
+        length: usize,
+    },
+    MapIteration {
+        name: Arc<str>,
+        index: usize,
+    },
+    MapRunStarted {
+        map_run_arn: String,
+    },
     TaskScheduled {
         resource_type: String,
         resource: String,
@@ -143,15 +164,36 @@ pub enum Details {
         timeout_seconds: Option<u64>,
         heartbeat_seconds: Option<u64>,
     },
-    TaskStarted { resource_type: String, resource: String },
+    TaskStarted {
+        resource_type: String,
+        resource: String,
+    },
     /// TaskSubmitted and TaskSucceeded.
-    TaskOutput { resource_type: String, resource: String, output: Value },
+    TaskOutput {
+        resource_type: String,
+        resource: String,
+        output: Value,
+    },
     /// TaskFailed and TaskTimedOut.
-    TaskError { resource_type: String, resource: String, error: Option<String>, cause: Option<String> },
-    LambdaScheduled { resource: String, input: Value, timeout_seconds: Option<u64> },
-    LambdaSucceeded { output: Value },
+    TaskError {
+        resource_type: String,
+        resource: String,
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    LambdaScheduled {
+        resource: String,
+        input: Value,
+        timeout_seconds: Option<u64>,
+    },
+    LambdaSucceeded {
+        output: Value,
+    },
     /// LambdaFunctionFailed and LambdaFunctionTimedOut.
-    LambdaError { error: Option<String>, cause: Option<String> },
+    LambdaError {
+        error: Option<String>,
+        cause: Option<String>,
+    },
 }
 
 /// One history event.
@@ -215,7 +257,14 @@ impl HistoryEvent {
             Details::MapRunStarted { map_run_arn } => {
                 ("mapRunStartedEventDetails".into(), json!({"mapRunArn": map_run_arn}))
             }
-            Details::TaskScheduled { resource_type, resource, region, parameters, timeout_seconds, heartbeat_seconds } => {
+            Details::TaskScheduled {
+                resource_type,
+                resource,
+                region,
+                parameters,
+                timeout_seconds,
+                heartbeat_seconds,
+            } => {
                 let mut m = Map::new();
                 m.insert("resourceType".into(), resource_type.clone().into());
                 m.insert("resource".into(), resource.clone().into());
@@ -229,10 +278,9 @@ impl HistoryEvent {
                 }
                 ("taskScheduledEventDetails".into(), Value::Object(m))
             }
-            Details::TaskStarted { resource_type, resource } => (
-                "taskStartedEventDetails".into(),
-                json!({"resourceType": resource_type, "resource": resource}),
-            ),
+            Details::TaskStarted { resource_type, resource } => {
+                ("taskStartedEventDetails".into(), json!({"resourceType": resource_type, "resource": resource}))
+            }
             Details::TaskOutput { resource_type, resource, output } => (
                 details_key(self.event_type),
                 json!({"resourceType": resource_type, "resource": resource, "output": json_string(output), "outputDetails": not_truncated}),
@@ -373,27 +421,30 @@ impl HistoryLog {
         // Registered before the first look at the events, so no append can be missed.
         self.followers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let guard = FollowerGuard(Arc::clone(self));
-        futures::stream::unfold((guard, 0usize, std::collections::VecDeque::new()), |(guard, mut next, mut buf)| async move {
-            loop {
-                if let Some(ev) = buf.pop_front() {
-                    return Some((ev, (guard, next, buf)));
+        futures::stream::unfold(
+            (guard, 0usize, std::collections::VecDeque::new()),
+            |(guard, mut next, mut buf)| async move {
+                loop {
+                    if let Some(ev) = buf.pop_front() {
+                        return Some((ev, (guard, next, buf)));
+                    }
+                    let log = &guard.0;
+                    let notified = log.notify.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    let (evs, closed) = log.since(next);
+                    if !evs.is_empty() {
+                        next += evs.len();
+                        buf.extend(evs);
+                        continue;
+                    }
+                    if closed {
+                        return None;
+                    }
+                    notified.await;
                 }
-                let log = &guard.0;
-                let notified = log.notify.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                let (evs, closed) = log.since(next);
-                if !evs.is_empty() {
-                    next += evs.len();
-                    buf.extend(evs);
-                    continue;
-                }
-                if closed {
-                    return None;
-                }
-                notified.await;
-            }
-        })
+            },
+        )
     }
 }
 
@@ -405,4 +456,3 @@ impl Drop for FollowerGuard {
         self.0.followers.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
-

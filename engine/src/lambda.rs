@@ -42,8 +42,10 @@ fn service_error(error: &str, cause: impl Into<String>) -> TaskFailure {
 #[async_trait::async_trait]
 impl TaskInvoker for LambdaHttpInvoker {
     async fn invoke(&self, call: TaskCall) -> Result<Value, TaskFailure> {
-        let url = format!("{}/2015-03-31/functions/{}/invocations", self.endpoint, Self::function_path(&call.function_name));
-        let body = serde_json::to_vec(&call.payload).map_err(|e| service_error("Lambda.InvalidRequestContentException", e.to_string()))?;
+        let url =
+            format!("{}/2015-03-31/functions/{}/invocations", self.endpoint, Self::function_path(&call.function_name));
+        let body = serde_json::to_vec(&call.payload)
+            .map_err(|e| service_error("Lambda.InvalidRequestContentException", e.to_string()))?;
         let resp = self
             .client
             .post(&url)
@@ -55,10 +57,9 @@ impl TaskInvoker for LambdaHttpInvoker {
             .map_err(|e| service_error("Lambda.ServiceException", format!("could not reach {url}: {e}")))?;
         let status = resp.status();
         let function_error = resp.headers().get("x-amz-function-error").is_some();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| service_error("Lambda.ServiceException", format!("reading the response from {url} failed: {e}")))?;
+        let bytes = resp.bytes().await.map_err(|e| {
+            service_error("Lambda.ServiceException", format!("reading the response from {url} failed: {e}"))
+        })?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         if !status.is_success() {
             let error = match status.as_u16() {

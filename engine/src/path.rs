@@ -533,11 +533,7 @@ impl Parser<'_> {
                     names.push(self.quoted()?);
                     self.skip_ws();
                 }
-                if names.len() == 1 {
-                    Seg::Child(names.pop().unwrap_or_default())
-                } else {
-                    Seg::Names(names)
-                }
+                if names.len() == 1 { Seg::Child(names.pop().unwrap_or_default()) } else { Seg::Names(names) }
             }
             Some(b'?') => {
                 self.i += 1;

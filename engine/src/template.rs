@@ -142,11 +142,21 @@ pub(crate) enum Tpl {
     Obj(Vec<(String, Tpl)>),
     Arr(Vec<Tpl>),
     /// `"key.$": "$.path"`; `field` is the original key, for error messages.
-    Path { path: JsonPath, field: String },
-    Intrinsic { call: Box<Intrinsic>, field: String },
+    Path {
+        path: JsonPath,
+        field: String,
+    },
+    Intrinsic {
+        call: Box<Intrinsic>,
+        field: String,
+    },
     /// `"{% expr %}"`; `src` is the whole string and `field` AWS's name for where it sits
     /// (`Output/a/b[0]`), both for error causes.
-    Jsonata { expr: Box<Jsonata>, src: Box<str>, field: Box<str> },
+    Jsonata {
+        expr: Box<Jsonata>,
+        src: Box<str>,
+        field: Box<str>,
+    },
 }
 
 /// A template that failed to compile: where and why.
@@ -209,7 +219,9 @@ fn jp(v: &Value, at: &str, errs: &mut Vec<TplError>) -> Tpl {
                         },
                         _ => errs.push(TplError {
                             at: here,
-                            message: format!("the value of '{k}' must be a string (a JSONPath or an intrinsic function)"),
+                            message: format!(
+                                "the value of '{k}' must be a string (a JSONPath or an intrinsic function)"
+                            ),
                         }),
                     }
                 } else {
@@ -277,7 +289,10 @@ fn jn(v: &Value, at: &str, field: &str, errs: &mut Vec<TplError>) -> Tpl {
                 field: Box::from(aws_field(&format!("{field}{at}")).as_str()),
             },
             Some(Err(e)) => {
-                errs.push(TplError { at: at.to_owned(), message: format!("invalid JSONata expression {s}: {}", e.cause) });
+                errs.push(TplError {
+                    at: at.to_owned(),
+                    message: format!("invalid JSONata expression {s}: {}", e.cause),
+                });
                 Tpl::Lit(Value::Null)
             }
             None => Tpl::Lit(v.clone()),
@@ -285,7 +300,9 @@ fn jn(v: &Value, at: &str, field: &str, errs: &mut Vec<TplError>) -> Tpl {
         Value::Object(m) => Tpl::Obj(
             m.iter().map(|(k, x)| (k.clone(), jn(x, &format!("{at}/{}", escape_ptr(k)), field, errs))).collect(),
         ),
-        Value::Array(a) => Tpl::Arr(a.iter().enumerate().map(|(i, x)| jn(x, &format!("{at}/{i}"), field, errs)).collect()),
+        Value::Array(a) => {
+            Tpl::Arr(a.iter().enumerate().map(|(i, x)| jn(x, &format!("{at}/{i}"), field, errs)).collect())
+        }
         other => Tpl::Lit(other.clone()),
     }
 }
@@ -360,5 +377,7 @@ pub(crate) fn missing_path_error(path: &JsonPath, field: &str, env: &Env<'_>) ->
             ));
         }
     };
-    ExprError::runtime(format!("The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{doc}'"))
+    ExprError::runtime(format!(
+        "The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{doc}'"
+    ))
 }

@@ -26,9 +26,8 @@ where
 fn run(def: String, input: Value) -> Result<Outcome, String> {
     block_on(async move {
         let d = Definition::from_json_str(&def).map_err(|e| e.to_string())?;
-        let engine = Engine::new(
-            EngineConfig::new(Arc::new(engine::task::NoInvoker)).with_clock(Arc::new(VirtualClock::new())),
-        );
+        let engine =
+            Engine::new(EngineConfig::new(Arc::new(engine::task::NoInvoker)).with_clock(Arc::new(VirtualClock::new())));
         Ok(engine.run(Arc::new(d), input).await)
     })
 }
@@ -46,7 +45,11 @@ fn jsonata(output: &str) -> String {
 fn a_chain_of_10000_states_runs() {
     let mut states = serde_json::Map::new();
     for i in 0..10_000 {
-        let next = if i == 9_999 { json!({"Type": "Pass", "End": true}) } else { json!({"Type": "Pass", "Next": format!("s{}", i + 1)}) };
+        let next = if i == 9_999 {
+            json!({"Type": "Pass", "End": true})
+        } else {
+            json!({"Type": "Pass", "Next": format!("s{}", i + 1)})
+        };
         states.insert(format!("s{i}"), next);
     }
     let def = json!({"StartAt": "s0", "States": states}).to_string();

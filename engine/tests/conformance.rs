@@ -24,7 +24,9 @@ async fn corpus_passes_except_documented_exclusions() {
     for r in &results {
         match (&r.failure, excluded.get(&r.name)) {
             (Some(diff), None) => problems.push(format!("FAIL {}\n{diff}", r.name)),
-            (None, Some(_)) => problems.push(format!("{} passes now: remove it from conformance-exclusions.md", r.name)),
+            (None, Some(_)) => {
+                problems.push(format!("{} passes now: remove it from conformance-exclusions.md", r.name))
+            }
             _ => {}
         }
     }

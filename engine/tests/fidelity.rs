@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 async fn run(def: Value, input: Value) -> Outcome {
     let d = Definition::parse(&def).unwrap_or_else(|e| panic!("invalid definition: {e}"));
-    let engine = Engine::new(EngineConfig::new(Arc::new(engine::task::NoInvoker)).with_clock(Arc::new(VirtualClock::new())));
+    let engine =
+        Engine::new(EngineConfig::new(Arc::new(engine::task::NoInvoker)).with_clock(Arc::new(VirtualClock::new())));
     engine.run(Arc::new(d), input).await
 }
 
@@ -28,7 +29,9 @@ async fn jsonata_causes_quote_the_expression_without_delimiters() {
     assert_eq!(o.error.as_deref(), Some("States.QueryEvaluationError"));
     assert_eq!(
         o.cause.as_deref().unwrap_or_default(),
-        format!("{PREFIX}The JSONata expression '$states.input.absent' specified for the field 'Output/v' returned nothing (undefined).")
+        format!(
+            "{PREFIX}The JSONata expression '$states.input.absent' specified for the field 'Output/v' returned nothing (undefined)."
+        )
     );
 
     let def = json!({"QueryLanguage": "JSONata", "StartAt": "S", "States": {"S": {"Type": "Pass", "Output": "{%1 + \"a\"%}", "End": true}}});
@@ -44,7 +47,10 @@ async fn jsonata_causes_quote_the_expression_without_delimiters() {
     let def = json!({"QueryLanguage": "JSONata", "StartAt": "S", "States": {"S": {"Type": "Wait", "Timestamp": "{% 5 %}", "End": true}}});
     let o = run(def, json!({})).await;
     let cause = o.cause.unwrap_or_default();
-    assert!(cause.starts_with(&format!("{PREFIX}The JSONata expression '5' specified for the field 'Timestamp'")), "{cause}");
+    assert!(
+        cause.starts_with(&format!("{PREFIX}The JSONata expression '5' specified for the field 'Timestamp'")),
+        "{cause}"
+    );
 }
 
 #[tokio::test]
@@ -61,14 +67,17 @@ async fn bracketed_member_names_with_escaped_quotes_resolve() {
         for def in [
             one(json!({"Type": "Pass", "InputPath": path, "End": true})),
             one(json!({"Type": "Pass", "Parameters": {"v.$": path}, "OutputPath": "$.v", "End": true})),
-            one(json!({"Type": "Pass", "Parameters": {"v.$": format!("States.Array({path})")}, "OutputPath": "$.v[0]", "End": true})),
+            one(
+                json!({"Type": "Pass", "Parameters": {"v.$": format!("States.Array({path})")}, "OutputPath": "$.v[0]", "End": true}),
+            ),
         ] {
             let o = run(def.clone(), input.clone()).await;
             assert_eq!(o.status, Status::Succeeded, "{path}: {o:?}");
             assert_eq!(o.output.as_ref(), Some(&want), "{path} in {def}");
         }
         // As a ResultPath: the value lands under the unescaped name.
-        let o = run(one(json!({"Type": "Pass", "Result": 9, "ResultPath": path, "End": true})), json!({"plain": {}})).await;
+        let o =
+            run(one(json!({"Type": "Pass", "Result": 9, "ResultPath": path, "End": true})), json!({"plain": {}})).await;
         assert_eq!(o.status, Status::Succeeded, "{path}: {o:?}");
         let out = o.output.unwrap_or_default();
         let got = if path.starts_with("$.plain") { &out["plain"][key] } else { &out[key] };
@@ -97,7 +106,11 @@ async fn wait_paths_that_select_nothing_use_aws_wording() {
         );
     }
     // With an InputPath, the path is applied to the effective input.
-    let o = run(one(json!({"Type": "Wait", "InputPath": "$.inner", "SecondsPath": "$.s", "End": true})), json!({"s": 1, "inner": {}})).await;
+    let o = run(
+        one(json!({"Type": "Wait", "InputPath": "$.inner", "SecondsPath": "$.s", "End": true})),
+        json!({"s": 1, "inner": {}}),
+    )
+    .await;
     assert_eq!(
         o.cause.as_deref().unwrap_or_default(),
         format!("{PREFIX}The SecondsPath parameter does not reference an input value: $.s")

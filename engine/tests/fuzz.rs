@@ -15,11 +15,39 @@ fn leaf() -> impl Strategy<Value = Value> {
         (-5i64..100).prop_map(Value::from),
         (-1.0e3f64..1.0e3).prop_map(Value::from),
         prop::sample::select(vec![
-            "", "$", "$.a", "$.a.b", "$.a[0]", "$.a[*]", "$..b", "$.a[?(@.b > 1)]", "$$.Execution.Id", "$$.Map.Item.Value",
-            "$x", "$x.y", "States.Format('{} {}', $.a, $.b)", "States.ArrayLength($.a)", "States.StringToJson($.s)",
-            "States.MathAdd($.n, 1)", "States.Array(1, $.a)", "States.Hash($.s, 'SHA-256')", "{% $states.input %}",
-            "{% $states.input.a + 1 %}", "{% $x %}", "{% $count($states.input.a) %}", "2024-01-01T00:00:00Z", "S0", "S1", "S2",
-            "States.ALL", "States.Runtime", "hello", "$.", "$[", "{% (", "States.Nope()",
+            "",
+            "$",
+            "$.a",
+            "$.a.b",
+            "$.a[0]",
+            "$.a[*]",
+            "$..b",
+            "$.a[?(@.b > 1)]",
+            "$$.Execution.Id",
+            "$$.Map.Item.Value",
+            "$x",
+            "$x.y",
+            "States.Format('{} {}', $.a, $.b)",
+            "States.ArrayLength($.a)",
+            "States.StringToJson($.s)",
+            "States.MathAdd($.n, 1)",
+            "States.Array(1, $.a)",
+            "States.Hash($.s, 'SHA-256')",
+            "{% $states.input %}",
+            "{% $states.input.a + 1 %}",
+            "{% $x %}",
+            "{% $count($states.input.a) %}",
+            "2024-01-01T00:00:00Z",
+            "S0",
+            "S1",
+            "S2",
+            "States.ALL",
+            "States.Runtime",
+            "hello",
+            "$.",
+            "$[",
+            "{% (",
+            "States.Nope()",
         ])
         .prop_map(|s| Value::String(s.to_owned())),
     ]
@@ -45,18 +73,53 @@ fn json_with_keys(keys: Vec<&'static str>) -> impl Strategy<Value = Value> {
 }
 
 const FIELDS: &[&str] = &[
-    "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Result", "Assign", "Output", "Arguments",
-    "Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Error", "Cause", "ErrorPath", "CausePath", "ItemsPath",
-    "Items", "ItemSelector", "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailureCount", "ToleratedFailurePercentage",
-    "QueryLanguage", "Default", "Resource", "TimeoutSeconds", "HeartbeatSeconds",
+    "InputPath",
+    "OutputPath",
+    "ResultPath",
+    "Parameters",
+    "ResultSelector",
+    "Result",
+    "Assign",
+    "Output",
+    "Arguments",
+    "Seconds",
+    "SecondsPath",
+    "Timestamp",
+    "TimestampPath",
+    "Error",
+    "Cause",
+    "ErrorPath",
+    "CausePath",
+    "ItemsPath",
+    "Items",
+    "ItemSelector",
+    "MaxConcurrency",
+    "MaxConcurrencyPath",
+    "ToleratedFailureCount",
+    "ToleratedFailurePercentage",
+    "QueryLanguage",
+    "Default",
+    "Resource",
+    "TimeoutSeconds",
+    "HeartbeatSeconds",
 ];
 
 fn rule() -> impl Strategy<Value = Value> {
     (
         prop::sample::select(vec!["$.a", "$.n", "$.s", "$x", "$.missing", "$"]),
         prop::sample::select(vec![
-            "NumericEquals", "NumericLessThan", "StringEquals", "StringMatches", "BooleanEquals", "IsNull", "IsPresent",
-            "IsNumeric", "IsString", "TimestampLessThan", "NumericEqualsPath", "StringEqualsPath",
+            "NumericEquals",
+            "NumericLessThan",
+            "StringEquals",
+            "StringMatches",
+            "BooleanEquals",
+            "IsNull",
+            "IsPresent",
+            "IsNumeric",
+            "IsString",
+            "TimestampLessThan",
+            "NumericEqualsPath",
+            "StringEqualsPath",
         ]),
         leaf(),
         prop::sample::select(vec!["S0", "S1", "S2", "S3"]),
@@ -161,10 +224,18 @@ fn template() -> impl Strategy<Value = Value> {
             prop_oneof![
                 path().prop_map(|p| ("$", p)),
                 prop::sample::select(vec![
-                    "States.Format('{}-{}', $.a, $.n)", "States.ArrayLength($.a)", "States.MathAdd($.n, 2)",
-                    "States.JsonToString($)", "States.StringToJson($.s)", "States.ArrayPartition($.a, 2)", "States.UUID()",
-                    "States.Base64Encode($.s)", "States.ArrayContains($.a, 1)", "States.StringSplit($.s, ',')",
-                    "$$.State.Name", "$$.Map.Item.Index",
+                    "States.Format('{}-{}', $.a, $.n)",
+                    "States.ArrayLength($.a)",
+                    "States.MathAdd($.n, 2)",
+                    "States.JsonToString($)",
+                    "States.StringToJson($.s)",
+                    "States.ArrayPartition($.a, 2)",
+                    "States.UUID()",
+                    "States.Base64Encode($.s)",
+                    "States.ArrayContains($.a, 1)",
+                    "States.StringSplit($.s, ',')",
+                    "$$.State.Name",
+                    "$$.Map.Item.Index",
                 ])
                 .prop_map(|s| ("$", json!(s))),
                 literal().prop_map(|v| ("", v)),
@@ -173,7 +244,11 @@ fn template() -> impl Strategy<Value = Value> {
         0..4,
     )
     .prop_map(|kv| {
-        Value::Object(kv.into_iter().map(|(k, (suffix, v))| (if suffix.is_empty() { k.to_owned() } else { format!("{k}.$") }, v)).collect())
+        Value::Object(
+            kv.into_iter()
+                .map(|(k, (suffix, v))| (if suffix.is_empty() { k.to_owned() } else { format!("{k}.$") }, v))
+                .collect(),
+        )
     })
 }
 
@@ -285,7 +360,8 @@ fn valid_state(next: Option<String>) -> impl Strategy<Value = Value> {
 
 fn valid_definition() -> impl Strategy<Value = Value> {
     (1usize..6).prop_flat_map(|n| {
-        let states: Vec<_> = (0..n).map(|i| valid_state(Some(if i + 1 < n { format!("S{}", i + 1) } else { "Done".into() }))).collect();
+        let states: Vec<_> =
+            (0..n).map(|i| valid_state(Some(if i + 1 < n { format!("S{}", i + 1) } else { "Done".into() }))).collect();
         states.prop_map(|states| {
             let mut m = Map::new();
             for (i, s) in states.into_iter().enumerate() {
@@ -301,7 +377,8 @@ fn check_run(def: &Value, input: Value) {
     let Ok(parsed) = Definition::parse(def) else { return };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        let engine = Engine::new(EngineConfig::new(Arc::new(engine::task::NoInvoker)).with_clock(Arc::new(VirtualClock::new())));
+        let engine =
+            Engine::new(EngineConfig::new(Arc::new(engine::task::NoInvoker)).with_clock(Arc::new(VirtualClock::new())));
         let exec = engine.start(Arc::new(parsed), input, StartOptions::default());
         // Loops through Choice/Next are legal ASL; cut them off after a while.
         let outcome = match tokio::time::timeout(Duration::from_secs(2), exec.wait()).await {

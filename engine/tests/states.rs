@@ -44,7 +44,9 @@ async fn missing_paths_are_states_runtime_with_the_state_in_the_cause() {
     assert_eq!(o.error.as_deref(), Some("States.Runtime"));
     assert_eq!(
         o.cause.as_deref(),
-        Some("An error occurred while executing the state 'S' (entered at the event id #2). The JSONPath '$.nope' specified for the field 'x.$' could not be found in the input '{\"a\":1}'")
+        Some(
+            "An error occurred while executing the state 'S' (entered at the event id #2). The JSONPath '$.nope' specified for the field 'x.$' could not be found in the input '{\"a\":1}'"
+        )
     );
     let o = run(one(json!({"Type": "Pass", "InputPath": "$.nope", "End": true})), json!({})).await;
     assert_eq!(o.error.as_deref(), Some("States.Runtime"));
@@ -59,7 +61,10 @@ async fn context_object_and_variables() {
         "B": {"Type": "Pass", "Parameters": {"who.$": "$who", "state.$": "$$.State.Name", "exec.$": "$$.Execution.Name",
                                              "input.$": "$$.Execution.Input"}, "End": true}}});
     let d = Arc::new(Definition::parse(&def).expect("valid"));
-    let o = engine().start(d, json!({"name": "ann"}), StartOptions { name: Some("e1".into()), ..Default::default() }).wait().await;
+    let o = engine()
+        .start(d, json!({"name": "ann"}), StartOptions { name: Some("e1".into()), ..Default::default() })
+        .wait()
+        .await;
     assert_eq!(ok(&o), &json!({"who": "ann", "state": "B", "exec": "e1", "input": {"name": "ann"}}));
 }
 
@@ -107,7 +112,11 @@ async fn wait_seconds_and_timestamp_on_virtual_time() {
 
 #[tokio::test]
 async fn fail_and_succeed() {
-    let o = run(one(json!({"Type": "Fail", "ErrorPath": "$.e", "CausePath": "States.Format('because {}', $.c)"})), json!({"e": "E", "c": 3})).await;
+    let o = run(
+        one(json!({"Type": "Fail", "ErrorPath": "$.e", "CausePath": "States.Format('because {}', $.c)"})),
+        json!({"e": "E", "c": 3}),
+    )
+    .await;
     assert_eq!((o.status, o.error.as_deref(), o.cause.as_deref()), (Status::Failed, Some("E"), Some("because 3")));
     let o = run(one(json!({"Type": "Succeed", "OutputPath": "$.a"})), json!({"a": [1]})).await;
     assert_eq!(ok(&o), &json!([1]));
@@ -163,10 +172,20 @@ async fn map_history_has_iteration_events() {
     assert_eq!(
         types,
         [
-            "ExecutionStarted", "MapStateEntered", "MapStateStarted",
-            "MapIterationStarted", "PassStateEntered", "PassStateExited", "MapIterationSucceeded",
-            "MapIterationStarted", "PassStateEntered", "PassStateExited", "MapIterationSucceeded",
-            "MapStateSucceeded", "MapStateExited", "ExecutionSucceeded"
+            "ExecutionStarted",
+            "MapStateEntered",
+            "MapStateStarted",
+            "MapIterationStarted",
+            "PassStateEntered",
+            "PassStateExited",
+            "MapIterationSucceeded",
+            "MapIterationStarted",
+            "PassStateEntered",
+            "PassStateExited",
+            "MapIterationSucceeded",
+            "MapStateSucceeded",
+            "MapStateExited",
+            "ExecutionSucceeded"
         ]
     );
     let json = exec.history_snapshot()[2].to_aws_json();
@@ -189,7 +208,8 @@ async fn jsonata_states_use_arguments_output_assign_and_conditions() {
 #[tokio::test]
 async fn unbounded_nesting_fails_instead_of_overflowing_the_stack() {
     // Each turn wraps the input one level deeper; AWS's JSON stack limits this too.
-    let def = json!({"StartAt": "Wrap", "States": {"Wrap": {"Type": "Pass", "Parameters": {"p.$": "$"}, "Next": "Wrap"}}});
+    let def =
+        json!({"StartAt": "Wrap", "States": {"Wrap": {"Type": "Pass", "Parameters": {"p.$": "$"}, "Next": "Wrap"}}});
     let o = run(def, json!({})).await;
     assert_eq!(o.error.as_deref(), Some("States.Runtime"), "{o:?}");
     assert!(o.cause.as_deref().is_some_and(|c| c.contains("nested deeper than 1000")), "{o:?}");
@@ -207,5 +227,10 @@ async fn an_endless_loop_ends_at_the_history_limit() {
 async fn jsonata_undefined_and_errors_name_the_field() {
     let o = run(json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Pass", "Output": {"v": ["{% $states.input.nope %}"]}, "End": true}}}), json!({})).await;
     assert_eq!(o.error.as_deref(), Some("States.QueryEvaluationError"));
-    assert!(o.cause.as_deref().is_some_and(|c| c.ends_with("specified for the field 'Output/v[0]' returned nothing (undefined).")), "{o:?}");
+    assert!(
+        o.cause
+            .as_deref()
+            .is_some_and(|c| c.ends_with("specified for the field 'Output/v[0]' returned nothing (undefined).")),
+        "{o:?}"
+    );
 }

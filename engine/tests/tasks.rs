@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use engine::{
-    Definition, Engine, EngineConfig, EventType, LambdaHttpInvoker, StartOptions, Status, TaskCall, TaskFailure, TaskInvoker,
+    Definition, Engine, EngineConfig, EventType, LambdaHttpInvoker, StartOptions, Status, TaskCall, TaskFailure,
+    TaskInvoker,
 };
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -36,7 +37,11 @@ where
     F: Fn(TaskCall, u32) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Value, TaskFailure>> + Send + 'static,
 {
-    Arc::new(Functions { handler: Box::new(move |c, n| Box::pin(f(c, n))), calls: AtomicU32::new(0), seen: Mutex::new(vec![]) })
+    Arc::new(Functions {
+        handler: Box::new(move |c, n| Box::pin(f(c, n))),
+        calls: AtomicU32::new(0),
+        seen: Mutex::new(vec![]),
+    })
 }
 
 fn def(v: Value) -> Arc<Definition> {
@@ -62,7 +67,11 @@ fn lambda_task(extra: Value) -> Value {
 async fn lambda_invoke_wraps_the_payload_and_records_task_events() {
     let f = functions(|c, _| async move { Ok(json!({"got": c.payload, "fn": c.function_name})) });
     let engine = Engine::new(EngineConfig::new(f.clone()));
-    let exec = engine.start(def(lambda_task(json!({"ResultSelector": {"p.$": "$.Payload", "code.$": "$.StatusCode"}}))), json!({"x": 1}), StartOptions::default());
+    let exec = engine.start(
+        def(lambda_task(json!({"ResultSelector": {"p.$": "$.Payload", "code.$": "$.StatusCode"}}))),
+        json!({"x": 1}),
+        StartOptions::default(),
+    );
     let o = exec.wait().await;
     assert_eq!(o.status, Status::Succeeded, "{o:?}");
     assert_eq!(o.output, Some(json!({"p": {"got": {"x": 1}, "fn": "echo"}, "code": 200})));
@@ -85,14 +94,19 @@ async fn lambda_invoke_wraps_the_payload_and_records_task_events() {
     }
     let scheduled = exec.history_snapshot()[2].to_aws_json();
     assert_eq!(scheduled["taskScheduledEventDetails"]["resource"], "invoke");
-    assert_eq!(scheduled["taskScheduledEventDetails"]["parameters"], json!(r#"{"FunctionName":"echo","Payload":{"x":1}}"#));
+    assert_eq!(
+        scheduled["taskScheduledEventDetails"]["parameters"],
+        json!(r#"{"FunctionName":"echo","Payload":{"x":1}}"#)
+    );
 }
 
 #[tokio::test]
 async fn bare_lambda_arn_passes_the_input_and_returns_the_raw_result() {
     let f = functions(|c, _| async move { Ok(json!({"name": c.function_name, "in": c.payload})) });
     let engine = Engine::new(EngineConfig::new(f));
-    let d = def(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:doit", "End": true}}}));
+    let d = def(
+        json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:doit", "End": true}}}),
+    );
     let exec = engine.start(d, json!([1]), StartOptions::default());
     let o = exec.wait().await;
     assert_eq!(o.output, Some(json!({"name": "doit", "in": [1]})));
@@ -156,7 +170,9 @@ async fn timeout_seconds_raises_states_timeout_which_task_failed_does_not_catch(
         Ok(json!(1))
     });
     let engine = Engine::new(EngineConfig::new(f));
-    let mut v = lambda_task(json!({"TimeoutSeconds": 5, "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "C"}], "End": true}));
+    let mut v = lambda_task(
+        json!({"TimeoutSeconds": 5, "Catch": [{"ErrorEquals": ["States.TaskFailed"], "Next": "C"}], "End": true}),
+    );
     v["States"]["C"] = json!({"Type": "Succeed"});
     let d2 = def(v);
     let exec = engine.start(d2, json!({}), StartOptions::default());
@@ -181,16 +197,21 @@ fn token_sink() -> (Arc<Functions>, tokio::sync::mpsc::UnboundedReceiver<String>
 }
 
 fn callback_def(extra: Value) -> Arc<Definition> {
-    def(lambda_task(json!({
-        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-        "Parameters": {"FunctionName": "q", "Payload": {"token.$": "$$.Task.Token"}}
-    }).as_object().map(|o| {
-        let mut o = o.clone();
-        if let Some(e) = extra.as_object() {
-            o.extend(e.clone());
-        }
-        Value::Object(o)
-    }).unwrap_or_default()))
+    def(lambda_task(
+        json!({
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {"FunctionName": "q", "Payload": {"token.$": "$$.Task.Token"}}
+        })
+        .as_object()
+        .map(|o| {
+            let mut o = o.clone();
+            if let Some(e) = extra.as_object() {
+                o.extend(e.clone());
+            }
+            Value::Object(o)
+        })
+        .unwrap_or_default(),
+    ))
 }
 
 #[tokio::test]
@@ -223,7 +244,11 @@ async fn wait_for_task_token_fails_on_send_task_failure() {
 async fn heartbeat_timeout_without_heartbeats() {
     let (f, mut tokens) = token_sink();
     let engine = Engine::new(EngineConfig::new(f));
-    let exec = engine.start(callback_def(json!({"HeartbeatSeconds": 10, "TimeoutSeconds": 100})), json!({}), StartOptions::default());
+    let exec = engine.start(
+        callback_def(json!({"HeartbeatSeconds": 10, "TimeoutSeconds": 100})),
+        json!({}),
+        StartOptions::default(),
+    );
     let token = tokens.recv().await.expect("token");
     tokio::time::sleep(Duration::from_secs(6)).await;
     engine.send_task_heartbeat(&token).expect("live");
@@ -237,7 +262,9 @@ async fn heartbeat_timeout_without_heartbeats() {
 #[tokio::test]
 async fn start_execution_sync_2_runs_a_child_and_returns_its_output() {
     let engine = Engine::new(EngineConfig::new(Arc::new(engine::task::NoInvoker)));
-    let child = def(json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"doubled.$": "States.MathAdd($.n, $.n)"}, "End": true}}}));
+    let child = def(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"doubled.$": "States.MathAdd($.n, $.n)"}, "End": true}}}),
+    );
     engine.register_state_machine("child", child);
     let parent = def(json!({"StartAt": "Run", "States": {"Run": {
         "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
@@ -280,7 +307,9 @@ async fn stop_aborts_a_running_execution() {
 #[tokio::test(start_paused = true)]
 async fn execution_timeout_times_out() {
     let engine = Engine::new(EngineConfig::new(Arc::new(engine::task::NoInvoker)));
-    let d = def(json!({"TimeoutSeconds": 5, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": true}}}));
+    let d = def(
+        json!({"TimeoutSeconds": 5, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": true}}}),
+    );
     let o = engine.run(d, json!({})).await;
     assert_eq!((o.status, o.error.as_deref()), (Status::TimedOut, Some("States.Timeout")));
 }
@@ -350,7 +379,11 @@ async fn lambda_server() -> String {
                         let head = String::from_utf8_lossy(&buf[..i]).into_owned();
                         let len: usize = head
                             .lines()
-                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
                             .unwrap_or(0);
                         while buf.len() < i + 4 + len {
                             let n = sock.read(&mut chunk).await.unwrap_or(0);
@@ -396,12 +429,16 @@ async fn lambda_http_invoker_calls_the_invoke_api() {
     let o = engine.run(ok, json!({"a": [1, "two"]})).await;
     assert_eq!(o.output, Some(json!({"echo": {"a": [1, "two"]}})), "{o:?}");
 
-    let fails = def(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:fails", "End": true}}}));
+    let fails = def(
+        json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:fails", "End": true}}}),
+    );
     let o = engine.run(fails, json!({})).await;
     assert_eq!(o.error.as_deref(), Some("Node.Failed"));
     assert!(o.cause.as_deref().is_some_and(|c| c.contains("it broke")), "{o:?}");
 
-    let missing = def(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:nope", "End": true}}}));
+    let missing = def(
+        json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:nope", "End": true}}}),
+    );
     let o = engine.run(missing, json!({})).await;
     assert_eq!(o.error.as_deref(), Some("Lambda.ResourceNotFoundException"));
 }

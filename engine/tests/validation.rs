@@ -21,7 +21,9 @@ fn dangling_start_at_and_transitions() {
     assert!(has(&e, "MISSING_TRANSITION_TARGET", None, Some("StartAt")), "{e:?}");
     let e = errors(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}));
     assert!(has(&e, "MISSING_TRANSITION_TARGET", Some("A"), Some("Next")), "{e:?}");
-    let e = errors(json!({"StartAt": "A", "States": {"A": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsNull": true, "Next": "Z"}], "Default": "Y"}}}));
+    let e = errors(
+        json!({"StartAt": "A", "States": {"A": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsNull": true, "Next": "Z"}], "Default": "Y"}}}),
+    );
     assert_eq!(e.iter().filter(|e| e.code == "MISSING_TRANSITION_TARGET").count(), 2, "{e:?}");
 }
 
@@ -37,10 +39,16 @@ fn unreachable_states_and_missing_ends() {
 
 #[test]
 fn choice_needs_choices() {
-    let e = errors(json!({"StartAt": "C", "States": {"C": {"Type": "Choice", "Default": "D"}, "D": {"Type": "Succeed"}}}));
+    let e =
+        errors(json!({"StartAt": "C", "States": {"C": {"Type": "Choice", "Default": "D"}, "D": {"Type": "Succeed"}}}));
     assert!(has(&e, "SCHEMA_VALIDATION_FAILED", Some("C"), Some("Choices")), "{e:?}");
-    let e = errors(json!({"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [{"Variable": "$.x", "NumericEquals": "1", "Next": "D"}]}, "D": {"Type": "Succeed"}}}));
-    assert!(e.iter().any(|e| e.state.as_deref() == Some("C") && e.location.ends_with("/Choices/0/NumericEquals")), "{e:?}");
+    let e = errors(
+        json!({"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [{"Variable": "$.x", "NumericEquals": "1", "Next": "D"}]}, "D": {"Type": "Succeed"}}}),
+    );
+    assert!(
+        e.iter().any(|e| e.state.as_deref() == Some("C") && e.location.ends_with("/Choices/0/NumericEquals")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -51,7 +59,9 @@ fn unknown_fields_types_and_other_query_language() {
     assert!(has(&e, "SCHEMA_VALIDATION_FAILED", Some("A"), Some("Type")), "{e:?}");
     let e = errors(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Output": {"x": 1}, "End": true}}}));
     assert!(has(&e, "SCHEMA_VALIDATION_FAILED", Some("A"), Some("Output")), "{e:?}");
-    let e = errors(json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Pass", "InputPath": "$.x", "End": true}}}));
+    let e = errors(
+        json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Pass", "InputPath": "$.x", "End": true}}}),
+    );
     assert!(has(&e, "SCHEMA_VALIDATION_FAILED", Some("A"), Some("InputPath")), "{e:?}");
     let e = errors(json!({"StartAt": "A", "States": {"A": {"Type": "Task", "End": true}}}));
     assert!(has(&e, "SCHEMA_VALIDATION_FAILED", Some("A"), Some("Resource")), "{e:?}");
@@ -63,11 +73,17 @@ fn bad_paths_intrinsics_and_jsonata() {
     assert!(has(&e, "SCHEMA_VALIDATION_FAILED", Some("A"), Some("InputPath")), "{e:?}");
     let e = errors(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "ResultPath": "$.a[*]", "End": true}}}));
     assert!(has(&e, "SCHEMA_VALIDATION_FAILED", Some("A"), Some("ResultPath")), "{e:?}");
-    let e = errors(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Parameters": {"x.$": "States.Format("}, "End": true}}}));
+    let e = errors(
+        json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Parameters": {"x.$": "States.Format("}, "End": true}}}),
+    );
     assert!(e.iter().any(|e| e.state.as_deref() == Some("A") && e.location == "/States/A/Parameters/x.$"), "{e:?}");
-    let e = errors(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Parameters": {"x.$": "not a path"}, "End": true}}}));
+    let e = errors(
+        json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Parameters": {"x.$": "not a path"}, "End": true}}}),
+    );
     assert!(e.iter().any(|e| e.location == "/States/A/Parameters/x.$"), "{e:?}");
-    let e = errors(json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Pass", "Output": "{% $states.input. %}", "End": true}}}));
+    let e = errors(
+        json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Pass", "Output": "{% $states.input. %}", "End": true}}}),
+    );
     assert!(has(&e, "SCHEMA_VALIDATION_FAILED", Some("A"), Some("Output")), "{e:?}");
 }
 

@@ -43,8 +43,7 @@ pub struct Args {
 pub fn read_input(path: &std::path::Path) -> anyhow::Result<String> {
     if path.as_os_str() == "-" {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .context("reading standard input")?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading standard input")?;
         Ok(s)
     } else {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
@@ -72,10 +71,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = read_input(&args.graph)?;
     let mut options = CompileOptions::default();
     if let Some(path) = &args.functions {
-        let map =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        options.functions = FunctionMap::from_json_overrides(&map)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let map = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        options.functions =
+            FunctionMap::from_json_overrides(&map).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
     let graph = match compiler::parse(&text) {
         Ok(g) => g,
@@ -99,12 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::fs::write(out, &asl).with_context(|| format!("writing {}", out.display()))?;
     }
     if args.explain {
-        let explain = compiler::explain_with(
-            &graph,
-            &compiled,
-            &compiler::PriceTable::default(),
-            args.loop_items,
-        );
+        let explain = compiler::explain_with(&graph, &compiled, &compiler::PriceTable::default(), args.loop_items);
         match args.format {
             Format::Json => println!("{}", serde_json::to_string_pretty(&explain)?),
             Format::Text => print!("{explain}"),

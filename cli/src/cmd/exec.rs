@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use engine::{
-    Definition, Engine, EngineConfig, LambdaHttpInvoker, StartOptions, Status, SystemClock,
-    TaskInvoker, VirtualClock,
+    Definition, Engine, EngineConfig, LambdaHttpInvoker, StartOptions, Status, SystemClock, TaskInvoker, VirtualClock,
 };
 use serde_json::Value;
 
@@ -46,10 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let definition = match Definition::from_json_str(&text) {
         Ok(d) => d,
         Err(errors) => {
-            eprintln!(
-                "{} is not a valid state machine definition:",
-                args.definition.display()
-            );
+            eprintln!("{} is not a valid state machine definition:", args.definition.display());
             for e in &errors.0 {
                 eprintln!("  {e}");
             }
@@ -62,10 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let input: Value = match (&args.input, &args.input_file) {
         (Some(s), _) => serde_json::from_str(s).context("--input is not valid JSON")?,
         (None, Some(f)) => {
-            let t = std::fs::read_to_string(f)
-                .with_context(|| format!("reading the input file {}", f.display()))?;
-            serde_json::from_str(&t)
-                .with_context(|| format!("{} is not valid JSON", f.display()))?
+            let t = std::fs::read_to_string(f).with_context(|| format!("reading the input file {}", f.display()))?;
+            serde_json::from_str(&t).with_context(|| format!("{} is not valid JSON", f.display()))?
         }
         (None, None) => Value::Object(Default::default()),
     };
@@ -74,31 +68,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => Arc::new(engine::task::NoInvoker),
     };
     let mut config = EngineConfig::new(invoker);
-    config.clock = if args.fast_timers {
-        Arc::new(VirtualClock::new())
-    } else {
-        Arc::new(SystemClock)
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
+    config.clock = if args.fast_timers { Arc::new(VirtualClock::new()) } else { Arc::new(SystemClock) };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")?;
     let (outcome, history) = rt.block_on(async {
         let engine = Engine::new(config);
-        let exec = engine.start(
-            Arc::new(definition),
-            input,
-            StartOptions {
-                name: args.name.clone(),
-                ..Default::default()
-            },
-        );
+        let exec =
+            engine.start(Arc::new(definition), input, StartOptions { name: args.name.clone(), ..Default::default() });
         let outcome = exec.wait().await;
-        let history: Vec<Value> = exec
-            .history_snapshot()
-            .iter()
-            .map(|e| e.to_aws_json())
-            .collect();
+        let history: Vec<Value> = exec.history_snapshot().iter().map(|e| e.to_aws_json()).collect();
         (outcome, history)
     });
     let mut out = outcome.to_json();
@@ -108,9 +85,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         m.insert("history".into(), Value::Array(history));
     }
     println!("{}", serde_json::to_string(&out)?);
-    Ok(if outcome.status == Status::Succeeded {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if outcome.status == Status::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -66,10 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Some(json), _) => Some(serde_json::from_str(json).context("--input is not valid JSON")?),
         (None, Some(path)) => {
             let text = super::compile::read_input(path)?;
-            Some(
-                serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not valid JSON", path.display()))?,
-            )
+            Some(serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?)
         }
         (None, None) => None,
     };
@@ -107,9 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let definition = Definition::parse(&compiled.asl).map_err(|e| {
-        anyhow::anyhow!(
-            "the compiled state machine was rejected by the engine (a compiler bug): {e:?}"
-        )
+        anyhow::anyhow!("the compiled state machine was rejected by the engine (a compiler bug): {e:?}")
     })?;
     let secrets = match &args.secrets {
         Some(path) => {
@@ -138,20 +133,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("setting up the node functions")?
         .with_secrets(Arc::new(secrets));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     let outcome = runtime.block_on(async move {
         let mut config = EngineConfig::new(Arc::new(functions));
         if args.fast_timers {
             config = config.with_clock(Arc::new(engine::VirtualClock::new()));
         }
         let engine = Engine::new(config);
-        let options = StartOptions {
-            name: None,
-            state_machine_name: Some(state_machine_name(&graph)),
-        };
+        let options = StartOptions { name: None, state_machine_name: Some(state_machine_name(&graph)) };
         let execution = engine.start(Arc::new(definition), input, options);
         let progress = Arc::new(Mutex::new(Progress::new(&graph, args.quiet)));
         let ticker = spawn_spinner(progress.clone());
@@ -173,12 +162,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         writeln!(stdout, "{}", serde_json::to_string_pretty(&output)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let error = outcome
-        .error
-        .unwrap_or_else(|| outcome.status.as_str().to_owned());
-    let where_ = failed_node
-        .map(|n| format!(" at node `{n}`"))
-        .unwrap_or_default();
+    let error = outcome.error.unwrap_or_else(|| outcome.status.as_str().to_owned());
+    let where_ = failed_node.map(|n| format!(" at node `{n}`")).unwrap_or_default();
     eprintln!("execution {}{where_}: {error}", outcome.status.as_str());
     if let Some(cause) = outcome.cause.as_deref().filter(|c| !c.is_empty()) {
         eprintln!("  cause: {}", readable_cause(cause));
@@ -226,11 +211,7 @@ pub fn not_runnable(graph: &Graph) -> Vec<Diagnostic> {
 }
 
 fn state_machine_name(graph: &Graph) -> String {
-    let id: String = graph
-        .id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
-        .collect();
+    let id: String = graph.id.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).collect();
     if id.is_empty() { "weft".to_owned() } else { id }
 }
 
@@ -238,11 +219,7 @@ fn state_machine_name(graph: &Graph) -> String {
 fn readable_cause(cause: &str) -> String {
     serde_json::from_str::<Value>(cause)
         .ok()
-        .and_then(|v| {
-            v.get("errorMessage")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
+        .and_then(|v| v.get("errorMessage").and_then(Value::as_str).map(str::to_owned))
         .unwrap_or_else(|| cause.to_owned())
 }
 
@@ -286,11 +263,7 @@ impl Progress {
         Self {
             quiet,
             tty: std::io::stderr().is_terminal(),
-            nodes: graph
-                .nodes
-                .iter()
-                .map(|n| (n.id.clone(), n.node_type.clone()))
-                .collect(),
+            nodes: graph.nodes.iter().map(|n| (n.id.clone(), n.node_type.clone())).collect(),
             origins: HashMap::new(),
             failed_attempts: HashMap::new(),
             running: Vec::new(),
@@ -312,10 +285,7 @@ impl Progress {
             .keys()
             .filter(|id| {
                 state.starts_with(id.as_str())
-                    && state[id.len()..]
-                        .chars()
-                        .next()
-                        .is_some_and(|c| !c.is_ascii_alphanumeric() && c != '_')
+                    && state[id.len()..].chars().next().is_some_and(|c| !c.is_ascii_alphanumeric() && c != '_')
             })
             .max_by_key(|id| id.len())
             .cloned()
@@ -329,10 +299,7 @@ impl Progress {
     fn label(&self, state: &str) -> String {
         match self.node_of(state) {
             Some(node) if node == state => {
-                format!(
-                    "{state} ({})",
-                    self.nodes.get(&node).map(String::as_str).unwrap_or("?")
-                )
+                format!("{state} ({})", self.nodes.get(&node).map(String::as_str).unwrap_or("?"))
             }
             Some(node) => format!("{node} [{state}]"),
             None => state.to_owned(),
@@ -356,14 +323,7 @@ impl Progress {
         match (&ev.event_type, &ev.details) {
             (_, Details::StateEntered { name, .. }) => {
                 let in_iteration = parent.as_ref().is_some_and(|p| p.in_iteration);
-                self.origins.insert(
-                    ev.id,
-                    Origin {
-                        state: name.clone(),
-                        entered: ev.timestamp,
-                        in_iteration,
-                    },
-                );
+                self.origins.insert(ev.id, Origin { state: name.clone(), entered: ev.timestamp, in_iteration });
                 if !in_iteration {
                     self.top_entered.insert(name.clone(), ev.timestamp);
                     self.running.push(name.clone());
@@ -373,24 +333,10 @@ impl Progress {
                 }
             }
             (EventType::MapIterationStarted, Details::MapIteration { name, .. }) => {
-                self.origins.insert(
-                    ev.id,
-                    Origin {
-                        state: name.clone(),
-                        entered: ev.timestamp,
-                        in_iteration: true,
-                    },
-                );
+                self.origins.insert(ev.id, Origin { state: name.clone(), entered: ev.timestamp, in_iteration: true });
             }
-            (
-                EventType::MapIterationSucceeded | EventType::MapIterationFailed,
-                Details::MapIteration { name, .. },
-            ) => {
-                let count = self.maps.entry(name.clone()).or_insert(MapCount {
-                    done: 0,
-                    failed: 0,
-                    total: None,
-                });
+            (EventType::MapIterationSucceeded | EventType::MapIterationFailed, Details::MapIteration { name, .. }) => {
+                let count = self.maps.entry(name.clone()).or_insert(MapCount { done: 0, failed: 0, total: None });
                 if ev.event_type == EventType::MapIterationFailed {
                     count.failed += 1;
                 } else {
@@ -399,14 +345,7 @@ impl Progress {
             }
             (EventType::MapStateStarted, Details::MapStateStarted { length }) => {
                 if let Some(p) = &parent {
-                    self.maps.insert(
-                        p.state.clone(),
-                        MapCount {
-                            done: 0,
-                            failed: 0,
-                            total: Some(*length),
-                        },
-                    );
+                    self.maps.insert(p.state.clone(), MapCount { done: 0, failed: 0, total: Some(*length) });
                 }
                 self.inherit(ev.id, parent);
             }
@@ -424,11 +363,7 @@ impl Progress {
                             Some(m) => format!(", {} item(s)", m.done + m.failed),
                             None => String::new(),
                         };
-                        self.line(format!(
-                            "  \u{2713} done    {} in {}{extra}",
-                            self.label(name),
-                            show(took)
-                        ));
+                        self.line(format!("  \u{2713} done    {} in {}{extra}", self.label(name), show(took)));
                     }
                 }
                 self.inherit(ev.id, parent);
@@ -489,8 +424,8 @@ impl Progress {
             return;
         }
         const FRAMES: [char; 10] = [
-            '\u{280b}', '\u{2819}', '\u{2839}', '\u{2838}', '\u{283c}', '\u{2834}', '\u{2826}',
-            '\u{2827}', '\u{2807}', '\u{280f}',
+            '\u{280b}', '\u{2819}', '\u{2839}', '\u{2838}', '\u{283c}', '\u{2834}', '\u{2826}', '\u{2827}', '\u{2807}',
+            '\u{280f}',
         ];
         self.frame = (self.frame + 1) % FRAMES.len();
         let mut seen = HashSet::new();
@@ -510,12 +445,7 @@ impl Progress {
             })
             .collect();
         let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2K{} running {}",
-            FRAMES[self.frame],
-            running.join(", ")
-        );
+        let _ = write!(err, "\r\x1b[2K{} running {}", FRAMES[self.frame], running.join(", "));
         let _ = err.flush();
         self.spinner_shown = true;
     }
@@ -535,9 +465,7 @@ impl Progress {
         }
         // A failure outside a Task (e.g. `States.Runtime` on a bad path) names no task; the
         // state still open when the execution ended is where it failed.
-        self.last_failed
-            .clone()
-            .or_else(|| self.running.iter().rev().find_map(|s| self.node_of(s)))
+        self.last_failed.clone().or_else(|| self.running.iter().rev().find_map(|s| self.node_of(s)))
     }
 }
 

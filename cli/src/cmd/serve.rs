@@ -72,7 +72,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(serve(args, config))
 }
 
@@ -96,9 +97,9 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().unwrap_or(addr);
     let sfn_addr = SocketAddr::new(args.sfn_host, args.sfn_port);
-    let sfn_listener = tokio::net::TcpListener::bind(sfn_addr)
-        .await
-        .with_context(|| format!("cannot listen on {sfn_addr} for the Step Functions endpoint (--sfn-host, --sfn-port)"))?;
+    let sfn_listener = tokio::net::TcpListener::bind(sfn_addr).await.with_context(|| {
+        format!("cannot listen on {sfn_addr} for the Step Functions endpoint (--sfn-host, --sfn-port)")
+    })?;
     let sfn_local = sfn_listener.local_addr().unwrap_or(sfn_addr);
     // The api reaches the endpoint on loopback even when it is bound to all interfaces.
     let endpoint_host = if sfn_local.ip().is_unspecified() { Ipv4Addr::LOCALHOST.into() } else { sfn_local.ip() };
@@ -159,10 +160,9 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     // No graceful shutdown: requests are short and every write is one transaction, so being
     // killed mid-request loses nothing committed; running executions are handled at restart.
     let server = tokio::spawn(async move {
-        tokio::try_join!(
-            async { axum::serve(listener, api).await.context("serving the API") },
-            async { axum::serve(sfn_listener, endpoint_app).await.context("serving the Step Functions endpoint") },
-        )
+        tokio::try_join!(async { axum::serve(listener, api).await.context("serving the API") }, async {
+            axum::serve(sfn_listener, endpoint_app).await.context("serving the Step Functions endpoint")
+        },)
     });
     // One line, the API's address first (tests and scripts read it). The secret is never printed.
     let whose = if generated {
@@ -203,7 +203,9 @@ async fn sweep(state: &fn_api::AppState, cutoff: Option<chrono::DateTime<chrono:
     };
     match result {
         Ok(0) => {}
-        Ok(n) => tracing::warn!(count = n, "interrupted starts resolved (adopted, or FAILED with Weft.StartInterrupted)"),
+        Ok(n) => {
+            tracing::warn!(count = n, "interrupted starts resolved (adopted, or FAILED with Weft.StartInterrupted)")
+        }
         Err(err) => tracing::warn!(%err, "could not check for interrupted starts; will retry"),
     }
 }
@@ -233,7 +235,8 @@ async fn recorder(state: fn_api::AppState, started_at: chrono::DateTime<chrono::
                 let now = Instant::now();
                 let live: std::collections::HashSet<_> = ids.iter().copied().collect();
                 schedule.retain(|id, _| live.contains(id));
-                let due: Vec<_> = ids.into_iter().filter(|id| schedule.get(id).is_none_or(|(at, _)| *at <= now)).collect();
+                let due: Vec<_> =
+                    ids.into_iter().filter(|id| schedule.get(id).is_none_or(|(at, _)| *at <= now)).collect();
                 let results: Vec<_> = futures::stream::iter(due)
                     .map(|id| {
                         let state = state.clone();

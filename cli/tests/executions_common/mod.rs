@@ -197,8 +197,9 @@ impl Api {
     }
 
     pub async fn start(&self, workflow: &str, input: Value) -> String {
-        let (status, started) =
-            self.call(reqwest::Method::POST, &format!("/v1/workflows/{workflow}/executions"), Some(json!({"input": input}))).await;
+        let (status, started) = self
+            .call(reqwest::Method::POST, &format!("/v1/workflows/{workflow}/executions"), Some(json!({"input": input})))
+            .await;
         assert_eq!(status, 201, "{started}");
         started["id"].as_str().expect("id").to_owned()
     }
@@ -235,7 +236,8 @@ pub struct Sse {
 /// Reads one SSE response from `path`, resuming after `last_event_id`. Stops early (dropping
 /// the connection) after `max_events` data events, if given.
 pub async fn read_sse(api: &Api, path: &str, last_event_id: Option<&str>, max_events: Option<usize>) -> Vec<Sse> {
-    let mut req = api.http.get(format!("{}{path}", api.base)).bearer_auth(&api.token).header("accept", "text/event-stream");
+    let mut req =
+        api.http.get(format!("{}{path}", api.base)).bearer_auth(&api.token).header("accept", "text/event-stream");
     if let Some(id) = last_event_id {
         req = req.header("last-event-id", id);
     }
@@ -286,7 +288,8 @@ pub async fn follow(api: &Api, execution: &str, limit: Duration) -> (Vec<Value>,
     let mut events = Vec::new();
     loop {
         assert!(Instant::now() < deadline, "no end event within {limit:?}");
-        let got = read_sse(api, &format!("/v1/executions/{execution}/events?timeout_ms=2000"), last.as_deref(), None).await;
+        let got =
+            read_sse(api, &format!("/v1/executions/{execution}/events?timeout_ms=2000"), last.as_deref(), None).await;
         for ev in got {
             if ev.event.as_deref() == Some("end") {
                 return (events, serde_json::from_str(&ev.data).expect("end data"));
@@ -303,8 +306,6 @@ pub async fn follow(api: &Api, execution: &str, limit: Duration) -> (Vec<Value>,
 pub fn kinds(events: &[Value]) -> Vec<(String, String)> {
     events
         .iter()
-        .map(|e| {
-            (e["type"].as_str().unwrap_or("").to_owned(), e["node_id"].as_str().unwrap_or("").to_owned())
-        })
+        .map(|e| (e["type"].as_str().unwrap_or("").to_owned(), e["node_id"].as_str().unwrap_or("").to_owned()))
         .collect()
 }

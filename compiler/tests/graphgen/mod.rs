@@ -60,13 +60,7 @@ const CONDITIONS: &[&str] = &[
 
 impl Builder {
     pub fn new(seed: u64) -> Self {
-        Self {
-            rng: Rng::new(seed),
-            nodes: Vec::new(),
-            edges: Vec::new(),
-            counter: 0,
-            express_only: false,
-        }
+        Self { rng: Rng::new(seed), nodes: Vec::new(), edges: Vec::new(), counter: 0, express_only: false }
     }
 
     fn id(&mut self) -> String {
@@ -133,8 +127,7 @@ impl Builder {
         match self.rng.below(4) {
             0 => {
                 let n = self.nodes.last_mut().map(|n| {
-                    n["retry"] =
-                        json!({"max_attempts": 3, "interval_seconds": 1, "backoff_rate": 2.0});
+                    n["retry"] = json!({"max_attempts": 3, "interval_seconds": 1, "backoff_rate": 2.0});
                     n["timeout_seconds"] = json!(30);
                 });
                 let _ = n;
@@ -159,11 +152,7 @@ impl Builder {
         while self.nodes.len() - start_len < budget.max(1) {
             step += 1;
             let remaining = budget.saturating_sub(self.nodes.len() - start_len);
-            let choice = if depth >= 3 || remaining < 8 {
-                step % 4
-            } else {
-                self.rng.below(8) as usize
-            };
+            let choice = if depth >= 3 || remaining < 8 { step % 4 } else { self.rng.below(8) as usize };
             let (e, x) = match choice {
                 0 | 1 => {
                     let mut kinds: Vec<&str> = TASKS.to_vec();
@@ -248,8 +237,7 @@ impl Builder {
 /// A valid graph of about `size` nodes.
 pub fn graph(size: usize, seed: u64) -> Value {
     let mut b = Builder::new(seed);
-    b.nodes
-        .push(json!({"id": "start", "type": "start", "data": {}}));
+    b.nodes.push(json!({"id": "start", "type": "start", "data": {}}));
     let (entry, exit) = b.chain(size.saturating_sub(2), None, 0);
     b.nodes.push(json!({"id": "done", "type": "end", "data": {"output": {"last": format!("{{{{ nodes.{exit} }}}}"), "input": "{{ input }}"}}}));
     b.edge("start", &entry, None);
@@ -261,14 +249,8 @@ pub fn graph(size: usize, seed: u64) -> Value {
 /// same `States` map, recursively into Parallel branches and Map processors, and that every
 /// state either moves on or ends.
 pub fn check_references(machine: &Value) -> Result<(), String> {
-    let states = machine
-        .get("States")
-        .and_then(Value::as_object)
-        .ok_or("no States")?;
-    let start = machine
-        .get("StartAt")
-        .and_then(Value::as_str)
-        .ok_or("no StartAt")?;
+    let states = machine.get("States").and_then(Value::as_object).ok_or("no States")?;
+    let start = machine.get("StartAt").and_then(Value::as_str).ok_or("no StartAt")?;
     if !states.contains_key(start) {
         return Err(format!("StartAt {start} is not a state"));
     }
@@ -281,11 +263,8 @@ pub fn check_references(machine: &Value) -> Result<(), String> {
         }
         for list in ["Choices", "Catch"] {
             for r in s.get(list).and_then(Value::as_array).into_iter().flatten() {
-                targets.push(
-                    r.get("Next")
-                        .and_then(Value::as_str)
-                        .ok_or(format!("{name}: a {list} entry without Next"))?,
-                );
+                targets
+                    .push(r.get("Next").and_then(Value::as_str).ok_or(format!("{name}: a {list} entry without Next"))?);
             }
         }
         for t in targets {
@@ -294,17 +273,11 @@ pub fn check_references(machine: &Value) -> Result<(), String> {
             }
         }
         let ty = s.get("Type").and_then(Value::as_str).unwrap_or_default();
-        let ends =
-            s.get("End") == Some(&Value::Bool(true)) || matches!(ty, "Succeed" | "Fail" | "Choice");
+        let ends = s.get("End") == Some(&Value::Bool(true)) || matches!(ty, "Succeed" | "Fail" | "Choice");
         if !ends && s.get("Next").is_none() {
             return Err(format!("{name} neither ends nor moves on"));
         }
-        for b in s
-            .get("Branches")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for b in s.get("Branches").and_then(Value::as_array).into_iter().flatten() {
             check_references(b)?;
         }
         if let Some(p) = s.get("ItemProcessor") {

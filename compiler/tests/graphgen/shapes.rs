@@ -34,10 +34,7 @@ struct W {
 
 impl W {
     fn new() -> Self {
-        Self {
-            nodes: String::from(r#"{"id":"start","type":"start","data":{}}"#),
-            edges: String::new(),
-        }
+        Self { nodes: String::from(r#"{"id":"start","type":"start","data":{}}"#), edges: String::new() }
     }
     /// `data` is JSON text; `parent` a loop id.
     fn node(&mut self, id: &str, ty: &str, data: &str, parent: Option<&str>) {

@@ -172,18 +172,12 @@ enum Piece {
 
 /// True when `s` is meant as an intrinsic call (a JSONPath never starts with `States.`).
 pub fn is_intrinsic(s: &str) -> bool {
-    s.trim_start_matches([' ', '\t', '\n'])
-        .starts_with("States.")
+    s.trim_start_matches([' ', '\t', '\n']).starts_with("States.")
 }
 
 /// Parses an intrinsic call; an error means the text is not a syntactically valid call.
 pub fn parse(expr: &str) -> Result<Intrinsic, ExprError> {
-    let mut p = Parser {
-        src: expr,
-        pos: 0,
-        last_raw: (0, 0),
-        depth: 0,
-    };
+    let mut p = Parser { src: expr, pos: 0, last_raw: (0, 0), depth: 0 };
     p.skip_ws();
     let call = p.call()?;
     p.skip_ws();
@@ -194,10 +188,7 @@ pub fn parse(expr: &str) -> Result<Intrinsic, ExprError> {
 }
 
 /// Parses and evaluates in one go.
-pub fn eval(
-    expr: &str,
-    resolve: &dyn Fn(&str) -> Result<Value, ExprError>,
-) -> Result<Value, ExprError> {
+pub fn eval(expr: &str, resolve: &dyn Fn(&str) -> Result<Value, ExprError>) -> Result<Value, ExprError> {
     parse(expr)?.eval(resolve)
 }
 
@@ -262,19 +253,13 @@ impl Intrinsic {
 
     /// Evaluates the call; `resolve` turns a path argument into its value (or AWS's error for a
     /// path that matches nothing).
-    pub fn eval(
-        &self,
-        resolve: &dyn Fn(&str) -> Result<Value, ExprError>,
-    ) -> Result<Value, ExprError> {
+    pub fn eval(&self, resolve: &dyn Fn(&str) -> Result<Value, ExprError>) -> Result<Value, ExprError> {
         self.eval_at(&|_, p| resolve(p), &mut 0)
     }
 
     /// Like [`Intrinsic::eval`], but `resolve` also gets the path's position in
     /// [`Intrinsic::paths`], so a caller can parse the paths once and look them up by index.
-    pub fn eval_indexed(
-        &self,
-        resolve: &dyn Fn(usize, &str) -> Result<Value, ExprError>,
-    ) -> Result<Value, ExprError> {
+    pub fn eval_indexed(&self, resolve: &dyn Fn(usize, &str) -> Result<Value, ExprError>) -> Result<Value, ExprError> {
         self.eval_at(resolve, &mut 0)
     }
 
@@ -360,18 +345,9 @@ impl Intrinsic {
                     return Err(bad());
                 }
                 // A size beyond usize (only possible from a huge float) means one chunk.
-                let size = if size >= usize::MAX as f64 {
-                    usize::MAX
-                } else {
-                    size as usize
-                };
+                let size = if size >= usize::MAX as f64 { usize::MAX } else { size as usize };
                 let items = std::mem::take(items);
-                Ok(Value::Array(
-                    items
-                        .chunks(size)
-                        .map(|c| Value::Array(c.to_vec()))
-                        .collect(),
-                ))
+                Ok(Value::Array(items.chunks(size).map(|c| Value::Array(c.to_vec())).collect()))
             }
             Func::ArrayContains => {
                 let Value::Array(items) = &v[0] else {
@@ -381,9 +357,7 @@ impl Intrinsic {
                 // its JSON, so `true` matches "true", 1 matches "1", and objects match only with
                 // their keys in the same order.
                 let wanted = comparison_text(&v[1]);
-                Ok(Value::Bool(
-                    items.iter().any(|item| comparison_text(item) == wanted),
-                ))
+                Ok(Value::Bool(items.iter().any(|item| comparison_text(item) == wanted)))
             }
             Func::ArrayRange => {
                 let mut n = [0i64; 3];
@@ -403,9 +377,7 @@ impl Intrinsic {
                 }
                 // Every item lies between start and end, but `i * step` alone may not fit an i64.
                 Ok(Value::Array(
-                    (0..count)
-                        .map(|i| Value::from((i128::from(start) + i * i128::from(step)) as i64))
-                        .collect(),
+                    (0..count).map(|i| Value::from((i128::from(start) + i * i128::from(step)) as i64)).collect(),
                 ))
             }
             Func::ArrayGetItem => {
@@ -444,9 +416,7 @@ impl Intrinsic {
                 if utf16_len(s) > MAX_STRING_INPUT {
                     return Err(bad());
                 }
-                Ok(Value::String(
-                    base64::engine::general_purpose::STANDARD.encode(s),
-                ))
+                Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(s)))
             }
             Func::Base64Decode => {
                 let Value::String(s) = &v[0] else {
@@ -455,9 +425,7 @@ impl Intrinsic {
                 if utf16_len(s) > MAX_STRING_INPUT {
                     return Err(bad());
                 }
-                Ok(Value::String(
-                    String::from_utf8_lossy(&lenient_base64_decode(s)).into_owned(),
-                ))
+                Ok(Value::String(String::from_utf8_lossy(&lenient_base64_decode(s)).into_owned()))
             }
             Func::Hash => {
                 let Value::String(algorithm) = &v[1] else {
@@ -471,9 +439,7 @@ impl Intrinsic {
                 if utf16_len(&data) > MAX_STRING_INPUT {
                     return Err(bad());
                 }
-                hash_hex(&data, algorithm)
-                    .map(Value::String)
-                    .ok_or_else(bad)
+                hash_hex(&data, algorithm).map(Value::String).ok_or_else(bad)
             }
             Func::JsonMerge => {
                 // AWS supports only the shallow merge; any third argument but `true` means it.
@@ -610,18 +576,13 @@ fn java_hash(v: &Value) -> i32 {
             _ => long_hash(n.as_f64().unwrap_or(0.0).to_bits() as i64),
         },
         Value::String(s) => string_hash(s),
-        Value::Array(items) => items
-            .iter()
-            .fold(1i32, |h, e| h.wrapping_mul(31).wrapping_add(java_hash(e))),
-        Value::Object(m) => m.iter().fold(0i32, |h, (k, e)| {
-            h.wrapping_add(string_hash(k) ^ java_hash(e))
-        }),
+        Value::Array(items) => items.iter().fold(1i32, |h, e| h.wrapping_mul(31).wrapping_add(java_hash(e))),
+        Value::Object(m) => m.iter().fold(0i32, |h, (k, e)| h.wrapping_add(string_hash(k) ^ java_hash(e))),
     }
 }
 
 fn string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
 /// `equals()` of the Java values: integers and doubles never equal each other, maps ignore order.
@@ -632,13 +593,9 @@ fn java_equals(a: &Value, b: &Value) -> bool {
             (true, true) => x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits),
             _ => false,
         },
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| java_equals(p, q))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| java_equals(p, q)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, p)| y.get(k).is_some_and(|q| java_equals(p, q)))
+            x.len() == y.len() && x.iter().all(|(k, p)| y.get(k).is_some_and(|q| java_equals(p, q)))
         }
         _ => a == b,
     }
@@ -720,9 +677,7 @@ fn parse_template(s: &str, literal: bool) -> Result<Template, ExprError> {
                     chars.next();
                 }
                 _ if literal => {
-                    return Err(ExprError::runtime(
-                        "invalid escape in States.Format template",
-                    ));
+                    return Err(ExprError::runtime("invalid escape in States.Format template"));
                 }
                 _ => text.push('\\'),
             },
@@ -739,9 +694,7 @@ fn parse_template(s: &str, literal: bool) -> Result<Template, ExprError> {
                 holes += 1;
             }
             '}' => {
-                return Err(ExprError::runtime(
-                    "Invalid template in States.Format: '}' without a matching '{'.",
-                ));
+                return Err(ExprError::runtime("Invalid template in States.Format: '}' without a matching '{'."));
             }
             other => text.push(other),
         }
@@ -821,9 +774,7 @@ impl JavaRandom {
     const MASK: u64 = (1 << 48) - 1;
 
     pub(crate) fn new(seed: i64) -> Self {
-        Self {
-            seed: (seed as u64 ^ Self::MULTIPLIER) & Self::MASK,
-        }
+        Self { seed: (seed as u64 ^ Self::MULTIPLIER) & Self::MASK }
     }
 
     fn next(&mut self, bits: u32) -> u32 {
@@ -849,8 +800,7 @@ impl JavaRandom {
                 }
             }
         }
-        let long = (u64::from(self.next(32)) << 32)
-            .wrapping_add(u64::from(self.next(32)) as i32 as i64 as u64);
+        let long = (u64::from(self.next(32)) << 32).wrapping_add(u64::from(self.next(32)) as i32 as i64 as u64);
         long % bound
     }
 
@@ -886,10 +836,7 @@ impl<'a> Parser<'a> {
     }
 
     fn error(&self, what: &str) -> ExprError {
-        ExprError::runtime(format!(
-            "invalid intrinsic function call '{}': {what} at offset {}",
-            self.src, self.pos
-        ))
+        ExprError::runtime(format!("invalid intrinsic function call '{}': {what} at offset {}", self.src, self.pos))
     }
 
     /// `States.Name(args)`.
@@ -909,10 +856,8 @@ impl<'a> Parser<'a> {
         }
         let start = self.pos;
         self.pos += "States.".len();
-        let name_len = self
-            .rest()
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(self.rest().len());
+        let name_len =
+            self.rest().find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(self.rest().len());
         self.pos += name_len;
         let name = &self.src[start..self.pos];
         let func = Func::from_name(name)
@@ -947,11 +892,7 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let mut call = Intrinsic {
-            func,
-            args,
-            template: None,
-        };
+        let mut call = Intrinsic { func, args, template: None };
         if func == Func::Format
             && let Some(raw) = first_raw
         {
@@ -964,16 +905,11 @@ impl<'a> Parser<'a> {
         match self.peek() {
             Some('\'') => self.string().map(|s| Arg::Literal(Value::String(s))),
             Some('$') => Ok(Arg::Path(self.path())),
-            Some('S') if self.rest().starts_with("States.") => {
-                Ok(Arg::Call(Box::new(self.call()?)))
-            }
+            Some('S') if self.rest().starts_with("States.") => Ok(Arg::Call(Box::new(self.call()?))),
             Some(c) if c == '-' || c.is_ascii_digit() => self.number().map(Arg::Literal),
             Some(_) => {
-                for (word, value) in [
-                    ("true", Value::Bool(true)),
-                    ("false", Value::Bool(false)),
-                    ("null", Value::Null),
-                ] {
+                for (word, value) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)]
+                {
                     if let Some(after) = self.rest().strip_prefix(word)
                         && !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
                     {
@@ -1004,9 +940,7 @@ impl<'a> Parser<'a> {
                     Some((_, n @ ('\'' | '{' | '}' | '\\'))) => out.push(n),
                     _ => {
                         self.pos = start + i;
-                        return Err(
-                            self.error("invalid escape (only \\', \\{, \\} and \\\\ are allowed)")
-                        );
+                        return Err(self.error("invalid escape (only \\', \\{, \\} and \\\\ are allowed)"));
                     }
                 },
                 other => out.push(other),

@@ -89,11 +89,8 @@ impl Projection {
     fn apply(&self, v: &Value) -> JValue {
         match v {
             Value::Object(map) if !self.whole => {
-                let m: IndexMap<String, JValue> = self
-                    .members
-                    .iter()
-                    .filter_map(|(k, p)| Some((k.clone(), p.apply(map.get(k)?))))
-                    .collect();
+                let m: IndexMap<String, JValue> =
+                    self.members.iter().filter_map(|(k, p)| Some((k.clone(), p.apply(map.get(k)?)))).collect();
                 JValue::object(m)
             }
             other => to_jvalue(other),
@@ -131,16 +128,11 @@ impl AwsFunction {
 /// one that does not parse, `UNSUPPORTED_JSONATA_EXPRESSION` for one Step Functions refuses (a
 /// path read from the top-level context, `$$`); the engine adds the location.
 pub fn compile(expr: &str) -> Result<Jsonata, ExprError> {
-    let ast = parser::parse(expr)
-        .map_err(|e| ExprError::new("INVALID_JSONATA_EXPRESSION", e.to_string()))?;
+    let ast = parser::parse(expr).map_err(|e| ExprError::new("INVALID_JSONATA_EXPRESSION", e.to_string()))?;
     let mut walk = Walk::default();
     walk.node(&ast, true)?;
     let mut aws_functions = Vec::new();
-    for name in walk
-        .functions
-        .iter()
-        .chain(walk.variables.iter().map(|(n, _)| n))
-    {
+    for name in walk.functions.iter().chain(walk.variables.iter().map(|(n, _)| n)) {
         if let Some(f) = AwsFunction::from_name(name)
             && !aws_functions.contains(&f)
         {
@@ -188,11 +180,7 @@ impl Jsonata {
     /// undefined; the engine decides where that is AWS's `States.QueryEvaluationError`
     /// ([`undefined_cause`]). Evaluation errors are `States.QueryEvaluationError` with JSONata's
     /// own message (e.g. `T2001: The left side of the + operator must evaluate to a number`).
-    pub fn eval(
-        &self,
-        states: &Value,
-        vars: &dyn Fn(&str) -> Option<Value>,
-    ) -> Result<Option<Value>, ExprError> {
+    pub fn eval(&self, states: &Value, vars: &dyn Fn(&str) -> Option<Value>) -> Result<Option<Value>, ExprError> {
         // A plain path over objects is read from the JSON directly: it gives what JSONata gives,
         // keeps integers beyond 2^53 exact (JSONata numbers are doubles; AWS keeps a long), and
         // skips the conversions. Anything else, such as a step over an array, which JSONata maps
@@ -232,10 +220,7 @@ impl Jsonata {
                 context.bind(name.clone(), projection.apply(&v));
             }
         }
-        let options = EvaluatorOptions {
-            timeout_ms: Some(TIMEOUT_MS),
-            ..Default::default()
-        };
+        let options = EvaluatorOptions { timeout_ms: Some(TIMEOUT_MS), ..Default::default() };
         let mut evaluator = Evaluator::with_options(context, options);
         register_aws_functions(&mut evaluator, &self.aws_functions)?;
         let result = evaluator
@@ -249,9 +234,7 @@ impl Jsonata {
 /// AWS's cause for an expression whose result is undefined where a value is needed; `field` is
 /// the location relative to the state, such as `Output`, `Output/a/b[0]` or `Assign/x`.
 pub fn undefined_cause(expr: &str, field: &str) -> String {
-    format!(
-        "The JSONata expression '{expr}' specified for the field '{field}' returned nothing (undefined)."
-    )
+    format!("The JSONata expression '{expr}' specified for the field '{field}' returned nothing (undefined).")
 }
 
 /// AWS's cause for an expression that failed; `message` is the cause [`Jsonata::eval`] returned.
@@ -264,10 +247,7 @@ pub fn eval_error_cause(expr: &str, field: &str, message: &str) -> String {
 /// Rewrites jsonata-core's wording of an error into the jsonata-js wording AWS reports, where the
 /// two are known to differ.
 fn aws_message(msg: &str) -> String {
-    for side in [
-        "T2001: The left side of the ",
-        "T2002: The right side of the ",
-    ] {
+    for side in ["T2001: The left side of the ", "T2002: The right side of the "] {
         if let Some(rest) = msg.strip_prefix(side)
             && let Some((op, tail)) = rest.split_once(' ')
             && !op.starts_with('"')
@@ -279,30 +259,17 @@ fn aws_message(msg: &str) -> String {
         return "T1006: Attempted to invoke a non-function".to_owned();
     }
     if let Some(head) = msg.strip_prefix("D3138: ") {
-        let head =
-            head.rsplit_once(" (").map_or(
-                head,
-                |(h, tail)| {
-                    if tail.ends_with(" values)") { h } else { head }
-                },
-            );
+        let head = head.rsplit_once(" (").map_or(head, |(h, tail)| if tail.ends_with(" values)") { h } else { head });
         return format!("D3138: {head}");
     }
     if msg == "D3020: Third argument of split function must be a positive number" {
-        return "D3020: Third argument of split function must evaluate to a positive number"
-            .to_owned();
+        return "D3020: Third argument of split function must evaluate to a positive number".to_owned();
     }
     if msg == "D3010: Pattern cannot be empty" {
         return "Second argument of replace function cannot be an empty string".to_owned();
     }
-    if let Some(value) = msg
-        .strip_prefix("D3030: Cannot convert '")
-        .and_then(|r| r.strip_suffix("' to number"))
-    {
-        return format!(
-            "D3030: Unable to cast value to a number: {}",
-            Value::String(value.to_owned())
-        );
+    if let Some(value) = msg.strip_prefix("D3030: Cannot convert '").and_then(|r| r.strip_suffix("' to number")) {
+        return format!("D3030: Unable to cast value to a number: {}", Value::String(value.to_owned()));
     }
     msg.to_owned()
 }
@@ -325,8 +292,7 @@ impl Walk {
         let i = match self.variables.iter().position(|(v, _)| v == name) {
             Some(i) => i,
             None => {
-                self.variables
-                    .push((name.to_owned(), Projection::default()));
+                self.variables.push((name.to_owned(), Projection::default()));
                 self.variables.len() - 1
             }
         };
@@ -349,9 +315,7 @@ impl Walk {
             | AstNode::Parent(_) => Ok(()),
             AstNode::Name(name) => {
                 if top {
-                    Err(unsupported(format!(
-                        "Reference to '{name}' at the top level is not supported."
-                    )))
+                    Err(unsupported(format!("Reference to '{name}' at the top level is not supported.")))
                 } else {
                     Ok(())
                 }
@@ -379,9 +343,7 @@ impl Walk {
             }
             // A lambda body keeps the context of the expression that defines it.
             AstNode::Lambda { body, .. } => self.node(body, top),
-            AstNode::Array(items) | AstNode::Block(items) | AstNode::ArrayGroup(items) => {
-                self.nodes(items, top)
-            }
+            AstNode::Array(items) | AstNode::Block(items) | AstNode::ArrayGroup(items) => self.nodes(items, top),
             AstNode::Object(pairs) => {
                 for (k, v) in pairs {
                     self.node(k, top)?;
@@ -397,11 +359,7 @@ impl Walk {
                 }
                 Ok(())
             }
-            AstNode::Conditional {
-                condition,
-                then_branch,
-                else_branch,
-            } => {
+            AstNode::Conditional { condition, then_branch, else_branch } => {
                 self.node(condition, top)?;
                 self.node(then_branch, top)?;
                 if let Some(e) = else_branch {
@@ -417,11 +375,7 @@ impl Walk {
                 }
                 Ok(())
             }
-            AstNode::Transform {
-                location,
-                update,
-                delete,
-            } => {
+            AstNode::Transform { location, update, delete } => {
                 self.node(location, false)?;
                 self.node(update, false)?;
                 if let Some(d) = delete {
@@ -499,14 +453,10 @@ fn to_jvalue(v: &Value) -> JValue {
         Value::String(s) => JValue::String(Rc::from(s.as_str())),
         Value::Array(items) => {
             let flat = !items.iter().any(Value::is_array);
-            JValue::Array(JArray::new_flat(
-                items.iter().map(to_jvalue).collect(),
-                flat,
-            ))
+            JValue::Array(JArray::new_flat(items.iter().map(to_jvalue).collect(), flat))
         }
         Value::Object(map) => {
-            let m: IndexMap<String, JValue> =
-                map.iter().map(|(k, v)| (k.clone(), to_jvalue(v))).collect();
+            let m: IndexMap<String, JValue> = map.iter().map(|(k, v)| (k.clone(), to_jvalue(v))).collect();
             JValue::object(m)
         }
     }
@@ -529,9 +479,7 @@ fn check_result_shape(v: &JValue) -> Result<(), ExprError> {
     while let Some((v, depth)) = stack.pop() {
         count += 1;
         if count > MAX_RESULT_VALUES {
-            return Err(ExprError::query(format!(
-                "The JSONata result holds more than {MAX_RESULT_VALUES} values."
-            )));
+            return Err(ExprError::query(format!("The JSONata result holds more than {MAX_RESULT_VALUES} values.")));
         }
         let children: Box<dyn Iterator<Item = &JValue>> = match v {
             JValue::Array(items) => Box::new(items.iter()),
@@ -555,11 +503,9 @@ fn from_jvalue(v: &JValue) -> Option<Value> {
         JValue::Number(f) => number_to_json(*f),
         JValue::String(s) => Value::String(s.to_string()),
         JValue::Array(items) => Value::Array(items.iter().filter_map(from_jvalue).collect()),
-        JValue::Object(map) => Value::Object(
-            map.iter()
-                .filter_map(|(k, v)| Some((k.clone(), from_jvalue(v)?)))
-                .collect(),
-        ),
+        JValue::Object(map) => {
+            Value::Object(map.iter().filter_map(|(k, v)| Some((k.clone(), from_jvalue(v)?))).collect())
+        }
         JValue::Undefined | JValue::Lambda(_) | JValue::Builtin { .. } | JValue::Regex { .. } => {
             return None;
         }
@@ -603,11 +549,7 @@ fn whole_floats_as_integers(v: &Value) -> Value {
     match v {
         Value::Number(n) if n.is_f64() => n.as_f64().map_or(Value::Null, number_to_json),
         Value::Array(items) => Value::Array(items.iter().map(whole_floats_as_integers).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, x)| (k.clone(), whole_floats_as_integers(x)))
-                .collect(),
-        ),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), whole_floats_as_integers(x))).collect()),
         other => other.clone(),
     }
 }
@@ -659,16 +601,14 @@ fn register_aws_functions(ev: &mut Evaluator, used: &[AwsFunction]) -> Result<()
             AwsFunction::Range => ev.register_fn("range", range),
             AwsFunction::Hash => ev.register_fn("hash", hash),
             AwsFunction::Random => ev.register_fn_override("random", random),
-            AwsFunction::Uuid => ev.register_fn("uuid", |_: &[JValue]| {
-                Ok(JValue::from(uuid::Uuid::new_v4().to_string()))
-            }),
+            AwsFunction::Uuid => {
+                ev.register_fn("uuid", |_: &[JValue]| Ok(JValue::from(uuid::Uuid::new_v4().to_string())))
+            }
             AwsFunction::Parse => ev.register_fn("parse", parse),
             // AWS disables `$eval` (`$parse` replaces it): a call answers T1006 as for any
             // non-function.
             AwsFunction::Eval => ev.register_fn_override("eval", |_: &[JValue]| {
-                Err(EvaluatorError::TypeError(
-                    "T1006: Attempted to invoke a non-function".into(),
-                ))
+                Err(EvaluatorError::TypeError("T1006: Attempted to invoke a non-function".into()))
             }),
         }
         .map_err(reg)?;
@@ -690,20 +630,13 @@ fn partition(args: &[JValue]) -> Result<JValue, EvaluatorError> {
         return Ok(JValue::Undefined);
     }
     let size = usize::try_from(size).unwrap_or(usize::MAX);
-    Ok(JValue::array(
-        items
-            .chunks(size)
-            .map(|c| JValue::array(c.to_vec()))
-            .collect(),
-    ))
+    Ok(JValue::array(items.chunks(size).map(|c| JValue::array(c.to_vec())).collect()))
 }
 
 fn range(args: &[JValue]) -> Result<JValue, EvaluatorError> {
-    let (Some(start), Some(end), Some(step)) = (
-        int_arg(args, 0, "range")?,
-        int_arg(args, 1, "range")?,
-        int_arg(args, 2, "range")?,
-    ) else {
+    let (Some(start), Some(end), Some(step)) =
+        (int_arg(args, 0, "range")?, int_arg(args, 1, "range")?, int_arg(args, 2, "range")?)
+    else {
         return Ok(JValue::Undefined);
     };
     if step == 0 || (step > 0 && start > end) || (step < 0 && start < end) {
@@ -711,19 +644,13 @@ fn range(args: &[JValue]) -> Result<JValue, EvaluatorError> {
     }
     let count = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
     if count > i128::from(MAX_RANGE_ITEMS) {
-        return Err(EvaluatorError::EvaluationError(
-            "Expression evaluation memory limit exceeded".into(),
-        ));
+        return Err(EvaluatorError::EvaluationError("Expression evaluation memory limit exceeded".into()));
     }
     // A one-element range is the bare number, as a JSONata singleton sequence.
     if count == 1 {
         return Ok(JValue::Number(start as f64));
     }
-    Ok(JValue::array(
-        (0..count)
-            .map(|i| JValue::Number((i128::from(start) + i * i128::from(step)) as f64))
-            .collect(),
-    ))
+    Ok(JValue::array((0..count).map(|i| JValue::Number((i128::from(start) + i * i128::from(step)) as f64)).collect()))
 }
 
 fn hash(args: &[JValue]) -> Result<JValue, EvaluatorError> {
@@ -738,9 +665,7 @@ fn hash(args: &[JValue]) -> Result<JValue, EvaluatorError> {
     };
     let data = match value.as_str() {
         Some(s) => s.to_owned(),
-        None => from_jvalue(value)
-            .map(|v| v.to_string())
-            .unwrap_or_default(),
+        None => from_jvalue(value).map(|v| v.to_string()).unwrap_or_default(),
     };
     hash_hex(&data, algorithm).map(JValue::from).ok_or_else(|| {
         EvaluatorError::EvaluationError(format!(
@@ -763,8 +688,7 @@ fn parse(args: &[JValue]) -> Result<JValue, EvaluatorError> {
     let Some(text) = text.as_str() else {
         return Err(signature_error("parse", 1));
     };
-    let v: Value = serde_json::from_str(text).map_err(|e| {
-        EvaluatorError::EvaluationError(format!("D3030: Unable to parse the JSON string: {e}"))
-    })?;
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| EvaluatorError::EvaluationError(format!("D3030: Unable to parse the JSON string: {e}")))?;
     Ok(to_jvalue(&v))
 }

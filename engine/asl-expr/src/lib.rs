@@ -35,10 +35,7 @@ pub struct ExprError {
 
 impl ExprError {
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
-        Self {
-            error: error.into(),
-            cause: cause.into(),
-        }
+        Self { error: error.into(), cause: cause.into() }
     }
 
     /// `States.Runtime`, the error AWS raises for bad intrinsic calls and missing paths.

@@ -16,13 +16,7 @@ fn corpus() -> Vec<(String, Value)> {
         if path.extension().is_some_and(|e| e == "json") {
             let text = std::fs::read_to_string(&path).expect("readable case");
             let case: Value = serde_json::from_str(&text).expect("valid JSON case");
-            cases.push((
-                path.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
-                case,
-            ));
+            cases.push((path.file_name().unwrap_or_default().to_string_lossy().into_owned(), case));
         }
     }
     cases.sort_by(|a, b| a.0.cmp(&b.0));
@@ -32,21 +26,15 @@ fn corpus() -> Vec<(String, Value)> {
 /// The single state of a one-state machine, if that is what the case is.
 fn only_state(case: &Value) -> Option<&Value> {
     let states = case["definition"]["States"].as_object()?;
-    (states.len() == 1)
-        .then(|| states.values().next())
-        .flatten()
+    (states.len() == 1).then(|| states.values().next()).flatten()
 }
 
 /// A deliberately small JSONPath: `$` and `$.a.b` over the input, which is all these cases use.
 fn resolve_in(input: &Value, path: &str) -> Result<Value, ExprError> {
-    let rest = path
-        .strip_prefix('$')
-        .ok_or_else(|| ExprError::runtime("not a path"))?;
+    let rest = path.strip_prefix('$').ok_or_else(|| ExprError::runtime("not a path"))?;
     let mut v = input;
     for key in rest.split('.').skip(1) {
-        v = v
-            .get(key)
-            .ok_or_else(|| ExprError::runtime(format!("'{path}' not found")))?;
+        v = v.get(key).ok_or_else(|| ExprError::runtime(format!("'{path}' not found")))?;
     }
     Ok(v.clone())
 }
@@ -75,9 +63,7 @@ fn intrinsic_cases_match_aws() {
         for (key, expr) in calls {
             let expr = expr.as_str().unwrap_or_default();
             let parsed = intrinsics::parse(expr).unwrap_or_else(|e| panic!("{name}: {expr}: {e}"));
-            let got = parsed
-                .eval(&|p| resolve_in(input, p))
-                .unwrap_or_else(|e| panic!("{name}: {expr}: {e}"));
+            let got = parsed.eval(&|p| resolve_in(input, p)).unwrap_or_else(|e| panic!("{name}: {expr}: {e}"));
             let field = key.trim_end_matches(".$");
             assert_eq!(got, case["expected"]["output"][field], "{name}: {expr}");
             checked += 1;
@@ -101,14 +87,8 @@ fn jsonata_output_cases_match_aws() {
         };
         let compiled = jsonata::compile(expr).unwrap_or_else(|e| panic!("{name}: {expr}: {e}"));
         let states = json!({"input": case["input"], "context": {}});
-        let got = compiled
-            .eval(&states, &|_| None)
-            .unwrap_or_else(|e| panic!("{name}: {expr}: {e}"));
-        assert_eq!(
-            got.as_ref(),
-            Some(&case["expected"]["output"]),
-            "{name}: {expr}"
-        );
+        let got = compiled.eval(&states, &|_| None).unwrap_or_else(|e| panic!("{name}: {expr}: {e}"));
+        assert_eq!(got.as_ref(), Some(&case["expected"]["output"]), "{name}: {expr}");
         checked += 1;
     }
     assert!(checked >= 10, "only {checked} JSONata expressions checked");
@@ -127,9 +107,7 @@ fn every_corpus_expression_compiles() {
                     intrinsic.push(s.clone());
                 }
             }
-            Value::Array(items) => items
-                .iter()
-                .for_each(|i| walk(i, false, jsonata, intrinsic)),
+            Value::Array(items) => items.iter().for_each(|i| walk(i, false, jsonata, intrinsic)),
             Value::Object(m) => {
                 for (k, item) in m {
                     if k != "Result" {
@@ -150,9 +128,7 @@ fn every_corpus_expression_compiles() {
         }
         for call in calls {
             let parsed = intrinsics::parse(&call).unwrap_or_else(|e| panic!("{name}: {call}: {e}"));
-            parsed
-                .check()
-                .unwrap_or_else(|e| panic!("{name}: {call}: {e}"));
+            parsed.check().unwrap_or_else(|e| panic!("{name}: {call}: {e}"));
             intrinsic_count += 1;
         }
     }

@@ -52,21 +52,16 @@ fn syntax_error(expr: &str) {
 
 #[test]
 fn parse_builds_the_call_tree() {
-    let call = intrinsics::parse("States.Format('a{}', States.MathAdd($.x, -1), $$.Execution.Id)")
-        .expect("parses");
+    let call = intrinsics::parse("States.Format('a{}', States.MathAdd($.x, -1), $$.Execution.Id)").expect("parses");
     assert_eq!(call.func(), Func::Format);
     assert_eq!(call.args().len(), 3);
     assert!(matches!(&call.args()[1], Arg::Call(c) if c.func() == Func::MathAdd));
     assert_eq!(call.paths(), vec!["$.x", "$$.Execution.Id"]);
-    assert_eq!(
-        call.to_string(),
-        "States.Format('a{}', States.MathAdd($.x, -1), $$.Execution.Id)"
-    );
+    assert_eq!(call.to_string(), "States.Format('a{}', States.MathAdd($.x, -1), $$.Execution.Id)");
     let quoted = intrinsics::parse(r"States.Array('it\'s \\ here')").expect("parses");
     assert_eq!(quoted.args()[0], Arg::Literal(json!("it's \\ here")));
     assert_eq!(quoted.to_string(), r"States.Array('it\'s \\ here')");
-    let spaced =
-        intrinsics::parse(" States.Array( 1 ,\t'b' ,\n$.c ) ").expect("whitespace is skipped");
+    let spaced = intrinsics::parse(" States.Array( 1 ,\t'b' ,\n$.c ) ").expect("whitespace is skipped");
     assert_eq!(spaced.args().len(), 3);
 }
 
@@ -84,10 +79,7 @@ fn parse_reads_every_literal_kind_and_path_form() {
     assert_eq!(args[4], Arg::Literal(json!(true)));
     assert_eq!(args[5], Arg::Literal(json!(false)));
     assert_eq!(args[6], Arg::Literal(Value::Null));
-    assert_eq!(
-        call.paths(),
-        vec!["$", "$.a[0].b", "$['x y']", "$var.x", "$$.Map.Item.Value"]
-    );
+    assert_eq!(call.paths(), vec!["$", "$.a[0].b", "$['x y']", "$var.x", "$$.Map.Item.Value"]);
 }
 
 #[test]
@@ -120,106 +112,50 @@ fn parse_rejects_malformed_calls() {
 #[test]
 fn arity_and_template_problems_wait_for_run_time_as_on_aws() {
     // AWS accepts these definitions and fails the execution; `check` reports them up front.
-    for expr in [
-        "States.MathAdd(1)",
-        "States.Hash()",
-        "States.UUID(1)",
-        "States.Format('{} {}', 1)",
-        "States.Format('a {')",
-    ] {
+    for expr in
+        ["States.MathAdd(1)", "States.Hash()", "States.UUID(1)", "States.Format('{} {}', 1)", "States.Format('a {')"]
+    {
         let call = intrinsics::parse(expr).expect("syntax is fine");
         assert!(call.check().is_err(), "{expr}");
-        assert_eq!(
-            call.eval(&|_| Ok(Value::Null)).expect_err(expr).error,
-            "States.Runtime"
-        );
+        assert_eq!(call.eval(&|_| Ok(Value::Null)).expect_err(expr).error, "States.Runtime");
     }
     let nested = intrinsics::parse("States.Array(States.MathAdd(1))").expect("parses");
     assert!(nested.check().is_err());
-    assert!(
-        intrinsics::parse("States.Format('{}', 1)")
-            .expect("parses")
-            .check()
-            .is_ok()
-    );
+    assert!(intrinsics::parse("States.Format('{}', 1)").expect("parses").check().is_ok());
 }
 
 #[test]
 fn path_errors_from_the_engine_pass_through() {
     let err = eval("States.Base64Encode($.missing)", json!({})).expect_err("missing path");
     assert_eq!(err.error, "States.Runtime");
-    assert!(
-        err.cause.contains("could not be found in the input '{}'"),
-        "{}",
-        err.cause
-    );
+    assert!(err.cause.contains("could not be found in the input '{}'"), "{}", err.cause);
 }
 
 #[test]
 fn format() {
-    check(
-        "States.Format('Hello {}', $.name)",
-        json!({"name": "Ada"}),
-        json!("Hello Ada"),
-    );
-    check(
-        "States.Format('{} {} {}', $.a, $.b, $.c)",
-        json!({"a": "x", "b": 2, "c": true}),
-        json!("x 2 true"),
-    );
-    check(
-        "States.Format('no placeholders')",
-        json!({}),
-        json!("no placeholders"),
-    );
-    check(
-        "States.Format($.t, $.n)",
-        json!({"t": "Hello {}", "n": "Ada"}),
-        json!("Hello Ada"),
-    );
+    check("States.Format('Hello {}', $.name)", json!({"name": "Ada"}), json!("Hello Ada"));
+    check("States.Format('{} {} {}', $.a, $.b, $.c)", json!({"a": "x", "b": 2, "c": true}), json!("x 2 true"));
+    check("States.Format('no placeholders')", json!({}), json!("no placeholders"));
+    check("States.Format($.t, $.n)", json!({"t": "Hello {}", "n": "Ada"}), json!("Hello Ada"));
     check("States.Format('  {}  ', 'x')", json!({}), json!("  x  "));
-    check(
-        "States.Format('{}:{}', $.name, $$.Execution.Id)",
-        json!({"name": "job"}),
-        json!("job:exec-1"),
-    );
+    check("States.Format('{}:{}', $.name, $$.Execution.Id)", json!({"name": "job"}), json!("job:exec-1"));
     // Non-string values: JSON for scalars, null as "null", Java notation for collections.
     check(
         "States.Format('{}|{}|{}|{}|{}', $.nil, $.b, $.neg, $.frac, $.big)",
         json!({"nil": null, "b": false, "neg": -1, "frac": 3.5, "big": 9007199254740991_i64}),
         json!("null|false|-1|3.5|9007199254740991"),
     );
-    check(
-        "States.Format('{}', $.o)",
-        json!({"o": {"Arg1": 1, "Arg2": []}}),
-        json!("{Arg1=1, Arg2=[]}"),
-    );
-    check(
-        "States.Format('{}', $.a)",
-        json!({"a": ["x", 1, null, {"k": "v"}]}),
-        json!("[x, 1, null, {k=v}]"),
-    );
-    check(
-        "States.Format('Format:{}', 101)",
-        json!({}),
-        json!("Format:101"),
-    );
+    check("States.Format('{}', $.o)", json!({"o": {"Arg1": 1, "Arg2": []}}), json!("{Arg1=1, Arg2=[]}"));
+    check("States.Format('{}', $.a)", json!({"a": ["x", 1, null, {"k": "v"}]}), json!("[x, 1, null, {k=v}]"));
+    check("States.Format('Format:{}', 101)", json!({}), json!("Format:101"));
     check(
         "States.Format('arn:{}:{}', 'l', States.JsonToString($.o))",
         json!({"o": {"k": 1}}),
         json!("arn:l:{\"k\":1}"),
     );
     // Escapes: \' \{ \} \\ stand for themselves and braces so escaped are not holes.
-    check(
-        r"States.Format('Name: \'{}\'', 'G')",
-        json!({}),
-        json!("Name: 'G'"),
-    );
-    check(
-        r"States.Format('\{\} is {}', 'literal')",
-        json!({}),
-        json!("{} is literal"),
-    );
+    check(r"States.Format('Name: \'{}\'', 'G')", json!({}), json!("Name: 'G'"));
+    check(r"States.Format('\{\} is {}', 'literal')", json!({}), json!("{} is literal"));
     check(r"States.Format('a\\b {}', 1)", json!({}), json!("a\\b 1"));
     invalid("States.Format('{} {}', $.a)", json!({"a": "x"}));
     invalid("States.Format('{}', $.a, $.b)", json!({"a": "x", "b": "y"}));
@@ -232,104 +168,45 @@ fn format() {
 
 #[test]
 fn string_to_json_and_back() {
-    check(
-        "States.StringToJson($.s)",
-        json!({"s": "{\"a\":[1,2]}"}),
-        json!({"a": [1, 2]}),
-    );
+    check("States.StringToJson($.s)", json!({"s": "{\"a\":[1,2]}"}), json!({"a": [1, 2]}));
     check("States.StringToJson($.s)", json!({"s": "1.1"}), json!(1.1));
     check("States.StringToJson($.s)", json!({"s": ""}), Value::Null);
-    check(
-        "States.StringToJson($.s)",
-        json!({"s": "\"x\""}),
-        json!("x"),
-    );
-    check(
-        "States.StringToJson('\\{\"a\":1\\}')",
-        json!({}),
-        json!({"a": 1}),
-    );
+    check("States.StringToJson($.s)", json!({"s": "\"x\""}), json!("x"));
+    check("States.StringToJson('\\{\"a\":1\\}')", json!({}), json!({"a": 1}));
     invalid("States.StringToJson($.s)", json!({"s": "{not json"}));
     invalid("States.StringToJson($.s)", json!({"s": 1}));
     invalid("States.StringToJson('a', 'b')", json!({}));
     check("States.JsonToString($.v)", json!({"v": 0}), json!("0"));
-    check(
-        "States.JsonToString($.v)",
-        json!({"v": [1, 2, "HelloWorld"]}),
-        json!("[1,2,\"HelloWorld\"]"),
-    );
-    check(
-        "States.JsonToString($.v)",
-        json!({"v": {"Arg1": 1, "Arg2": []}}),
-        json!("{\"Arg1\":1,\"Arg2\":[]}"),
-    );
-    check(
-        "States.JsonToString($.v)",
-        json!({"v": "s"}),
-        json!("\"s\""),
-    );
-    check(
-        "States.JsonToString($.v)",
-        json!({"v": null}),
-        json!("null"),
-    );
+    check("States.JsonToString($.v)", json!({"v": [1, 2, "HelloWorld"]}), json!("[1,2,\"HelloWorld\"]"));
+    check("States.JsonToString($.v)", json!({"v": {"Arg1": 1, "Arg2": []}}), json!("{\"Arg1\":1,\"Arg2\":[]}"));
+    check("States.JsonToString($.v)", json!({"v": "s"}), json!("\"s\""));
+    check("States.JsonToString($.v)", json!({"v": null}), json!("null"));
     invalid("States.JsonToString()", json!({}));
 }
 
 #[test]
 fn array() {
     check("States.Array()", json!({}), json!([]));
-    check(
-        "States.Array($.a, $.b)",
-        json!({"a": {"x": 1}, "b": null}),
-        json!([{"x": 1}, null]),
-    );
-    check(
-        "States.Array('a', 1, true, null, States.Array())",
-        json!({}),
-        json!(["a", 1, true, null, []]),
-    );
+    check("States.Array($.a, $.b)", json!({"a": {"x": 1}, "b": null}), json!([{"x": 1}, null]));
+    check("States.Array('a', 1, true, null, States.Array())", json!({}), json!(["a", 1, true, null, []]));
 }
 
 #[test]
 fn array_partition() {
-    check(
-        "States.ArrayPartition($.a, 2)",
-        json!({"a": [1, 2, 3, 4]}),
-        json!([[1, 2], [3, 4]]),
-    );
+    check("States.ArrayPartition($.a, 2)", json!({"a": [1, 2, 3, 4]}), json!([[1, 2], [3, 4]]));
     check(
         "States.ArrayPartition($.a, 4)",
         json!({"a": [1, 2, 3, 4, 5, 6, 7, 8, 9]}),
         json!([[1, 2, 3, 4], [5, 6, 7, 8], [9]]),
     );
-    check(
-        "States.ArrayPartition($.a, 10)",
-        json!({"a": [1, 2, 3]}),
-        json!([[1, 2, 3]]),
-    );
+    check("States.ArrayPartition($.a, 10)", json!({"a": [1, 2, 3]}), json!([[1, 2, 3]]));
     check("States.ArrayPartition($.a, 3)", json!({"a": []}), json!([]));
-    check(
-        "States.ArrayPartition($.a, 2)",
-        json!({"a": [[1], [2], [3]]}),
-        json!([[[1], [2]], [[3]]]),
-    );
-    check(
-        "States.ArrayPartition($.a, 2147483647)",
-        json!({"a": [1, 2]}),
-        json!([[1, 2]]),
-    );
+    check("States.ArrayPartition($.a, 2)", json!({"a": [[1], [2], [3]]}), json!([[[1], [2]], [[3]]]));
+    check("States.ArrayPartition($.a, 2147483647)", json!({"a": [1, 2]}), json!([[1, 2]]));
     // AWS truncates a fractional size.
-    check(
-        "States.ArrayPartition($.a, 2.6)",
-        json!({"a": [1, 2, 3, 4, 5]}),
-        json!([[1, 2], [3, 4], [5]]),
-    );
+    check("States.ArrayPartition($.a, 2.6)", json!({"a": [1, 2, 3, 4, 5]}), json!([[1, 2], [3, 4], [5]]));
     for size in ["0", "-1", "0.6", "0.49", "-0.4", "-0.6", "null", "'2'"] {
-        invalid(
-            &format!("States.ArrayPartition($.a, {size})"),
-            json!({"a": [1, 2, 3]}),
-        );
+        invalid(&format!("States.ArrayPartition($.a, {size})"), json!({"a": [1, 2, 3]}));
     }
     invalid("States.ArrayPartition('not-array', 2)", json!({}));
     invalid("States.ArrayPartition($.a)", json!({"a": [1]}));
@@ -338,110 +215,48 @@ fn array_partition() {
 
 #[test]
 fn array_contains() {
-    check(
-        "States.ArrayContains($.a, $.v)",
-        json!({"a": [[1, 2, 3], 2], "v": [1, 2, 3]}),
-        json!(true),
-    );
-    check(
-        "States.ArrayContains($.a, $.v)",
-        json!({"a": [{"1": 2, "2": []}], "v": {"1": 2, "2": []}}),
-        json!(true),
-    );
+    check("States.ArrayContains($.a, $.v)", json!({"a": [[1, 2, 3], 2], "v": [1, 2, 3]}), json!(true));
+    check("States.ArrayContains($.a, $.v)", json!({"a": [{"1": 2, "2": []}], "v": {"1": 2, "2": []}}), json!(true));
     // AWS compares text: key order matters, and strings match the values they spell.
     for (input, expected) in [
-        (
-            json!({"a": [{"a": 1, "b": 2}], "v": {"b": 2, "a": 1}}),
-            false,
-        ),
-        (
-            json!({"a": [{"a": 1}], "v": {"a": 1, "extra": null}}),
-            false,
-        ),
+        (json!({"a": [{"a": 1, "b": 2}], "v": {"b": 2, "a": 1}}), false),
+        (json!({"a": [{"a": 1}], "v": {"a": 1, "extra": null}}), false),
         (json!({"a": ["true", "false"], "v": true}), true),
-        (
-            json!({"a": ["-1", "9007199254740991"], "v": 9007199254740991_i64}),
-            true,
-        ),
+        (json!({"a": ["-1", "9007199254740991"], "v": 9007199254740991_i64}), true),
         (json!({"a": [0, 1, -1, -1.5], "v": false}), false),
-        (
-            json!({"a": [null, "", " ", 0, 1, true, false, [0, 1, false]], "v": [0, 1, false]}),
-            true,
-        ),
+        (json!({"a": [null, "", " ", 0, 1, true, false, [0, 1, false]], "v": [0, 1, false]}), true),
     ] {
         check("States.ArrayContains($.a, $.v)", input, json!(expected));
     }
-    check(
-        "States.ArrayContains($.a, $.v)",
-        json!({"a": [], "v": []}),
-        json!(false),
-    );
-    check(
-        "States.ArrayContains($.a, $.v)",
-        json!({"a": [true, false], "v": false}),
-        json!(true),
-    );
-    check(
-        "States.ArrayContains($.a, $.v)",
-        json!({"a": [null], "v": null}),
-        json!(true),
-    );
-    check(
-        "States.ArrayContains($.a, 'x')",
-        json!({"a": ["y"]}),
-        json!(false),
-    );
+    check("States.ArrayContains($.a, $.v)", json!({"a": [], "v": []}), json!(false));
+    check("States.ArrayContains($.a, $.v)", json!({"a": [true, false], "v": false}), json!(true));
+    check("States.ArrayContains($.a, $.v)", json!({"a": [null], "v": null}), json!(true));
+    check("States.ArrayContains($.a, 'x')", json!({"a": ["y"]}), json!(false));
     invalid("States.ArrayContains($.a, 1)", json!({"a": "abc"}));
     invalid("States.ArrayContains($.a)", json!({"a": []}));
 }
 
 #[test]
 fn array_range() {
-    check(
-        "States.ArrayRange(1, 9, 2)",
-        json!({}),
-        json!([1, 3, 5, 7, 9]),
-    );
-    check(
-        "States.ArrayRange(0, 10, 3)",
-        json!({}),
-        json!([0, 3, 6, 9]),
-    );
+    check("States.ArrayRange(1, 9, 2)", json!({}), json!([1, 3, 5, 7, 9]));
+    check("States.ArrayRange(0, 10, 3)", json!({}), json!([0, 3, 6, 9]));
     check("States.ArrayRange(-2, 2, 2)", json!({}), json!([-2, 0, 2]));
     check("States.ArrayRange(3, 3, -1)", json!({}), json!([3]));
     check("States.ArrayRange(5, 1, -2)", json!({}), json!([5, 3, 1]));
     check("States.ArrayRange(5, 1, 1)", json!({}), json!([]));
     check("States.ArrayRange(1, 5, -1)", json!({}), json!([]));
     // AWS truncates every argument.
-    check(
-        "States.ArrayRange(1.4, 5.6, 2.2)",
-        json!({}),
-        json!([1, 3, 5]),
-    );
+    check("States.ArrayRange(1.4, 5.6, 2.2)", json!({}), json!([1, 3, 5]));
     check("States.ArrayRange(1.6, 1.4, 1)", json!({}), json!([1]));
-    check(
-        "States.ArrayRange(5.4, -0.6, -2.4)",
-        json!({}),
-        json!([5, 3, 1]),
-    );
-    check(
-        "States.ArrayRange(States.MathAdd($.b, 1), States.MathAdd($.b, 5), 2)",
-        json!({"b": 0}),
-        json!([1, 3, 5]),
-    );
+    check("States.ArrayRange(5.4, -0.6, -2.4)", json!({}), json!([5, 3, 1]));
+    check("States.ArrayRange(States.MathAdd($.b, 1), States.MathAdd($.b, 5), 2)", json!({"b": 0}), json!([1, 3, 5]));
     // At most 1000 items, either way.
     assert_eq!(
-        eval("States.ArrayRange(1, 1000, 1)", json!({}))
-            .expect("1000 items")
-            .as_array()
-            .map(Vec::len),
+        eval("States.ArrayRange(1, 1000, 1)", json!({})).expect("1000 items").as_array().map(Vec::len),
         Some(1000)
     );
     assert_eq!(
-        eval("States.ArrayRange(1000, 1, -1)", json!({}))
-            .expect("1000 items")
-            .as_array()
-            .map(Vec::len),
+        eval("States.ArrayRange(1000, 1, -1)", json!({})).expect("1000 items").as_array().map(Vec::len),
         Some(1000)
     );
     invalid("States.ArrayRange(1, 1001, 1)", json!({}));
@@ -449,11 +264,7 @@ fn array_range() {
     check(
         "States.ArrayRange(-9000000000000000000, 9000000000000000000, 9000000000000000000)",
         json!({}),
-        json!([
-            -9_000_000_000_000_000_000_i64,
-            0,
-            9_000_000_000_000_000_000_i64
-        ]),
+        json!([-9_000_000_000_000_000_000_i64, 0, 9_000_000_000_000_000_000_i64]),
     );
     invalid("States.ArrayRange(1, 10, 0)", json!({}));
     invalid("States.ArrayRange(1, 10, 0.49)", json!({}));
@@ -464,37 +275,13 @@ fn array_range() {
 
 #[test]
 fn array_get_item() {
-    check(
-        "States.ArrayGetItem($.a, 1)",
-        json!({"a": ["a", "b", "c"]}),
-        json!("b"),
-    );
-    check(
-        "States.ArrayGetItem($.a, $.i)",
-        json!({"a": [10, 20, 30, 40], "i": 2}),
-        json!(30),
-    );
-    check(
-        "States.ArrayGetItem($.a, 0)",
-        json!({"a": [null]}),
-        Value::Null,
-    );
-    check(
-        "States.ArrayGetItem(States.Array('x', 'y'), 1)",
-        json!({}),
-        json!("y"),
-    );
+    check("States.ArrayGetItem($.a, 1)", json!({"a": ["a", "b", "c"]}), json!("b"));
+    check("States.ArrayGetItem($.a, $.i)", json!({"a": [10, 20, 30, 40], "i": 2}), json!(30));
+    check("States.ArrayGetItem($.a, 0)", json!({"a": [null]}), Value::Null);
+    check("States.ArrayGetItem(States.Array('x', 'y'), 1)", json!({}), json!("y"));
     // AWS truncates a fractional index and answers null for any index into an empty array.
-    check(
-        "States.ArrayGetItem($.a, 1.2)",
-        json!({"a": [10, 20, 30]}),
-        json!(20),
-    );
-    check(
-        "States.ArrayGetItem($.a, 999)",
-        json!({"a": []}),
-        Value::Null,
-    );
+    check("States.ArrayGetItem($.a, 1.2)", json!({"a": [10, 20, 30]}), json!(20));
+    check("States.ArrayGetItem($.a, 999)", json!({"a": []}), Value::Null);
     invalid("States.ArrayGetItem($.a, 3)", json!({"a": [10, 20, 30]}));
     invalid("States.ArrayGetItem($.a, -1)", json!({"a": [10, 20, 30]}));
     invalid("States.ArrayGetItem($.a, '1')", json!({"a": [10, 20, 30]}));
@@ -520,83 +307,32 @@ fn array_length_and_unique() {
         (json!([[1, 2], [1, 2], [2, 1]]), json!([[2, 1], [1, 2]])),
         (json!([null, null, 1, null]), json!([null, 1])),
         (json!(["a", "b", "a", "c", "b"]), json!(["a", "b", "c"])),
-        (
-            json!([{"a": 1, "b": 2}, {"b": 2, "a": 1}]),
-            json!([{"a": 1, "b": 2}]),
-        ),
+        (json!([{"a": 1, "b": 2}, {"b": 2, "a": 1}]), json!([{"a": 1, "b": 2}])),
         (json!([1, 1.0]), json!([1.0, 1])),
         (
-            json!([
-                "zeta",
-                "alpha",
-                "Mike",
-                "b",
-                100000,
-                -5,
-                3000000000_i64,
-                2.5,
-                "x"
-            ]),
-            json!([
-                "zeta",
-                3000000000_i64,
-                100000,
-                "Mike",
-                "b",
-                -5,
-                2.5,
-                "alpha",
-                "x"
-            ]),
+            json!(["zeta", "alpha", "Mike", "b", 100000, -5, 3000000000_i64, 2.5, "x"]),
+            json!(["zeta", 3000000000_i64, 100000, "Mike", "b", -5, 2.5, "alpha", "x"]),
         ),
     ] {
         check("States.ArrayUnique($.a)", json!({"a": input}), expected);
     }
-    check(
-        "States.ArrayUnique($.a)",
-        json!({"a": [1, 2, 3, 3, 3, 3, 3, 3, 4]}),
-        json!([1, 2, 3, 4]),
-    );
+    check("States.ArrayUnique($.a)", json!({"a": [1, 2, 3, 3, 3, 3, 3, 3, 4]}), json!([1, 2, 3, 4]));
     invalid("States.ArrayUnique($.a)", json!({"a": "x"}));
 }
 
 #[test]
 fn base64() {
-    check(
-        "States.Base64Encode($.s)",
-        json!({"s": "Data to encode"}),
-        json!("RGF0YSB0byBlbmNvZGU="),
-    );
+    check("States.Base64Encode($.s)", json!({"s": "Data to encode"}), json!("RGF0YSB0byBlbmNvZGU="));
     check("States.Base64Encode('')", json!({}), json!(""));
     check("States.Base64Encode($.s)", json!({"s": "✓"}), json!("4pyT"));
     check("States.Base64Encode('🚀')", json!({}), json!("8J+agA=="));
-    check(
-        "States.Base64Encode($.s)",
-        json!({"s": "abc\u{0}def"}),
-        json!("YWJjAGRlZg=="),
-    );
-    check(
-        "States.Base64Decode($.s)",
-        json!({"s": "RGF0YSB0byBlbmNvZGU="}),
-        json!("Data to encode"),
-    );
-    check(
-        "States.Base64Decode('44GT44KT44Gr44Gh44Gv')",
-        json!({}),
-        json!("こんにちは"),
-    );
+    check("States.Base64Encode($.s)", json!({"s": "abc\u{0}def"}), json!("YWJjAGRlZg=="));
+    check("States.Base64Decode($.s)", json!({"s": "RGF0YSB0byBlbmNvZGU="}), json!("Data to encode"));
+    check("States.Base64Decode('44GT44KT44Gr44Gh44Gv')", json!({}), json!("こんにちは"));
     check("States.Base64Decode('')", json!({}), json!(""));
-    check(
-        "States.Base64Decode(States.Base64Encode('hello'))",
-        json!({}),
-        json!("hello"),
-    );
+    check("States.Base64Decode(States.Base64Encode('hello'))", json!({}), json!("hello"));
     // AWS decodes leniently: stray characters skipped, decoding stops at padding, partial groups.
-    check(
-        "States.Base64Decode(' YWJjZA== ')",
-        json!({}),
-        json!("abcd"),
-    );
+    check("States.Base64Decode(' YWJjZA== ')", json!({}), json!("abcd"));
     check("States.Base64Decode('YWJjZA')", json!({}), json!("abcd"));
     assert!(eval("States.Base64Decode('!!!invalid!!!')", json!({})).is_ok());
     assert!(eval("States.Base64Decode('ab==cd')", json!({})).is_ok());
@@ -617,31 +353,17 @@ fn hash() {
     let hello = [
         ("MD5", "5d41402abc4b2a76b9719d911017c592"),
         ("SHA-1", "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"),
-        (
-            "SHA-256",
-            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
-        ),
-        (
-            "SHA-384",
-            "59e1748777448c69de6b800d7a33bbfb9ff1b463e44354c3553bcdb9c666fa90125a3c79f90397bdf5f6a13de828684f",
-        ),
+        ("SHA-256", "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"),
+        ("SHA-384", "59e1748777448c69de6b800d7a33bbfb9ff1b463e44354c3553bcdb9c666fa90125a3c79f90397bdf5f6a13de828684f"),
         (
             "SHA-512",
             "9b71d224bd62f3785d96d46ad3ea3d73319bfbc2890caadae2dff72519673ca72323c3d99ba5c11d7c7acc6e14b8c5da0c4663475c2e5c3adef46f73bcdec043",
         ),
     ];
     for (algorithm, digest) in hello {
-        check(
-            &format!("States.Hash('hello', '{algorithm}')"),
-            json!({}),
-            json!(digest),
-        );
+        check(&format!("States.Hash('hello', '{algorithm}')"), json!({}), json!(digest));
     }
-    check(
-        "States.Hash($.d, $.a)",
-        json!({"d": "input data", "a": "MD5"}),
-        json!("812f45842bc6d66ee14572ce20db8e86"),
-    );
+    check("States.Hash($.d, $.a)", json!({"d": "input data", "a": "MD5"}), json!("812f45842bc6d66ee14572ce20db8e86"));
     check(
         "States.Hash('', 'SHA-256')",
         json!({}),
@@ -652,28 +374,11 @@ fn hash() {
         json!({}),
         json!("ebbc0b2870eb323f2b6cffa5c493ceef81ae7eb36afc73d4e0367301631daec5"),
     );
-    check(
-        "States.Hash($.s, 'MD5')",
-        json!({"s": "abc\u{0}def"}),
-        json!("a5e4d5963ae44c1f4bfb37b1a3d55a3c"),
-    );
+    check("States.Hash($.s, 'MD5')", json!({"s": "abc\u{0}def"}), json!("a5e4d5963ae44c1f4bfb37b1a3d55a3c"));
     // AWS hashes other values as their JSON text.
-    check(
-        "States.Hash(123, 'MD5')",
-        json!({}),
-        json!("202cb962ac59075b964b07152d234b70"),
-    );
-    assert!(
-        eval(
-            "States.Hash($.s, 'SHA-256')",
-            json!({"s": "a".repeat(10_000)})
-        )
-        .is_ok()
-    );
-    invalid(
-        "States.Hash($.s, 'SHA-256')",
-        json!({"s": "a".repeat(10_001)}),
-    );
+    check("States.Hash(123, 'MD5')", json!({}), json!("202cb962ac59075b964b07152d234b70"));
+    assert!(eval("States.Hash($.s, 'SHA-256')", json!({"s": "a".repeat(10_000)})).is_ok());
+    invalid("States.Hash($.s, 'SHA-256')", json!({"s": "a".repeat(10_001)}));
     for algorithm in ["'sha-256'", "'SHA256'", "''", "'MD-5'", "'SHA-257'", "123"] {
         invalid(&format!("States.Hash('data', {algorithm})"), json!({}));
     }
@@ -705,27 +410,11 @@ fn json_merge() {
         json!({"l": 1, "r": 2}),
     );
     // AWS takes any third argument but true as the shallow merge.
-    check(
-        "States.JsonMerge($.a, $.b, $.d)",
-        json!({"a": {}, "b": {"k": 1}, "d": "false"}),
-        json!({"k": 1}),
-    );
-    invalid(
-        "States.JsonMerge($.a, $.b, true)",
-        json!({"a": {}, "b": {}}),
-    );
-    invalid(
-        "States.JsonMerge($.a, $.b, false)",
-        json!({"a": null, "b": {}}),
-    );
-    invalid(
-        "States.JsonMerge($.a, $.b, false)",
-        json!({"a": [], "b": {}}),
-    );
-    invalid(
-        "States.JsonMerge($.a, $.b, false)",
-        json!({"a": {}, "b": "x"}),
-    );
+    check("States.JsonMerge($.a, $.b, $.d)", json!({"a": {}, "b": {"k": 1}, "d": "false"}), json!({"k": 1}));
+    invalid("States.JsonMerge($.a, $.b, true)", json!({"a": {}, "b": {}}));
+    invalid("States.JsonMerge($.a, $.b, false)", json!({"a": null, "b": {}}));
+    invalid("States.JsonMerge($.a, $.b, false)", json!({"a": [], "b": {}}));
+    invalid("States.JsonMerge($.a, $.b, false)", json!({"a": {}, "b": "x"}));
     invalid("States.JsonMerge($.a, $.b)", json!({"a": {}, "b": {}}));
     invalid("States.JsonMerge()", json!({}));
 }
@@ -737,32 +426,19 @@ fn math_random() {
         let n = v.as_i64().expect("an integer");
         assert!((1..999).contains(&n), "{n}");
         // Truncated bounds: [1, 5).
-        let n = eval("States.MathRandom(1.6, 5.4)", json!({}))
-            .expect("ok")
-            .as_i64()
-            .expect("int");
+        let n = eval("States.MathRandom(1.6, 5.4)", json!({})).expect("ok").as_i64().expect("int");
         assert!((1..5).contains(&n), "{n}");
     }
     let seeded = eval("States.MathRandom(1, 100, 42)", json!({})).expect("seeded");
-    assert_eq!(
-        eval("States.MathRandom(1, 100, 42)", json!({})).expect("seeded"),
-        seeded
-    );
+    assert_eq!(eval("States.MathRandom(1, 100, 42)", json!({})).expect("seeded"), seeded);
     // A seed draws what java.util.Random(seed).nextInt(end - start) draws (checked with a JVM).
     assert_eq!(seeded, json!(1 + 62));
     check("States.MathRandom(1, 10, -10)", json!({}), json!(1));
     check("States.MathRandom(0, 7, 1)", json!({}), json!(4));
     check("States.MathRandom(0, 64, 0)", json!({}), json!(46));
-    let n = eval(
-        "States.MathRandom($.s, $.e, 1)",
-        json!({"s": 2147483640, "e": 2147483647}),
-    )
-    .expect("ok");
+    let n = eval("States.MathRandom($.s, $.e, 1)", json!({"s": 2147483640, "e": 2147483647})).expect("ok");
     assert!((2147483640..2147483647).contains(&n.as_i64().expect("int")));
-    let n = eval("States.MathRandom(-1000000, 1000000)", json!({}))
-        .expect("ok")
-        .as_i64()
-        .expect("int");
+    let n = eval("States.MathRandom(-1000000, 1000000)", json!({})).expect("ok").as_i64().expect("int");
     assert!((-1_000_000..1_000_000).contains(&n));
     for expr in [
         "States.MathRandom(1, 1)",
@@ -782,67 +458,23 @@ fn math_random() {
 
 #[test]
 fn math_add() {
-    check(
-        "States.MathAdd($.a, $.b)",
-        json!({"a": -9, "b": 3}),
-        json!(-6),
-    );
+    check("States.MathAdd($.a, $.b)", json!({"a": -9, "b": 3}), json!(-6));
     check("States.MathAdd($.v, -1)", json!({"v": 111}), json!(110));
     // Each operand is rounded half up first, as Java's Math.round.
-    check(
-        "States.MathAdd($.a, $.b)",
-        json!({"a": 1.49, "b": 1.5}),
-        json!(3),
-    );
-    check(
-        "States.MathAdd($.a, $.b)",
-        json!({"a": 2.5, "b": 0}),
-        json!(3),
-    );
-    check(
-        "States.MathAdd($.a, $.b)",
-        json!({"a": -1.5, "b": -1.51}),
-        json!(-3),
-    );
-    check(
-        "States.MathAdd($.a, $.b)",
-        json!({"a": 1.6, "b": 2.7}),
-        json!(5),
-    );
-    check(
-        "States.MathAdd($.a, $.b)",
-        json!({"a": 0.1, "b": 0.2}),
-        json!(0),
-    );
+    check("States.MathAdd($.a, $.b)", json!({"a": 1.49, "b": 1.5}), json!(3));
+    check("States.MathAdd($.a, $.b)", json!({"a": 2.5, "b": 0}), json!(3));
+    check("States.MathAdd($.a, $.b)", json!({"a": -1.5, "b": -1.51}), json!(-3));
+    check("States.MathAdd($.a, $.b)", json!({"a": 1.6, "b": 2.7}), json!(5));
+    check("States.MathAdd($.a, $.b)", json!({"a": 0.1, "b": 0.2}), json!(0));
     check("States.MathAdd(-1.5, 0)", json!({}), json!(-1));
-    check(
-        "States.MathAdd(States.MathAdd($.x, 1), 2)",
-        json!({"x": 5}),
-        json!(8),
-    );
+    check("States.MathAdd(States.MathAdd($.x, 1), 2)", json!({"x": 5}), json!(8));
     // 32-bit integers only.
-    check(
-        "States.MathAdd(2147483646, 1)",
-        json!({}),
-        json!(2147483647),
-    );
-    check(
-        "States.MathAdd(-2147483647, -1)",
-        json!({}),
-        json!(-2147483648_i64),
-    );
+    check("States.MathAdd(2147483646, 1)", json!({}), json!(2147483647));
+    check("States.MathAdd(-2147483647, -1)", json!({}), json!(-2147483648_i64));
     invalid("States.MathAdd(2147483647, 1)", json!({}));
     invalid("States.MathAdd(-2147483648, -1)", json!({}));
     invalid("States.MathAdd(3000000000, 1)", json!({}));
-    for bad in [
-        "'a', 1",
-        "1, 'b'",
-        "null, 1",
-        "true, 1",
-        "'1', 2",
-        "1",
-        "1, 2, 999",
-    ] {
+    for bad in ["'a', 1", "1, 'b'", "null, 1", "true, 1", "'1', 2", "1", "1, 2, 999"] {
         invalid(&format!("States.MathAdd({bad})"), json!({}));
     }
     invalid("States.MathAdd(-1, $.p)", json!({"p": [0, 1]}));
@@ -850,68 +482,27 @@ fn math_add() {
 
 #[test]
 fn string_split() {
-    check(
-        "States.StringSplit($.s, ',')",
-        json!({"s": "a,b,c"}),
-        json!(["a", "b", "c"]),
-    );
-    check(
-        "States.StringSplit($.s, $.d)",
-        json!({"s": " , ", "d": ","}),
-        json!([" ", " "]),
-    );
+    check("States.StringSplit($.s, ',')", json!({"s": "a,b,c"}), json!(["a", "b", "c"]));
+    check("States.StringSplit($.s, $.d)", json!({"s": " , ", "d": ","}), json!([" ", " "]));
     // Every character of the second argument is a delimiter.
     check(
         "States.StringSplit($.s, $.d)",
         json!({"s": "split on T and \nnew line", "d": "T\n"}),
         json!(["split on ", " and ", "new line"]),
     );
-    check(
-        "States.StringSplit($.s, $.d)",
-        json!({"s": "1+2,3.4", "d": ".+,"}),
-        json!(["1", "2", "3", "4"]),
-    );
-    check(
-        "States.StringSplit($.s, 'ab')",
-        json!({"s": "1a2b3ab4"}),
-        json!(["1", "2", "3", "4"]),
-    );
+    check("States.StringSplit($.s, $.d)", json!({"s": "1+2,3.4", "d": ".+,"}), json!(["1", "2", "3", "4"]));
+    check("States.StringSplit($.s, 'ab')", json!({"s": "1a2b3ab4"}), json!(["1", "2", "3", "4"]));
     // Empty tokens are dropped, as Java's StringTokenizer does.
-    check(
-        "States.StringSplit($.s, ',')",
-        json!({"s": "a,,b"}),
-        json!(["a", "b"]),
-    );
-    check(
-        "States.StringSplit($.s, ',')",
-        json!({"s": ",a,b,"}),
-        json!(["a", "b"]),
-    );
+    check("States.StringSplit($.s, ',')", json!({"s": "a,,b"}), json!(["a", "b"]));
+    check("States.StringSplit($.s, ',')", json!({"s": ",a,b,"}), json!(["a", "b"]));
     check("States.StringSplit($.s, ',')", json!({"s": ","}), json!([]));
     check("States.StringSplit($.s, ',')", json!({"s": ""}), json!([]));
-    check(
-        "States.StringSplit($.s, '')",
-        json!({"s": "abc"}),
-        json!(["abc"]),
-    );
-    check(
-        "States.StringSplit('Hello\nWorld', '\n')",
-        json!({}),
-        json!(["Hello", "World"]),
-    );
-    for (s, d) in [
-        ("123", "','"),
-        ("null", "','"),
-        ("'a,b'", "1"),
-        ("'a,b'", "null"),
-        ("false", "','"),
-    ] {
+    check("States.StringSplit($.s, '')", json!({"s": "abc"}), json!(["abc"]));
+    check("States.StringSplit('Hello\nWorld', '\n')", json!({}), json!(["Hello", "World"]));
+    for (s, d) in [("123", "','"), ("null", "','"), ("'a,b'", "1"), ("'a,b'", "null"), ("false", "','")] {
         invalid(&format!("States.StringSplit({s}, {d})"), json!({}));
     }
-    invalid(
-        "States.StringSplit($.s, $.d)",
-        json!({"s": "a,b", "d": [","]}),
-    );
+    invalid("States.StringSplit($.s, $.d)", json!({"s": "a,b", "d": [","]}));
     invalid("States.StringSplit('a')", json!({}));
 }
 
@@ -928,8 +519,7 @@ fn uuid() {
 
 #[test]
 fn eval_indexed_numbers_paths_as_paths_lists_them() {
-    let call = intrinsics::parse("States.Format('{}{}{}', $.a, States.JsonToString($.b), $.c)")
-        .expect("parses");
+    let call = intrinsics::parse("States.Format('{}{}{}', $.a, States.JsonToString($.b), $.c)").expect("parses");
     assert_eq!(call.paths(), vec!["$.a", "$.b", "$.c"]);
     let values = [json!("x"), json!([1]), json!(true)];
     let got = call
@@ -943,13 +533,9 @@ fn eval_indexed_numbers_paths_as_paths_lists_them() {
 
 #[test]
 fn parse_once_evaluate_many_times() {
-    let call =
-        intrinsics::parse("States.Format('{}-{}', $.a, States.MathAdd($.b, 1))").expect("parses");
+    let call = intrinsics::parse("States.Format('{}-{}', $.a, States.MathAdd($.b, 1))").expect("parses");
     for i in 0..100 {
         let input = json!({"a": "x", "b": i});
-        assert_eq!(
-            call.eval(&|p| resolve(&input, p)).expect("ok"),
-            json!(format!("x-{}", i + 1))
-        );
+        assert_eq!(call.eval(&|p| resolve(&input, p)).expect("ok"), json!(format!("x-{}", i + 1)));
     }
 }

@@ -79,11 +79,7 @@ proptest! {
 
 #[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
-    let deep = format!(
-        "{}1{}",
-        "States.Array(".repeat(100_000),
-        ")".repeat(100_000)
-    );
+    let deep = format!("{}1{}", "States.Array(".repeat(100_000), ")".repeat(100_000));
     assert!(intrinsics::parse(&deep).is_err());
     let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
     assert!(jsonata::compile(&deep).is_err());

@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{AuthErrors, BodyErrors};
 use crate::extract::{Caller, Json, Path, Query};
+use crate::routes::{AuthErrors, BodyErrors};
 use auth::Role;
 use triggers::{Approval, Approvals, Claim, DecideError, Decision};
 
@@ -116,7 +116,9 @@ pub async fn list_approvals(
     let limit = match q.limit {
         None => 50,
         Some(n @ 1..=200) => n,
-        Some(_) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "`limit` must be from 1 to 200")),
+        Some(_) => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "`limit` must be from 1 to 200"));
+        }
     };
     let now = Utc::now();
     let rows = approvals(&state).list_pending(&caller.tenant, now, i64::from(limit)).await.map_err(store_error)?;
@@ -135,7 +137,11 @@ pub async fn get_approval(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<ApprovalResponse>, ApiError> {
     caller.require(Role::Viewer)?;
-    let a = approvals(&state).get(&caller.tenant, id).await.map_err(store_error)?.ok_or_else(|| ApiError::not_found("approval"))?;
+    let a = approvals(&state)
+        .get(&caller.tenant, id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found("approval"))?;
     Ok(axum::Json(ApprovalResponse::from(a, Utc::now())))
 }
 
@@ -164,12 +170,18 @@ pub async fn decide_approval(
         return Err(ApiError::bad_request("`comment` must be at most 4096 characters"));
     }
     let Some(client) = state.sfn_client().cloned() else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "executions_disabled", "this server has no Step Functions endpoint configured"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "executions_disabled",
+            "this server has no Step Functions endpoint configured",
+        ));
     };
     let output = match decision {
-        Decision::Approve => Some(req.output.clone().unwrap_or_else(|| {
-            json!({"approved": true, "comment": req.comment, "decided_by": caller.subject})
-        })),
+        Decision::Approve => Some(
+            req.output
+                .clone()
+                .unwrap_or_else(|| json!({"approved": true, "comment": req.comment, "decided_by": caller.subject})),
+        ),
         Decision::Reject => None,
     };
     if output.as_ref().is_some_and(|o| o.to_string().len() > MAX_OUTPUT_BYTES) {
@@ -183,7 +195,8 @@ pub async fn decide_approval(
     let now = Utc::now();
     // An execution that is over (stopped, say) no longer waits for its approvals: say so rather
     // than claim the decision and find out from Step Functions. Expired ones are left to `claim`.
-    let current = store.get(&caller.tenant, id).await.map_err(store_error)?.ok_or_else(|| ApiError::not_found("approval"))?;
+    let current =
+        store.get(&caller.tenant, id).await.map_err(store_error)?.ok_or_else(|| ApiError::not_found("approval"))?;
     if current.status == "pending"
         && current.timeout_at.is_none_or(|t| t > now)
         && let Some(status) = ended_execution(&store, &caller.tenant, id).await?

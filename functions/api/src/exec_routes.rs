@@ -23,10 +23,10 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::executions::{Execution, ExecutionPage};
-use crate::routes::{AuthErrors, BodyErrors};
 use crate::executions::{self, ListQuery, StartRequest, StopRequest};
+use crate::executions::{Execution, ExecutionPage};
 use crate::extract::{Caller, Json, Path, Query};
+use crate::routes::{AuthErrors, BodyErrors};
 use auth::Role;
 
 fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
@@ -87,7 +87,9 @@ pub async fn start_execution(
         return json_response(StatusCode::OK, &execution);
     }
     let key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?.to_owned()),
+        Some(v) => {
+            Some(v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?.to_owned())
+        }
         None => None,
     };
     let execution = executions::start(&state, &caller.tenant, &caller.subject, id, body.input, key).await?;
@@ -297,7 +299,8 @@ pub async fn execution_events(
                 }
                 last_write = Instant::now();
             }
-            tokio::time::sleep(Duration::from_millis(200).min(deadline.saturating_duration_since(Instant::now()))).await;
+            tokio::time::sleep(Duration::from_millis(200).min(deadline.saturating_duration_since(Instant::now())))
+                .await;
         }
         let _ = tx.send(Ok("retry: 500\n\n".to_owned())).await;
     });

@@ -87,7 +87,8 @@ fn sdk_unavailable<E: ProvideErrorMetadata + std::fmt::Debug>(e: E) -> ApiError 
     ApiError::unavailable(format!("{:?}: {:?}", e.code(), e))
 }
 
-const COLUMNS: &str = "id, workflow_id, version, status, input, output, error, cause, started_by, started_at, stopped_at";
+const COLUMNS: &str =
+    "id, workflow_id, version, status, input, output, error, cause, started_by, started_at, stopped_at";
 
 fn row_to_execution(r: &sqlx::postgres::PgRow, with_input: bool) -> Result<Execution, sqlx::Error> {
     Ok(Execution {
@@ -190,8 +191,10 @@ pub async fn start(
     }
     let target = target(state, tenant, workflow_id, &input).await?;
     let (state, tenant, started_by) = (state.clone(), tenant.to_owned(), started_by.to_owned());
-    detached(async move { start_target(&state, &client, &tenant, &started_by, workflow_id, input, idempotency_key, target).await })
-        .await
+    detached(async move {
+        start_target(&state, &client, &tenant, &started_by, workflow_id, input, idempotency_key, target).await
+    })
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -271,10 +274,11 @@ async fn start_target(
         Err(err) => {
             let code = err.code().unwrap_or("").to_owned();
             // Nothing started: forget the row so a retry (with or without the key) starts afresh.
-            let _ = sqlx::query("DELETE FROM executions WHERE id = $1 AND status = 'PENDING' AND execution_arn IS NULL")
-                .bind(id)
-                .execute(pool)
-                .await;
+            let _ =
+                sqlx::query("DELETE FROM executions WHERE id = $1 AND status = 'PENDING' AND execution_arn IS NULL")
+                    .bind(id)
+                    .execute(pool)
+                    .await;
             return Err(start_error(&code, err));
         }
     };
@@ -339,7 +343,8 @@ pub async fn start_sync(
         return Err(ApiError::bad_request("wait=true runs EXPRESS workflows only; this one is STANDARD"));
     }
     let (state, tenant, started_by) = (state.clone(), tenant.to_owned(), started_by.to_owned());
-    detached(async move { start_sync_target(&state, &client, &tenant, &started_by, workflow_id, target, wait).await }).await
+    detached(async move { start_sync_target(&state, &client, &tenant, &started_by, workflow_id, target, wait).await })
+        .await
 }
 
 async fn start_sync_target(
@@ -366,10 +371,16 @@ async fn start_sync_target(
     .execute(pool)
     .await
     .map_err(db)?;
-    let call =
-        client.start_sync_execution().state_machine_arn(target.version_arn).name(id.to_string()).input(target.input_text).send();
+    let call = client
+        .start_sync_execution()
+        .state_machine_arn(target.version_arn)
+        .name(id.to_string())
+        .input(target.input_text)
+        .send();
     let (status, output, error, cause, arn) = match tokio::time::timeout(wait, call).await {
-        Err(_) => ("TIMED_OUT", None, Some("Weft.WaitTimedOut".to_owned()), Some(format!("no result within {wait:?}")), None),
+        Err(_) => {
+            ("TIMED_OUT", None, Some("Weft.WaitTimedOut".to_owned()), Some(format!("no result within {wait:?}")), None)
+        }
         Ok(Err(err)) => {
             let _ = sqlx::query("DELETE FROM executions WHERE id = $1").bind(id).execute(pool).await;
             let code = err.code().unwrap_or("").to_owned();
@@ -382,7 +393,13 @@ async fn start_sync_target(
                 _ => "FAILED",
             };
             let output = out.output().map(|o| serde_json::from_str(o).unwrap_or_else(|_| Value::String(o.to_owned())));
-            (status, output, out.error().map(str::to_owned), out.cause().map(str::to_owned), Some(out.execution_arn().to_owned()))
+            (
+                status,
+                output,
+                out.error().map(str::to_owned),
+                out.cause().map(str::to_owned),
+                Some(out.execution_arn().to_owned()),
+            )
         }
     };
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -407,13 +424,15 @@ async fn start_sync_target(
 pub async fn get(state: &AppState, tenant: &str, id: Uuid) -> Result<Execution, ApiError> {
     let pool = state.store().pool();
     let fetch = || async {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM executions WHERE tenant_id = $1 AND id = $2")))
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| ApiError::not_found("execution"))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM executions WHERE tenant_id = $1 AND id = $2"
+        )))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| ApiError::not_found("execution"))?;
         row_to_execution(&row, true).map_err(db)
     };
     let mut execution = fetch().await?;
@@ -590,7 +609,8 @@ async fn arn_of(state: &AppState, tenant: &str, id: Uuid) -> Result<(String, Str
         .ok_or_else(|| ApiError::not_found("execution"))?;
     let arn: Option<String> = row.try_get("execution_arn").map_err(db)?;
     let status: String = row.try_get("status").map_err(db)?;
-    let arn = arn.ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "not_started", "the execution has not started yet"))?;
+    let arn =
+        arn.ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "not_started", "the execution has not started yet"))?;
     Ok((arn, status))
 }
 
@@ -730,8 +750,10 @@ pub async fn record(state: &AppState, id: Uuid) -> Result<bool, RecordError> {
     let outcome = history::outcome(&items);
 
     let mut tx = pool.begin().await?;
-    let status: String =
-        sqlx::query_scalar("SELECT status FROM executions WHERE id = $1 FOR UPDATE").bind(id).fetch_one(&mut *tx).await?;
+    let status: String = sqlx::query_scalar("SELECT status FROM executions WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM execution_events WHERE execution_id = $1")
         .bind(id)
         .fetch_one(&mut *tx)
@@ -899,7 +921,8 @@ pub async fn sweep_orphans(
         let mut found = None;
         if let (Some(machine), Some(client)) = (machine, state.sfn_client()) {
             let arn = execution_arn(&machine, id);
-            let described = tokio::time::timeout(call_timeout, client.describe_execution().execution_arn(&arn).send()).await;
+            let described =
+                tokio::time::timeout(call_timeout, client.describe_execution().execution_arn(&arn).send()).await;
             match described {
                 Ok(Ok(_)) => found = Some(arn),
                 Ok(Err(err)) if err.code() == Some("ExecutionDoesNotExist") => {}

@@ -102,9 +102,11 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => {
-                Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", format!("invalid path parameter: {}", e.body_text().rsplit(": ").next().unwrap_or("bad value"))))
-            }
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                format!("invalid path parameter: {}", e.body_text().rsplit(": ").next().unwrap_or("bad value")),
+            )),
             Err(_) => Err(ApiError::bad_request("invalid path")),
         }
     }
@@ -136,12 +138,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<auth::Principal>()
-            .cloned()
-            .map(Caller)
-            .ok_or_else(|| auth::AuthError::Missing.into())
+        parts.extensions.get::<auth::Principal>().cloned().map(Caller).ok_or_else(|| auth::AuthError::Missing.into())
     }
 }
 

@@ -17,14 +17,14 @@ pub mod dto;
 pub mod error;
 pub mod exec_routes;
 pub mod executions;
-pub mod history;
-pub mod schema;
 pub mod extract;
+pub mod history;
 pub mod openapi;
 pub mod publish;
-pub mod schedules;
-pub mod trigger_routes;
 mod routes;
+pub mod schedules;
+pub mod schema;
+pub mod trigger_routes;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -129,10 +129,14 @@ fn sdk_error<E: aws_sdk_sfn::error::ProvideErrorMetadata + std::fmt::Debug>(err:
     let code = err.code().unwrap_or("").to_owned();
     let message = err.message().unwrap_or("").to_owned();
     match code.as_str() {
-        "InvalidDefinition" | "InvalidArn" | "InvalidName" | "ValidationException" | "StateMachineTypeNotSupported"
-        | "StateMachineDeleting" | "ConflictException" | "StateMachineAlreadyExists" => {
-            PublishError::Rejected(format!("{code}: {message}"))
-        }
+        "InvalidDefinition"
+        | "InvalidArn"
+        | "InvalidName"
+        | "ValidationException"
+        | "StateMachineTypeNotSupported"
+        | "StateMachineDeleting"
+        | "ConflictException"
+        | "StateMachineAlreadyExists" => PublishError::Rejected(format!("{code}: {message}")),
         _ => PublishError::Unavailable(format!("{code}: {message} ({err:?})")),
     }
 }

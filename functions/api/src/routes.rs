@@ -1,9 +1,9 @@
 //! Request handlers. Each checks the caller's role first, then validates, then writes.
 
 use axum::body::Body;
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::extract::State;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
@@ -116,20 +116,26 @@ fn workflow_name(explicit: Option<String>, graph: &compiler::Graph) -> Result<St
 
 fn check_description(d: &Option<String>) -> Result<(), ApiError> {
     match d {
-        Some(d) if d.chars().count() > 4096 => Err(ApiError::bad_request("`description` must be at most 4096 characters")),
+        Some(d) if d.chars().count() > 4096 => {
+            Err(ApiError::bad_request("`description` must be at most 4096 characters"))
+        }
         _ => Ok(()),
     }
 }
 
 fn check_len(what: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
     match value {
-        Some(v) if v.chars().count() > max => {
-            Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("`{what}` must be at most {max} characters")))
-        }
+        Some(v) if v.chars().count() > max => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("`{what}` must be at most {max} characters"),
+        )),
         // Postgres text cannot hold NUL, so it would otherwise fail the query with a 500.
-        Some(v) if v.contains('\0') => {
-            Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("`{what}` must not contain the NUL character")))
-        }
+        Some(v) if v.contains('\0') => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("`{what}` must not contain the NUL character"),
+        )),
         _ => Ok(()),
     }
 }
@@ -225,7 +231,14 @@ pub async fn create_workflow(
     check_description(&description)?;
     let w = state
         .store()
-        .create_workflow(&caller.tenant, &caller.subject, caller.role.as_str(), &name, description.as_deref(), &req.graph)
+        .create_workflow(
+            &caller.tenant,
+            &caller.subject,
+            caller.role.as_str(),
+            &name,
+            description.as_deref(),
+            &req.graph,
+        )
         .await
         .map_err(ApiError::store("workflow"))?;
     let id = w.id;
@@ -319,7 +332,8 @@ pub async fn delete_workflow(
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Editor)?;
-    let latest = state.store().get_workflow(&caller.tenant, id).await.map_err(ApiError::store("workflow"))?.latest_version;
+    let latest =
+        state.store().get_workflow(&caller.tenant, id).await.map_err(ApiError::store("workflow"))?.latest_version;
     state.store().delete_workflow(&caller.tenant, id).await.map_err(ApiError::store("workflow"))?;
     // Tombstones, so that a reader that loaded the row just before cannot re-fill the cache.
     state.cache().put(&wf_key(&caller.tenant, id), Vec::new(), Kind::Mutable).await;
@@ -407,11 +421,19 @@ fn publish_error(err: PublishError) -> ApiError {
     match err {
         PublishError::Rejected(msg) => {
             tracing::warn!(error = %msg, "Step Functions refused a publish");
-            ApiError::new(StatusCode::CONFLICT, "publish_rejected", format!("Step Functions refused the state machine: {msg}"))
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "publish_rejected",
+                format!("Step Functions refused the state machine: {msg}"),
+            )
         }
         PublishError::Unavailable(msg) => {
             tracing::error!(error = %msg, "Step Functions unavailable");
-            ApiError::new(StatusCode::BAD_GATEWAY, "publish_unavailable", "Step Functions is unavailable; retrying may help")
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "publish_unavailable",
+                "Step Functions is unavailable; retrying may help",
+            )
         }
     }
 }
@@ -534,10 +556,18 @@ pub async fn create_secret(
     if req.value.len() > 65_536 {
         return Err(ApiError::bad_request("`value` must be at most 65536 bytes"));
     }
-    let sealed = state.inner.secrets.seal(&caller.tenant, &req.name, req.value.as_bytes()).map_err(ApiError::internal)?;
+    let sealed =
+        state.inner.secrets.seal(&caller.tenant, &req.name, req.value.as_bytes()).map_err(ApiError::internal)?;
     let row = state
         .store()
-        .create_secret(&caller.tenant, &caller.subject, caller.role.as_str(), &req.name, &sealed.nonce, &sealed.ciphertext)
+        .create_secret(
+            &caller.tenant,
+            &caller.subject,
+            caller.role.as_str(),
+            &req.name,
+            &sealed.nonce,
+            &sealed.ciphertext,
+        )
         .await
         .map_err(ApiError::store("secret"))?;
     let body = SecretResponse { name: row.name, created_at: row.created_at, updated_at: row.updated_at };
@@ -547,7 +577,10 @@ pub async fn create_secret(
 /// Secret names (never values).
 #[utoipa::path(get, path = "/v1/secrets", tag = "secrets", security(("bearer" = [])),
     responses((status = 200, body = SecretList), AuthErrors))]
-pub async fn list_secrets(State(state): State<AppState>, Caller(caller): Caller) -> Result<axum::Json<SecretList>, ApiError> {
+pub async fn list_secrets(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<axum::Json<SecretList>, ApiError> {
     caller.require(Role::Viewer)?;
     let rows = state.store().list_secrets(&caller.tenant).await.map_err(ApiError::store("secret"))?;
     Ok(axum::Json(SecretList {
@@ -601,7 +634,15 @@ pub async fn create_api_key(
     let key = auth::ApiKey::generate();
     let row = state
         .store()
-        .create_api_key(&caller.tenant, &caller.subject, caller.role.as_str(), name, role.as_str(), &key.prefix, &key.secret_hash)
+        .create_api_key(
+            &caller.tenant,
+            &caller.subject,
+            caller.role.as_str(),
+            name,
+            role.as_str(),
+            &key.prefix,
+            &key.secret_hash,
+        )
         .await
         .map_err(ApiError::store("api key"))?;
     let body = CreatedApiKey { key: row.into(), secret: key.plaintext };
@@ -610,7 +651,10 @@ pub async fn create_api_key(
 
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("bearer" = [])),
     responses((status = 200, body = ApiKeyList), AuthErrors))]
-pub async fn list_api_keys(State(state): State<AppState>, Caller(caller): Caller) -> Result<axum::Json<ApiKeyList>, ApiError> {
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<axum::Json<ApiKeyList>, ApiError> {
     caller.require(Role::Admin)?;
     let rows = state.store().list_api_keys(&caller.tenant).await.map_err(ApiError::store("api key"))?;
     Ok(axum::Json(ApiKeyList { items: rows.into_iter().map(Into::into).collect() }))

@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::AuthErrors;
 use crate::extract::{Caller, Path};
+use crate::routes::AuthErrors;
 use auth::Role;
 use triggers::signature::{self, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER};
 use triggers::{GraphTrigger, Registry, StartError, StartRequest, Started, Starter};
@@ -147,7 +147,8 @@ pub async fn receive_webhook_at(
     let secret = found.as_ref().map_or(unknown.as_str(), |(_, secret)| secret.as_str());
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let sig = header(SIGNATURE_HEADER);
-    signature::verify(secret.as_bytes(), header(TIMESTAMP_HEADER), sig, body, now.timestamp()).map_err(signature_error)?;
+    signature::verify(secret.as_bytes(), header(TIMESTAMP_HEADER), sig, body, now.timestamp())
+        .map_err(signature_error)?;
     let Some((trigger, _)) = found else { return Err(signature_error(SignatureError::Mismatch)) };
     let sig = sig.unwrap_or_default().trim().to_owned();
     // Client mistakes that Postgres or Step Functions would otherwise turn into a 5xx.
@@ -157,7 +158,8 @@ pub async fn receive_webhook_at(
     let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body must be JSON (the execution's input): {e}")))?
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the body must be JSON (the execution's input): {e}")))?
     };
     // Refused before the delivery is recorded (`executions::start` checks it again).
     let size = input.to_string().len();
@@ -175,7 +177,15 @@ pub async fn receive_webhook_at(
         return Err(ApiError::new(StatusCode::CONFLICT, "replayed", "this delivery (signature) was already accepted"));
     }
     let key = format!("webhook:{}:{}", trigger.id, sig.trim_start_matches("sha256="));
-    let started = crate::executions::start(state, &trigger.tenant_id, &format!("webhook:{}", trigger.id), workflow_id, input, Some(key)).await;
+    let started = crate::executions::start(
+        state,
+        &trigger.tenant_id,
+        &format!("webhook:{}", trigger.id),
+        workflow_id,
+        input,
+        Some(key),
+    )
+    .await;
     match started {
         Ok(e) => {
             if let Err(err) = reg.mark_fired(trigger.id, now).await {
@@ -200,7 +210,9 @@ pub struct ApiStarter(pub AppState);
 #[async_trait::async_trait]
 impl Starter for ApiStarter {
     async fn start(&self, r: StartRequest) -> Result<Started, StartError> {
-        match crate::executions::start(&self.0, &r.tenant, &r.started_by, r.workflow_id, r.input, r.idempotency_key).await {
+        match crate::executions::start(&self.0, &r.tenant, &r.started_by, r.workflow_id, r.input, r.idempotency_key)
+            .await
+        {
             Ok(e) => Ok(Started { id: e.id, status: e.status }),
             Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS || e.status.is_server_error() => {
                 Err(StartError::Unavailable(format!("{}: {}", e.code, e.message)))

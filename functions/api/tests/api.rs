@@ -40,8 +40,9 @@ async fn workflow_crud_keeps_the_client_interface() {
     // Update the draft: new graph, explicit name.
     let mut g2 = graph("Ticket triage");
     g2["description"] = json!("v2");
-    let updated =
-        app.call("PUT", &format!("/v1/workflows/{id}"), Some(&t), Some(json!({"graph": g2, "name": "Triage v2"}))).await;
+    let updated = app
+        .call("PUT", &format!("/v1/workflows/{id}"), Some(&t), Some(json!({"graph": g2, "name": "Triage v2"})))
+        .await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
     assert_eq!(updated.body["name"], "Triage v2");
     assert_eq!(updated.body["description"], "v2");
@@ -196,7 +197,12 @@ async fn compile_validates_without_saving() {
     assert_eq!(ok.body["asl"]["StartAt"], "start");
     assert!(ok.body["state_count"].as_u64().expect("count") >= 49);
     let mapped = app
-        .call("POST", "/v1/compile", Some(&t), Some(json!({"graph": chain_graph(3), "functions": {"code": "arn:aws:lambda:us-east-1:1:function:code"}})))
+        .call(
+            "POST",
+            "/v1/compile",
+            Some(&t),
+            Some(json!({"graph": chain_graph(3), "functions": {"code": "arn:aws:lambda:us-east-1:1:function:code"}})),
+        )
         .await;
     assert!(mapped.body["asl"].to_string().contains("arn:aws:lambda:us-east-1:1:function:code"), "{}", mapped.body);
 
@@ -254,7 +260,8 @@ async fn roles_gate_operations() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.body["error"]["code"], "forbidden");
     let id = app.create("acme", graph("x")).await;
-    for (method, path) in [("DELETE", format!("/v1/workflows/{id}")), ("POST", format!("/v1/workflows/{id}/versions"))] {
+    for (method, path) in [("DELETE", format!("/v1/workflows/{id}")), ("POST", format!("/v1/workflows/{id}/versions"))]
+    {
         let r = app.call(method, &path, Some(&viewer), None).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
     }
@@ -271,7 +278,8 @@ async fn bad_input_is_refused_and_nothing_is_written() {
     let Some(app) = setup_with(Options { max_body_bytes: 4096, ..Options::default() }).await else { return };
     let t = token("acme", "editor");
     let post = |body: Body, content_type: Option<&str>| {
-        let mut req = Request::builder().method("POST").uri("/v1/workflows").header(header::AUTHORIZATION, format!("Bearer {t}"));
+        let mut req =
+            Request::builder().method("POST").uri("/v1/workflows").header(header::AUTHORIZATION, format!("Bearer {t}"));
         if let Some(ct) = content_type {
             req = req.header(header::CONTENT_TYPE, ct);
         }
@@ -279,18 +287,30 @@ async fn bad_input_is_refused_and_nothing_is_written() {
     };
 
     let r = app.raw(post(Body::from("{\"graph\": {"), Some("application/json"))).await;
-    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json")), "{}", r.body);
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_json")),
+        "{}",
+        r.body
+    );
     assert!(r.body["error"]["message"].as_str().expect("message").contains("line 1"), "{}", r.body);
 
     let big = json!({"graph": {"format": "weft/v1", "name": "x".repeat(5000)}}).to_string();
     let r = app.raw(post(Body::from(big), Some("application/json"))).await;
-    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
 
-    let r = app.raw(post(Body::from(json!({"graph": graph("x"), "colour": "red"}).to_string()), Some("application/json"))).await;
+    let r = app
+        .raw(post(Body::from(json!({"graph": graph("x"), "colour": "red"}).to_string()), Some("application/json")))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["error"]["message"].as_str().expect("message").contains("unknown field `colour`"), "{}", r.body);
 
-    let r = app.raw(post(Body::from(r#"{"graph": {"format": "weft/v1", "name": "nul\u0000"}}"#), Some("application/json"))).await;
+    let r = app
+        .raw(post(Body::from(r#"{"graph": {"format": "weft/v1", "name": "nul\u0000"}}"#), Some("application/json")))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "Postgres cannot store NUL: {}", r.body);
     assert!(r.body["error"]["message"].as_str().expect("message").contains("NUL"));
 
@@ -301,14 +321,19 @@ async fn bad_input_is_refused_and_nothing_is_written() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["error"]["message"].as_str().expect("message").contains("missing field `graph`"), "{}", r.body);
 
-    for bad_graph in [json!("a string"), json!({"format": "weft/v1", "nodes": "not a list"}), json!({"format": "weft/v0", "nodes": []})] {
+    for bad_graph in [
+        json!("a string"),
+        json!({"format": "weft/v1", "nodes": "not a list"}),
+        json!({"format": "weft/v0", "nodes": []}),
+    ] {
         let r = app.raw(post(Body::from(json!({"graph": bad_graph}).to_string()), Some("application/json"))).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad_graph}: {}", r.body);
         assert!(!r.body["diagnostics"].as_array().expect("diagnostics").is_empty());
         assert_eq!(r.body["error"]["code"], "invalid_graph");
     }
 
-    let r = app.raw(post(Body::from(json!({"graph": {"format": "weft/v1"}}).to_string()), Some("application/json"))).await;
+    let r =
+        app.raw(post(Body::from(json!({"graph": {"format": "weft/v1"}}).to_string()), Some("application/json"))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "a graph without any name: {}", r.body);
 
     let r = app.call("GET", "/v1/workflows/not-a-uuid", Some(&t), None).await;
@@ -326,7 +351,9 @@ async fn bad_input_is_refused_and_nothing_is_written() {
 async fn secrets_are_encrypted_and_never_returned() {
     let Some(app) = setup().await else { return };
     let t = token("acme", "admin");
-    let r = app.call("POST", "/v1/secrets", Some(&t), Some(json!({"name": "SLACK_TOKEN", "value": "xoxb-very-secret"}))).await;
+    let r = app
+        .call("POST", "/v1/secrets", Some(&t), Some(json!({"name": "SLACK_TOKEN", "value": "xoxb-very-secret"})))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert!(!r.body.to_string().contains("xoxb"));
     let dup = app.call("POST", "/v1/secrets", Some(&t), Some(json!({"name": "SLACK_TOKEN", "value": "other"}))).await;
@@ -487,7 +514,9 @@ async fn concurrent_publishes_get_distinct_versions() {
 #[tokio::test]
 async fn api_keys_are_tenant_scoped_too() {
     let Some(app) = setup().await else { return };
-    let r = app.call("POST", "/v1/api-keys", Some(&token("tenant-a", "admin")), Some(json!({"name": "a", "role": "viewer"}))).await;
+    let r = app
+        .call("POST", "/v1/api-keys", Some(&token("tenant-a", "admin")), Some(json!({"name": "a", "role": "viewer"})))
+        .await;
     let key_id = r.body["id"].as_str().expect("id").to_owned();
     let key = r.body["secret"].as_str().expect("secret").to_owned();
     let b = token("tenant-b", "admin");
@@ -499,6 +528,8 @@ async fn api_keys_are_tenant_scoped_too() {
     app.create("tenant-b", graph("B's")).await;
     let r = app.call("GET", "/v1/workflows", Some(&key), None).await;
     assert_eq!(r.body["items"], json!([]));
-    let r = app.call("POST", "/v1/api-keys", Some(&token("tenant-a", "admin")), Some(json!({"name": "x", "role": "root"}))).await;
+    let r = app
+        .call("POST", "/v1/api-keys", Some(&token("tenant-a", "admin")), Some(json!({"name": "x", "role": "root"})))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }

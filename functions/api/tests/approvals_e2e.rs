@@ -28,17 +28,38 @@ async fn approved_execution_succeeds_with_the_approvals_output() {
     assert_eq!(running.body["status"], "RUNNING", "{}", running.body);
 
     // Viewers cannot decide; another tenant cannot see it.
-    let r = env.app.call("POST", &format!("/v1/approvals/{id}"), Some(&token("acme", "viewer")), Some(json!({"decision": "approve"}))).await;
+    let r = env
+        .app
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}"),
+            Some(&token("acme", "viewer")),
+            Some(json!({"decision": "approve"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     let r = env.app.call("GET", &format!("/v1/approvals/{id}"), Some(&token("other", "admin")), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
-    let r = env.app.call("POST", &format!("/v1/approvals/{id}"), Some(&token("acme", "editor")), Some(json!({"decision": "maybe"}))).await;
+    let r = env
+        .app
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}"),
+            Some(&token("acme", "editor")),
+            Some(json!({"decision": "maybe"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 
     let output = json!({"approved": true, "note": "looks good"});
     let r = env
         .app
-        .call("POST", &format!("/v1/approvals/{id}"), Some(&token("acme", "editor")), Some(json!({"decision": "approve", "comment": "ok", "output": output})))
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}"),
+            Some(&token("acme", "editor")),
+            Some(json!({"decision": "approve", "comment": "ok", "output": output})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["status"], "approved");
@@ -49,7 +70,15 @@ async fn approved_execution_succeeds_with_the_approvals_output() {
     assert_eq!(done["output"], output, "the end node outputs the approval's output");
 
     // Deciding twice is a conflict, and the approval is no longer pending.
-    let r = env.app.call("POST", &format!("/v1/approvals/{id}"), Some(&token("acme", "editor")), Some(json!({"decision": "reject"}))).await;
+    let r = env
+        .app
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}"),
+            Some(&token("acme", "editor")),
+            Some(json!({"decision": "reject"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert_eq!(r.body["error"]["code"], "already_decided");
     let list = env.app.call("GET", "/v1/approvals", Some(&token("acme", "viewer")), None).await;
@@ -66,7 +95,12 @@ async fn rejected_execution_fails_with_approval_rejected() {
 
     let r = env
         .app
-        .call("POST", &format!("/v1/approvals/{id}"), Some(&token("acme", "editor")), Some(json!({"decision": "reject", "comment": "wrong colour"})))
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}"),
+            Some(&token("acme", "editor")),
+            Some(json!({"decision": "reject", "comment": "wrong colour"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["status"], "rejected");
@@ -90,11 +124,23 @@ async fn expired_approval_answers_410_and_the_task_times_out() {
     assert_eq!(done["status"], "FAILED", "{done}");
     assert_eq!(done["error"], "States.Timeout", "{done}");
 
-    let r = env.app.call("POST", &format!("/v1/approvals/{id}"), Some(&token("acme", "editor")), Some(json!({"decision": "approve"}))).await;
+    let r = env
+        .app
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}"),
+            Some(&token("acme", "editor")),
+            Some(json!({"decision": "approve"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::GONE, "{}", r.body);
     assert_eq!(r.body["error"]["code"], "approval_expired");
     let r = env.app.call("GET", &format!("/v1/approvals/{id}"), Some(&token("acme", "viewer")), None).await;
     assert_eq!(r.body["status"], "timed_out", "{}", r.body);
     let list = env.app.call("GET", "/v1/approvals", Some(&token("acme", "viewer")), None).await;
-    assert!(list.body["items"].as_array().expect("items").is_empty(), "expired approvals are not pending: {}", list.body);
+    assert!(
+        list.body["items"].as_array().expect("items").is_empty(),
+        "expired approvals are not pending: {}",
+        list.body
+    );
 }

@@ -98,7 +98,13 @@ async fn api_keys_record_when_they_were_last_used() {
     let id = created.body["id"].as_str().expect("id").to_owned();
     let last_used = || async {
         let r = app.call("GET", "/v1/api-keys", Some(&admin), None).await;
-        let k = r.body["items"].as_array().expect("items").iter().find(|k| k["id"] == id.as_str()).cloned().expect("key listed");
+        let k = r.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|k| k["id"] == id.as_str())
+            .cloned()
+            .expect("key listed");
         k["last_used_at"].as_str().map(|s| s.parse::<chrono::DateTime<chrono::Utc>>().expect("time"))
     };
     assert_eq!(last_used().await, None, "never used yet");
@@ -146,7 +152,12 @@ async fn approving_after_a_stop_says_the_execution_is_over() {
     for decision in ["approve", "reject"] {
         let r = env
             .app
-            .call("POST", &format!("/v1/approvals/{id}"), Some(&token("acme", "editor")), Some(json!({"decision": decision})))
+            .call(
+                "POST",
+                &format!("/v1/approvals/{id}"),
+                Some(&token("acme", "editor")),
+                Some(json!({"decision": decision})),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CONFLICT, "{decision}: {}", r.body);
         assert_eq!(r.body["error"]["code"], "execution_over", "{}", r.body);
@@ -170,13 +181,30 @@ async fn decisions_and_stops_that_step_functions_would_refuse_are_4xx() {
 
     // Step Functions takes at most 256 KiB of output, input, and 256 characters of error name.
     let big = "x".repeat(300 * 1024);
-    let r = env.app.call("POST", &format!("/v1/approvals/{id}"), Some(&editor), Some(json!({"decision": "approve", "output": big}))).await;
+    let r = env
+        .app
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}"),
+            Some(&editor),
+            Some(json!({"decision": "approve", "output": big})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
-    let r = env.app.call("POST", &format!("/v1/workflows/{wf}/executions"), Some(&editor), Some(json!({"input": {"item": big}}))).await;
+    let r = env
+        .app
+        .call("POST", &format!("/v1/workflows/{wf}/executions"), Some(&editor), Some(json!({"input": {"item": big}})))
+        .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
-    let r = env.app.call("POST", &format!("/v1/executions/{exec}/stop"), Some(&editor), Some(json!({"error": "e".repeat(257)}))).await;
+    let r = env
+        .app
+        .call("POST", &format!("/v1/executions/{exec}/stop"), Some(&editor), Some(json!({"error": "e".repeat(257)})))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    let r = env.app.call("POST", &format!("/v1/executions/{exec}/stop"), Some(&editor), Some(json!({"cause": "c".repeat(32_769)}))).await;
+    let r = env
+        .app
+        .call("POST", &format!("/v1/executions/{exec}/stop"), Some(&editor), Some(json!({"cause": "c".repeat(32_769)})))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 
     // Nothing of that changed the execution or the approval.
@@ -184,7 +212,15 @@ async fn decisions_and_stops_that_step_functions_would_refuse_are_4xx() {
     assert_eq!(r.body["status"], "RUNNING", "{}", r.body);
     let again = env.pending_approval("acme", &exec).await;
     assert_eq!(again["status"], "pending");
-    let r = env.app.call("POST", &format!("/v1/approvals/{id}"), Some(&editor), Some(json!({"decision": "approve", "output": {"ok": true}}))).await;
+    let r = env
+        .app
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}"),
+            Some(&editor),
+            Some(json!({"decision": "approve", "output": {"ok": true}})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(env.finish("acme", &exec).await["output"], json!({"ok": true}));
 }

@@ -29,7 +29,10 @@ fn delivery(workflow: &str, timestamp: i64, signature: &str, body: &str) -> Requ
 }
 
 async fn executions(env: &Env, workflow: &str) -> Vec<Value> {
-    let r = env.app.call("GET", &format!("/v1/executions?workflow_id={workflow}"), Some(&token("acme", "viewer")), None).await;
+    let r = env
+        .app
+        .call("GET", &format!("/v1/executions?workflow_id={workflow}"), Some(&token("acme", "viewer")), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.body["items"].as_array().cloned().unwrap_or_default()
 }
@@ -40,7 +43,8 @@ async fn signed_deliveries_start_once_and_bad_ones_are_refused() {
     let wf = env.publish("acme", hook_graph()).await;
 
     // The secret is shown to editors with the trigger.
-    let triggers = env.app.call("GET", &format!("/v1/workflows/{wf}/triggers"), Some(&token("acme", "editor")), None).await;
+    let triggers =
+        env.app.call("GET", &format!("/v1/workflows/{wf}/triggers"), Some(&token("acme", "editor")), None).await;
     assert_eq!(triggers.status, StatusCode::OK, "{}", triggers.body);
     let hook = &triggers.body["items"][0];
     assert_eq!(hook["kind"], "webhook");
@@ -110,7 +114,8 @@ async fn republishing_keeps_the_secret_and_removing_the_trigger_disables_it() {
     assert_eq!(again.body["items"][0]["version"], 2);
 
     // Version 3 drops the webhook: deliveries are refused.
-    let r = env.app.call("PUT", &format!("/v1/workflows/{wf}"), Some(&t), Some(json!({"graph": graph("hooked")}))).await;
+    let r =
+        env.app.call("PUT", &format!("/v1/workflows/{wf}"), Some(&t), Some(json!({"graph": graph("hooked")}))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = env.app.call("POST", &format!("/v1/workflows/{wf}/versions"), Some(&t), None).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);

@@ -13,11 +13,11 @@ use std::collections::BTreeSet;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use common::*;
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use trig_support::*;
-use common::*;
 
 /// The owner of every object the attackers aim at.
 const OWNER: &str = "acme";
@@ -104,53 +104,246 @@ struct Case {
 fn table() -> Vec<Case> {
     use Kind::{Ids as I, Listing as L};
     vec![
-        Case { method: "get", template: "/v1/workflows", what: "name filter", kind: I(|i| req("GET", format!("/v1/workflows?name={}", i.workflow_name))) },
-        Case { method: "get", template: "/v1/workflows", what: "cursor", kind: I(|i| req("GET", format!("/v1/workflows?limit=1&cursor={}", i.workflow_cursor))) },
+        Case {
+            method: "get",
+            template: "/v1/workflows",
+            what: "name filter",
+            kind: I(|i| req("GET", format!("/v1/workflows?name={}", i.workflow_name))),
+        },
+        Case {
+            method: "get",
+            template: "/v1/workflows",
+            what: "cursor",
+            kind: I(|i| req("GET", format!("/v1/workflows?limit=1&cursor={}", i.workflow_cursor))),
+        },
         Case { method: "get", template: "/v1/workflows", what: "listing", kind: L("/v1/workflows") },
-        Case { method: "get", template: "/v1/workflows/{id}", what: "read", kind: I(|i| req("GET", format!("/v1/workflows/{}", i.workflow))) },
-        Case { method: "put", template: "/v1/workflows/{id}", what: "replace the draft", kind: I(|i| with_json(req("PUT", format!("/v1/workflows/{}", i.workflow)), json!({"graph": graph("taken over")}))) },
-        Case { method: "delete", template: "/v1/workflows/{id}", what: "delete", kind: I(|i| req("DELETE", format!("/v1/workflows/{}", i.workflow))) },
-        Case { method: "post", template: "/v1/workflows/{id}/versions", what: "publish", kind: I(|i| req("POST", format!("/v1/workflows/{}/versions", i.workflow))) },
-        Case { method: "get", template: "/v1/workflows/{id}/versions", what: "list versions", kind: I(|i| req("GET", format!("/v1/workflows/{}/versions", i.workflow))) },
-        Case { method: "get", template: "/v1/workflows/{id}/versions", what: "list versions with a cursor", kind: I(|i| req("GET", format!("/v1/workflows/{}/versions?cursor=2&limit=1", i.workflow))) },
-        Case { method: "get", template: "/v1/workflows/{id}/versions/{version}", what: "read a version", kind: I(|i| req("GET", format!("/v1/workflows/{}/versions/{}", i.workflow, i.version))) },
-        Case { method: "put", template: "/v1/workflows/{id}/alias", what: "move the alias", kind: I(|i| with_json(req("PUT", format!("/v1/workflows/{}/alias", i.workflow)), json!({"version": i.version}))) },
+        Case {
+            method: "get",
+            template: "/v1/workflows/{id}",
+            what: "read",
+            kind: I(|i| req("GET", format!("/v1/workflows/{}", i.workflow))),
+        },
+        Case {
+            method: "put",
+            template: "/v1/workflows/{id}",
+            what: "replace the draft",
+            kind: I(|i| {
+                with_json(req("PUT", format!("/v1/workflows/{}", i.workflow)), json!({"graph": graph("taken over")}))
+            }),
+        },
+        Case {
+            method: "delete",
+            template: "/v1/workflows/{id}",
+            what: "delete",
+            kind: I(|i| req("DELETE", format!("/v1/workflows/{}", i.workflow))),
+        },
+        Case {
+            method: "post",
+            template: "/v1/workflows/{id}/versions",
+            what: "publish",
+            kind: I(|i| req("POST", format!("/v1/workflows/{}/versions", i.workflow))),
+        },
+        Case {
+            method: "get",
+            template: "/v1/workflows/{id}/versions",
+            what: "list versions",
+            kind: I(|i| req("GET", format!("/v1/workflows/{}/versions", i.workflow))),
+        },
+        Case {
+            method: "get",
+            template: "/v1/workflows/{id}/versions",
+            what: "list versions with a cursor",
+            kind: I(|i| req("GET", format!("/v1/workflows/{}/versions?cursor=2&limit=1", i.workflow))),
+        },
+        Case {
+            method: "get",
+            template: "/v1/workflows/{id}/versions/{version}",
+            what: "read a version",
+            kind: I(|i| req("GET", format!("/v1/workflows/{}/versions/{}", i.workflow, i.version))),
+        },
+        Case {
+            method: "put",
+            template: "/v1/workflows/{id}/alias",
+            what: "move the alias",
+            kind: I(|i| {
+                with_json(req("PUT", format!("/v1/workflows/{}/alias", i.workflow)), json!({"version": i.version}))
+            }),
+        },
         Case { method: "get", template: "/v1/secrets", what: "listing", kind: L("/v1/secrets") },
-        Case { method: "delete", template: "/v1/secrets/{name}", what: "delete a secret", kind: I(|i| req("DELETE", format!("/v1/secrets/{}", i.secret))) },
+        Case {
+            method: "delete",
+            template: "/v1/secrets/{name}",
+            what: "delete a secret",
+            kind: I(|i| req("DELETE", format!("/v1/secrets/{}", i.secret))),
+        },
         Case { method: "get", template: "/v1/api-keys", what: "listing", kind: L("/v1/api-keys") },
-        Case { method: "delete", template: "/v1/api-keys/{id}", what: "revoke a key", kind: I(|i| req("DELETE", format!("/v1/api-keys/{}", i.api_key))) },
-        Case { method: "post", template: "/v1/workflows/{id}/executions", what: "start", kind: I(|i| with_json(req("POST", format!("/v1/workflows/{}/executions", i.workflow)), json!({"input": {"item": "x"}}))) },
-        Case { method: "post", template: "/v1/workflows/{id}/executions", what: "start with the owner's idempotency key", kind: I(|i| {
-            let mut r = with_json(req("POST", format!("/v1/workflows/{}/executions", i.workflow)), json!({"input": {"item": "waits"}}));
-            r.headers.push(("idempotency-key", i.idempotency_key.clone()));
-            r
-        }) },
-        Case { method: "post", template: "/v1/workflows/{id}/executions", what: "start and wait", kind: I(|i| with_json(req("POST", format!("/v1/workflows/{}/executions?wait=true", i.workflow)), json!({"input": {}}))) },
-        Case { method: "get", template: "/v1/executions", what: "workflow filter", kind: I(|i| req("GET", format!("/v1/executions?workflow_id={}", i.workflow))) },
-        Case { method: "get", template: "/v1/executions", what: "workflow and status filter", kind: I(|i| req("GET", format!("/v1/executions?workflow_id={}&status=RUNNING", i.workflow))) },
-        Case { method: "get", template: "/v1/executions", what: "cursor", kind: I(|i| req("GET", format!("/v1/executions?limit=1&cursor={}", i.execution_cursor))) },
+        Case {
+            method: "delete",
+            template: "/v1/api-keys/{id}",
+            what: "revoke a key",
+            kind: I(|i| req("DELETE", format!("/v1/api-keys/{}", i.api_key))),
+        },
+        Case {
+            method: "post",
+            template: "/v1/workflows/{id}/executions",
+            what: "start",
+            kind: I(|i| {
+                with_json(
+                    req("POST", format!("/v1/workflows/{}/executions", i.workflow)),
+                    json!({"input": {"item": "x"}}),
+                )
+            }),
+        },
+        Case {
+            method: "post",
+            template: "/v1/workflows/{id}/executions",
+            what: "start with the owner's idempotency key",
+            kind: I(|i| {
+                let mut r = with_json(
+                    req("POST", format!("/v1/workflows/{}/executions", i.workflow)),
+                    json!({"input": {"item": "waits"}}),
+                );
+                r.headers.push(("idempotency-key", i.idempotency_key.clone()));
+                r
+            }),
+        },
+        Case {
+            method: "post",
+            template: "/v1/workflows/{id}/executions",
+            what: "start and wait",
+            kind: I(|i| {
+                with_json(
+                    req("POST", format!("/v1/workflows/{}/executions?wait=true", i.workflow)),
+                    json!({"input": {}}),
+                )
+            }),
+        },
+        Case {
+            method: "get",
+            template: "/v1/executions",
+            what: "workflow filter",
+            kind: I(|i| req("GET", format!("/v1/executions?workflow_id={}", i.workflow))),
+        },
+        Case {
+            method: "get",
+            template: "/v1/executions",
+            what: "workflow and status filter",
+            kind: I(|i| req("GET", format!("/v1/executions?workflow_id={}&status=RUNNING", i.workflow))),
+        },
+        Case {
+            method: "get",
+            template: "/v1/executions",
+            what: "cursor",
+            kind: I(|i| req("GET", format!("/v1/executions?limit=1&cursor={}", i.execution_cursor))),
+        },
         Case { method: "get", template: "/v1/executions", what: "listing", kind: L("/v1/executions") },
-        Case { method: "get", template: "/v1/executions/{id}", what: "read a running execution", kind: I(|i| req("GET", format!("/v1/executions/{}", i.waiting))) },
-        Case { method: "get", template: "/v1/executions/{id}", what: "read a failed execution", kind: I(|i| req("GET", format!("/v1/executions/{}", i.failed))) },
-        Case { method: "post", template: "/v1/executions/{id}/stop", what: "stop", kind: I(|i| req("POST", format!("/v1/executions/{}/stop", i.waiting))) },
-        Case { method: "post", template: "/v1/executions/{id}/stop", what: "stop with a body", kind: I(|i| with_json(req("POST", format!("/v1/executions/{}/stop", i.waiting)), json!({"error": "E", "cause": "c"}))) },
-        Case { method: "post", template: "/v1/executions/{id}/redrive", what: "redrive", kind: I(|i| req("POST", format!("/v1/executions/{}/redrive", i.failed))) },
-        Case { method: "get", template: "/v1/executions/{id}/events", what: "events (SSE)", kind: I(|i| req("GET", format!("/v1/executions/{}/events?timeout_ms=0", i.waiting))) },
-        Case { method: "get", template: "/v1/executions/{id}/events", what: "events after an id", kind: I(|i| {
-            let mut r = req("GET", format!("/v1/executions/{}/events?timeout_ms=0", i.failed));
-            r.headers.push(("last-event-id", "1".into()));
-            r
-        }) },
+        Case {
+            method: "get",
+            template: "/v1/executions/{id}",
+            what: "read a running execution",
+            kind: I(|i| req("GET", format!("/v1/executions/{}", i.waiting))),
+        },
+        Case {
+            method: "get",
+            template: "/v1/executions/{id}",
+            what: "read a failed execution",
+            kind: I(|i| req("GET", format!("/v1/executions/{}", i.failed))),
+        },
+        Case {
+            method: "post",
+            template: "/v1/executions/{id}/stop",
+            what: "stop",
+            kind: I(|i| req("POST", format!("/v1/executions/{}/stop", i.waiting))),
+        },
+        Case {
+            method: "post",
+            template: "/v1/executions/{id}/stop",
+            what: "stop with a body",
+            kind: I(|i| {
+                with_json(
+                    req("POST", format!("/v1/executions/{}/stop", i.waiting)),
+                    json!({"error": "E", "cause": "c"}),
+                )
+            }),
+        },
+        Case {
+            method: "post",
+            template: "/v1/executions/{id}/redrive",
+            what: "redrive",
+            kind: I(|i| req("POST", format!("/v1/executions/{}/redrive", i.failed))),
+        },
+        Case {
+            method: "get",
+            template: "/v1/executions/{id}/events",
+            what: "events (SSE)",
+            kind: I(|i| req("GET", format!("/v1/executions/{}/events?timeout_ms=0", i.waiting))),
+        },
+        Case {
+            method: "get",
+            template: "/v1/executions/{id}/events",
+            what: "events after an id",
+            kind: I(|i| {
+                let mut r = req("GET", format!("/v1/executions/{}/events?timeout_ms=0", i.failed));
+                r.headers.push(("last-event-id", "1".into()));
+                r
+            }),
+        },
         Case { method: "get", template: "/v1/approvals", what: "listing", kind: L("/v1/approvals") },
-        Case { method: "get", template: "/v1/approvals/{id}", what: "read an approval", kind: I(|i| req("GET", format!("/v1/approvals/{}", i.approval))) },
-        Case { method: "post", template: "/v1/approvals/{id}", what: "approve", kind: I(|i| with_json(req("POST", format!("/v1/approvals/{}", i.approval)), json!({"decision": "approve"}))) },
-        Case { method: "post", template: "/v1/approvals/{id}", what: "reject", kind: I(|i| with_json(req("POST", format!("/v1/approvals/{}", i.approval)), json!({"decision": "reject", "comment": "no"}))) },
-        Case { method: "get", template: "/v1/workflows/{id}/triggers", what: "triggers with webhook secrets", kind: I(|i| req("GET", format!("/v1/workflows/{}/triggers", i.workflow))) },
-        Case { method: "post", template: "/v1/hooks/{workflow_id}", what: "signed with the attacker's secret", kind: I(|i| hook(&i.workflow, &i.hook_secret, chrono::Utc::now().timestamp(), r#"{"item": "hook"}"#)) },
-        Case { method: "post", template: "/v1/hooks/{workflow_id}", what: "signed too long ago", kind: I(|i| hook(&i.workflow, &i.hook_secret, chrono::Utc::now().timestamp() - 3600, "{}")) },
-        Case { method: "post", template: "/v1/hooks/{workflow_id}", what: "without signature headers", kind: I(|i| Req {
-            method: "POST", path: format!("/v1/hooks/{}", i.workflow), body: Some("{}".into()), headers: Vec::new(), bearer: false,
-        }) },
+        Case {
+            method: "get",
+            template: "/v1/approvals/{id}",
+            what: "read an approval",
+            kind: I(|i| req("GET", format!("/v1/approvals/{}", i.approval))),
+        },
+        Case {
+            method: "post",
+            template: "/v1/approvals/{id}",
+            what: "approve",
+            kind: I(|i| {
+                with_json(req("POST", format!("/v1/approvals/{}", i.approval)), json!({"decision": "approve"}))
+            }),
+        },
+        Case {
+            method: "post",
+            template: "/v1/approvals/{id}",
+            what: "reject",
+            kind: I(|i| {
+                with_json(
+                    req("POST", format!("/v1/approvals/{}", i.approval)),
+                    json!({"decision": "reject", "comment": "no"}),
+                )
+            }),
+        },
+        Case {
+            method: "get",
+            template: "/v1/workflows/{id}/triggers",
+            what: "triggers with webhook secrets",
+            kind: I(|i| req("GET", format!("/v1/workflows/{}/triggers", i.workflow))),
+        },
+        Case {
+            method: "post",
+            template: "/v1/hooks/{workflow_id}",
+            what: "signed with the attacker's secret",
+            kind: I(|i| hook(&i.workflow, &i.hook_secret, chrono::Utc::now().timestamp(), r#"{"item": "hook"}"#)),
+        },
+        Case {
+            method: "post",
+            template: "/v1/hooks/{workflow_id}",
+            what: "signed too long ago",
+            kind: I(|i| hook(&i.workflow, &i.hook_secret, chrono::Utc::now().timestamp() - 3600, "{}")),
+        },
+        Case {
+            method: "post",
+            template: "/v1/hooks/{workflow_id}",
+            what: "without signature headers",
+            kind: I(|i| Req {
+                method: "POST",
+                path: format!("/v1/hooks/{}", i.workflow),
+                body: Some("{}".into()),
+                headers: Vec::new(),
+                bearer: false,
+            }),
+        },
     ]
 }
 
@@ -199,7 +392,11 @@ fn without_request_ids(body: Vec<u8>) -> Vec<u8> {
     }
     match serde_json::from_slice::<Value>(&body) {
         Ok(mut v) => {
-            if strip(&mut v) { serde_json::to_vec(&v).unwrap_or(body) } else { body }
+            if strip(&mut v) {
+                serde_json::to_vec(&v).unwrap_or(body)
+            } else {
+                body
+            }
         }
         Err(_) => body,
     }
@@ -209,8 +406,16 @@ fn without_request_ids(body: Vec<u8>) -> Vec<u8> {
 /// JSON text, to compare before and after the attacks.
 async fn snapshot(pool: &sqlx::PgPool) -> Vec<(String, String)> {
     let tenant_tables = [
-        "tenants", "users", "workflows", "workflow_versions", "secrets", "api_keys", "executions", "execution_events",
-        "approvals", "triggers",
+        "tenants",
+        "users",
+        "workflows",
+        "workflow_versions",
+        "secrets",
+        "api_keys",
+        "executions",
+        "execution_events",
+        "approvals",
+        "triggers",
     ];
     let mut out = Vec::new();
     for table in tenant_tables {
@@ -221,8 +426,16 @@ async fn snapshot(pool: &sqlx::PgPool) -> Vec<(String, String)> {
         let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(OWNER).fetch_one(pool).await.expect(table);
         out.push((table.to_owned(), rows));
     }
-    for table in ["webhook_deliveries", "sfn_state_machines", "sfn_versions", "sfn_aliases", "sfn_executions", "sfn_history_events"] {
-        let sql = format!("SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]')::text FROM {table} t");
+    for table in [
+        "webhook_deliveries",
+        "sfn_state_machines",
+        "sfn_versions",
+        "sfn_aliases",
+        "sfn_executions",
+        "sfn_history_events",
+    ] {
+        let sql =
+            format!("SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]')::text FROM {table} t");
         let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.expect(table);
         out.push((table.to_owned(), rows));
     }
@@ -354,10 +567,13 @@ async fn other_tenants_ids_answer_like_ids_that_do_not_exist() {
     let approval = env.pending_approval(OWNER, &waiting).await["id"].as_str().expect("id").to_owned();
     let failed = env.start(OWNER, &workflow, json!({"item": "rejected"})).await;
     let second = env.pending_approval(OWNER, &failed).await["id"].as_str().expect("id").to_owned();
-    let r = app.call("POST", &format!("/v1/approvals/{second}"), Some(&owner), Some(json!({"decision": "reject"}))).await;
+    let r =
+        app.call("POST", &format!("/v1/approvals/{second}"), Some(&owner), Some(json!({"decision": "reject"}))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(env.finish(OWNER, &failed).await["status"], "FAILED");
-    let r = app.call("POST", "/v1/secrets", Some(&owner), Some(json!({"name": "ACME_SECRET", "value": "s3cret-value"}))).await;
+    let r = app
+        .call("POST", "/v1/secrets", Some(&owner), Some(json!({"name": "ACME_SECRET", "value": "s3cret-value"})))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let r = app.call("POST", "/v1/api-keys", Some(&owner), Some(json!({"name": "acme-ci", "role": "viewer"}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
@@ -407,7 +623,18 @@ async fn other_tenants_ids_answer_like_ids_that_do_not_exist() {
         hook_secret,
     };
     // What must never show up in another tenant's answers.
-    let owner_marks = [&workflow, &waiting, &failed, &approval, &second, &api_key, &name, "ACME_SECRET", "acme draft", "s3cret-value"];
+    let owner_marks = [
+        &workflow,
+        &waiting,
+        &failed,
+        &approval,
+        &second,
+        &api_key,
+        &name,
+        "ACME_SECRET",
+        "acme draft",
+        "s3cret-value",
+    ];
 
     // The owner sees all of it (so the attacks below aim at real objects).
     for path in [
@@ -433,7 +660,10 @@ async fn other_tenants_ids_answer_like_ids_that_do_not_exist() {
             ),
             Kind::Listing(path) => {
                 let fresh = format!("fresh-{}", uuid::Uuid::new_v4().simple());
-                (send_raw(&app.router, EMPTY_ATTACKER, req("GET", (*path).into())).await, send_raw(&app.router, &fresh, req("GET", (*path).into())).await)
+                (
+                    send_raw(&app.router, EMPTY_ATTACKER, req("GET", (*path).into())).await,
+                    send_raw(&app.router, &fresh, req("GET", (*path).into())).await,
+                )
             }
         };
         let text = String::from_utf8_lossy(&theirs.body).into_owned();
@@ -443,12 +673,21 @@ async fn other_tenants_ids_answer_like_ids_that_do_not_exist() {
         if theirs.status.is_server_error() {
             failures.push(format!("{label}: a server error: {theirs:?}"));
         }
-        if (theirs.status, &theirs.content_type, &theirs.body) != (reference.status, &reference.content_type, &reference.body) {
+        if (theirs.status, &theirs.content_type, &theirs.body)
+            != (reference.status, &reference.content_type, &reference.body)
+        {
             failures.push(format!("{label}:\n  the owner's ids: {theirs:?}\n  random ids:      {reference:?}"));
         }
     }
     // A secret named like the owner's is simply the attacker's own (no conflict, no hint).
-    let r = app.call("POST", "/v1/secrets", Some(&token(ATTACKER, "admin")), Some(json!({"name": "ACME_SECRET", "value": "x"}))).await;
+    let r = app
+        .call(
+            "POST",
+            "/v1/secrets",
+            Some(&token(ATTACKER, "admin")),
+            Some(json!({"name": "ACME_SECRET", "value": "x"})),
+        )
+        .await;
     if r.status != StatusCode::CREATED {
         failures.push(format!("POST /v1/secrets with the owner's name: {} {}", r.status, r.body));
     }
@@ -463,7 +702,9 @@ async fn other_tenants_ids_answer_like_ids_that_do_not_exist() {
     // And the owner's objects still work for the owner.
     let r = app.call("GET", &format!("/v1/executions/{waiting}"), Some(&owner), None).await;
     assert_eq!(r.body["status"], "RUNNING", "{}", r.body);
-    let r = app.call("POST", &format!("/v1/approvals/{approval}"), Some(&owner), Some(json!({"decision": "approve"}))).await;
+    let r = app
+        .call("POST", &format!("/v1/approvals/{approval}"), Some(&owner), Some(json!({"decision": "approve"})))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(env.finish(OWNER, &waiting).await["status"], "SUCCEEDED");
 }

@@ -67,11 +67,15 @@ async fn every_bad_token_is_refused_with_401() {
         ("bad tenant", sign_hs(&with("tenant", json!("a b")), SECRET), "tenant"),
         ("unknown role", sign_hs(&with("role", json!("root")), SECRET), "role"),
         ("garbage", "not.a.jwt".to_owned(), "malformed"),
-        ("tampered payload", {
-            let t = sign_hs(&base, SECRET);
-            let parts: Vec<&str> = t.split('.').collect();
-            format!("{}.{}.{}", parts[0], b64(&with("tenant", json!("victim")).to_string()), parts[2])
-        }, "signature"),
+        (
+            "tampered payload",
+            {
+                let t = sign_hs(&base, SECRET);
+                let parts: Vec<&str> = t.split('.').collect();
+                format!("{}.{}.{}", parts[0], b64(&with("tenant", json!("victim")).to_string()), parts[2])
+            },
+            "signature",
+        ),
     ];
     for (name, token, needle) in cases {
         let (status, code, message) = status_of(&app, &token).await;

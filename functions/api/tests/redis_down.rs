@@ -39,7 +39,18 @@ impl OwnRedis {
 
     async fn restart(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--daemonize", "no", "--save", "", "--appendonly", "no"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--daemonize",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -114,7 +125,9 @@ async fn with_redis_down_reads_stay_correct_and_rate_limiting_lets_requests_thro
     let logs = Logs::default();
     let _guard = logs.capture();
     let Some(app) = setup_with(Options { redis_url: Some(redis.url()), ..Options::default() }).await else { return };
-    let limited = setup_with(Options { redis_url: Some(redis.url()), rate_limit: 3, ..Options::default() }).await.expect("limited app");
+    let limited = setup_with(Options { redis_url: Some(redis.url()), rate_limit: 3, ..Options::default() })
+        .await
+        .expect("limited app");
     // Another process on the same database and Redis, started while Redis is up.
     let other = second_instance(&app).await;
     let t = token("acme", "editor");
@@ -150,8 +163,14 @@ async fn with_redis_down_reads_stay_correct_and_rate_limiting_lets_requests_thro
     assert_eq!(r.body["name"], "created while down", "{}", r.body);
     let r = app.call("DELETE", &format!("/v1/workflows/{created}"), Some(&t), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-    assert_eq!(call(&other, "GET", &format!("/v1/workflows/{created}"), Some(&t), None).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.call("GET", &format!("/v1/workflows/{created}"), Some(&t), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&other, "GET", &format!("/v1/workflows/{created}"), Some(&t), None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.call("GET", &format!("/v1/workflows/{created}"), Some(&t), None).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     // The limiter fails open; the failures are logged once, not once per request.
     for i in 0..50 {

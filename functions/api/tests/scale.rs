@@ -47,14 +47,14 @@ fn large_graphs_are_created_compiled_published_and_run_on_2_mib_stacks() {
         let store: Arc<dyn sfn_server::SfnStore> = Arc::new(sfn_server::MemoryStore::new());
         // The node functions in-process, as `weft serve` runs them.
         let functions = local_functions::LocalFunctions::from_env().expect("functions");
-        let sfn = sfn_server::SfnState::open(store, engine::EngineConfig::new(Arc::new(functions)))
-            .await
-            .expect("sfn state");
+        let sfn =
+            sfn_server::SfnState::open(store, engine::EngineConfig::new(Arc::new(functions))).await.expect("sfn state");
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, sfn_server::router(sfn)).await;
         });
         let publisher = fn_api::publish::SfnPublisher::from_config(Some(&url), None, ROLE.to_owned()).await;
-        let options = Options { publisher: Arc::new(publisher), max_body_bytes: shapes::BODY_LIMIT, ..Options::default() };
+        let options =
+            Options { publisher: Arc::new(publisher), max_body_bytes: shapes::BODY_LIMIT, ..Options::default() };
         let Some(app) = setup_with(options).await else {
             server.abort();
             return;
@@ -65,10 +65,20 @@ fn large_graphs_are_created_compiled_published_and_run_on_2_mib_stacks() {
         let nest = compiler::MAX_NESTING;
         let cases: Vec<(String, Shape, Value, Value)> = vec![
             ("chain".into(), Shape::Chain { n: 10_000, kind: "delay" }, json!({"x": 1}), json!({"x": 1})),
-            ("loops".into(), Shape::Nest { depth: nest, kind: "loop" }, serde_json::from_str(&shapes::nest_input(nest)).expect("input"), Value::Null),
+            (
+                "loops".into(),
+                Shape::Nest { depth: nest, kind: "loop" },
+                serde_json::from_str(&shapes::nest_input(nest)).expect("input"),
+                Value::Null,
+            ),
             // Parallels take four levels of JSON each: 30 fit in the definition's 127.
             ("parallels".into(), Shape::Nest { depth: 30, kind: "parallel" }, json!({}), Value::Null),
-            ("mixed".into(), Shape::Nest { depth: nest, kind: "mixed" }, serde_json::from_str(&shapes::nest_input(nest.div_ceil(2))).expect("input"), Value::Null),
+            (
+                "mixed".into(),
+                Shape::Nest { depth: nest, kind: "mixed" },
+                serde_json::from_str(&shapes::nest_input(nest.div_ceil(2))).expect("input"),
+                Value::Null,
+            ),
             ("fan".into(), Shape::Fan { n: 1_000 }, json!({"x": 1}), Value::Null),
         ];
         for (name, shape, input, want) in cases {
@@ -95,7 +105,9 @@ fn large_graphs_are_created_compiled_published_and_run_on_2_mib_stacks() {
         // draft may be saved (drafts may be invalid; its diagnostics are validation's, and the
         // definition's depth is only known once lowered) but never published.
         let codes = |body: &Value| -> Vec<String> {
-            body["diagnostics"].as_array().map_or(Vec::new(), |d| d.iter().filter_map(|d| d["code"].as_str().map(str::to_owned)).collect())
+            body["diagnostics"]
+                .as_array()
+                .map_or(Vec::new(), |d| d.iter().filter_map(|d| d["code"].as_str().map(str::to_owned)).collect())
         };
         for (kind, limit) in [("loop", nest), ("parallel", 30), ("mixed", nest)] {
             for depth in [limit + 1, 500] {
@@ -114,7 +126,8 @@ fn large_graphs_are_created_compiled_published_and_run_on_2_mib_stacks() {
         }
 
         // 10,000 Tasks: the graph fits the body limit, the definition would not fit AWS's quota.
-        let graph: Value = serde_json::from_str(&shapes::text(&Shape::Chain { n: 10_000, kind: "code" })).expect("graph");
+        let graph: Value =
+            serde_json::from_str(&shapes::text(&Shape::Chain { n: 10_000, kind: "code" })).expect("graph");
         let r = app.call("POST", "/v1/compile", Some(&t), Some(json!({"graph": graph}))).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
         assert_eq!(r.body["diagnostics"][0]["code"], "too-large", "{}", r.body);

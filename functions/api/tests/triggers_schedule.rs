@@ -22,7 +22,10 @@ fn scheduled_graph() -> Value {
 }
 
 async fn executions(env: &Env, workflow: &str) -> Vec<Value> {
-    let r = env.app.call("GET", &format!("/v1/executions?workflow_id={workflow}"), Some(&token("acme", "viewer")), None).await;
+    let r = env
+        .app
+        .call("GET", &format!("/v1/executions?workflow_id={workflow}"), Some(&token("acme", "viewer")), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.body["items"].as_array().cloned().unwrap_or_default()
 }
@@ -31,7 +34,8 @@ async fn executions(env: &Env, workflow: &str) -> Vec<Value> {
 async fn each_due_time_fires_once() {
     let Some(env) = env().await else { return };
     let wf = env.publish("acme", scheduled_graph()).await;
-    let listed = env.app.call("GET", &format!("/v1/workflows/{wf}/triggers"), Some(&token("acme", "editor")), None).await;
+    let listed =
+        env.app.call("GET", &format!("/v1/workflows/{wf}/triggers"), Some(&token("acme", "editor")), None).await;
     let registered = &listed.body["items"][0];
     assert_eq!(registered["kind"], "schedule");
     assert_eq!(registered["cron"], CRON);
@@ -51,14 +55,21 @@ async fn each_due_time_fires_once() {
 
     assert_eq!(tick(due - Duration::seconds(1)).await, 0, "not due yet");
     assert_eq!(tick(due).await, 1, "due");
-    let listed = env.app.call("GET", &format!("/v1/workflows/{wf}/triggers"), Some(&token("acme", "editor")), None).await;
-    assert_eq!(listed.body["items"][0]["last_fired_at"].as_str().map(|s| s.parse::<DateTime<Utc>>().expect("time")), Some(due));
+    let listed =
+        env.app.call("GET", &format!("/v1/workflows/{wf}/triggers"), Some(&token("acme", "editor")), None).await;
+    assert_eq!(
+        listed.body["items"][0]["last_fired_at"].as_str().map(|s| s.parse::<DateTime<Utc>>().expect("time")),
+        Some(due)
+    );
     assert_eq!(tick(due + Duration::seconds(30)).await, 0, "the same due time does not fire again");
 
     // A restarted server (a new api state on the same database) does not fire it again either.
     let restarted = second_state(&env).await;
     let restarted_starter = fn_api::trigger_routes::ApiStarter(restarted.clone());
-    assert_eq!(fn_api::schedules::tick(&restarted, &restarted_starter, due + Duration::seconds(45)).await.expect("tick"), 0);
+    assert_eq!(
+        fn_api::schedules::tick(&restarted, &restarted_starter, due + Duration::seconds(45)).await.expect("tick"),
+        0
+    );
 
     // Two schedulers at the next due time: one of them fires it.
     let next = due + Duration::minutes(5);

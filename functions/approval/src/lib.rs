@@ -68,7 +68,12 @@ impl NodeFunction for ApprovalFunction {
         let config = event.config_object()?;
         let message = match config.get("message") {
             Some(Value::String(s)) => s.clone(),
-            Some(other) => return Err(NodeError::config("message", format!("expected a string, got {}", node_contract::kind_of(other)))),
+            Some(other) => {
+                return Err(NodeError::config(
+                    "message",
+                    format!("expected a string, got {}", node_contract::kind_of(other)),
+                ));
+            }
             None => return Err(NodeError::config("message", "missing")),
         };
         let timeout_seconds = match config.get("timeout_seconds") {
@@ -78,11 +83,12 @@ impl NodeFunction for ApprovalFunction {
                 _ => return Err(NodeError::config("timeout_seconds", "must be a positive integer")),
             },
         };
-        let token = event
-            .task_token
-            .clone()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| NodeError::new(errors::NO_TOKEN, "the event has no task_token; approval Tasks use lambda:invoke.waitForTaskToken"))?;
+        let token = event.task_token.clone().filter(|t| !t.is_empty()).ok_or_else(|| {
+            NodeError::new(
+                errors::NO_TOKEN,
+                "the event has no task_token; approval Tasks use lambda:invoke.waitForTaskToken",
+            )
+        })?;
         if event.execution.id.is_empty() {
             return Err(NodeError::new(error_names::CONFIG_INVALID, "execution.id: missing (the execution ARN)"));
         }
@@ -94,15 +100,26 @@ impl NodeFunction for ApprovalFunction {
                 None => {
                     return Err(NodeError::new(
                         errors::UNKNOWN_EXECUTION,
-                        format!("execution {} was not started through Weft's api, so the approval has no tenant", event.execution.id),
+                        format!(
+                            "execution {} was not started through Weft's api, so the approval has no tenant",
+                            event.execution.id
+                        ),
                     ));
                 }
             }
         };
-        let timeout_at = timeout_seconds.and_then(|s| i64::try_from(s).ok()).map(|s| Utc::now() + chrono::Duration::seconds(s));
+        let timeout_at =
+            timeout_seconds.and_then(|s| i64::try_from(s).ok()).map(|s| Utc::now() + chrono::Duration::seconds(s));
         let approval = self
             .approvals
-            .create(NewApproval { tenant, execution_id, node_id: event.node.id.clone(), task_token: token, message, timeout_at })
+            .create(NewApproval {
+                tenant,
+                execution_id,
+                node_id: event.node.id.clone(),
+                task_token: token,
+                message,
+                timeout_at,
+            })
             .await
             .map_err(store_error)?;
         tracing::info!(approval = %approval.id, execution = %execution_id, node = %event.node.id, "approval pending");

@@ -22,7 +22,8 @@ fn event(config: Value, token: Option<&str>, execution: &str) -> NodeEvent {
 fn offline() -> ApprovalFunction {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .acquire_timeout(Duration::from_millis(500))
-        .connect_lazy("postgres://nobody@127.0.0.1:1/none").expect("lazy pool");
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .expect("lazy pool");
     ApprovalFunction::new(pool)
 }
 
@@ -34,7 +35,8 @@ async fn invalid_config_and_missing_token_fail_by_name() {
     assert_eq!((e.name.as_str(), e.message.as_str()), ("Config.Invalid", "config.message: missing"));
     let e = f.handle(event(json!({"message": 3}), Some("t"), arn)).await.expect_err("message type");
     assert!(e.message.contains("config.message: expected a string"), "{e}");
-    let e = f.handle(event(json!({"message": "ok?", "timeout_seconds": 0}), Some("t"), arn)).await.expect_err("timeout");
+    let e =
+        f.handle(event(json!({"message": "ok?", "timeout_seconds": 0}), Some("t"), arn)).await.expect_err("timeout");
     assert_eq!(e.message, "config.timeout_seconds: must be a positive integer");
     let e = f.handle(event(json!({"message": "ok?"}), None, arn)).await.expect_err("token");
     assert_eq!(e.name, errors::NO_TOKEN);

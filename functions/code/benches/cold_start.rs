@@ -7,9 +7,5 @@ fn main() {
         "config": {"expression": "input.n * 2"},
         "scope": {"input": {"n": 21}},
     });
-    lambda_glue::runtime_api::bench_main(
-        env!("CARGO_BIN_EXE_fn-code"),
-        payload,
-        serde_json::json!(42),
-    );
+    lambda_glue::runtime_api::bench_main(env!("CARGO_BIN_EXE_fn-code"), payload, serde_json::json!(42));
 }

@@ -89,11 +89,7 @@ fn env_u64(name: &'static str) -> Result<Option<u64>, SettingsError> {
         Ok(value) if value.trim().is_empty() => Ok(None),
         Ok(value) => match value.trim().parse::<u64>() {
             Ok(n) if n > 0 => Ok(Some(n)),
-            _ => Err(SettingsError {
-                name,
-                value,
-                problem: "expected a positive integer",
-            }),
+            _ => Err(SettingsError { name, value, problem: "expected a positive integer" }),
         },
     }
 }
@@ -141,25 +137,17 @@ impl CodeFunction {
         let (script, limits, boolean) = self.parse_config(&event)?;
         let scope = event.scope.unwrap_or(Value::Null);
         // Waiting for a turn is not evaluation time: the time limit starts inside `evaluate`.
-        let turn = std::sync::Arc::clone(&self.turns).acquire_owned().await.map_err(|e| {
-            NodeError::new(error_names::CODE_ERROR, format!("the evaluation queue is closed: {e}"))
-        })?;
+        let turn = std::sync::Arc::clone(&self.turns)
+            .acquire_owned()
+            .await
+            .map_err(|e| NodeError::new(error_names::CODE_ERROR, format!("the evaluation queue is closed: {e}")))?;
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
             let value = evaluate(&script, &scope, &limits)?;
-            Ok(if boolean {
-                Value::Bool(truthy(&value))
-            } else {
-                value
-            })
+            Ok(if boolean { Value::Bool(truthy(&value)) } else { value })
         })
         .await
-        .map_err(|e| {
-            NodeError::new(
-                error_names::CODE_ERROR,
-                format!("the evaluation thread failed: {e}"),
-            )
-        })?
+        .map_err(|e| NodeError::new(error_names::CODE_ERROR, format!("the evaluation thread failed: {e}")))?
     }
 
     fn parse_config(&self, event: &NodeEvent) -> Result<(Script, Limits, bool), NodeError> {
@@ -167,25 +155,16 @@ impl CodeFunction {
         let text = |field: &str| match config.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(NodeError::config(
-                field,
-                format!("expected a string, got {}", kind_of(other)),
-            )),
+            Some(other) => Err(NodeError::config(field, format!("expected a string, got {}", kind_of(other)))),
         };
         let script = match (text("expression")?, text("source")?) {
             (Some(e), None) => Script::Expression(e),
             (None, Some(s)) => Script::Source(s),
             (Some(_), Some(_)) => {
-                return Err(NodeError::config(
-                    "expression",
-                    "give either expression or source, not both",
-                ));
+                return Err(NodeError::config("expression", "give either expression or source, not both"));
             }
             (None, None) => {
-                return Err(NodeError::config(
-                    "expression",
-                    "missing: give expression or source",
-                ));
+                return Err(NodeError::config("expression", "missing: give expression or source"));
             }
         };
         let mut limits = self.limits;
@@ -193,32 +172,21 @@ impl CodeFunction {
             None | Some(Value::Null) => {}
             Some(Value::Number(n)) => match n.as_f64() {
                 Some(secs) if secs > 0.0 && secs.is_finite() => {
-                    limits.timeout = limits
-                        .timeout
-                        .min(Duration::from_secs_f64(secs.min(86_400.0)));
+                    limits.timeout = limits.timeout.min(Duration::from_secs_f64(secs.min(86_400.0)));
                 }
                 _ => {
-                    return Err(NodeError::config(
-                        "timeout_seconds",
-                        "must be a positive number",
-                    ));
+                    return Err(NodeError::config("timeout_seconds", "must be a positive number"));
                 }
             },
             Some(other) => {
-                return Err(NodeError::config(
-                    "timeout_seconds",
-                    format!("expected a number, got {}", kind_of(other)),
-                ));
+                return Err(NodeError::config("timeout_seconds", format!("expected a number, got {}", kind_of(other))));
             }
         }
         let boolean = match config.get("boolean") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
             Some(other) => {
-                return Err(NodeError::config(
-                    "boolean",
-                    format!("expected a boolean, got {}", kind_of(other)),
-                ));
+                return Err(NodeError::config("boolean", format!("expected a boolean, got {}", kind_of(other))));
             }
         };
         Ok((script, limits, boolean))
@@ -253,8 +221,7 @@ pub fn evaluate(script: &Script, scope: &Value, limits: &Limits) -> Result<Value
         Script::Expression(e) => format!("(function ({PARAMS}) {{ return ({e}\n); }})"),
         Script::Source(s) => format!("(function ({PARAMS}) {{ {s}\n}})"),
     };
-    let runtime =
-        Runtime::new().map_err(|e| internal(format!("cannot create a JavaScript runtime: {e}")))?;
+    let runtime = Runtime::new().map_err(|e| internal(format!("cannot create a JavaScript runtime: {e}")))?;
     runtime.set_memory_limit(limits.memory_bytes);
     runtime.set_max_stack_size(limits.stack_bytes);
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -275,10 +242,7 @@ pub fn evaluate(script: &Script, scope: &Value, limits: &Limits) -> Result<Value
         Ok(v) => Ok(v),
         Err(_) if interrupted.load(Ordering::Relaxed) => Err(NodeError::new(
             error_names::CODE_TIMEOUT,
-            format!(
-                "the code ran longer than its time limit of {} ms",
-                limits.timeout.as_millis()
-            ),
+            format!("the code ran longer than its time limit of {} ms", limits.timeout.as_millis()),
         )),
         Err(Failure::Memory) => Err(memory_error(limits)),
         Err(Failure::Node(e)) => Err(e),
@@ -302,10 +266,7 @@ fn internal(message: String) -> NodeError {
 fn memory_error(limits: &Limits) -> NodeError {
     NodeError::new(
         error_names::CODE_MEMORY,
-        format!(
-            "the code used more than its memory limit of {} MiB",
-            limits.memory_bytes >> 20
-        ),
+        format!("the code used more than its memory limit of {} MiB", limits.memory_bytes >> 20),
     )
 }
 
@@ -320,9 +281,7 @@ fn run_in(ctx: &Ctx<'_>, wrapped: &str, scope: &Value) -> Result<Value, Failure>
     let mut options = rquickjs::context::EvalOptions::default();
     options.strict = false;
     options.filename = Some("code".to_owned());
-    let function: Function = ctx
-        .eval_with_options(wrapped, options)
-        .map_err(|e| js_failure(ctx, e, wrapped))?;
+    let function: Function = ctx.eval_with_options(wrapped, options).map_err(|e| js_failure(ctx, e, wrapped))?;
     let part = |name: &str| scope.get(name).cloned();
     let mut nodes = part("nodes").unwrap_or_else(|| Value::Object(Default::default()));
     // `nodes.<start>` is the execution input (see `NodeEvent::scope`).
@@ -333,9 +292,7 @@ fn run_in(ctx: &Ctx<'_>, wrapped: &str, scope: &Value) -> Result<Value, Failure>
     let nodes = to_js(ctx, Some(nodes))?;
     let item = to_js(ctx, part("item"))?;
     let index = to_js(ctx, part("index"))?;
-    let result: JsValue = function
-        .call((input, nodes, item, index))
-        .map_err(|e| js_failure(ctx, e, wrapped))?;
+    let result: JsValue = function.call((input, nodes, item, index)).map_err(|e| js_failure(ctx, e, wrapped))?;
     to_json(ctx, result)
 }
 
@@ -366,10 +323,7 @@ fn to_json<'js>(ctx: &Ctx<'js>, value: JsValue<'js>) -> Result<Value, Failure> {
         Ok(Some(text)) => {
             let text = text.to_string().map_err(|e| js_failure(ctx, e, ""))?;
             serde_json::from_str(&text).map_err(|e| {
-                Failure::Node(NodeError::new(
-                    error_names::CODE_RESULT,
-                    format!("the result is not JSON: {e}"),
-                ))
+                Failure::Node(NodeError::new(error_names::CODE_RESULT, format!("the result is not JSON: {e}")))
             })
         }
         Ok(None) => Err(Failure::Node(NodeError::new(
@@ -377,12 +331,10 @@ fn to_json<'js>(ctx: &Ctx<'js>, value: JsValue<'js>) -> Result<Value, Failure> {
             format!("the result is a {kind}, which is not representable as JSON"),
         ))),
         Err(e) => match js_failure(ctx, e, "") {
-            Failure::Node(err) if err.name == error_names::CODE_ERROR => {
-                Failure::Node(NodeError::new(
-                    error_names::CODE_RESULT,
-                    format!("the result is not representable as JSON: {}", err.message),
-                ))
-            }
+            Failure::Node(err) if err.name == error_names::CODE_ERROR => Failure::Node(NodeError::new(
+                error_names::CODE_RESULT,
+                format!("the result is not representable as JSON: {}", err.message),
+            )),
             other => other,
         }
         .into_err(),
@@ -410,11 +362,7 @@ fn js_failure(ctx: &Ctx<'_>, error: rquickjs::Error, source: &str) -> Failure {
 fn describe_thrown<'js>(ctx: &Ctx<'js>, thrown: JsValue<'js>, source: &str) -> Failure {
     if let Some(object) = thrown.as_object() {
         let get = |key: &str| -> Option<String> {
-            object
-                .get::<_, Option<rquickjs::convert::Coerced<String>>>(key)
-                .ok()
-                .flatten()
-                .map(|c| c.0)
+            object.get::<_, Option<rquickjs::convert::Coerced<String>>>(key).ok().flatten().map(|c| c.0)
         };
         let message = get("message");
         let name = get("name");
@@ -439,9 +387,7 @@ fn describe_thrown<'js>(ctx: &Ctx<'js>, thrown: JsValue<'js>, source: &str) -> F
     // When QuickJS cannot even allocate its "out of memory" error, the pending exception is `null`
     // (or uninitialized). A script can also `throw null`, so `null` only counts as memory
     // exhaustion when the code contains no `throw` at all.
-    if thrown.type_of() == rquickjs::Type::Uninitialized
-        || (thrown.is_null() && !source.contains("throw"))
-    {
+    if thrown.type_of() == rquickjs::Type::Uninitialized || (thrown.is_null() && !source.contains("throw")) {
         return Failure::Memory;
     }
     // A thrown non-Error value (`throw "boom"`, `throw {code: 1}`): report it as JSON if possible.
@@ -452,19 +398,13 @@ fn describe_thrown<'js>(ctx: &Ctx<'js>, thrown: JsValue<'js>, source: &str) -> F
             .map(|c| c.0)
             .unwrap_or_else(|_| "a value that cannot be shown".to_owned()),
     };
-    Failure::Node(NodeError::new(
-        error_names::CODE_ERROR,
-        format!("Uncaught {shown}"),
-    ))
+    Failure::Node(NodeError::new(error_names::CODE_ERROR, format!("Uncaught {shown}")))
 }
 
 /// Finds the first `code:LINE` frame in a QuickJS stack trace (`    at <anonymous> (code:3:9)`).
 fn line_from_stack(stack: &str) -> Option<u32> {
     let start = stack.find("code:")? + "code:".len();
-    let digits: String = stack[start..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let digits: String = stack[start..].chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }
 

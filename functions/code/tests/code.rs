@@ -10,99 +10,65 @@ use node_contract::{NodeError, NodeEvent};
 use serde_json::{Value, json};
 
 fn event(config: Value, scope: Value) -> NodeEvent {
-    NodeEvent::from_value(
-        json!({"node": {"id": "c", "type": "code"}, "config": config, "scope": scope}),
-    )
-    .expect("a valid event")
+    NodeEvent::from_value(json!({"node": {"id": "c", "type": "code"}, "config": config, "scope": scope}))
+        .expect("a valid event")
 }
 
 async fn run(config: Value, scope: Value) -> Result<Value, NodeError> {
-    CodeFunction::new(Limits {
-        timeout: Duration::from_millis(500),
-        ..Limits::default()
-    })
-    .run(event(config, scope))
-    .await
+    CodeFunction::new(Limits { timeout: Duration::from_millis(500), ..Limits::default() })
+        .run(event(config, scope))
+        .await
 }
 
 #[tokio::test]
 async fn expression_sees_input_nodes_item_and_index() {
     let scope = json!({"input": {"n": 2}, "nodes": {"fetch": {"status": 200}}, "item": {"name": "a"}, "index": 3});
-    let out = run(json!({"expression": "({n: input.n * 10, s: nodes.fetch.status, name: item.name, i: index})"}), scope)
-        .await
-        .unwrap();
+    let out =
+        run(json!({"expression": "({n: input.n * 10, s: nodes.fetch.status, name: item.name, i: index})"}), scope)
+            .await
+            .unwrap();
     assert_eq!(out, json!({"n": 20, "s": 200, "name": "a", "i": 3}));
 }
 
 #[tokio::test]
 async fn start_names_the_node_whose_output_is_the_input() {
     let scope = json!({"input": {"n": 2}, "nodes": {"a": 1}, "start": "begin"});
-    let out = run(json!({"expression": "[nodes.begin.n, nodes.a]"}), scope)
-        .await
-        .unwrap();
+    let out = run(json!({"expression": "[nodes.begin.n, nodes.a]"}), scope).await.unwrap();
     assert_eq!(out, json!([2, 1]));
 }
 
 #[tokio::test]
 async fn source_is_a_function_body_that_returns() {
     let src = "const xs = input.items.map(x => x * 2);\nreturn { total: xs.reduce((a, b) => a + b, 0), xs };";
-    let out = run(
-        json!({"source": src}),
-        json!({"input": {"items": [1, 2, 3]}}),
-    )
-    .await
-    .unwrap();
+    let out = run(json!({"source": src}), json!({"input": {"items": [1, 2, 3]}})).await.unwrap();
     assert_eq!(out, json!({"total": 12, "xs": [2, 4, 6]}));
 }
 
 #[tokio::test]
 async fn missing_bindings_are_undefined_and_nodes_defaults_to_empty() {
-    let out = run(json!({"expression": "[typeof item, typeof index, typeof input, Object.keys(nodes).length]"}), json!({}))
-        .await
-        .unwrap();
+    let out =
+        run(json!({"expression": "[typeof item, typeof index, typeof input, Object.keys(nodes).length]"}), json!({}))
+            .await
+            .unwrap();
     assert_eq!(out, json!(["undefined", "undefined", "undefined", 0]));
 }
 
 #[tokio::test]
 async fn undefined_result_is_null_and_functions_are_refused() {
-    assert_eq!(
-        run(json!({"source": "let x = 1;"}), json!({}))
-            .await
-            .unwrap(),
-        Value::Null
-    );
-    let err = run(json!({"expression": "() => 1"}), json!({}))
-        .await
-        .unwrap_err();
+    assert_eq!(run(json!({"source": "let x = 1;"}), json!({})).await.unwrap(), Value::Null);
+    let err = run(json!({"expression": "() => 1"}), json!({})).await.unwrap_err();
     assert_eq!(err.name, "Code.InvalidResult", "{err}");
-    let err = run(json!({"expression": "10n"}), json!({}))
-        .await
-        .unwrap_err();
+    let err = run(json!({"expression": "10n"}), json!({})).await.unwrap_err();
     assert_eq!(err.name, "Code.InvalidResult", "{err}");
-    let err = run(
-        json!({"source": "const a = {}; a.self = a; return a;"}),
-        json!({}),
-    )
-    .await
-    .unwrap_err();
+    let err = run(json!({"source": "const a = {}; a.self = a; return a;"}), json!({})).await.unwrap_err();
     assert_eq!(err.name, "Code.InvalidResult", "{err}");
 }
 
 #[tokio::test]
 async fn boolean_mode_returns_javascript_truthiness() {
-    for (expr, expected) in [
-        ("input.name", true),
-        ("input.missing", false),
-        ("0", false),
-        ("'0'", true),
-        ("[]", true),
-    ] {
-        let out = run(
-            json!({"expression": expr, "boolean": true}),
-            json!({"input": {"name": "x"}}),
-        )
-        .await
-        .unwrap();
+    for (expr, expected) in [("input.name", true), ("input.missing", false), ("0", false), ("'0'", true), ("[]", true)]
+    {
+        let out = run(json!({"expression": expr, "boolean": true}), json!({"input": {"name": "x"}})).await.unwrap();
         assert_eq!(out, json!(expected), "{expr}");
     }
 }
@@ -110,119 +76,64 @@ async fn boolean_mode_returns_javascript_truthiness() {
 #[tokio::test]
 async fn infinite_loop_is_stopped_by_the_time_limit() {
     let started = Instant::now();
-    let err = run(json!({"source": "while (true) {}"}), json!({}))
-        .await
-        .unwrap_err();
+    let err = run(json!({"source": "while (true) {}"}), json!({})).await.unwrap_err();
     assert_eq!(err.name, "Code.Timeout", "{err}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     // The interrupt cannot be caught by the script.
-    let err = run(
-        json!({"source": "for (;;) { try { while (true) {} } catch (e) {} }"}),
-        json!({}),
-    )
-    .await
-    .unwrap_err();
+    let err = run(json!({"source": "for (;;) { try { while (true) {} } catch (e) {} }"}), json!({})).await.unwrap_err();
     assert_eq!(err.name, "Code.Timeout", "{err}");
 }
 
 #[tokio::test]
 async fn config_timeout_only_lowers_the_limit() {
     let started = Instant::now();
-    let err = run(
-        json!({"source": "while (true) {}", "timeout_seconds": 0.1}),
-        json!({}),
-    )
-    .await
-    .unwrap_err();
+    let err = run(json!({"source": "while (true) {}", "timeout_seconds": 0.1}), json!({})).await.unwrap_err();
     assert_eq!(err.name, "Code.Timeout");
-    assert!(
-        started.elapsed() < Duration::from_millis(450),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_millis(450), "took {:?}", started.elapsed());
 }
 
 #[tokio::test]
 async fn memory_bomb_is_stopped_by_the_memory_limit() {
-    let f = CodeFunction::new(Limits {
-        memory_bytes: 16 << 20,
-        timeout: Duration::from_secs(20),
-        ..Limits::default()
-    });
+    let f = CodeFunction::new(Limits { memory_bytes: 16 << 20, timeout: Duration::from_secs(20), ..Limits::default() });
     for src in [
         "const a = []; while (true) a.push(new Array(100000).fill(1));",
         "let s = 'x'; while (true) s = s.repeat(2); return s.length;",
         "const a = []; while (true) a.push({k: Math.random()});",
     ] {
-        let err = f
-            .run(event(json!({"source": src}), json!({})))
-            .await
-            .unwrap_err();
+        let err = f.run(event(json!({"source": src}), json!({}))).await.unwrap_err();
         assert_eq!(err.name, "Code.MemoryLimit", "{src}: {err}");
     }
     // The function still works after a memory failure: every evaluation gets a fresh runtime.
-    assert_eq!(
-        f.run(event(json!({"expression": "1 + 1"}), json!({})))
-            .await
-            .unwrap(),
-        json!(2)
-    );
+    assert_eq!(f.run(event(json!({"expression": "1 + 1"}), json!({}))).await.unwrap(), json!(2));
 }
 
 #[tokio::test]
 async fn thrown_errors_come_back_with_message_and_line() {
-    let err = run(
-        json!({"source": "const a = 1;\nconst b = 2;\nthrow new TypeError('bad thing');"}),
-        json!({}),
-    )
-    .await
-    .unwrap_err();
+    let err = run(json!({"source": "const a = 1;\nconst b = 2;\nthrow new TypeError('bad thing');"}), json!({}))
+        .await
+        .unwrap_err();
     assert_eq!(err.name, "Code.Error");
-    assert!(
-        err.message.contains("TypeError: bad thing"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("TypeError: bad thing"), "{}", err.message);
     assert!(err.message.contains("line 3"), "{}", err.message);
 
-    let err = run(
-        json!({"source": "\n\nreturn input.a.b.c;"}),
-        json!({"input": {}}),
-    )
-    .await
-    .unwrap_err();
+    let err = run(json!({"source": "\n\nreturn input.a.b.c;"}), json!({"input": {}})).await.unwrap_err();
     assert_eq!(err.name, "Code.Error");
     assert!(err.message.starts_with("TypeError"), "{}", err.message);
     assert!(err.message.contains("line 3"), "{}", err.message);
 
-    let err = run(json!({"source": "throw 'boom'"}), json!({}))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (err.name.as_str(), err.message.as_str()),
-        ("Code.Error", "Uncaught \"boom\"")
-    );
-    let err = run(json!({"source": "throw {code: 7}"}), json!({}))
-        .await
-        .unwrap_err();
+    let err = run(json!({"source": "throw 'boom'"}), json!({})).await.unwrap_err();
+    assert_eq!((err.name.as_str(), err.message.as_str()), ("Code.Error", "Uncaught \"boom\""));
+    let err = run(json!({"source": "throw {code: 7}"}), json!({})).await.unwrap_err();
     assert_eq!(err.message, "Uncaught {\"code\":7}");
 }
 
 #[tokio::test]
 async fn syntax_errors_come_back_with_message_and_line() {
-    let err = run(json!({"source": "const a = 1;\nreturn a +;"}), json!({}))
-        .await
-        .unwrap_err();
+    let err = run(json!({"source": "const a = 1;\nreturn a +;"}), json!({})).await.unwrap_err();
     assert_eq!(err.name, "Code.Error");
     assert!(err.message.starts_with("SyntaxError"), "{}", err.message);
     assert!(err.message.contains("line 2"), "{}", err.message);
-    let err = run(json!({"expression": "input.a ==="}), json!({}))
-        .await
-        .unwrap_err();
+    let err = run(json!({"expression": "input.a ==="}), json!({})).await.unwrap_err();
     assert!(err.message.starts_with("SyntaxError"), "{}", err.message);
 }
 

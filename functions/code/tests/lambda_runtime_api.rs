@@ -23,51 +23,38 @@ async fn bootstrap_round_trips_results_and_named_errors() {
     let wait = Duration::from_secs(20);
 
     let ok = api
-        .invoke(json!({"node": {"id": "c", "type": "code"}, "config": {"source": "return input.items.map(x => x + 1)"},
-                        "scope": {"input": {"items": [1, 2]}}}), wait)
+        .invoke(
+            json!({"node": {"id": "c", "type": "code"}, "config": {"source": "return input.items.map(x => x + 1)"},
+                        "scope": {"input": {"items": [1, 2]}}}),
+            wait,
+        )
         .await;
     assert_eq!(ok, Some(Outcome::Response(json!([2, 3]))));
 
-    let thrown = api.invoke(json!({"node": {"id": "c", "type": "code"}, "config": {"source": "\nthrow new RangeError('nope')"}}), wait).await;
+    let thrown = api
+        .invoke(
+            json!({"node": {"id": "c", "type": "code"}, "config": {"source": "\nthrow new RangeError('nope')"}}),
+            wait,
+        )
+        .await;
     match thrown {
-        Some(Outcome::Error {
-            error_type,
-            error_message,
-        }) => {
+        Some(Outcome::Error { error_type, error_message }) => {
             assert_eq!(error_type, "Code.Error");
-            assert!(
-                error_message.contains("RangeError: nope (line 2)"),
-                "{error_message}"
-            );
+            assert!(error_message.contains("RangeError: nope (line 2)"), "{error_message}");
         }
         other => panic!("expected a Code.Error, got {other:?}"),
     }
 
-    let looped = api
-        .invoke(
-            json!({"node": {"id": "c", "type": "code"}, "config": {"source": "for (;;) {}"}}),
-            wait,
-        )
-        .await;
-    assert!(
-        matches!(&looped, Some(Outcome::Error { error_type, .. }) if error_type == "Code.Timeout"),
-        "{looped:?}"
-    );
+    let looped =
+        api.invoke(json!({"node": {"id": "c", "type": "code"}, "config": {"source": "for (;;) {}"}}), wait).await;
+    assert!(matches!(&looped, Some(Outcome::Error { error_type, .. }) if error_type == "Code.Timeout"), "{looped:?}");
 
     // A payload that is not a node event is a named configuration error, not a crash.
     let bad = api.invoke(json!({"hello": "world"}), wait).await;
-    assert!(
-        matches!(&bad, Some(Outcome::Error { error_type, .. }) if error_type == "Config.Invalid"),
-        "{bad:?}"
-    );
+    assert!(matches!(&bad, Some(Outcome::Error { error_type, .. }) if error_type == "Config.Invalid"), "{bad:?}");
 
     // The process survived all of that and still serves.
-    let again = api
-        .invoke(
-            json!({"node": {"id": "c", "type": "code"}, "config": {"expression": "1 + 1"}}),
-            wait,
-        )
-        .await;
+    let again = api.invoke(json!({"node": {"id": "c", "type": "code"}, "config": {"expression": "1 + 1"}}), wait).await;
     assert_eq!(again, Some(Outcome::Response(json!(2))));
     assert_eq!(api.init_error(), None);
     child.kill().await.expect("kill the bootstrap");
@@ -75,10 +62,7 @@ async fn bootstrap_round_trips_results_and_named_errors() {
     // Logs are JSON lines (CloudWatch-friendly).
     let out = child.wait_with_output().await.expect("output");
     let logs = String::from_utf8_lossy(&out.stdout);
-    let warn = logs
-        .lines()
-        .find(|l| l.contains("node failed"))
-        .expect("a log line for the failure");
+    let warn = logs.lines().find(|l| l.contains("node failed")).expect("a log line for the failure");
     let parsed: serde_json::Value = serde_json::from_str(warn).expect("JSON log line");
     assert_eq!(parsed["level"], "WARN");
 }

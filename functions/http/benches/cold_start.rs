@@ -19,7 +19,8 @@ fn main() {
             let _ = socket.write_all(response.as_bytes());
         }
     });
-    let payload = serde_json::json!({"node": {"id": "fetch", "type": "http"}, "config": {"url": format!("http://{addr}/")}});
+    let payload =
+        serde_json::json!({"node": {"id": "fetch", "type": "http"}, "config": {"url": format!("http://{addr}/")}});
     let expected = serde_json::json!({
         "status": 200,
         "headers": {"content-type": "application/json", "content-length": "11", "connection": "close"},

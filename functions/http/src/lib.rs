@@ -49,9 +49,7 @@ impl Prefix {
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.len))
-                    .unwrap_or(0);
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.len)).unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -67,22 +65,15 @@ impl std::str::FromStr for Prefix {
             Some((a, l)) => (a, Some(l)),
             None => (s.trim(), None),
         };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("`{s}` is not an IP address or prefix"))?;
+        let addr: IpAddr = addr.parse().map_err(|_| format!("`{s}` is not an IP address or prefix"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let len = match len {
             None => max,
-            Some(l) => l
-                .parse::<u8>()
-                .ok()
-                .filter(|l| *l <= max)
-                .ok_or_else(|| format!("`{s}` has a bad prefix length"))?,
+            Some(l) => {
+                l.parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(|| format!("`{s}` has a bad prefix length"))?
+            }
         };
-        Ok(Self {
-            addr: canonical(addr),
-            len,
-        })
+        Ok(Self { addr: canonical(addr), len })
     }
 }
 
@@ -152,9 +143,7 @@ struct GuardedResolver {
 /// The error the resolver fails with when every address of a name is forbidden; found again in
 /// reqwest's error chain to report `Http.ForbiddenAddress`.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "`{host}` resolves only to forbidden addresses ({addrs}); allow-list them with WEFT_HTTP_ALLOW if intended"
-)]
+#[error("`{host}` resolves only to forbidden addresses ({addrs}); allow-list them with WEFT_HTTP_ALLOW if intended")]
 struct ForbiddenHost {
     host: String,
     addrs: String,
@@ -166,19 +155,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let permitted: Vec<SocketAddr> = all
-                .iter()
-                .copied()
-                .filter(|a| guard.permits(a.ip()))
-                .collect();
+            let permitted: Vec<SocketAddr> = all.iter().copied().filter(|a| guard.permits(a.ip())).collect();
             if permitted.is_empty() && !all.is_empty() {
-                let addrs = all
-                    .iter()
-                    .map(|a| a.ip().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(Box::new(ForbiddenHost { host, addrs })
-                    as Box<dyn std::error::Error + Send + Sync>);
+                let addrs = all.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>().join(", ");
+                return Err(Box::new(ForbiddenHost { host, addrs }) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(permitted.into_iter()) as reqwest::dns::Addrs)
         })
@@ -232,10 +212,8 @@ impl Settings {
     pub fn from_env() -> Result<Self, SettingsError> {
         let mut settings = Self::default();
         if let Ok(list) = std::env::var("WEFT_HTTP_ALLOW") {
-            settings.guard.allow = parse_allow(&list).map_err(|problem| SettingsError {
-                name: "WEFT_HTTP_ALLOW",
-                problem,
-            })?;
+            settings.guard.allow =
+                parse_allow(&list).map_err(|problem| SettingsError { name: "WEFT_HTTP_ALLOW", problem })?;
         }
         if let Ok(n) = std::env::var("WEFT_HTTP_MAX_RESPONSE_BYTES") {
             settings.max_response_bytes = n.trim().parse().map_err(|_| SettingsError {
@@ -249,24 +227,14 @@ impl Settings {
     /// Settings that allow `prefixes` (e.g. `["127.0.0.1"]` in tests).
     pub fn allowing(prefixes: &[&str]) -> Result<Self, SettingsError> {
         let guard = Guard {
-            allow: parse_allow(&prefixes.join(",")).map_err(|problem| SettingsError {
-                name: "allow",
-                problem,
-            })?,
+            allow: parse_allow(&prefixes.join(",")).map_err(|problem| SettingsError { name: "allow", problem })?,
         };
-        Ok(Self {
-            guard,
-            ..Self::default()
-        })
+        Ok(Self { guard, ..Self::default() })
     }
 }
 
 pub fn parse_allow(list: &str) -> Result<Vec<Prefix>, String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::parse)
-        .collect()
+    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect()
 }
 
 /// The `http` function's handler; holds one connection-pooling client for all invocations.
@@ -286,15 +254,8 @@ impl HttpFunction {
             .dns_resolver(Arc::new(GuardedResolver { guard }))
             .user_agent(concat!("weft-http/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| SettingsError {
-                name: "client",
-                problem: e.to_string(),
-            })?;
-        Ok(Self {
-            client,
-            settings: Arc::new(settings),
-            secrets: Arc::new(NoSecrets),
-        })
+            .map_err(|e| SettingsError { name: "client", problem: e.to_string() })?;
+        Ok(Self { client, settings: Arc::new(settings), secrets: Arc::new(NoSecrets) })
     }
 
     /// The http settings from the environment, and no secret store (see [`Self::with_secrets`]).
@@ -344,25 +305,13 @@ impl HttpFunction {
         let mut hops = 0u32;
         let response = loop {
             self.check_literal(&url)?;
-            let mut builder = self
-                .client
-                .request(method.clone(), url.clone())
-                .headers(headers.clone());
+            let mut builder = self.client.request(method.clone(), url.clone()).headers(headers.clone());
             if let Some(b) = &body {
                 builder = builder.body(b.clone());
             }
-            let response = builder
-                .send()
-                .await
-                .map_err(|e| transport_error(&e, &method, &url))?;
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|l| l.to_str().ok());
-            match (
-                follow_redirects && response.status().is_redirection(),
-                location,
-            ) {
+            let response = builder.send().await.map_err(|e| transport_error(&e, &method, &url))?;
+            let location = response.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok());
+            match (follow_redirects && response.status().is_redirection(), location) {
                 (true, Some(location)) => {
                     hops += 1;
                     if hops > max_redirects {
@@ -418,32 +367,20 @@ impl HttpFunction {
         let bytes = read_capped(response, max_bytes, &method, &url).await?;
         let body = decode_body(&bytes, &content_type, format, &method, &url)?;
         if fail_on_status && (status.is_client_error() || status.is_server_error()) {
-            let name = if status.is_server_error() {
-                error_names::HTTP_STATUS_5XX
-            } else {
-                error_names::HTTP_STATUS_4XX
-            };
+            let name =
+                if status.is_server_error() { error_names::HTTP_STATUS_5XX } else { error_names::HTTP_STATUS_4XX };
             // Scrubbed before it is cut, so a secret at the cut cannot survive in part.
             let text = scrubber.text(&String::from_utf8_lossy(&bytes));
             let snippet: String = text.chars().take(300).collect();
-            return Err(NodeError::new(
-                name,
-                format!("{method} {url} returned {status}: {snippet}"),
-            ));
+            return Err(NodeError::new(name, format!("{method} {url} returned {status}: {snippet}")));
         }
-        Ok(
-            serde_json::json!({"status": status.as_u16(), "headers": response_headers, "body": body}),
-        )
+        Ok(serde_json::json!({"status": status.as_u16(), "headers": response_headers, "body": body}))
     }
 
     /// IP-literal hosts never reach the resolver, so they are checked here before connecting.
     fn check_literal(&self, url: &Url) -> Result<(), NodeError> {
         let host = url.host_str().unwrap_or_default();
-        let Ok(ip) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        else {
+        let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() else {
             return Ok(());
         };
         if self.settings.guard.permits(ip) {
@@ -493,29 +430,19 @@ impl Request {
             Some(Value::String(m)) => Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes())
                 .map_err(|_| NodeError::config("method", format!("`{m}` is not an HTTP method")))?,
             Some(other) => {
-                return Err(NodeError::config(
-                    "method",
-                    format!("expected a string, got {}", kind_of(other)),
-                ));
+                return Err(NodeError::config("method", format!("expected a string, got {}", kind_of(other))));
             }
         };
         let url = match get("url") {
-            Some(Value::String(u)) => Url::parse(u.trim()).map_err(|e| {
-                NodeError::config("url", format!("`{u}` is not an absolute URL: {e}"))
-            })?,
+            Some(Value::String(u)) => Url::parse(u.trim())
+                .map_err(|e| NodeError::config("url", format!("`{u}` is not an absolute URL: {e}")))?,
             Some(other) => {
-                return Err(NodeError::config(
-                    "url",
-                    format!("expected a string, got {}", kind_of(other)),
-                ));
+                return Err(NodeError::config("url", format!("expected a string, got {}", kind_of(other))));
             }
             None => return Err(NodeError::config("url", "missing")),
         };
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(NodeError::config(
-                "url",
-                format!("`{url}`: only http and https are supported"),
-            ));
+            return Err(NodeError::config("url", format!("`{url}`: only http and https are supported")));
         }
         let mut url = url;
         match get("query") {
@@ -544,10 +471,7 @@ impl Request {
                 }
             }
             Some(other) => {
-                return Err(NodeError::config(
-                    "query",
-                    format!("expected an object, got {}", kind_of(other)),
-                ));
+                return Err(NodeError::config("query", format!("expected an object, got {}", kind_of(other))));
             }
         }
         if url.query() == Some("") {
@@ -562,25 +486,17 @@ impl Request {
                         if v.is_null() {
                             continue;
                         }
-                        return Err(NodeError::config(
-                            &format!("headers.{k}"),
-                            "expected a string, number or boolean",
-                        ));
+                        return Err(NodeError::config(&format!("headers.{k}"), "expected a string, number or boolean"));
                     };
-                    let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
-                        NodeError::config(&format!("headers.{k}"), "not a valid header name")
-                    })?;
-                    let value = HeaderValue::from_str(&text).map_err(|_| {
-                        NodeError::config(&format!("headers.{k}"), "not a valid header value")
-                    })?;
+                    let name = HeaderName::from_bytes(k.as_bytes())
+                        .map_err(|_| NodeError::config(&format!("headers.{k}"), "not a valid header name"))?;
+                    let value = HeaderValue::from_str(&text)
+                        .map_err(|_| NodeError::config(&format!("headers.{k}"), "not a valid header value"))?;
                     headers.append(name, value);
                 }
             }
             Some(other) => {
-                return Err(NodeError::config(
-                    "headers",
-                    format!("expected an object, got {}", kind_of(other)),
-                ));
+                return Err(NodeError::config("headers", format!("expected an object, got {}", kind_of(other))));
             }
         }
         let body = match get("body") {
@@ -592,9 +508,7 @@ impl Request {
                 Some(text.clone().into_bytes())
             }
             Some(json) => {
-                headers
-                    .entry(reqwest::header::CONTENT_TYPE)
-                    .or_insert(HeaderValue::from_static("application/json"));
+                headers.entry(reqwest::header::CONTENT_TYPE).or_insert(HeaderValue::from_static("application/json"));
                 Some(serde_json::to_vec(json).map_err(|e| NodeError::config("body", e))?)
             }
         };
@@ -603,20 +517,14 @@ impl Request {
             Some(v) => match v.as_f64() {
                 Some(s) if s > 0.0 && s <= 900.0 => Duration::from_secs_f64(s),
                 _ => {
-                    return Err(NodeError::config(
-                        "timeout_seconds",
-                        "must be a number of seconds in (0, 900]",
-                    ));
+                    return Err(NodeError::config("timeout_seconds", "must be a number of seconds in (0, 900]"));
                 }
             },
         };
         let flag = |k: &str, default: bool| match get(k) {
             None => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => Err(NodeError::config(
-                k,
-                format!("expected a boolean, got {}", kind_of(other)),
-            )),
+            Some(other) => Err(NodeError::config(k, format!("expected a boolean, got {}", kind_of(other)))),
         };
         let count = |k: &str, default: u64, max: u64| match get(k) {
             None => Ok(default),
@@ -630,10 +538,7 @@ impl Request {
             Some(Some("json")) => Format::Json,
             Some(Some("text")) => Format::Text,
             Some(_) => {
-                return Err(NodeError::config(
-                    "response_format",
-                    "must be `auto`, `json` or `text`",
-                ));
+                return Err(NodeError::config("response_format", "must be `auto`, `json` or `text`"));
             }
         };
         let max_bytes = settings.max_response_bytes as u64;
@@ -644,11 +549,7 @@ impl Request {
             body,
             timeout,
             follow_redirects: flag("follow_redirects", true)?,
-            max_redirects: count(
-                "max_redirects",
-                u64::from(settings.default_max_redirects),
-                50,
-            )? as u32,
+            max_redirects: count("max_redirects", u64::from(settings.default_max_redirects), 50)? as u32,
             max_bytes: count("max_response_bytes", max_bytes, max_bytes)? as usize,
             format,
             fail_on_status: flag("fail_on_status", true)?,
@@ -670,11 +571,8 @@ fn scalar_text(v: &Value) -> Option<String> {
 fn headers_json(headers: &HeaderMap) -> Value {
     let mut out = Map::new();
     for name in headers.keys() {
-        let values: Vec<String> = headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect();
+        let values: Vec<String> =
+            headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
         let value = if name == reqwest::header::SET_COOKIE && values.len() > 1 {
             Value::Array(values.into_iter().map(Value::String).collect())
         } else {
@@ -701,11 +599,7 @@ async fn read_capped(
         return Err(too_large());
     }
     let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| transport_error(&e, method, url))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e, method, url))? {
         if bytes.len() + chunk.len() > max {
             return Err(too_large());
         }
@@ -731,9 +625,7 @@ fn decode_body(
                 format!("{method} {url}: the response body is not JSON: {e}"),
             )
         }),
-        Format::Auto if content_type.contains("json") => {
-            Ok(serde_json::from_slice(bytes).unwrap_or_else(|_| text()))
-        }
+        Format::Auto if content_type.contains("json") => Ok(serde_json::from_slice(bytes).unwrap_or_else(|_| text())),
         Format::Auto => Ok(text()),
     }
 }
@@ -795,22 +687,14 @@ mod tests {
         ] {
             assert!(is_forbidden(ip(a)), "{a} should be forbidden");
         }
-        for a in [
-            "93.184.215.14",
-            "1.1.1.1",
-            "2606:4700:4700::1111",
-            "172.32.0.1",
-            "100.128.0.1",
-        ] {
+        for a in ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111", "172.32.0.1", "100.128.0.1"] {
             assert!(!is_forbidden(ip(a)), "{a} should be allowed");
         }
     }
 
     #[test]
     fn allow_list_prefixes() {
-        let g = Guard {
-            allow: parse_allow("127.0.0.1, 10.1.0.0/16,::1").expect("valid"),
-        };
+        let g = Guard { allow: parse_allow("127.0.0.1, 10.1.0.0/16,::1").expect("valid") };
         assert!(g.permits(ip("127.0.0.1")));
         assert!(g.permits(ip("::ffff:127.0.0.1")));
         assert!(!g.permits(ip("127.0.0.2")));

@@ -18,14 +18,9 @@ use serde_json::{Value, json};
 
 async fn echo(request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
-    let headers: serde_json::Map<String, Value> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or_default())))
-        .collect();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let headers: serde_json::Map<String, Value> =
+        parts.headers.iter().map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or_default()))).collect();
     axum::Json(json!({
         "method": parts.method.as_str(),
         "path": parts.uri.path(),
@@ -54,9 +49,8 @@ async fn big(Path(n): Path<usize>) -> Response {
 
 /// Streamed in chunks without Content-Length, so the cap must hold while reading.
 async fn big_chunked(Path(n): Path<usize>) -> Response {
-    let chunks: Vec<Result<Bytes, std::io::Error>> = (0..n.div_ceil(8192))
-        .map(|i| Ok(Bytes::from(vec![b'y'; 8192.min(n - i * 8192)])))
-        .collect();
+    let chunks: Vec<Result<Bytes, std::io::Error>> =
+        (0..n.div_ceil(8192)).map(|i| Ok(Bytes::from(vec![b'y'; 8192.min(n - i * 8192)]))).collect();
     Body::from_stream(futures::stream::iter(chunks)).into_response()
 }
 
@@ -95,36 +89,23 @@ async fn start_server() -> SocketAddr {
         .route("/chunked/{n}", get(big_chunked))
         .route("/slow/{ms}", get(slow))
         .route("/hops/{n}", any(hops))
-        .route(
-            "/redirect",
-            any(|Query(to): Query<To>| async move { Redirect::temporary(&to.to) }),
-        )
+        .route("/redirect", any(|Query(to): Query<To>| async move { Redirect::temporary(&to.to) }))
         .route("/see-other", any(|| async { Redirect::to("/echo") }))
-        .route(
-            "/bad-json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], "{not json") }),
-        )
-        .route(
-            "/json",
-            get(|| async { axum::Json(json!({"ok": true, "n": [1, 2]})) }),
-        )
+        .route("/bad-json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], "{not json") }))
+        .route("/json", get(|| async { axum::Json(json!({"ok": true, "n": [1, 2]})) }))
         .route("/cookies", get(cookies));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }
 
 fn allowing_loopback() -> HttpFunction {
-    HttpFunction::new(Settings::allowing(&["127.0.0.1"]).expect("valid allow-list"))
-        .expect("client")
+    HttpFunction::new(Settings::allowing(&["127.0.0.1"]).expect("valid allow-list")).expect("client")
 }
 
 fn event(config: Value) -> NodeEvent {
-    NodeEvent::from_value(json!({"node": {"id": "fetch", "type": "http"}, "config": config}))
-        .expect("valid event")
+    NodeEvent::from_value(json!({"node": {"id": "fetch", "type": "http"}, "config": config})).expect("valid event")
 }
 
 async fn call(f: &HttpFunction, config: Value) -> Result<Value, NodeError> {
@@ -153,28 +134,14 @@ async fn get_with_query_and_headers_returns_status_headers_and_json_body() {
 async fn json_and_text_bodies_are_sent_with_their_content_type() {
     let addr = start_server().await;
     let f = allowing_loopback();
-    let out = call(
-        &f,
-        json!({"method": "post", "url": format!("http://{addr}/echo"), "body": {"a": [1, 2]}}),
-    )
-    .await
-    .unwrap();
+    let out =
+        call(&f, json!({"method": "post", "url": format!("http://{addr}/echo"), "body": {"a": [1, 2]}})).await.unwrap();
     assert_eq!(out["body"]["method"], "POST");
     assert_eq!(out["body"]["headers"]["content-type"], "application/json");
-    assert_eq!(
-        serde_json::from_str::<Value>(out["body"]["body"].as_str().unwrap()).unwrap(),
-        json!({"a": [1, 2]})
-    );
-    let out = call(
-        &f,
-        json!({"method": "PUT", "url": format!("http://{addr}/echo"), "body": "plain words"}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        out["body"]["headers"]["content-type"],
-        "text/plain; charset=utf-8"
-    );
+    assert_eq!(serde_json::from_str::<Value>(out["body"]["body"].as_str().unwrap()).unwrap(), json!({"a": [1, 2]}));
+    let out =
+        call(&f, json!({"method": "PUT", "url": format!("http://{addr}/echo"), "body": "plain words"})).await.unwrap();
+    assert_eq!(out["body"]["headers"]["content-type"], "text/plain; charset=utf-8");
     assert_eq!(out["body"]["body"], "plain words");
     let out = call(
         &f,
@@ -182,36 +149,22 @@ async fn json_and_text_bodies_are_sent_with_their_content_type() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        out["body"]["headers"]["content-type"],
-        "application/x-www-form-urlencoded"
-    );
+    assert_eq!(out["body"]["headers"]["content-type"], "application/x-www-form-urlencoded");
 }
 
 #[tokio::test]
 async fn status_codes_fail_by_class_unless_fail_on_status_is_false() {
     let addr = start_server().await;
     let f = allowing_loopback();
-    let err = call(&f, json!({"url": format!("http://{addr}/status/404")}))
-        .await
-        .unwrap_err();
+    let err = call(&f, json!({"url": format!("http://{addr}/status/404")})).await.unwrap_err();
     assert_eq!(err.name, "Http.Status4xx");
     assert!(err.message.contains("404"), "{}", err.message);
-    let err = call(&f, json!({"url": format!("http://{addr}/status/503")}))
-        .await
-        .unwrap_err();
+    let err = call(&f, json!({"url": format!("http://{addr}/status/503")})).await.unwrap_err();
     assert_eq!(err.name, "Http.Status5xx");
-    let out = call(
-        &f,
-        json!({"url": format!("http://{addr}/status/500"), "fail_on_status": false}),
-    )
-    .await
-    .unwrap();
+    let out = call(&f, json!({"url": format!("http://{addr}/status/500"), "fail_on_status": false})).await.unwrap();
     assert_eq!(out["status"], 500);
     assert_eq!(out["body"], json!({"code": 500}));
-    let out = call(&f, json!({"url": format!("http://{addr}/status/204")}))
-        .await
-        .unwrap();
+    let out = call(&f, json!({"url": format!("http://{addr}/status/204")})).await.unwrap();
     assert_eq!(out["status"], 204);
 }
 
@@ -219,12 +172,9 @@ async fn status_codes_fail_by_class_unless_fail_on_status_is_false() {
 async fn slow_server_times_out() {
     let addr = start_server().await;
     let started = Instant::now();
-    let err = call(
-        &allowing_loopback(),
-        json!({"url": format!("http://{addr}/slow/3000"), "timeout_seconds": 0.3}),
-    )
-    .await
-    .unwrap_err();
+    let err = call(&allowing_loopback(), json!({"url": format!("http://{addr}/slow/3000"), "timeout_seconds": 0.3}))
+        .await
+        .unwrap_err();
     assert_eq!(err.name, "Http.Timeout", "{err}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }
@@ -236,12 +186,7 @@ async fn refused_connection_is_http_connect() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let err = call(
-        &allowing_loopback(),
-        json!({"url": format!("http://127.0.0.1:{port}/")}),
-    )
-    .await
-    .unwrap_err();
+    let err = call(&allowing_loopback(), json!({"url": format!("http://127.0.0.1:{port}/")})).await.unwrap_err();
     assert_eq!(err.name, "Http.Connect", "{err}");
 }
 
@@ -249,38 +194,22 @@ async fn refused_connection_is_http_connect() {
 async fn large_bodies_are_read_up_to_the_cap() {
     let addr = start_server().await;
     let f = allowing_loopback();
-    let out = call(&f, json!({"url": format!("http://{addr}/big/2000000")}))
-        .await
-        .unwrap();
+    let out = call(&f, json!({"url": format!("http://{addr}/big/2000000")})).await.unwrap();
     assert_eq!(out["body"].as_str().unwrap().len(), 2_000_000);
-    let err = call(
-        &f,
-        json!({"url": format!("http://{addr}/big/2000000"), "max_response_bytes": 1000000}),
-    )
-    .await
-    .unwrap_err();
+    let err = call(&f, json!({"url": format!("http://{addr}/big/2000000"), "max_response_bytes": 1000000}))
+        .await
+        .unwrap_err();
     assert_eq!(err.name, "Http.BodyTooLarge");
-    let out = call(
-        &f,
-        json!({"url": format!("http://{addr}/chunked/100000"), "max_response_bytes": 100000}),
-    )
-    .await
-    .unwrap();
+    let out =
+        call(&f, json!({"url": format!("http://{addr}/chunked/100000"), "max_response_bytes": 100000})).await.unwrap();
     assert_eq!(out["body"].as_str().unwrap().len(), 100_000);
-    let err = call(
-        &f,
-        json!({"url": format!("http://{addr}/chunked/100001"), "max_response_bytes": 100000}),
-    )
-    .await
-    .unwrap_err();
+    let err = call(&f, json!({"url": format!("http://{addr}/chunked/100001"), "max_response_bytes": 100000}))
+        .await
+        .unwrap_err();
     assert_eq!(err.name, "Http.BodyTooLarge");
     // The cap can only be lowered by a node, never raised past the function's ceiling.
-    let err = call(
-        &f,
-        json!({"url": format!("http://{addr}/big/10"), "max_response_bytes": 1u64 << 40}),
-    )
-    .await
-    .unwrap_err();
+    let err =
+        call(&f, json!({"url": format!("http://{addr}/big/10"), "max_response_bytes": 1u64 << 40})).await.unwrap_err();
     assert_eq!(err.name, "Config.Invalid");
 }
 
@@ -288,88 +217,40 @@ async fn large_bodies_are_read_up_to_the_cap() {
 async fn redirects_are_followed_up_to_the_limit() {
     let addr = start_server().await;
     let f = allowing_loopback();
-    let out = call(&f, json!({"url": format!("http://{addr}/hops/3")}))
-        .await
-        .unwrap();
-    assert_eq!(
-        (out["status"].clone(), out["body"]["path"].clone()),
-        (json!(200), json!("/echo"))
-    );
-    let err = call(
-        &f,
-        json!({"url": format!("http://{addr}/hops/3"), "max_redirects": 2}),
-    )
-    .await
-    .unwrap_err();
+    let out = call(&f, json!({"url": format!("http://{addr}/hops/3")})).await.unwrap();
+    assert_eq!((out["status"].clone(), out["body"]["path"].clone()), (json!(200), json!("/echo")));
+    let err = call(&f, json!({"url": format!("http://{addr}/hops/3"), "max_redirects": 2})).await.unwrap_err();
     assert_eq!(err.name, "Http.TooManyRedirects");
-    let out = call(
-        &f,
-        json!({"url": format!("http://{addr}/hops/0"), "follow_redirects": false}),
-    )
-    .await
-    .unwrap();
+    let out = call(&f, json!({"url": format!("http://{addr}/hops/0"), "follow_redirects": false})).await.unwrap();
     assert_eq!(out["status"], 307);
     assert_eq!(out["headers"]["location"], "/echo");
     // 307 keeps the method and body; 303 turns a POST into a GET without body.
-    let out = call(
-        &f,
-        json!({"method": "POST", "url": format!("http://{addr}/hops/0"), "body": "keep"}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        (out["body"]["method"].clone(), out["body"]["body"].clone()),
-        (json!("POST"), json!("keep"))
-    );
-    let out = call(
-        &f,
-        json!({"method": "POST", "url": format!("http://{addr}/see-other"), "body": "drop"}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        (out["body"]["method"].clone(), out["body"]["body"].clone()),
-        (json!("GET"), json!(""))
-    );
+    let out =
+        call(&f, json!({"method": "POST", "url": format!("http://{addr}/hops/0"), "body": "keep"})).await.unwrap();
+    assert_eq!((out["body"]["method"].clone(), out["body"]["body"].clone()), (json!("POST"), json!("keep")));
+    let out =
+        call(&f, json!({"method": "POST", "url": format!("http://{addr}/see-other"), "body": "drop"})).await.unwrap();
+    assert_eq!((out["body"]["method"].clone(), out["body"]["body"].clone()), (json!("GET"), json!("")));
 }
 
 #[tokio::test]
 async fn bad_json_is_text_in_auto_mode_and_an_error_in_json_mode() {
     let addr = start_server().await;
     let f = allowing_loopback();
-    let out = call(&f, json!({"url": format!("http://{addr}/bad-json")}))
-        .await
-        .unwrap();
+    let out = call(&f, json!({"url": format!("http://{addr}/bad-json")})).await.unwrap();
     assert_eq!(out["body"], "{not json");
-    let err = call(
-        &f,
-        json!({"url": format!("http://{addr}/bad-json"), "response_format": "json"}),
-    )
-    .await
-    .unwrap_err();
+    let err = call(&f, json!({"url": format!("http://{addr}/bad-json"), "response_format": "json"})).await.unwrap_err();
     assert_eq!(err.name, "Http.InvalidResponse");
-    let out = call(
-        &f,
-        json!({"url": format!("http://{addr}/json"), "response_format": "text"}),
-    )
-    .await
-    .unwrap();
+    let out = call(&f, json!({"url": format!("http://{addr}/json"), "response_format": "text"})).await.unwrap();
     assert_eq!(out["body"], r#"{"ok":true,"n":[1,2]}"#);
-    let out = call(&f, json!({"url": format!("http://{addr}/json")}))
-        .await
-        .unwrap();
+    let out = call(&f, json!({"url": format!("http://{addr}/json")})).await.unwrap();
     assert_eq!(out["body"], json!({"ok": true, "n": [1, 2]}));
 }
 
 #[tokio::test]
 async fn repeated_set_cookie_headers_become_an_array() {
     let addr = start_server().await;
-    let out = call(
-        &allowing_loopback(),
-        json!({"url": format!("http://{addr}/cookies")}),
-    )
-    .await
-    .unwrap();
+    let out = call(&allowing_loopback(), json!({"url": format!("http://{addr}/cookies")})).await.unwrap();
     assert_eq!(out["headers"]["set-cookie"], json!(["a=1", "b=2"]));
 }
 
@@ -396,19 +277,9 @@ async fn allow_list_is_exact_and_name_resolution_is_checked() {
     let addr = start_server().await;
     let f = allowing_loopback();
     // `localhost` resolves to 127.0.0.1 (allowed); ::1, if it resolves too, is dropped.
-    let out = call(
-        &f,
-        json!({"url": format!("http://localhost:{}/echo", addr.port())}),
-    )
-    .await
-    .unwrap();
+    let out = call(&f, json!({"url": format!("http://localhost:{}/echo", addr.port())})).await.unwrap();
     assert_eq!(out["status"], 200);
-    let err = call(
-        &f,
-        json!({"url": format!("http://127.0.0.2:{}/echo", addr.port())}),
-    )
-    .await
-    .unwrap_err();
+    let err = call(&f, json!({"url": format!("http://127.0.0.2:{}/echo", addr.port())})).await.unwrap_err();
     assert_eq!(err.name, "Http.ForbiddenAddress");
 }
 
@@ -416,22 +287,14 @@ async fn allow_list_is_exact_and_name_resolution_is_checked() {
 async fn redirects_to_forbidden_addresses_are_refused() {
     let addr = start_server().await;
     let f = allowing_loopback();
-    for target in [
-        "http://169.254.169.254/latest/meta-data/iam/",
-        "http://10.0.0.1/admin",
-        "http://[fd00:ec2::254]/",
-    ] {
+    for target in ["http://169.254.169.254/latest/meta-data/iam/", "http://10.0.0.1/admin", "http://[fd00:ec2::254]/"] {
         let url = format!("http://{addr}/redirect?to={}", urlencode(target));
         let err = call(&f, json!({"url": url})).await.unwrap_err();
         assert_eq!(err.name, "Http.ForbiddenAddress", "{target}: {err}");
     }
     // Redirects to other schemes are refused too.
-    let err = call(
-        &f,
-        json!({"url": format!("http://{addr}/redirect?to=file%3A%2F%2F%2Fetc%2Fpasswd")}),
-    )
-    .await
-    .unwrap_err();
+    let err =
+        call(&f, json!({"url": format!("http://{addr}/redirect?to=file%3A%2F%2F%2Fetc%2Fpasswd")})).await.unwrap_err();
     assert_eq!(err.name, "Http.Connect", "{err}");
 }
 
@@ -440,16 +303,9 @@ async fn credentials_do_not_follow_cross_origin_redirects() {
     let a = start_server().await;
     let b = start_server().await;
     let f = allowing_loopback();
-    let url = format!(
-        "http://{a}/redirect?to={}",
-        urlencode(&format!("http://{b}/echo"))
-    );
-    let out = call(
-        &f,
-        json!({"url": url, "headers": {"Authorization": "Bearer s3cret", "X-Keep": "1"}}),
-    )
-    .await
-    .unwrap();
+    let url = format!("http://{a}/redirect?to={}", urlencode(&format!("http://{b}/echo")));
+    let out =
+        call(&f, json!({"url": url, "headers": {"Authorization": "Bearer s3cret", "X-Keep": "1"}})).await.unwrap();
     assert_eq!(out["body"]["headers"].get("authorization"), None);
     assert_eq!(out["body"]["headers"]["x-keep"], "1");
 }
@@ -470,7 +326,9 @@ async fn secrets_are_resolved_at_run_time_and_scrubbed_from_the_output() {
     let addr = start_server().await;
     let f = with_secrets("TOKEN=t0k-0123456789\n");
     let out = f
-        .run(secret_event(json!({"url": format!("http://{addr}/echo"), "headers": {"Authorization": "Bearer {{ secrets.TOKEN }}"}})))
+        .run(secret_event(
+            json!({"url": format!("http://{addr}/echo"), "headers": {"Authorization": "Bearer {{ secrets.TOKEN }}"}}),
+        ))
         .await
         .unwrap();
     // The server received the value; the function's output (what execution state keeps) has `***`.

@@ -155,7 +155,8 @@ async fn running_then_aborted_events_record_incrementally() {
     // The approval node is waiting once its pending approval exists (GET /v1/approvals does not record).
     env.pending_approval("acme", &id).await;
     let arn = row(&env, &id).await.arn;
-    let machine = arn.replacen(":execution:", ":stateMachine:", 1).rsplit_once(':').map(|(m, _)| m.to_owned()).expect("machine");
+    let machine =
+        arn.replacen(":execution:", ":stateMachine:", 1).rsplit_once(':').map(|(m, _)| m.to_owned()).expect("machine");
 
     assert!(fn_recorder::handle(&env.app.state, &status_change(&arn, &machine, "RUNNING")).await.expect("RUNNING"));
     let running = events(&env, &id).await;
@@ -163,7 +164,12 @@ async fn running_then_aborted_events_record_incrementally() {
     let kinds: Vec<(&str, Option<&str>)> = running.iter().map(|(_, t, n)| (t.as_str(), n.as_deref())).collect();
     assert_eq!(
         kinds,
-        [("execution_started", None), ("node_started", Some("start")), ("node_succeeded", Some("start")), ("node_started", Some("review"))]
+        [
+            ("execution_started", None),
+            ("node_started", Some("start")),
+            ("node_succeeded", Some("start")),
+            ("node_started", Some("review"))
+        ]
     );
 
     // Stopped in Step Functions directly (an operator in the AWS console), then the ABORTED event.
@@ -179,7 +185,10 @@ async fn running_then_aborted_events_record_incrementally() {
     assert!(fn_recorder::handle(&env.app.state, &status_change(&arn, &machine, "ABORTED")).await.expect("ABORTED"));
 
     let done = row(&env, &id).await;
-    assert_eq!((done.status.as_str(), done.error.as_deref(), done.cause.as_deref()), ("ABORTED", Some("Ops.Cancelled"), Some("stopped from the console")));
+    assert_eq!(
+        (done.status.as_str(), done.error.as_deref(), done.cause.as_deref()),
+        ("ABORTED", Some("Ops.Cancelled"), Some("stopped from the console"))
+    );
     let all = events(&env, &id).await;
     assert_eq!(&all[..running.len()], &running[..], "earlier events keep their ids");
     assert_eq!(all.last().map(|(_, t, _)| t.as_str()), Some("execution_aborted"), "{all:?}");

@@ -79,12 +79,17 @@ impl TriggerFunction {
             return Err(MessageError::Poison("the message has no messageId".to_owned()));
         }
         let body = message.body.as_deref().unwrap_or_default();
-        let parsed: QueueMessage = serde_json::from_str(body)
-            .map_err(|e| MessageError::Poison(format!("the body must be {{\"event\": \"<name>\", \"input\"?: ...}}: {e}")))?;
+        let parsed: QueueMessage = serde_json::from_str(body).map_err(|e| {
+            MessageError::Poison(format!("the body must be {{\"event\": \"<name>\", \"input\"?: ...}}: {e}"))
+        })?;
         if parsed.event.trim().is_empty() {
             return Err(MessageError::Poison("`event` is empty".to_owned()));
         }
-        let targets = self.registry.queue_targets(parsed.event.trim()).await.map_err(|e| MessageError::Transient(e.to_string()))?;
+        let targets = self
+            .registry
+            .queue_targets(parsed.event.trim())
+            .await
+            .map_err(|e| MessageError::Transient(e.to_string()))?;
         if targets.is_empty() {
             tracing::info!(message = %id, event = %parsed.event, "no workflow has a queue trigger for this event");
         }

@@ -33,7 +33,10 @@ fn versioned(output: &str) -> Value {
 }
 
 async fn executions(env: &Env, workflow: &str) -> Vec<Value> {
-    let r = env.app.call("GET", &format!("/v1/executions?workflow_id={workflow}&limit=200"), Some(&token("acme", "viewer")), None).await;
+    let r = env
+        .app
+        .call("GET", &format!("/v1/executions?workflow_id={workflow}&limit=200"), Some(&token("acme", "viewer")), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.body["items"].as_array().cloned().unwrap_or_default()
 }
@@ -49,7 +52,10 @@ async fn every_start_path_runs_the_alias_version() {
     let Some(env) = env().await else { return };
     let editor = token("acme", "editor");
     let wf = env.publish("acme", versioned("one")).await;
-    let r = env.app.call("PUT", &format!("/v1/workflows/{wf}"), Some(&editor), Some(json!({"graph": versioned("two")}))).await;
+    let r = env
+        .app
+        .call("PUT", &format!("/v1/workflows/{wf}"), Some(&editor), Some(json!({"graph": versioned("two")})))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = env.app.call("POST", &format!("/v1/workflows/{wf}/versions"), Some(&editor), None).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);

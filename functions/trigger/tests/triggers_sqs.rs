@@ -19,7 +19,10 @@ const BATCH: &str = include_str!("data/sqs_batch.json");
 const POISON_ID: &str = "2e1424d4-f796-459a-8184-9c92662be6da";
 
 async fn executions(env: &Env, workflow: &str) -> Vec<Value> {
-    let r = env.app.call("GET", &format!("/v1/executions?workflow_id={workflow}"), Some(&token("acme", "viewer")), None).await;
+    let r = env
+        .app
+        .call("GET", &format!("/v1/executions?workflow_id={workflow}"), Some(&token("acme", "viewer")), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.body["items"].as_array().cloned().unwrap_or_default()
 }
@@ -36,7 +39,8 @@ async fn a_poison_message_is_the_only_failure_in_its_batch() {
     );
     let batch: SqsEvent = serde_json::from_str(BATCH).expect("fixture");
     let fired = || async {
-        let r = env.app.call("GET", &format!("/v1/workflows/{wf}/triggers"), Some(&token("acme", "editor")), None).await;
+        let r =
+            env.app.call("GET", &format!("/v1/workflows/{wf}/triggers"), Some(&token("acme", "editor")), None).await;
         r.body["items"][0].get("last_fired_at").cloned()
     };
     assert_eq!(fired().await, None, "published, not fired yet");

@@ -45,8 +45,8 @@ impl ParsedApiKey {
         let rest = s.strip_prefix(API_KEY_PREFIX)?;
         let (prefix, secret) = rest.split_once('_')?;
         let prefix_ok = prefix.len() == 12 && prefix.bytes().all(|b| b.is_ascii_hexdigit());
-        let secret_ok = secret.len() == 43
-            && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let secret_ok =
+            secret.len() == 43 && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         (prefix_ok && secret_ok).then(|| Self { prefix: prefix.to_owned(), secret: secret.to_owned() })
     }
 }

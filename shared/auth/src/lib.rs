@@ -14,7 +14,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-pub use api_key::{ApiKey, API_KEY_PREFIX, ParsedApiKey, hash_secret, verify_secret};
+pub use api_key::{API_KEY_PREFIX, ApiKey, ParsedApiKey, hash_secret, verify_secret};
 pub use jwks::JwksClient;
 
 /// What a caller may do. Ordered: each role can do everything the previous one can.

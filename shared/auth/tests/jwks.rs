@@ -36,7 +36,9 @@ async fn serve(body: Option<String>) -> (String, Arc<Jwks>) {
                 s.hits.fetch_add(1, Ordering::SeqCst);
                 match s.body.lock().await.clone() {
                     Some(b) => (axum::http::StatusCode::OK, [("content-type", "application/json")], b),
-                    None => (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("content-type", "text/plain")], String::new()),
+                    None => {
+                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("content-type", "text/plain")], String::new())
+                    }
                 }
             }
         }),
@@ -104,7 +106,8 @@ async fn with_only_a_jwks_hs256_tokens_are_refused_even_signed_with_the_public_k
     // The genuine RS256 token works.
     assert_eq!(v.verify(&rs256(RSA_PRIVATE, Some("test-key-1"))).await.map(|p| p.tenant), Ok("acme".to_owned()));
     // With both configured, the public key is still only an RSA key: the HMAC check fails.
-    let both = verifier(Some(JwksClient::new(serve(Some(JWKS.into())).await.0)), Some(b"0123456789abcdef0123456789abcdef"));
+    let both =
+        verifier(Some(JwksClient::new(serve(Some(JWKS.into())).await.0)), Some(b"0123456789abcdef0123456789abcdef"));
     assert_eq!(both.verify(&confused).await, Err(AuthError::BadSignature));
 }
 

@@ -128,7 +128,13 @@ pub struct Cache {
 
 impl Cache {
     /// `namespace` prefixes every Redis key (tests use their own so they never collide).
-    pub fn new(redis: ConnectionManager, namespace: &str, l1_capacity: usize, l1_ttl: Duration, l2_ttl_seconds: u64) -> Self {
+    pub fn new(
+        redis: ConnectionManager,
+        namespace: &str,
+        l1_capacity: usize,
+        l1_ttl: Duration,
+        l2_ttl_seconds: u64,
+    ) -> Self {
         let capacity = NonZeroUsize::new(l1_capacity).unwrap_or(NonZeroUsize::MIN);
         Self {
             redis,
@@ -315,8 +321,7 @@ impl RateLimiter {
         }
         let mut conn = self.redis.clone();
         let key = format!("{}:rl:{tenant}", self.namespace);
-        let result: Result<(u64, i64), _> =
-            self.script.key(key).arg(self.window_seconds).invoke_async(&mut conn).await;
+        let result: Result<(u64, i64), _> = self.script.key(key).arg(self.window_seconds).invoke_async(&mut conn).await;
         if result.is_ok() {
             self.health.succeeded();
         }

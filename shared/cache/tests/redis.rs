@@ -8,7 +8,10 @@ async fn redis() -> Option<redis::aio::ConnectionManager> {
     let url = match std::env::var("WEFT_TEST_REDIS_URL") {
         Ok(u) if !u.is_empty() => u,
         _ => {
-            assert!(std::env::var("WEFT_TEST_STRICT").as_deref() != Ok("1"), "WEFT_TEST_REDIS_URL is not set and WEFT_TEST_STRICT=1");
+            assert!(
+                std::env::var("WEFT_TEST_STRICT").as_deref() != Ok("1"),
+                "WEFT_TEST_REDIS_URL is not set and WEFT_TEST_STRICT=1"
+            );
             eprintln!("note: WEFT_TEST_REDIS_URL is not set; skipping this test");
             return None;
         }
@@ -17,7 +20,11 @@ async fn redis() -> Option<redis::aio::ConnectionManager> {
 }
 
 fn namespace() -> String {
-    format!("cache-test-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0))
+    format!(
+        "cache-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    )
 }
 
 #[tokio::test]

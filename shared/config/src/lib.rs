@@ -166,11 +166,8 @@ impl Config {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars: HashMap<String, String> = vars
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .filter(|(k, _)| k.starts_with("WEFT_"))
-            .collect();
+        let vars: HashMap<String, String> =
+            vars.into_iter().map(|(k, v)| (k.into(), v.into())).filter(|(k, _)| k.starts_with("WEFT_")).collect();
         let mut r = Reader { vars: &vars, problems: Vec::new() };
 
         let database_url = r.url("WEFT_DATABASE_URL", &["postgres", "postgresql"]);
@@ -183,7 +180,9 @@ impl Config {
         if let Some(secret) = &hs256_secret
             && secret.len() < 32
         {
-            r.problem("WEFT_JWT_SECRET is shorter than 32 bytes; use a long random value (e.g. `openssl rand -base64 48`)");
+            r.problem(
+                "WEFT_JWT_SECRET is shorter than 32 bytes; use a long random value (e.g. `openssl rand -base64 48`)",
+            );
         }
         let jwks_url = r.optional("WEFT_JWKS_URL");
         if let Some(url) = &jwks_url
@@ -364,7 +363,9 @@ impl Reader<'_> {
                     ok = false;
                 }
                 // The value is a secret: say what is wrong with it, never what it is.
-                if !(20..=128).contains(&secret_access_key.len()) || !secret_access_key.bytes().all(|b| b.is_ascii_graphic()) {
+                if !(20..=128).contains(&secret_access_key.len())
+                    || !secret_access_key.bytes().all(|b| b.is_ascii_graphic())
+                {
                     self.problem(format!(
                         "{SECRET} must be 20 to 128 visible ASCII characters (no spaces); generate one with `openssl rand -base64 30`"
                     ));
@@ -377,10 +378,7 @@ impl Reader<'_> {
 
     fn secrets_key(&mut self) -> Option<[u8; 32]> {
         let v = self.required("WEFT_SECRETS_KEY", "32 random bytes in base64 (e.g. `openssl rand -base64 32`)")?;
-        let engines = [
-            base64::engine::general_purpose::STANDARD,
-            base64::engine::general_purpose::STANDARD_NO_PAD,
-        ];
+        let engines = [base64::engine::general_purpose::STANDARD, base64::engine::general_purpose::STANDARD_NO_PAD];
         let bytes = engines.iter().find_map(|e| e.decode(&v).ok());
         match bytes.map(<[u8; 32]>::try_from) {
             Some(Ok(key)) => Some(key),
@@ -441,7 +439,10 @@ mod tests {
         let mut vars = base();
         vars.push(("WEFT_FUNCTION_ARNS", r#"{"http": "arn:aws:lambda:us-east-1:1:function:weft-http"}"#));
         let c = Config::from_vars(vars).expect("valid");
-        assert_eq!(c.function_arns.get("http").map(String::as_str), Some("arn:aws:lambda:us-east-1:1:function:weft-http"));
+        assert_eq!(
+            c.function_arns.get("http").map(String::as_str),
+            Some("arn:aws:lambda:us-east-1:1:function:weft-http")
+        );
         assert!(Config::from_vars(base()).expect("valid").function_arns.is_empty());
 
         for (bad, says) in [
@@ -515,11 +516,27 @@ mod tests {
 
         for (id, secret, says) in [
             (Some("AKIDWEFTLOCAL000"), None, "WEFT_SFN_ACCESS_KEY_ID is set but WEFT_SFN_SECRET_ACCESS_KEY is not"),
-            (None, Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "WEFT_SFN_SECRET_ACCESS_KEY is set but WEFT_SFN_ACCESS_KEY_ID is not"),
-            (Some("short"), Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "WEFT_SFN_ACCESS_KEY_ID must be 16 to 128"),
-            (Some("AKID/WEFT/LOCAL/000"), Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "WEFT_SFN_ACCESS_KEY_ID must be 16 to 128"),
+            (
+                None,
+                Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+                "WEFT_SFN_SECRET_ACCESS_KEY is set but WEFT_SFN_ACCESS_KEY_ID is not",
+            ),
+            (
+                Some("short"),
+                Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+                "WEFT_SFN_ACCESS_KEY_ID must be 16 to 128",
+            ),
+            (
+                Some("AKID/WEFT/LOCAL/000"),
+                Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+                "WEFT_SFN_ACCESS_KEY_ID must be 16 to 128",
+            ),
             (Some("AKIDWEFTLOCAL000"), Some("tooshort"), "WEFT_SFN_SECRET_ACCESS_KEY must be 20 to 128"),
-            (Some("AKIDWEFTLOCAL000"), Some("has spaces in the middle of it"), "WEFT_SFN_SECRET_ACCESS_KEY must be 20 to 128"),
+            (
+                Some("AKIDWEFTLOCAL000"),
+                Some("has spaces in the middle of it"),
+                "WEFT_SFN_SECRET_ACCESS_KEY must be 20 to 128",
+            ),
         ] {
             let mut vars = base();
             vars.extend(id.map(|v| ("WEFT_SFN_ACCESS_KEY_ID", v)));

@@ -43,10 +43,7 @@ pub fn init_tracing() {
 
 /// The Lambda error document for a node failure.
 pub fn diagnostic(error: NodeError) -> Diagnostic {
-    Diagnostic {
-        error_type: error.name,
-        error_message: error.message,
-    }
+    Diagnostic { error_type: error.name, error_message: error.message }
 }
 
 /// Serves `function` under the Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API`) until the process ends.

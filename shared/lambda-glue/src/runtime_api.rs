@@ -26,10 +26,7 @@ pub enum Outcome {
     /// `POST invocation/{id}/response`: the function's JSON output.
     Response(Value),
     /// `POST invocation/{id}/error`: the Lambda error document.
-    Error {
-        error_type: String,
-        error_message: String,
-    },
+    Error { error_type: String, error_message: String },
 }
 
 #[derive(Default)]
@@ -59,10 +56,7 @@ impl RuntimeApi {
         let inner = Arc::new(Inner::default());
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(response),
-            )
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(inner.clone());
@@ -72,12 +66,7 @@ impl RuntimeApi {
             // The server only ends when aborted; an accept error ends the test visibly instead.
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self {
-            address,
-            inner,
-            server,
-            next_id: 0.into(),
-        })
+        Ok(Self { address, inner, server, next_id: 0.into() })
     }
 
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
@@ -92,10 +81,7 @@ impl RuntimeApi {
             ("AWS_LAMBDA_FUNCTION_NAME", function_name.to_owned()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
-            (
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{function_name}"),
-            ),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function_name}")),
             ("AWS_LAMBDA_LOG_STREAM_NAME", "local".to_owned()),
             ("AWS_REGION", "us-east-1".to_owned()),
         ]
@@ -107,11 +93,7 @@ impl RuntimeApi {
     /// Queues one event and waits until the function posts its response or error.
     /// Returns `None` if `timeout` passes first (e.g. the process died).
     pub async fn invoke(&self, payload: Value, timeout: Duration) -> Option<Outcome> {
-        let id = format!(
-            "req-{}",
-            self.next_id
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
+        let id = format!("req-{}", self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.pending).insert(id.clone(), tx);
         lock(&self.inner.queue).push_back((id, payload));
@@ -135,25 +117,16 @@ async fn next(State(inner): State<Arc<Inner>>) -> Response {
     loop {
         let notified = inner.arrived.notified();
         if let Some((id, payload)) = lock(&inner.queue).pop_front() {
-            let deadline = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                + Duration::from_secs(900);
+            let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + Duration::from_secs(900);
             let mut headers = HeaderMap::new();
             let pairs = [
                 ("lambda-runtime-aws-request-id", id),
-                (
-                    "lambda-runtime-deadline-ms",
-                    deadline.as_millis().to_string(),
-                ),
+                ("lambda-runtime-deadline-ms", deadline.as_millis().to_string()),
                 (
                     "lambda-runtime-invoked-function-arn",
                     "arn:aws:lambda:us-east-1:000000000000:function:local".to_owned(),
                 ),
-                (
-                    "lambda-runtime-trace-id",
-                    "Root=1-00000000-000000000000000000000000;Sampled=0".to_owned(),
-                ),
+                ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0".to_owned()),
             ];
             for (k, v) in pairs {
                 if let Ok(v) = v.parse() {
@@ -166,32 +139,16 @@ async fn next(State(inner): State<Arc<Inner>>) -> Response {
     }
 }
 
-async fn response(
-    State(inner): State<Arc<Inner>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
-    let value = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+async fn response(State(inner): State<Arc<Inner>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    let value =
+        serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
     finish(&inner, &id, Outcome::Response(value))
 }
 
 async fn error(State(inner): State<Arc<Inner>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
     let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let field = |k: &str| {
-        doc.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    finish(
-        &inner,
-        &id,
-        Outcome::Error {
-            error_type: field("errorType"),
-            error_message: field("errorMessage"),
-        },
-    )
+    let field = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    finish(&inner, &id, Outcome::Error { error_type: field("errorType"), error_message: field("errorMessage") })
 }
 
 async fn init_error(State(inner): State<Arc<Inner>>, body: Bytes) -> StatusCode {
@@ -227,9 +184,7 @@ pub async fn measure_cold_starts(
     runs: usize,
     env: &[(&str, &str)],
 ) -> Result<ColdStarts, String> {
-    let api = RuntimeApi::start()
-        .await
-        .map_err(|e| format!("cannot start the Runtime API: {e}"))?;
+    let api = RuntimeApi::start().await.map_err(|e| format!("cannot start the Runtime API: {e}"))?;
     let mut cold = Vec::with_capacity(runs);
     let mut warm = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -252,10 +207,7 @@ pub async fn measure_cold_starts(
             match outcome {
                 Some(Outcome::Response(v)) if &v == expected => {}
                 other => {
-                    return Err(format!(
-                        "unexpected outcome {other:?} (init error: {:?})",
-                        api.init_error()
-                    ));
+                    return Err(format!("unexpected outcome {other:?} (init error: {:?})", api.init_error()));
                 }
             }
         }
@@ -272,15 +224,9 @@ pub fn bench_main(binary: &str, payload: Value, expected: Value) {
 
 /// [`bench_main`] with extra environment variables for the function process.
 pub fn bench_main_with_env(binary: &str, payload: Value, expected: Value, env: &[(&str, &str)]) {
-    let runs = std::env::var("COLD_START_RUNS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(30);
+    let runs = std::env::var("COLD_START_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(30);
     let size = std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start tokio: {e}");
@@ -290,16 +236,11 @@ pub fn bench_main_with_env(binary: &str, payload: Value, expected: Value, env: &
     match runtime.block_on(measure_cold_starts(binary, &payload, &expected, runs, env)) {
         Ok(m) => {
             let pct = |v: &[Duration], p: usize| {
-                v.get((v.len() * p / 100).min(v.len().saturating_sub(1)))
-                    .copied()
-                    .unwrap_or_default()
+                v.get((v.len() * p / 100).min(v.len().saturating_sub(1))).copied().unwrap_or_default()
             };
             let ms = |d: Duration| d.as_secs_f64() * 1e3;
             println!("binary   {binary}");
-            println!(
-                "size     {:.2} MiB ({size} bytes)",
-                size as f64 / (1 << 20) as f64
-            );
+            println!("size     {:.2} MiB ({size} bytes)", size as f64 / (1 << 20) as f64);
             println!(
                 "cold     min {:.2} ms  p50 {:.2} ms  p90 {:.2} ms  (spawn -> first response via the Runtime API, {runs} runs)",
                 ms(pct(&m.cold, 0)),

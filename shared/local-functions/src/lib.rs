@@ -72,10 +72,7 @@ impl LocalFunctions {
 
     /// Each function reads its own settings from the environment, as its Lambda would.
     pub fn from_env() -> Result<Self, SetupError> {
-        Ok(Self::new(
-            HttpFunction::from_env()?,
-            CodeFunction::from_env()?,
-        ))
+        Ok(Self::new(HttpFunction::from_env()?, CodeFunction::from_env()?))
     }
 
     /// Runs one node event through the handler for `node_type`.
@@ -116,10 +113,7 @@ impl TaskInvoker for LocalFunctions {
                 cause: format!("Function not found: {}", call.function_name),
             });
         };
-        let fail = |e: NodeError| TaskFailure {
-            error: e.name.clone(),
-            cause: lambda_cause(&e),
-        };
+        let fail = |e: NodeError| TaskFailure { error: e.name.clone(), cause: lambda_cause(&e) };
         let mut event = NodeEvent::from_value(call.payload).map_err(fail)?;
         // The engine knows the retry count even when the Payload did not ask for it.
         if event.attempt == 0 {

@@ -14,16 +14,11 @@ use local_functions::LocalFunctions;
 use serde_json::{Value, json};
 
 fn engine() -> Engine {
-    let http =
-        HttpFunction::new(Settings::allowing(&["127.0.0.1"]).expect("allow-list")).expect("client");
-    let code = CodeFunction::new(Limits {
-        timeout: Duration::from_millis(300),
-        ..Limits::default()
-    });
+    let http = HttpFunction::new(Settings::allowing(&["127.0.0.1"]).expect("allow-list")).expect("client");
+    let code = CodeFunction::new(Limits { timeout: Duration::from_millis(300), ..Limits::default() });
     // Virtual time: Retry intervals pass instantly.
     Engine::new(
-        EngineConfig::new(Arc::new(LocalFunctions::new(http, code)))
-            .with_clock(Arc::new(engine::VirtualClock::new())),
+        EngineConfig::new(Arc::new(LocalFunctions::new(http, code))).with_clock(Arc::new(engine::VirtualClock::new())),
     )
 }
 
@@ -54,12 +49,7 @@ async fn run(definition: Value, input: Value) -> engine::Outcome {
 
 #[tokio::test]
 async fn code_tasks_chain_through_nodes() {
-    let mut double = task(
-        "${CodeFunctionArn}",
-        "double",
-        "code",
-        json!({"expression": "input.n * 2"}),
-    );
+    let mut double = task("${CodeFunctionArn}", "double", "code", json!({"expression": "input.n * 2"}));
     double["Next"] = json!("add");
     let mut add = task(
         "arn:aws:lambda:us-east-1:1:function:weft-CodeFunction-X1",
@@ -71,56 +61,30 @@ async fn code_tasks_chain_through_nodes() {
     let def = json!({"StartAt": "double", "States": {"double": double, "add": add}});
     let out = run(def, json!({"input": {"n": 20}, "nodes": {}})).await;
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
-    assert_eq!(
-        out.output.expect("output")["nodes"],
-        json!({"double": {"v": 40}, "add": {"v": 41}})
-    );
+    assert_eq!(out.output.expect("output")["nodes"], json!({"double": {"v": 40}, "add": {"v": 41}}));
 }
 
 #[tokio::test]
 async fn named_errors_reach_retry_and_catch_with_lambda_causes() {
-    let mut failing = task(
-        "${CodeFunctionArn}",
-        "boom",
-        "code",
-        json!({"source": "throw new Error('bad input')"}),
-    );
-    failing["Retry"] =
-        json!([{"ErrorEquals": ["Code.Error"], "MaxAttempts": 2, "IntervalSeconds": 1}]);
-    failing["Catch"] =
-        json!([{"ErrorEquals": ["Code.Error"], "ResultPath": "$.error", "Next": "handled"}]);
+    let mut failing = task("${CodeFunctionArn}", "boom", "code", json!({"source": "throw new Error('bad input')"}));
+    failing["Retry"] = json!([{"ErrorEquals": ["Code.Error"], "MaxAttempts": 2, "IntervalSeconds": 1}]);
+    failing["Catch"] = json!([{"ErrorEquals": ["Code.Error"], "ResultPath": "$.error", "Next": "handled"}]);
     failing["Next"] = json!("handled");
     let def = json!({"StartAt": "boom", "States": {"boom": failing, "handled": {"Type": "Pass", "End": true}}});
     let out = run(def, json!({"input": {}, "nodes": {}})).await;
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
     let error = &out.output.expect("output")["error"];
     assert_eq!(error["Error"], "Code.Error");
-    let cause: Value =
-        serde_json::from_str(error["Cause"].as_str().expect("cause text")).expect("cause is JSON");
+    let cause: Value = serde_json::from_str(error["Cause"].as_str().expect("cause text")).expect("cause is JSON");
     assert_eq!(cause["errorType"], "Code.Error");
-    assert!(
-        cause["errorMessage"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("bad input"),
-        "{cause}"
-    );
+    assert!(cause["errorMessage"].as_str().unwrap_or_default().contains("bad input"), "{cause}");
 }
 
 #[tokio::test]
 async fn uncaught_timeout_fails_the_execution_with_its_name() {
-    let mut looping = task(
-        "${CodeFunctionArn}",
-        "spin",
-        "code",
-        json!({"source": "while (true) {}"}),
-    );
+    let mut looping = task("${CodeFunctionArn}", "spin", "code", json!({"source": "while (true) {}"}));
     looping["End"] = json!(true);
-    let out = run(
-        json!({"StartAt": "spin", "States": {"spin": looping}}),
-        json!({"input": {}, "nodes": {}}),
-    )
-    .await;
+    let out = run(json!({"StartAt": "spin", "States": {"spin": looping}}), json!({"input": {}, "nodes": {}})).await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("Code.Timeout"));
 }
@@ -129,15 +93,11 @@ async fn uncaught_timeout_fails_the_execution_with_its_name() {
 async fn http_task_calls_a_real_server() {
     let app = axum::Router::new().route(
         "/n/{n}",
-        axum::routing::get(
-            |axum::extract::Path(n): axum::extract::Path<u32>| async move {
-                axum::Json(json!({"double": n * 2}))
-            },
-        ),
+        axum::routing::get(|axum::extract::Path(n): axum::extract::Path<u32>| async move {
+            axum::Json(json!({"double": n * 2}))
+        }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     let mut fetch = task(
@@ -147,33 +107,20 @@ async fn http_task_calls_a_real_server() {
         json!({"url.$": format!("States.Format('http://{addr}/n/{{}}', $.input.n)")}),
     );
     fetch["End"] = json!(true);
-    let out = run(
-        json!({"StartAt": "fetch", "States": {"fetch": fetch}}),
-        json!({"input": {"n": 21}, "nodes": {}}),
-    )
-    .await;
+    let out =
+        run(json!({"StartAt": "fetch", "States": {"fetch": fetch}}), json!({"input": {"n": 21}, "nodes": {}})).await;
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
     let fetched = &out.output.expect("output")["nodes"]["fetch"]["v"];
-    assert_eq!(
-        (fetched["status"].clone(), fetched["body"].clone()),
-        (json!(200), json!({"double": 42}))
-    );
+    assert_eq!((fetched["status"].clone(), fetched["body"].clone()), (json!(200), json!({"double": 42})));
 }
 
 #[tokio::test]
 async fn unknown_functions_fail_like_lambda() {
     let mut t = task("${NoSuchFunctionArn}", "x", "x", json!({}));
     t["End"] = json!(true);
-    let out = run(
-        json!({"StartAt": "x", "States": {"x": t}}),
-        json!({"input": {}, "nodes": {}}),
-    )
-    .await;
+    let out = run(json!({"StartAt": "x", "States": {"x": t}}), json!({"input": {}, "nodes": {}})).await;
     assert_eq!(out.status, Status::Failed);
-    assert_eq!(
-        out.error.as_deref(),
-        Some("Lambda.ResourceNotFoundException")
-    );
+    assert_eq!(out.error.as_deref(), Some("Lambda.ResourceNotFoundException"));
 }
 
 /// The tenant's secrets are looked up by the engine's execution ARN, never by what the payload
@@ -197,15 +144,20 @@ async fn secrets_follow_the_engines_execution_arn_not_the_payload() {
         .with_secrets(Arc::new(PgSecretResolver::new(pool.clone(), key)));
     let engine = Engine::new(EngineConfig::new(Arc::new(functions)));
     let definition = |claimed: &str| {
-        let mut t = task("${HttpFunctionArn}", "fetch", "http",
-            json!({"url": format!("http://{addr}/echo"), "headers": {"Authorization": "{{ secrets.TOKEN }}"}}));
+        let mut t = task(
+            "${HttpFunctionArn}",
+            "fetch",
+            "http",
+            json!({"url": format!("http://{addr}/echo"), "headers": {"Authorization": "{{ secrets.TOKEN }}"}}),
+        );
         t["Parameters"]["Payload"]["execution"] = json!({"id": claimed});
         t["Parameters"]["Payload"].as_object_mut().unwrap().remove("scope");
         t["End"] = json!(true);
         Arc::new(Definition::parse(&json!({"StartAt": "fetch", "States": {"fetch": t}})).unwrap())
     };
     let run = |def: Arc<Definition>, name: uuid::Uuid, machine: uuid::Uuid| {
-        let options = engine::StartOptions { name: Some(name.to_string()), state_machine_name: Some(format!("weft-{machine}")) };
+        let options =
+            engine::StartOptions { name: Some(name.to_string()), state_machine_name: Some(format!("weft-{machine}")) };
         engine.start(def, json!({}), options)
     };
 

@@ -136,18 +136,12 @@ pub struct NodeError {
 
 impl NodeError {
     pub fn new(name: &str, message: impl Into<String>) -> Self {
-        Self {
-            name: name.to_owned(),
-            message: message.into(),
-        }
+        Self { name: name.to_owned(), message: message.into() }
     }
 
     /// `Config.Invalid` naming the offending field, e.g. `config.url: must be an absolute URL`.
     pub fn config(field: &str, problem: impl std::fmt::Display) -> Self {
-        Self::new(
-            error_names::CONFIG_INVALID,
-            format!("config.{field}: {problem}"),
-        )
+        Self::new(error_names::CONFIG_INVALID, format!("config.{field}: {problem}"))
     }
 }
 
@@ -192,22 +186,15 @@ pub trait NodeFunction: Send + Sync + 'static {
 impl NodeEvent {
     /// Parses a raw Lambda payload; a payload that is not a [`NodeEvent`] is `Config.Invalid`.
     pub fn from_value(payload: Value) -> Result<Self, NodeError> {
-        serde_json::from_value(payload).map_err(|e| {
-            NodeError::new(
-                error_names::CONFIG_INVALID,
-                format!("the event is not a node event: {e}"),
-            )
-        })
+        serde_json::from_value(payload)
+            .map_err(|e| NodeError::new(error_names::CONFIG_INVALID, format!("the event is not a node event: {e}")))
     }
 
     /// The config object; a non-object config is `Config.Invalid`.
     pub fn config_object(&self) -> Result<&serde_json::Map<String, Value>, NodeError> {
         match &self.config {
             Value::Object(map) => Ok(map),
-            Value::Null => Err(NodeError::new(
-                error_names::CONFIG_INVALID,
-                "config: missing (expected an object)",
-            )),
+            Value::Null => Err(NodeError::new(error_names::CONFIG_INVALID, "config: missing (expected an object)")),
             other => Err(NodeError::new(
                 error_names::CONFIG_INVALID,
                 format!("config: expected an object, got {}", kind_of(other)),
@@ -248,10 +235,7 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
 
 /// The SAM logical id of the function for `node_type`, if that type runs as a function.
 pub fn logical_id(node_type: &str) -> Option<&'static str> {
-    FUNCTIONS
-        .iter()
-        .find(|(t, _)| *t == node_type)
-        .map(|(_, id)| *id)
+    FUNCTIONS.iter().find(|(t, _)| *t == node_type).map(|(_, id)| *id)
 }
 
 /// The default `FunctionName` the compiler emits for `node_type`: `${HttpFunctionArn}`.
@@ -265,10 +249,7 @@ pub fn default_function_name(node_type: &str) -> Option<String> {
 /// `AgentFunction`).
 pub fn node_type_of_function(function_name: &str) -> Option<&'static str> {
     let name = function_name.trim();
-    let name = name
-        .strip_prefix("${")
-        .and_then(|n| n.strip_suffix("Arn}"))
-        .unwrap_or(name);
+    let name = name.strip_prefix("${").and_then(|n| n.strip_suffix("Arn}")).unwrap_or(name);
     let last = name.rsplit(':').next().unwrap_or(name);
     FUNCTIONS
         .iter()
@@ -296,7 +277,10 @@ fn secret_templates(s: &str) -> Vec<(usize, usize, &str)> {
 }
 
 /// Every string of `value` (not object keys), depth-first, without recursion.
-fn for_each_string_mut(value: &mut Value, f: &mut dyn FnMut(&mut String) -> Result<(), NodeError>) -> Result<(), NodeError> {
+fn for_each_string_mut(
+    value: &mut Value,
+    f: &mut dyn FnMut(&mut String) -> Result<(), NodeError>,
+) -> Result<(), NodeError> {
     let mut stack = vec![value];
     while let Some(v) = stack.pop() {
         match v {
@@ -331,10 +315,7 @@ pub fn secret_names(config: &Value) -> std::collections::BTreeSet<String> {
 /// A string that is exactly one secret template becomes the secret; otherwise it is interpolated.
 /// Node functions call this through `tenant-secrets` (`resolve_config`), which finds the values
 /// for the execution's tenant and scrubs them from what the function returns.
-pub fn resolve_secrets(
-    config: &mut Value,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), NodeError> {
+pub fn resolve_secrets(config: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), NodeError> {
     for_each_string_mut(config, &mut |s| {
         if !s.contains("{{") {
             return Ok(());
@@ -347,10 +328,7 @@ pub fn resolve_secrets(
         let mut last = 0;
         for (start, end, name) in templates {
             let Some(v) = lookup(name) else {
-                return Err(NodeError::new(
-                    error_names::SECRET_NOT_FOUND,
-                    format!("secret `{name}` is not defined"),
-                ));
+                return Err(NodeError::new(error_names::SECRET_NOT_FOUND, format!("secret `{name}` is not defined")));
             };
             out.push_str(&s[last..start]);
             out.push_str(&v);
@@ -370,35 +348,21 @@ mod tests {
 
     #[test]
     fn function_names_round_trip() {
-        assert_eq!(
-            default_function_name("http").as_deref(),
-            Some("${HttpFunctionArn}")
-        );
+        assert_eq!(default_function_name("http").as_deref(), Some("${HttpFunctionArn}"));
         assert_eq!(node_type_of_function("${HttpFunctionArn}"), Some("http"));
-        assert_eq!(
-            node_type_of_function("arn:aws:lambda:us-east-1:1:function:weft-CodeFunction-AB12"),
-            Some("code")
-        );
-        assert_eq!(
-            node_type_of_function("weft-MultiAgentFunction-X"),
-            Some("multi_agent")
-        );
-        assert_eq!(
-            node_type_of_function("arn:aws:lambda:us-east-1:1:function:weft-code"),
-            Some("code")
-        );
+        assert_eq!(node_type_of_function("arn:aws:lambda:us-east-1:1:function:weft-CodeFunction-AB12"), Some("code"));
+        assert_eq!(node_type_of_function("weft-MultiAgentFunction-X"), Some("multi_agent"));
+        assert_eq!(node_type_of_function("arn:aws:lambda:us-east-1:1:function:weft-code"), Some("code"));
         assert_eq!(node_type_of_function("HttpFunction"), Some("http"));
         assert_eq!(node_type_of_function("nothing"), None);
     }
 
     #[test]
     fn secrets_resolve_and_missing_ones_fail_by_name() {
-        let mut cfg = json!({"h": {"Authorization": "Bearer {{ secrets.TOKEN }}"}, "x": ["{{secrets.TOKEN}}", "{{ input.a }}"]});
+        let mut cfg =
+            json!({"h": {"Authorization": "Bearer {{ secrets.TOKEN }}"}, "x": ["{{secrets.TOKEN}}", "{{ input.a }}"]});
         resolve_secrets(&mut cfg, &|n| (n == "TOKEN").then(|| "t0k".to_owned())).unwrap();
-        assert_eq!(
-            cfg,
-            json!({"h": {"Authorization": "Bearer t0k"}, "x": ["t0k", "{{ input.a }}"]})
-        );
+        assert_eq!(cfg, json!({"h": {"Authorization": "Bearer t0k"}, "x": ["t0k", "{{ input.a }}"]}));
         let err = resolve_secrets(&mut json!("{{ secrets.NOPE }}"), &|_| None).unwrap_err();
         assert_eq!(err.name, "Secret.NotFound");
         assert!(err.message.contains("NOPE"));

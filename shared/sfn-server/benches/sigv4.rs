@@ -31,8 +31,13 @@ fn bench(c: &mut Criterion) {
         r#"{{"stateMachineArn":"arn:aws:states:us-east-1:123456789012:stateMachine:weft-{id}:live","name":"{id}","input":"{{\"input\":{{\"order\":42,\"lines\":[{{\"qty\":1,\"unit_price\":40}}]}},\"nodes\":{{}}}}"}}"#,
         id = "c630ae49-479d-4815-9063-6a3834976c72"
     );
-    let large = format!(r#"{{"stateMachineArn":"arn:aws:states:us-east-1:123456789012:stateMachine:m","input":"{}"}}"#, "x".repeat(64 * 1024));
-    for (name, body) in [("verify StartExecution (300 B body)", typical), ("verify StartExecution (64 KiB body)", large)] {
+    let large = format!(
+        r#"{{"stateMachineArn":"arn:aws:states:us-east-1:123456789012:stateMachine:m","input":"{}"}}"#,
+        "x".repeat(64 * 1024)
+    );
+    for (name, body) in
+        [("verify StartExecution (300 B body)", typical), ("verify StartExecution (64 KiB body)", large)]
+    {
         let req = request(body, &credentials, at);
         assert!(verifier.verify(req.method(), req.uri(), req.headers(), req.body(), at).is_ok(), "{name}");
         c.bench_function(name, |b| {

@@ -54,7 +54,13 @@ async fn main() -> anyhow::Result<()> {
         let arn = arn.clone();
         tasks.spawn(async move {
             let s = Instant::now();
-            let started = client.start_execution().state_machine_arn(&arn).name(format!("e{i}")).input(format!(r#"{{"i": {i}}}"#)).send().await?;
+            let started = client
+                .start_execution()
+                .state_machine_arn(&arn)
+                .name(format!("e{i}"))
+                .input(format!(r#"{{"i": {i}}}"#))
+                .send()
+                .await?;
             let start_latency = s.elapsed();
             loop {
                 let d = client.describe_execution().execution_arn(&started.execution_arn).send().await?;
@@ -76,13 +82,15 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = t0.elapsed();
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1).min(latencies.len() - 1)];
+    let pct =
+        |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1).min(latencies.len() - 1)];
 
     let mut listed = std::collections::HashSet::new();
     let mut total = 0;
     let mut token = None;
     loop {
-        let page = client.list_executions().state_machine_arn(&arn).max_results(1000).set_next_token(token).send().await?;
+        let page =
+            client.list_executions().state_machine_arn(&arn).max_results(1000).set_next_token(token).send().await?;
         total += page.executions.len();
         listed.extend(page.executions.into_iter().map(|e| e.execution_arn));
         token = page.next_token;
@@ -91,7 +99,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!("executions: {n}, succeeded: {succeeded}, listed: {total} ({} distinct)", listed.len());
-    println!("wall time: {:.3} s, throughput: {:.0} executions/s", elapsed.as_secs_f64(), n as f64 / elapsed.as_secs_f64());
+    println!(
+        "wall time: {:.3} s, throughput: {:.0} executions/s",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64()
+    );
     println!(
         "StartExecution latency: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         pct(0.5).as_secs_f64() * 1e3,
@@ -99,6 +111,9 @@ async fn main() -> anyhow::Result<()> {
         pct(0.99).as_secs_f64() * 1e3,
         pct(1.0).as_secs_f64() * 1e3
     );
-    anyhow::ensure!(succeeded == n && total == n && listed.len() == n, "some executions were lost, duplicated or failed");
+    anyhow::ensure!(
+        succeeded == n && total == n && listed.len() == n,
+        "some executions were lost, duplicated or failed"
+    );
     Ok(())
 }

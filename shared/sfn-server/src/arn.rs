@@ -57,10 +57,16 @@ pub fn check_name(name: &str, what: &str) -> Result<(), SfnError> {
     let len = name.chars().count();
     let bad = name.chars().find(|c| c.is_whitespace() || c.is_control() || BAD.contains(*c));
     if len == 0 || len > 80 {
-        return Err(SfnError::new("InvalidName", format!("Invalid Name: '{name}' ({what} names must be 1 to 80 characters)")));
+        return Err(SfnError::new(
+            "InvalidName",
+            format!("Invalid Name: '{name}' ({what} names must be 1 to 80 characters)"),
+        ));
     }
     if let Some(c) = bad {
-        return Err(SfnError::new("InvalidName", format!("Invalid Name: '{name}' ({what} names must not contain {c:?})")));
+        return Err(SfnError::new(
+            "InvalidName",
+            format!("Invalid Name: '{name}' ({what} names must not contain {c:?})"),
+        ));
     }
     Ok(())
 }

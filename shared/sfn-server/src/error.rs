@@ -91,7 +91,10 @@ impl IntoResponse for AuthError {
         // who reaches the port can produce these.
         tracing::debug!(code = self.code(), message = %self, "refused a Step Functions request");
         let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::BAD_REQUEST);
-        json_response(status, &json!({"__type": format!("{AUTH_ERROR_NAMESPACE}#{}", self.code()), "message": self.to_string()}))
+        json_response(
+            status,
+            &json!({"__type": format!("{AUTH_ERROR_NAMESPACE}#{}", self.code()), "message": self.to_string()}),
+        )
     }
 }
 

@@ -134,7 +134,10 @@ impl SfnState {
     }
 
     /// [`SfnState::open`], also returning which executions were marked FAILED.
-    pub async fn open_with_report(store: Arc<dyn SfnStore>, config: engine::EngineConfig) -> Result<(Self, Recovery), SfnError> {
+    pub async fn open_with_report(
+        store: Arc<dyn SfnStore>,
+        config: engine::EngineConfig,
+    ) -> Result<(Self, Recovery), SfnError> {
         let svc = Arc::new(service::Service::new(store, config));
         let report = svc.recover().await?;
         Ok((SfnState { svc }, report))
@@ -191,7 +194,8 @@ async fn dispatch(state: &SfnState, headers: &HeaderMap, body: &Bytes) -> Respon
             format!("X-Amz-Target '{target}' is not an AWSStepFunctions operation"),
         )),
         Some(action) => {
-            let input = if body.is_empty() { Ok(Value::Object(Default::default())) } else { serde_json::from_slice(body) };
+            let input =
+                if body.is_empty() { Ok(Value::Object(Default::default())) } else { serde_json::from_slice(body) };
             match input {
                 Ok(input) if input.is_object() => state.call(action, input).await,
                 Ok(_) => Err(SfnError::new("SerializationException", "the request body must be a JSON object")),

@@ -46,7 +46,13 @@ impl PgStore {
         store::MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
     }
 
-    async fn one<T: DeserializeOwned>(&self, sql: &'static str, a: &str, b: Option<&str>, n: Option<i32>) -> Result<Option<T>, StoreError> {
+    async fn one<T: DeserializeOwned>(
+        &self,
+        sql: &'static str,
+        a: &str,
+        b: Option<&str>,
+        n: Option<i32>,
+    ) -> Result<Option<T>, StoreError> {
         let mut q = sqlx::query_as::<_, (Json<Value>,)>(sql).bind(a);
         if let Some(b) = b {
             q = q.bind(b);
@@ -99,7 +105,8 @@ impl SfnStore for PgStore {
 
     async fn get_version(&self, state_machine: &str, version: u32) -> Result<Option<VersionRecord>, StoreError> {
         let Ok(n) = i32::try_from(version) else { return Ok(None) };
-        self.one("SELECT doc FROM sfn_versions WHERE state_machine = $1 AND version = $2", state_machine, None, Some(n)).await
+        self.one("SELECT doc FROM sfn_versions WHERE state_machine = $1 AND version = $2", state_machine, None, Some(n))
+            .await
     }
 
     async fn put_alias(&self, a: &AliasRecord) -> Result<(), StoreError> {
@@ -116,7 +123,8 @@ impl SfnStore for PgStore {
     }
 
     async fn get_alias(&self, state_machine: &str, name: &str) -> Result<Option<AliasRecord>, StoreError> {
-        self.one("SELECT doc FROM sfn_aliases WHERE state_machine = $1 AND name = $2", state_machine, Some(name), None).await
+        self.one("SELECT doc FROM sfn_aliases WHERE state_machine = $1 AND name = $2", state_machine, Some(name), None)
+            .await
     }
 
     async fn insert_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
@@ -167,7 +175,8 @@ impl SfnStore for PgStore {
     }
 
     async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let rows = sqlx::query_as("SELECT doc FROM sfn_executions WHERE status = 'RUNNING'").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query_as("SELECT doc FROM sfn_executions WHERE status = 'RUNNING'").fetch_all(&self.pool).await?;
         decode(rows)
     }
 
@@ -191,7 +200,13 @@ impl SfnStore for PgStore {
         Ok(())
     }
 
-    async fn events(&self, execution_arn: &str, from: u64, limit: usize, reverse: bool) -> Result<Vec<Value>, StoreError> {
+    async fn events(
+        &self,
+        execution_arn: &str,
+        from: u64,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<Value>, StoreError> {
         let from = i64::try_from(from).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let sql = if reverse {

@@ -44,13 +44,8 @@ pub fn local_client(endpoint_url: &str, credentials: &crate::Credentials) -> aws
 
 /// The configuration [`local_client`] uses, to adjust before building (e.g. a time source).
 pub fn local_config(endpoint_url: &str, credentials: &crate::Credentials) -> aws_sdk_sfn::config::Builder {
-    let credentials = Credentials::new(
-        credentials.access_key_id(),
-        credentials.secret_access_key(),
-        None,
-        None,
-        "weft-sfn-server",
-    );
+    let credentials =
+        Credentials::new(credentials.access_key_id(), credentials.secret_access_key(), None, None, "weft-sfn-server");
     aws_sdk_sfn::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))

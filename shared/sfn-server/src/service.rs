@@ -106,10 +106,9 @@ fn page_size(max: Option<i64>) -> Result<usize, SfnError> {
 fn token(t: Option<&str>) -> Result<Option<u64>, SfnError> {
     match t {
         None | Some("") => Ok(None),
-        Some(t) => t
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| SfnError::new("InvalidToken", format!("Invalid Token: '{t}' (use the nextToken of a previous page)"))),
+        Some(t) => t.parse::<u64>().map(Some).map_err(|_| {
+            SfnError::new("InvalidToken", format!("Invalid Token: '{t}' (use the nextToken of a previous page)"))
+        }),
     }
 }
 
@@ -343,7 +342,10 @@ impl Service {
             return Ok(Arc::clone(d));
         }
         let value: Value = serde_json::from_str(text).map_err(|e| {
-            SfnError::new("InvalidDefinition", format!("Invalid State Machine Definition: 'the definition is not JSON: {e}'"))
+            SfnError::new(
+                "InvalidDefinition",
+                format!("Invalid State Machine Definition: 'the definition is not JSON: {e}'"),
+            )
         })?;
         let def = Arc::new(Definition::parse(&value).map_err(|errs| {
             SfnError::new("InvalidDefinition", format!("Invalid State Machine Definition: '{errs}'"))
@@ -386,7 +388,8 @@ impl Service {
         };
         if let Some(existing) = self.store.get_state_machine(&req.name).await? {
             // CreateStateMachine is idempotent for an identical machine, as in AWS.
-            let same = existing.definition == rec.definition && existing.role_arn == rec.role_arn && existing.kind == rec.kind;
+            let same =
+                existing.definition == rec.definition && existing.role_arn == rec.role_arn && existing.kind == rec.kind;
             if !same || req.publish == Some(true) {
                 return Err(SfnError::new(
                     "StateMachineAlreadyExists",
@@ -414,7 +417,11 @@ impl Service {
 
     /// Publishes the current revision (returning the existing version if it is already
     /// published, as AWS does). The caller holds `admin`.
-    async fn publish_locked(&self, mut sm: StateMachineRecord, description: Option<String>) -> Result<VersionRecord, SfnError> {
+    async fn publish_locked(
+        &self,
+        mut sm: StateMachineRecord,
+        description: Option<String>,
+    ) -> Result<VersionRecord, SfnError> {
         if sm.last_version > 0
             && let Some(v) = self.store.get_version(&sm.name, sm.last_version).await?
             && v.revision_id == sm.revision_id
@@ -442,7 +449,11 @@ impl Service {
     async fn update_state_machine(&self, req: UpdateIn) -> Result<Value, SfnError> {
         let name = match arn::parse_state_machine(&req.state_machine_arn)? {
             SmRef::Latest(n) => n,
-            _ => return Err(SfnError::validation("UpdateStateMachine takes an unqualified state machine ARN, not a version or alias ARN")),
+            _ => {
+                return Err(SfnError::validation(
+                    "UpdateStateMachine takes an unqualified state machine ARN, not a version or alias ARN",
+                ));
+            }
         };
         if req.definition.is_none()
             && req.role_arn.is_none()
@@ -533,7 +544,10 @@ impl Service {
             "loggingConfiguration".into(),
             sm.logging_configuration.unwrap_or_else(|| json!({"level": "OFF", "includeExecutionData": false})),
         );
-        out.insert("tracingConfiguration".into(), sm.tracing_configuration.unwrap_or_else(|| json!({"enabled": false})));
+        out.insert(
+            "tracingConfiguration".into(),
+            sm.tracing_configuration.unwrap_or_else(|| json!({"enabled": false})),
+        );
         Ok(Value::Object(out))
     }
 
@@ -599,22 +613,31 @@ impl Service {
     async fn create_alias(&self, req: CreateAliasIn) -> Result<Value, SfnError> {
         arn::check_name(&req.name, "alias")?;
         if req.name.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(SfnError::new("InvalidName", format!("Invalid Name: '{}' (an alias name cannot be a number)", req.name)));
+            return Err(SfnError::new(
+                "InvalidName",
+                format!("Invalid Name: '{}' (an alias name cannot be a number)", req.name),
+            ));
         }
-        let sm_name = match req.routing_configuration.first().map(|r| arn::parse_state_machine(&r.state_machine_version_arn)) {
-            Some(Ok(r)) => r.name().to_owned(),
-            Some(Err(e)) => return Err(e),
-            None => return Err(SfnError::validation("routingConfiguration must have 1 or 2 entries")),
-        };
+        let sm_name =
+            match req.routing_configuration.first().map(|r| arn::parse_state_machine(&r.state_machine_version_arn)) {
+                Some(Ok(r)) => r.name().to_owned(),
+                Some(Err(e)) => return Err(e),
+                None => return Err(SfnError::validation("routingConfiguration must have 1 or 2 entries")),
+            };
         let _g = self.admin.lock().await;
         let sm = self.machine(&sm_name, &self.sm_arn(&sm_name)).await?;
         let routing = self.routes(&sm.name, req.routing_configuration).await?;
         let arn = format!("{}:{}", sm.arn, req.name);
         if let Some(existing) = self.store.get_alias(&sm.name, &req.name).await? {
             if existing.routing == routing && existing.description == req.description {
-                return Ok(json!({"stateMachineAliasArn": existing.arn, "creationDate": epoch(existing.creation_date)}));
+                return Ok(
+                    json!({"stateMachineAliasArn": existing.arn, "creationDate": epoch(existing.creation_date)}),
+                );
             }
-            return Err(SfnError::new("ConflictException", format!("An alias named '{}' already exists with another configuration", req.name)));
+            return Err(SfnError::new(
+                "ConflictException",
+                format!("An alias named '{}' already exists with another configuration", req.name),
+            ));
         }
         let now = Utc::now();
         let rec = AliasRecord {
@@ -677,13 +700,23 @@ impl Service {
         let r = arn::parse_state_machine(arn_text)?;
         let sm = self.machine(r.name(), arn_text).await?;
         match r {
-            SmRef::Latest(_) => Ok(Target { definition: sm.definition.clone(), sm, version_arn: None, alias_arn: None }),
+            SmRef::Latest(_) => {
+                Ok(Target { definition: sm.definition.clone(), sm, version_arn: None, alias_arn: None })
+            }
             SmRef::Version(name, n) => {
-                let v = self.store.get_version(&name, n).await?.ok_or_else(|| SfnError::state_machine_does_not_exist(arn_text))?;
+                let v = self
+                    .store
+                    .get_version(&name, n)
+                    .await?
+                    .ok_or_else(|| SfnError::state_machine_does_not_exist(arn_text))?;
                 Ok(Target { sm, version_arn: Some(v.arn), alias_arn: None, definition: v.definition })
             }
             SmRef::Alias(name, a) => {
-                let alias = self.store.get_alias(&name, &a).await?.ok_or_else(|| SfnError::state_machine_does_not_exist(arn_text))?;
+                let alias = self
+                    .store
+                    .get_alias(&name, &a)
+                    .await?
+                    .ok_or_else(|| SfnError::state_machine_does_not_exist(arn_text))?;
                 let mut pick = rand::rng().random_range(0..100u32);
                 let mut chosen = alias.routing.last().map(|r| r.version_arn.clone());
                 for route in &alias.routing {
@@ -695,9 +728,16 @@ impl Service {
                 }
                 let chosen = chosen.ok_or_else(|| SfnError::state_machine_does_not_exist(arn_text))?;
                 let Ok(SmRef::Version(_, n)) = arn::parse_state_machine(&chosen) else {
-                    return Err(SfnError::Internal(format!("alias {} routes to a non-version ARN {chosen}", alias.arn)));
+                    return Err(SfnError::Internal(format!(
+                        "alias {} routes to a non-version ARN {chosen}",
+                        alias.arn
+                    )));
                 };
-                let v = self.store.get_version(&name, n).await?.ok_or_else(|| SfnError::state_machine_does_not_exist(&chosen))?;
+                let v = self
+                    .store
+                    .get_version(&name, n)
+                    .await?
+                    .ok_or_else(|| SfnError::state_machine_does_not_exist(&chosen))?;
                 Ok(Target { sm, version_arn: Some(v.arn), alias_arn: Some(alias.arn), definition: v.definition })
             }
         }
@@ -715,10 +755,14 @@ impl Service {
         arn::check_name(&name, "execution")?;
         let input_text = req.input.unwrap_or_else(|| "{}".into());
         if input_text.len() > MAX_PAYLOAD {
-            return Err(SfnError::new("InvalidExecutionInput", "Invalid execution input: the input exceeds 262144 bytes"));
+            return Err(SfnError::new(
+                "InvalidExecutionInput",
+                "Invalid execution input: the input exceeds 262144 bytes",
+            ));
         }
-        let input: Value = serde_json::from_str(&input_text)
-            .map_err(|e| SfnError::new("InvalidExecutionInput", format!("Invalid execution input: the input is not JSON: {e}")))?;
+        let input: Value = serde_json::from_str(&input_text).map_err(|e| {
+            SfnError::new("InvalidExecutionInput", format!("Invalid execution input: the input is not JSON: {e}"))
+        })?;
         let def = self.definition(&target.definition)?;
         let exec_arn = self.exec_arn(&target.sm.name, &name);
         if let Some(existing) = self.store.get_execution(&exec_arn).await? {
@@ -749,7 +793,11 @@ impl Service {
             Ok(()) => {}
             Err(crate::store::StoreError::Conflict) => {
                 // A concurrent start with the same name won the race.
-                let existing = self.store.get_execution(&exec_arn).await?.ok_or_else(|| SfnError::execution_does_not_exist(&exec_arn))?;
+                let existing = self
+                    .store
+                    .get_execution(&exec_arn)
+                    .await?
+                    .ok_or_else(|| SfnError::execution_does_not_exist(&exec_arn))?;
                 return self.existing(existing, &input_text);
             }
             Err(e) => return Err(e.into()),
@@ -764,7 +812,8 @@ impl Service {
             return Ok(json!({"executionArn": exec_arn, "startDate": epoch(now)}));
         }
         let _ = done.wait_for(|d| *d).await;
-        let rec = self.store.get_execution(&exec_arn).await?.ok_or_else(|| SfnError::execution_does_not_exist(&exec_arn))?;
+        let rec =
+            self.store.get_execution(&exec_arn).await?.ok_or_else(|| SfnError::execution_does_not_exist(&exec_arn))?;
         let mut out = Map::new();
         out.insert("executionArn".into(), rec.arn.clone().into());
         out.insert("stateMachineArn".into(), rec.version_arn.clone().unwrap_or(rec.state_machine_arn.clone()).into());
@@ -781,7 +830,10 @@ impl Service {
         put_opt(&mut out, "error", rec.error.clone().map(Value::from));
         put_opt(&mut out, "cause", rec.cause.clone().map(Value::from));
         let ms = rec.stop_date.map_or(0, |s| (s - rec.start_date).num_milliseconds().max(0));
-        out.insert("billingDetails".into(), json!({"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": ms.max(100)}));
+        out.insert(
+            "billingDetails".into(),
+            json!({"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": ms.max(100)}),
+        );
         Ok(Value::Object(out))
     }
 
@@ -901,7 +953,9 @@ impl Service {
             None => {}
             Some("REDRIVEN") => all.retain(|e| e.redrive_count > 0),
             Some("NOT_REDRIVEN") => all.retain(|e| e.redrive_count == 0),
-            Some(other) => return Err(SfnError::validation(format!("redriveFilter '{other}' is not REDRIVEN or NOT_REDRIVEN"))),
+            Some(other) => {
+                return Err(SfnError::validation(format!("redriveFilter '{other}' is not REDRIVEN or NOT_REDRIVEN")));
+            }
         }
         let items: Vec<Value> = all
             .iter()
@@ -1027,7 +1081,10 @@ impl Service {
         if !redrivable(&rec.status) {
             return Err(SfnError::new(
                 "ExecutionNotRedrivable",
-                format!("Execution '{}' is {}; only FAILED, TIMED_OUT and ABORTED executions can be redriven", rec.arn, rec.status),
+                format!(
+                    "Execution '{}' is {}; only FAILED, TIMED_OUT and ABORTED executions can be redriven",
+                    rec.arn, rec.status
+                ),
             ));
         }
         let def = self.definition(&rec.definition)?;
@@ -1067,7 +1124,9 @@ impl Service {
                 state_input,
                 rec.redrive_count,
             )
-            .ok_or_else(|| SfnError::new("ExecutionNotRedrivable", format!("state '{state}' is not a top-level state")))?;
+            .ok_or_else(|| {
+                SfnError::new("ExecutionNotRedrivable", format!("state '{state}' is not a top-level state"))
+            })?;
         self.drive(exec, rec, redriven_id);
         Ok(json!({"redriveDate": epoch(now)}))
     }
@@ -1079,8 +1138,9 @@ impl Service {
         let r = match action {
             "SendTaskSuccess" => {
                 let text = req.output.unwrap_or_default();
-                let output: Value = serde_json::from_str(&text)
-                    .map_err(|e| SfnError::new("InvalidOutput", format!("Invalid Output: the output is not JSON: {e}")))?;
+                let output: Value = serde_json::from_str(&text).map_err(|e| {
+                    SfnError::new("InvalidOutput", format!("Invalid Output: the output is not JSON: {e}"))
+                })?;
                 self.engine.send_task_success(&req.task_token, output)
             }
             "SendTaskFailure" => self.engine.send_task_failure(&req.task_token, req.error, req.cause),
@@ -1092,7 +1152,9 @@ impl Service {
                 "TaskDoesNotExist",
                 "Task Does Not Exist: no running task has this token (it finished, timed out, or its execution was stopped or restarted)",
             )),
-            Err(CallbackError::InvalidOutput) => Err(SfnError::new("InvalidOutput", "Invalid Output: the output exceeds 262144 bytes")),
+            Err(CallbackError::InvalidOutput) => {
+                Err(SfnError::new("InvalidOutput", "Invalid Output: the output exceeds 262144 bytes"))
+            }
         }
     }
 }
@@ -1106,7 +1168,9 @@ fn redrive_point(def: &Value, events: &[Value], input: &Value) -> Option<(String
     let mut last: Option<(String, Value, Option<Value>)> = None;
     for ev in events {
         let ty = ev.get("type").and_then(Value::as_str).unwrap_or("");
-        let Some(details) = ev.get("stateEnteredEventDetails").or_else(|| ev.get("stateExitedEventDetails")) else { continue };
+        let Some(details) = ev.get("stateEnteredEventDetails").or_else(|| ev.get("stateExitedEventDetails")) else {
+            continue;
+        };
         let Some(name) = details.get("name").and_then(Value::as_str) else { continue };
         if !states.contains_key(name) {
             continue;
@@ -1141,12 +1205,23 @@ mod tests {
     #[test]
     fn redrive_points() {
         let def = json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Wait", "Seconds": 9, "Next": "C"}, "C": {"Type": "Succeed"}}});
-        let entered = |n: &str, i: &str| json!({"type": "PassStateEntered", "stateEnteredEventDetails": {"name": n, "input": i}});
-        let exited = |n: &str, o: &str| json!({"type": "PassStateExited", "stateExitedEventDetails": {"name": n, "output": o}});
+        let entered =
+            |n: &str, i: &str| json!({"type": "PassStateEntered", "stateEnteredEventDetails": {"name": n, "input": i}});
+        let exited =
+            |n: &str, o: &str| json!({"type": "PassStateExited", "stateExitedEventDetails": {"name": n, "output": o}});
         assert_eq!(redrive_point(&def, &[], &json!(1)), Some(("A".into(), json!(1))));
-        assert_eq!(redrive_point(&def, &[entered("A", "1"), exited("A", "2"), entered("B", "2")], &json!(1)), Some(("B".into(), json!(2))));
-        assert_eq!(redrive_point(&def, &[entered("A", "1"), exited("A", "{\"x\":3}")], &json!(1)), Some(("B".into(), json!({"x": 3}))));
+        assert_eq!(
+            redrive_point(&def, &[entered("A", "1"), exited("A", "2"), entered("B", "2")], &json!(1)),
+            Some(("B".into(), json!(2)))
+        );
+        assert_eq!(
+            redrive_point(&def, &[entered("A", "1"), exited("A", "{\"x\":3}")], &json!(1)),
+            Some(("B".into(), json!({"x": 3})))
+        );
         // Events of nested states (names not at the top level) are skipped.
-        assert_eq!(redrive_point(&def, &[entered("A", "1"), entered("inner", "5")], &json!(1)), Some(("A".into(), json!(1))));
+        assert_eq!(
+            redrive_point(&def, &[entered("A", "1"), entered("inner", "5")], &json!(1)),
+            Some(("A".into(), json!(1)))
+        );
     }
 }

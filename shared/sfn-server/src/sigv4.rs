@@ -139,7 +139,9 @@ struct Authorization<'a> {
 fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
     let (algorithm, params) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
     if algorithm != ALGORITHM {
-        return Err(AuthError::Incomplete(format!("Unsupported AWS 'algorithm': '{algorithm}' (only {ALGORITHM} is supported).")));
+        return Err(AuthError::Incomplete(format!(
+            "Unsupported AWS 'algorithm': '{algorithm}' (only {ALGORITHM} is supported)."
+        )));
     }
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for part in params.split(',') {
@@ -148,7 +150,9 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
             continue;
         }
         let Some((key, value)) = part.split_once('=') else {
-            return Err(AuthError::Incomplete(format!("Authorization header key-value pairs must be separated by '=': '{part}'.")));
+            return Err(AuthError::Incomplete(format!(
+                "Authorization header key-value pairs must be separated by '=': '{part}'."
+            )));
         };
         let slot = match key {
             "Credential" => &mut credential,
@@ -242,14 +246,20 @@ impl Verifier {
         let auth = parse_authorization(authorization)?;
 
         let Some(amz_date) = single(headers, "x-amz-date")? else {
-            return Err(AuthError::Incomplete("Authorization header requires existence of a 'X-Amz-Date' header.".to_owned()));
+            return Err(AuthError::Incomplete(
+                "Authorization header requires existence of a 'X-Amz-Date' header.".to_owned(),
+            ));
         };
         let amz_date = amz_date.to_str().unwrap_or("");
         let signed_at = NaiveDateTime::parse_from_str(amz_date, AMZ_DATE_FORMAT)
             .ok()
             .filter(|_| amz_date.len() == 16)
             .map(|d| d.and_utc())
-            .ok_or_else(|| AuthError::Incomplete(format!("X-Amz-Date must be in ISO-8601 basic format (YYYYMMDD'T'HHMMSS'Z'), got '{amz_date}'.")))?;
+            .ok_or_else(|| {
+                AuthError::Incomplete(format!(
+                    "X-Amz-Date must be in ISO-8601 basic format (YYYYMMDD'T'HHMMSS'Z'), got '{amz_date}'."
+                ))
+            })?;
         if auth.scope_date != &amz_date[..8] {
             return Err(AuthError::Invalid(format!(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
@@ -258,7 +268,10 @@ impl Verifier {
             )));
         }
         if auth.service != self.service {
-            return Err(AuthError::Invalid(format!("Credential should be scoped to correct service: '{}'.", self.service)));
+            return Err(AuthError::Invalid(format!(
+                "Credential should be scoped to correct service: '{}'.",
+                self.service
+            )));
         }
         if auth.terminator != "aws4_request" {
             return Err(AuthError::Invalid(format!(
@@ -294,7 +307,9 @@ impl Verifier {
         if let Some(claimed) = single(headers, "x-amz-content-sha256")?
             && !claimed.as_bytes().eq_ignore_ascii_case(&payload_hash)
         {
-            return Err(AuthError::Invalid("The provided 'x-amz-content-sha256' header does not match what was computed.".to_owned()));
+            return Err(AuthError::Invalid(
+                "The provided 'x-amz-content-sha256' header does not match what was computed.".to_owned(),
+            ));
         }
         let canonical = canonical_request_hash(method, uri, headers, auth.signed_headers, &payload_hash);
         let expected = signature(key, amz_date, auth.scope_date, auth.region, self.service, &canonical);
@@ -313,7 +328,9 @@ fn check_signed_headers(signed: &str, headers: &HeaderMap) -> Result<(), AuthErr
     let (mut host, mut target) = (false, false);
     for name in signed.split(';') {
         let well_formed = !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.')
             && name > previous;
         if !well_formed {
             return Err(AuthError::Incomplete(format!(
@@ -328,14 +345,22 @@ fn check_signed_headers(signed: &str, headers: &HeaderMap) -> Result<(), AuthErr
         return Err(AuthError::Incomplete("'Host' must be a 'SignedHeader' in the AWS Authorization.".to_owned()));
     }
     if !target && headers.contains_key("x-amz-target") {
-        return Err(AuthError::Incomplete("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.".to_owned()));
+        return Err(AuthError::Incomplete(
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
+        ));
     }
     Ok(())
 }
 
 /// SHA-256 of the canonical request, fed to the hasher piece by piece (no canonical string is
 /// built).
-fn canonical_request_hash(method: &Method, uri: &Uri, headers: &HeaderMap, signed_headers: &str, payload_hash: &[u8; 64]) -> [u8; 64] {
+fn canonical_request_hash(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    signed_headers: &str,
+    payload_hash: &[u8; 64],
+) -> [u8; 64] {
     let mut h = Sha256::new();
     h.update(method.as_str());
     h.update(b"\n");
@@ -408,7 +433,8 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < s.len() {
         if s[i] == b'%'
-            && let (Some(hi), Some(lo)) = (s.get(i + 1).and_then(|c| hex_value(*c)), s.get(i + 2).and_then(|c| hex_value(*c)))
+            && let (Some(hi), Some(lo)) =
+                (s.get(i + 1).and_then(|c| hex_value(*c)), s.get(i + 2).and_then(|c| hex_value(*c)))
         {
             out.push(hi << 4 | lo);
             i += 3;
@@ -486,13 +512,33 @@ fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
 
 /// The hex signature: the string to sign, HMAC'd with the key derived from `key`
 /// (`"AWS4" + secret`) through date, region, service and `aws4_request`.
-fn signature(key: &[u8], amz_date: &str, scope_date: &str, region: &str, service: &str, canonical_hash: &[u8; 64]) -> [u8; 64] {
+fn signature(
+    key: &[u8],
+    amz_date: &str,
+    scope_date: &str,
+    region: &str,
+    service: &str,
+    canonical_hash: &[u8; 64],
+) -> [u8; 64] {
     let k_date = hmac(key, scope_date.as_bytes());
     let k_region = hmac(&k_date, region.as_bytes());
     let k_service = hmac(&k_region, service.as_bytes());
     let k_signing = hmac(&k_service, b"aws4_request");
-    let mut to_sign = Vec::with_capacity(ALGORITHM.len() + amz_date.len() + scope_date.len() + region.len() + service.len() + 100);
-    for part in [ALGORITHM.as_bytes(), b"\n", amz_date.as_bytes(), b"\n", scope_date.as_bytes(), b"/", region.as_bytes(), b"/", service.as_bytes(), b"/aws4_request\n", canonical_hash] {
+    let mut to_sign =
+        Vec::with_capacity(ALGORITHM.len() + amz_date.len() + scope_date.len() + region.len() + service.len() + 100);
+    for part in [
+        ALGORITHM.as_bytes(),
+        b"\n",
+        amz_date.as_bytes(),
+        b"\n",
+        scope_date.as_bytes(),
+        b"/",
+        region.as_bytes(),
+        b"/",
+        service.as_bytes(),
+        b"/aws4_request\n",
+        canonical_hash,
+    ] {
         to_sign.extend_from_slice(part);
     }
     hex(&hmac(&k_signing, &to_sign))
@@ -506,7 +552,13 @@ pub fn sign<B: AsRef<[u8]>>(request: &mut Request<B>, credentials: &Credentials,
     sign_for_service(request, credentials, region, SERVICE, at);
 }
 
-fn sign_for_service<B: AsRef<[u8]>>(request: &mut Request<B>, credentials: &Credentials, region: &str, service: &str, at: DateTime<Utc>) {
+fn sign_for_service<B: AsRef<[u8]>>(
+    request: &mut Request<B>,
+    credentials: &Credentials,
+    region: &str,
+    service: &str,
+    at: DateTime<Utc>,
+) {
     let amz_date = at.format(AMZ_DATE_FORMAT).to_string();
     let scope_date = &amz_date[..8];
     if !request.headers().contains_key("host")
@@ -523,7 +575,8 @@ fn sign_for_service<B: AsRef<[u8]>>(request: &mut Request<B>, credentials: &Cred
     names.dedup();
     let signed_headers = names.join(";");
     let payload_hash = hex(&Sha256::digest(request.body().as_ref()));
-    let canonical = canonical_request_hash(request.method(), request.uri(), request.headers(), &signed_headers, &payload_hash);
+    let canonical =
+        canonical_request_hash(request.method(), request.uri(), request.headers(), &signed_headers, &payload_hash);
     let key = [b"AWS4".as_slice(), credentials.secret_access_key.as_bytes()].concat();
     let sig = signature(&key, &amz_date, scope_date, region, service, &canonical);
     let value = format!(
@@ -726,7 +779,10 @@ mod tests {
         }
         assert_eq!(
             verify(&verifier, &req, at + TimeDelta::minutes(16)),
-            Err(AuthError::Invalid("Signature expired: 20150830T123600Z is now earlier than 20150830T123700Z (20150830T125200Z - 15 min.)".to_owned()))
+            Err(AuthError::Invalid(
+                "Signature expired: 20150830T123600Z is now earlier than 20150830T123700Z (20150830T125200Z - 15 min.)"
+                    .to_owned()
+            ))
         );
         assert_eq!(
             verify(&verifier, &req, at - TimeDelta::minutes(16)),
@@ -751,7 +807,10 @@ mod tests {
         assert_eq!(check(&unsigned, "MissingAuthenticationTokenException", 403), "Missing Authentication Token");
 
         let unknown = sfn_request(&Credentials::new("AKIDOTHER", creds.secret_access_key()), at, "{}");
-        assert_eq!(check(&unknown, "UnrecognizedClientException", 400), "The security token included in the request is invalid.");
+        assert_eq!(
+            check(&unknown, "UnrecognizedClientException", 400),
+            "The security token included in the request is invalid."
+        );
 
         let mut with_token = Request::post("http://127.0.0.1:8080/")
             .header("x-amz-target", "AWSStepFunctions.ListExecutions")
@@ -788,11 +847,18 @@ mod tests {
             (good.replace("/20150830/", "/20150831/"), "InvalidSignatureException"),
             (good.replace("aws4_request", "aws5_request"), "InvalidSignatureException"),
             (good.replace("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1"), "IncompleteSignatureException"),
-            (good.replace("SignedHeaders=content-type;host;", "SignedHeaders=content-type;"), "IncompleteSignatureException"),
+            (
+                good.replace("SignedHeaders=content-type;host;", "SignedHeaders=content-type;"),
+                "IncompleteSignatureException",
+            ),
             (good.replace(";x-amz-target", ""), "IncompleteSignatureException"),
             (good.replace("content-type;host", "host;content-type"), "IncompleteSignatureException"),
             (good.split(", Signature=").next().unwrap().to_owned(), "IncompleteSignatureException"),
-            ("AWS4-HMAC-SHA256 Credential=AKIDWEFTTEST/20150830/us-east-1/states, SignedHeaders=host, Signature=00".to_owned(), "IncompleteSignatureException"),
+            (
+                "AWS4-HMAC-SHA256 Credential=AKIDWEFTTEST/20150830/us-east-1/states, SignedHeaders=host, Signature=00"
+                    .to_owned(),
+                "IncompleteSignatureException",
+            ),
             ("Bearer abc".to_owned(), "IncompleteSignatureException"),
             (String::new(), "IncompleteSignatureException"),
         ] {

@@ -165,7 +165,13 @@ pub trait SfnStore: Send + Sync + 'static {
     /// Appends rendered history events (each has a numeric `id`).
     async fn append_events(&self, execution_arn: &str, events: &[Value]) -> Result<(), StoreError>;
     /// Up to `limit` events: ids `>= from` ascending, or ids `<= from` descending when `reverse`.
-    async fn events(&self, execution_arn: &str, from: u64, limit: usize, reverse: bool) -> Result<Vec<Value>, StoreError>;
+    async fn events(
+        &self,
+        execution_arn: &str,
+        from: u64,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<Value>, StoreError>;
 }
 
 /// An in-process [`SfnStore`]: nothing survives the process.
@@ -263,7 +269,8 @@ impl SfnStore for MemoryStore {
     }
 
     async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let mut v: Vec<ExecutionRecord> = self.lock().executions.values().filter(|e| filter.matches(e)).cloned().collect();
+        let mut v: Vec<ExecutionRecord> =
+            self.lock().executions.values().filter(|e| filter.matches(e)).cloned().collect();
         v.sort_by(|a, b| b.start_date.cmp(&a.start_date).then_with(|| a.arn.cmp(&b.arn)));
         Ok(v)
     }
@@ -281,7 +288,13 @@ impl SfnStore for MemoryStore {
         Ok(())
     }
 
-    async fn events(&self, execution_arn: &str, from: u64, limit: usize, reverse: bool) -> Result<Vec<Value>, StoreError> {
+    async fn events(
+        &self,
+        execution_arn: &str,
+        from: u64,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<Value>, StoreError> {
         let g = self.lock();
         let Some(log) = g.events.get(execution_arn) else { return Ok(Vec::new()) };
         Ok(if reverse {

@@ -22,7 +22,11 @@ async fn boto3_drives_the_endpoint() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boto3_client.py");
     let url = s.url.clone();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3").arg(script).args([&url, common::ACCESS_KEY_ID, common::SECRET_ACCESS_KEY]).output().unwrap()
+        Command::new("python3")
+            .arg(script)
+            .args([&url, common::ACCESS_KEY_ID, common::SECRET_ACCESS_KEY])
+            .output()
+            .unwrap()
     })
     .await
     .unwrap();

@@ -54,7 +54,15 @@ async fn running_executions_fail_visibly_after_a_restart_and_redrive_to_completi
         let url1 = rx.recv().unwrap();
         let client = sfn_server::sdk::local_client(&url1, &credentials());
         let arn = create(&client, "durable", &def).await;
-        let exec_arn = client.start_execution().state_machine_arn(&arn).name("survivor").input(r#"{"n": 1}"#).send().await.unwrap().execution_arn;
+        let exec_arn = client
+            .start_execution()
+            .state_machine_arn(&arn)
+            .name("survivor")
+            .input(r#"{"n": 1}"#)
+            .send()
+            .await
+            .unwrap()
+            .execution_arn;
         wait_for_event(&client, &exec_arn, HistoryEventType::WaitStateEntered).await;
         (url1, arn, exec_arn, stop_tx, handle)
     };
@@ -63,9 +71,10 @@ async fn running_executions_fail_visibly_after_a_restart_and_redrive_to_completi
     assert!(!url1.is_empty());
 
     // The second process on the same database, with virtual time so the Wait passes at once.
-    let (state, report) = SfnState::open_with_report(pg_store(&url).await, config().with_clock(Arc::new(engine::VirtualClock::new())))
-        .await
-        .unwrap();
+    let (state, report) =
+        SfnState::open_with_report(pg_store(&url).await, config().with_clock(Arc::new(engine::VirtualClock::new())))
+            .await
+            .unwrap();
     assert_eq!(report.failed, std::slice::from_ref(&exec_arn));
     let s = serve(state).await;
     let c = &s.client;
@@ -93,7 +102,10 @@ async fn running_executions_fail_visibly_after_a_restart_and_redrive_to_completi
     // The redrive resumed at the Wait state that was running, with its recorded input.
     let resumed = &events[failed_count + 1];
     assert_eq!(resumed.r#type, HistoryEventType::WaitStateEntered);
-    assert_eq!(resumed.state_entered_event_details.as_ref().unwrap().input.as_deref(), Some(r#"{"n":1,"prep":"ready"}"#));
+    assert_eq!(
+        resumed.state_entered_event_details.as_ref().unwrap().input.as_deref(),
+        Some(r#"{"n":1,"prep":"ready"}"#)
+    );
     assert_eq!(events.iter().filter(|e| e.r#type == HistoryEventType::PassStateEntered).count(), 2);
     assert_eq!(events.last().unwrap().r#type, HistoryEventType::ExecutionSucceeded);
 
@@ -108,13 +120,39 @@ async fn postgres_store_serves_every_action() {
     let s = serve(SfnState::open(pg_store(&url).await, config()).await.unwrap()).await;
     let c = &s.client;
     let def = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
-    let arn = c.create_state_machine().name("pg").definition(def.to_string()).role_arn(ROLE).publish(true).send().await.unwrap();
+    let arn = c
+        .create_state_machine()
+        .name("pg")
+        .definition(def.to_string())
+        .role_arn(ROLE)
+        .publish(true)
+        .send()
+        .await
+        .unwrap();
     let version = arn.state_machine_version_arn.unwrap();
-    let route = aws_sdk_sfn::types::RoutingConfigurationListItem::builder().state_machine_version_arn(&version).weight(100).build().unwrap();
-    let alias = c.create_state_machine_alias().name("live").routing_configuration(route).send().await.unwrap().state_machine_alias_arn;
+    let route = aws_sdk_sfn::types::RoutingConfigurationListItem::builder()
+        .state_machine_version_arn(&version)
+        .weight(100)
+        .build()
+        .unwrap();
+    let alias = c
+        .create_state_machine_alias()
+        .name("live")
+        .routing_configuration(route)
+        .send()
+        .await
+        .unwrap()
+        .state_machine_alias_arn;
     let mut arns = Vec::new();
     for i in 0..7 {
-        let e = c.start_execution().state_machine_arn(&alias).name(format!("e{i}")).input(format!(r#"{{"i": {i}}}"#)).send().await.unwrap();
+        let e = c
+            .start_execution()
+            .state_machine_arn(&alias)
+            .name(format!("e{i}"))
+            .input(format!(r#"{{"i": {i}}}"#))
+            .send()
+            .await
+            .unwrap();
         arns.push(e.execution_arn);
     }
     for e in &arns {
@@ -123,7 +161,8 @@ async fn postgres_store_serves_every_action() {
     let mut seen = Vec::new();
     let mut token = None;
     loop {
-        let page = c.list_executions().state_machine_arn(&version).max_results(3).set_next_token(token).send().await.unwrap();
+        let page =
+            c.list_executions().state_machine_arn(&version).max_results(3).set_next_token(token).send().await.unwrap();
         seen.extend(page.executions.into_iter().map(|e| e.execution_arn));
         token = page.next_token;
         if token.is_none() {
@@ -132,7 +171,8 @@ async fn postgres_store_serves_every_action() {
     }
     seen.sort();
     assert_eq!(seen, arns);
-    let page = c.get_execution_history().execution_arn(&arns[0]).reverse_order(true).max_results(2).send().await.unwrap();
+    let page =
+        c.get_execution_history().execution_arn(&arns[0]).reverse_order(true).max_results(2).send().await.unwrap();
     assert_eq!(page.events.iter().map(|e| e.id).collect::<Vec<_>>(), [4, 3]);
     assert_eq!(page.next_token.as_deref(), Some("2"));
     let err = c.start_execution().state_machine_arn(&alias).name("e0").input("{}").send().await.unwrap_err();

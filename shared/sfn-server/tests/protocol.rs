@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt as _;
 use chrono::{TimeDelta, Utc};
+use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use sfn_server::{Credentials, Verifier, sigv4};
 use tower::ServiceExt as _;
@@ -18,7 +18,8 @@ use tower::ServiceExt as _;
 /// What the endpoint answers to `req`.
 async fn send(req: Request<Vec<u8>>) -> (StatusCode, String, Value) {
     let state = sfn_server::SfnState::open(Arc::new(sfn_server::MemoryStore::new()), common::config()).await.unwrap();
-    let resp = sfn_server::router(state, Verifier::new([common::credentials()])).oneshot(req.map(Body::from)).await.unwrap();
+    let resp =
+        sfn_server::router(state, Verifier::new([common::credentials()])).oneshot(req.map(Body::from)).await.unwrap();
     let status = resp.status();
     let ct = resp.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -47,7 +48,11 @@ async fn call(target: &str, body: &str) -> (StatusCode, String, Value) {
 
 #[tokio::test]
 async fn errors_have_aws_shapes() {
-    let (status, ct, body) = call("AWSStepFunctions.DescribeExecution", r#"{"executionArn": "arn:aws:states:us-east-1:123456789012:execution:m:e"}"#).await;
+    let (status, ct, body) = call(
+        "AWSStepFunctions.DescribeExecution",
+        r#"{"executionArn": "arn:aws:states:us-east-1:123456789012:execution:m:e"}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(ct, "application/x-amz-json-1.0");
     assert_eq!(
@@ -98,7 +103,10 @@ async fn requests_without_a_valid_signature_are_refused_as_aws_does() {
     let stranger = Credentials::new("AKIDSTRANGER0000", common::SECRET_ACCESS_KEY);
     let (status, _, body) = send(signed_with(list(), &stranger, now)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body, auth_error("UnrecognizedClientException", "The security token included in the request is invalid."));
+    assert_eq!(
+        body,
+        auth_error("UnrecognizedClientException", "The security token included in the request is invalid.")
+    );
 
     let wrong_secret = Credentials::new(common::ACCESS_KEY_ID, "weft-test-secret-0123456789abcdefghijklX");
     let (status, _, body) = send(signed_with(list(), &wrong_secret, now)).await;
@@ -116,7 +124,11 @@ async fn requests_without_a_valid_signature_are_refused_as_aws_does() {
     assert!(body["message"].as_str().unwrap().starts_with("Signature not yet current:"), "{body}");
 
     // A signature replayed with another body, or another action, does not verify.
-    let signed = signed_with(request("AWSStepFunctions.DescribeExecution", r#"{"executionArn": "a"}"#), &common::credentials(), now);
+    let signed = signed_with(
+        request("AWSStepFunctions.DescribeExecution", r#"{"executionArn": "a"}"#),
+        &common::credentials(),
+        now,
+    );
     let mut replayed = signed.clone();
     *replayed.body_mut() = br#"{"executionArn": "b"}"#.to_vec();
     let (status, _, body) = send(replayed).await;
@@ -127,12 +139,20 @@ async fn requests_without_a_valid_signature_are_refused_as_aws_does() {
     assert_eq!((status, body), (StatusCode::BAD_REQUEST, auth_error("InvalidSignatureException", MISMATCH)));
     // ... while the request as signed goes through (and the execution does not exist).
     let (status, _, body) = send(signed).await;
-    assert_eq!((status, &body["__type"]), (StatusCode::BAD_REQUEST, &json!("com.amazonaws.swf.service.v2.model#InvalidArn")), "{body}");
+    assert_eq!(
+        (status, &body["__type"]),
+        (StatusCode::BAD_REQUEST, &json!("com.amazonaws.swf.service.v2.model#InvalidArn")),
+        "{body}"
+    );
 
     let mut garbled = list();
     garbled.headers_mut().insert("authorization", "AWS4-HMAC-SHA256 Credential=x".parse().unwrap());
     let (status, _, body) = send(garbled).await;
-    assert_eq!((status, &body["__type"]), (StatusCode::BAD_REQUEST, &json!("com.amazon.coral.service#IncompleteSignatureException")), "{body}");
+    assert_eq!(
+        (status, &body["__type"]),
+        (StatusCode::BAD_REQUEST, &json!("com.amazon.coral.service#IncompleteSignatureException")),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -36,19 +36,58 @@ async fn state_machines_versions_and_aliases() {
         .unwrap();
     let arn = created.state_machine_arn.clone();
     assert_eq!(arn, "arn:aws:states:us-east-1:123456789012:stateMachine:orders");
-    assert_eq!(created.state_machine_version_arn.as_deref(), Some("arn:aws:states:us-east-1:123456789012:stateMachine:orders:1"));
+    assert_eq!(
+        created.state_machine_version_arn.as_deref(),
+        Some("arn:aws:states:us-east-1:123456789012:stateMachine:orders:1")
+    );
 
     // Identical re-creation is idempotent; a different definition under the same name is not.
-    let again = c.create_state_machine().name("orders").definition(pass_machine().to_string()).role_arn(ROLE).send().await.unwrap();
+    let again = c
+        .create_state_machine()
+        .name("orders")
+        .definition(pass_machine().to_string())
+        .role_arn(ROLE)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.state_machine_arn, arn);
-    let err = c.create_state_machine().name("orders").definition(wait_machine(1).to_string()).role_arn(ROLE).send().await.unwrap_err();
+    let err = c
+        .create_state_machine()
+        .name("orders")
+        .definition(wait_machine(1).to_string())
+        .role_arn(ROLE)
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.as_service_error().unwrap().is_state_machine_already_exists(), "{err:?}");
 
-    let err = c.create_state_machine().name("bad").definition(r#"{"StartAt": "Nope", "States": {}}"#).role_arn(ROLE).send().await.unwrap_err();
+    let err = c
+        .create_state_machine()
+        .name("bad")
+        .definition(r#"{"StartAt": "Nope", "States": {}}"#)
+        .role_arn(ROLE)
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.as_service_error().unwrap().is_invalid_definition(), "{err:?}");
-    let err = c.create_state_machine().name("has space").definition(pass_machine().to_string()).role_arn(ROLE).send().await.unwrap_err();
+    let err = c
+        .create_state_machine()
+        .name("has space")
+        .definition(pass_machine().to_string())
+        .role_arn(ROLE)
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.as_service_error().unwrap().is_invalid_name(), "{err:?}");
-    let err = c.create_state_machine().name("t").definition(pass_machine().to_string()).role_arn(ROLE).r#type(StateMachineType::from("BATCH")).send().await.unwrap_err();
+    let err = c
+        .create_state_machine()
+        .name("t")
+        .definition(pass_machine().to_string())
+        .role_arn(ROLE)
+        .r#type(StateMachineType::from("BATCH"))
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.as_service_error().unwrap().is_validation_exception(), "{err:?}");
 
     let d = c.describe_state_machine().state_machine_arn(&arn).send().await.unwrap();
@@ -58,7 +97,14 @@ async fn state_machines_versions_and_aliases() {
     let rev1 = d.revision_id.clone().unwrap();
 
     // Update: a new revision; publishing it makes version 2, publishing again returns version 2.
-    let upd = c.update_state_machine().state_machine_arn(&arn).definition(wait_machine(0).to_string()).publish(true).send().await.unwrap();
+    let upd = c
+        .update_state_machine()
+        .state_machine_arn(&arn)
+        .definition(wait_machine(0).to_string())
+        .publish(true)
+        .send()
+        .await
+        .unwrap();
     assert_ne!(upd.revision_id.as_deref(), Some(rev1.as_str()));
     assert_eq!(upd.state_machine_version_arn.as_deref(), Some(format!("{arn}:2").as_str()));
     let p = c.publish_state_machine_version().state_machine_arn(&arn).send().await.unwrap();
@@ -71,22 +117,52 @@ async fn state_machines_versions_and_aliases() {
     assert_eq!(v1.revision_id.as_deref(), Some(rev1.as_str()));
 
     // An alias routes to version 1, then is moved to version 2.
-    let route = |v: u32| RoutingConfigurationListItem::builder().state_machine_version_arn(format!("{arn}:{v}")).weight(100).build().unwrap();
+    let route = |v: u32| {
+        RoutingConfigurationListItem::builder()
+            .state_machine_version_arn(format!("{arn}:{v}"))
+            .weight(100)
+            .build()
+            .unwrap()
+    };
     let alias = c.create_state_machine_alias().name("live").routing_configuration(route(1)).send().await.unwrap();
     assert_eq!(alias.state_machine_alias_arn, format!("{arn}:live"));
-    let run = c.start_execution().state_machine_arn(&alias.state_machine_alias_arn).input(r#"{"x": 7}"#).send().await.unwrap();
+    let run = c
+        .start_execution()
+        .state_machine_arn(&alias.state_machine_alias_arn)
+        .input(r#"{"x": 7}"#)
+        .send()
+        .await
+        .unwrap();
     let done = finished(c, &run.execution_arn).await;
     assert_eq!(done.status, ExecutionStatus::Succeeded);
     assert_eq!(done.output.as_deref(), Some(r#"{"got":7}"#));
     assert_eq!(done.state_machine_version_arn.as_deref(), Some(format!("{arn}:1").as_str()));
     assert_eq!(done.state_machine_alias_arn.as_deref(), Some(alias.state_machine_alias_arn.as_str()));
-    c.update_state_machine_alias().state_machine_alias_arn(&alias.state_machine_alias_arn).routing_configuration(route(2)).send().await.unwrap();
+    c.update_state_machine_alias()
+        .state_machine_alias_arn(&alias.state_machine_alias_arn)
+        .routing_configuration(route(2))
+        .send()
+        .await
+        .unwrap();
     let run2 = c.start_execution().state_machine_arn(&alias.state_machine_alias_arn).send().await.unwrap();
-    assert_eq!(finished(c, &run2.execution_arn).await.state_machine_version_arn.as_deref(), Some(format!("{arn}:2").as_str()));
-    let bad = RoutingConfigurationListItem::builder().state_machine_version_arn(format!("{arn}:9")).weight(100).build().unwrap();
+    assert_eq!(
+        finished(c, &run2.execution_arn).await.state_machine_version_arn.as_deref(),
+        Some(format!("{arn}:2").as_str())
+    );
+    let bad = RoutingConfigurationListItem::builder()
+        .state_machine_version_arn(format!("{arn}:9"))
+        .weight(100)
+        .build()
+        .unwrap();
     let err = c.create_state_machine_alias().name("ghost").routing_configuration(bad).send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_resource_not_found(), "{err:?}");
-    let err = c.update_state_machine_alias().state_machine_alias_arn(format!("{arn}:nope")).description("x").send().await.unwrap_err();
+    let err = c
+        .update_state_machine_alias()
+        .state_machine_alias_arn(format!("{arn}:nope"))
+        .description("x")
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.as_service_error().unwrap().is_resource_not_found(), "{err:?}");
 
     // Listing pages through every machine exactly once.
@@ -124,7 +200,14 @@ async fn executions_history_and_listing() {
     let arn = create(c, "doubler", &def).await;
     let mut started = Vec::new();
     for i in 0..5 {
-        let r = c.start_execution().state_machine_arn(&arn).name(format!("run-{i}")).input(json!({"n": i}).to_string()).send().await.unwrap();
+        let r = c
+            .start_execution()
+            .state_machine_arn(&arn)
+            .name(format!("run-{i}"))
+            .input(json!({"n": i}).to_string())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.execution_arn, format!("arn:aws:states:us-east-1:123456789012:execution:doubler:run-{i}"));
         started.push(r.execution_arn);
     }
@@ -143,7 +226,8 @@ async fn executions_history_and_listing() {
     let a = c.start_execution().state_machine_arn(&waiter).name("same").input("{}").send().await.unwrap();
     let b = c.start_execution().state_machine_arn(&waiter).name("same").input("{}").send().await.unwrap();
     assert_eq!(a.execution_arn, b.execution_arn);
-    let err = c.start_execution().state_machine_arn(&waiter).name("same").input(r#"{"other": 1}"#).send().await.unwrap_err();
+    let err =
+        c.start_execution().state_machine_arn(&waiter).name("same").input(r#"{"other": 1}"#).send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_execution_already_exists(), "{err:?}");
     let err = c.start_execution().state_machine_arn(&waiter).input("not json").send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_invalid_execution_input(), "{err:?}");
@@ -156,7 +240,15 @@ async fn executions_history_and_listing() {
     let mut seen = Vec::new();
     let mut token = None;
     loop {
-        let page = c.list_executions().state_machine_arn(&arn).status_filter(ExecutionStatus::Succeeded).max_results(2).set_next_token(token).send().await.unwrap();
+        let page = c
+            .list_executions()
+            .state_machine_arn(&arn)
+            .status_filter(ExecutionStatus::Succeeded)
+            .max_results(2)
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
         seen.extend(page.executions.into_iter().map(|e| e.execution_arn));
         token = page.next_token;
         if token.is_none() {
@@ -165,7 +257,8 @@ async fn executions_history_and_listing() {
     }
     seen.sort();
     assert_eq!(seen, started);
-    let running = c.list_executions().state_machine_arn(&waiter).status_filter(ExecutionStatus::Running).send().await.unwrap();
+    let running =
+        c.list_executions().state_machine_arn(&waiter).status_filter(ExecutionStatus::Running).send().await.unwrap();
     assert_eq!(running.executions.len(), 1);
     let none = c.list_executions().state_machine_arn(&arn).status_filter(ExecutionStatus::Failed).send().await.unwrap();
     assert!(none.executions.is_empty());
@@ -178,8 +271,15 @@ async fn executions_history_and_listing() {
     assert_eq!(
         types,
         [
-            "ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited",
-            "PassStateEntered", "PassStateExited", "ExecutionSucceeded"
+            "ExecutionStarted",
+            "TaskStateEntered",
+            "TaskScheduled",
+            "TaskStarted",
+            "TaskSucceeded",
+            "TaskStateExited",
+            "PassStateEntered",
+            "PassStateExited",
+            "ExecutionSucceeded"
         ]
     );
     assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), (1..=9).collect::<Vec<i64>>());
@@ -188,7 +288,15 @@ async fn executions_history_and_listing() {
     let mut back = Vec::new();
     let mut token = None;
     loop {
-        let page = c.get_execution_history().execution_arn(&started[3]).reverse_order(true).max_results(4).set_next_token(token).send().await.unwrap();
+        let page = c
+            .get_execution_history()
+            .execution_arn(&started[3])
+            .reverse_order(true)
+            .max_results(4)
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
         back.extend(page.events.into_iter().map(|e| e.id));
         token = page.next_token;
         if token.is_none() {
@@ -206,7 +314,8 @@ async fn executions_history_and_listing() {
 
 fn token_of(events: &[aws_sdk_sfn::types::HistoryEvent]) -> String {
     let scheduled = events.iter().find(|e| e.r#type == HistoryEventType::TaskScheduled).unwrap();
-    let params: Value = serde_json::from_str(&scheduled.task_scheduled_event_details.as_ref().unwrap().parameters).unwrap();
+    let params: Value =
+        serde_json::from_str(&scheduled.task_scheduled_event_details.as_ref().unwrap().parameters).unwrap();
     params["Payload"]["token"].as_str().unwrap().to_owned()
 }
 
@@ -315,7 +424,13 @@ async fn stop_sync_and_redrive_of_a_failed_execution() {
     assert_eq!(events[before as usize + 1].previous_event_id, before + 1);
     let err = c.redrive_execution().execution_arn(&e).send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_execution_not_redrivable(), "{err:?}");
-    let listed = c.list_executions().state_machine_arn(&arn).redrive_filter(aws_sdk_sfn::types::ExecutionRedriveFilter::Redriven).send().await.unwrap();
+    let listed = c
+        .list_executions()
+        .state_machine_arn(&arn)
+        .redrive_filter(aws_sdk_sfn::types::ExecutionRedriveFilter::Redriven)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.executions.len(), 1);
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
@@ -372,12 +487,14 @@ async fn auth_only_requests_signed_with_the_configured_credentials_run() {
     let arn = create(&s.client, "guarded", &wait_machine(600)).await;
     let victim = s.client.start_execution().state_machine_arn(&arn).name("victim").send().await.unwrap().execution_arn;
 
-    let stranger = sfn_server::sdk::local_client(&s.url, &sfn_server::Credentials::new("AKIDSTRANGER0000", SECRET_ACCESS_KEY));
+    let stranger =
+        sfn_server::sdk::local_client(&s.url, &sfn_server::Credentials::new("AKIDSTRANGER0000", SECRET_ACCESS_KEY));
     let err = stranger.list_executions().state_machine_arn(&arn).send().await.unwrap_err();
     assert_eq!((err.code(), status_of(&err)), (Some("UnrecognizedClientException"), Some(400)), "{err:?}");
     assert_eq!(err.message(), Some("The security token included in the request is invalid."));
 
-    let guesser = sfn_server::sdk::local_client(&s.url, &sfn_server::Credentials::new(ACCESS_KEY_ID, "weft-test-secret-guessed"));
+    let guesser =
+        sfn_server::sdk::local_client(&s.url, &sfn_server::Credentials::new(ACCESS_KEY_ID, "weft-test-secret-guessed"));
     let err = guesser.stop_execution().execution_arn(&victim).send().await.unwrap_err();
     assert_eq!((err.code(), status_of(&err)), (Some("InvalidSignatureException"), Some(400)), "{err:?}");
     assert!(err.message().unwrap().starts_with("The request signature we calculated does not match"), "{err:?}");
@@ -385,15 +502,22 @@ async fn auth_only_requests_signed_with_the_configured_credentials_run() {
     // The SDK's own signer with a clock 20 minutes behind: refused on the first attempt...
     let stale = std::time::SystemTime::now() - Duration::from_secs(20 * 60);
     let late = || {
-        sfn_server::sdk::local_config(&s.url, &credentials()).time_source(aws_smithy_async::time::StaticTimeSource::new(stale))
+        sfn_server::sdk::local_config(&s.url, &credentials())
+            .time_source(aws_smithy_async::time::StaticTimeSource::new(stale))
     };
     let once = late().retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled()).build();
-    let err = aws_sdk_sfn::Client::from_conf(once).describe_execution().execution_arn(&victim).send().await.unwrap_err();
+    let err =
+        aws_sdk_sfn::Client::from_conf(once).describe_execution().execution_arn(&victim).send().await.unwrap_err();
     assert_eq!((err.code(), status_of(&err)), (Some("InvalidSignatureException"), Some(400)), "{err:?}");
     assert!(err.message().unwrap().starts_with("Signature expired: "), "{err:?}");
     // ... and, as against AWS, the SDK then corrects its clock from the response's `Date` and
     // retries with a fresh signature.
-    let d = aws_sdk_sfn::Client::from_conf(late().build()).describe_execution().execution_arn(&victim).send().await.unwrap();
+    let d = aws_sdk_sfn::Client::from_conf(late().build())
+        .describe_execution()
+        .execution_arn(&victim)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(d.status, ExecutionStatus::Running);
 
     // A signature computed for another body: StopExecution of a harmless ARN, sent with the

@@ -43,7 +43,10 @@ mod tests {
 
     #[test]
     fn round_trip_and_garbage() {
-        let c = Cursor { created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).expect("ts"), id: Uuid::new_v4() };
+        let c = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).expect("ts"),
+            id: Uuid::new_v4(),
+        };
         assert_eq!(Cursor::decode(&c.encode()).expect("decodes"), c);
         for bad in ["", "!!", "bm9wZQ", "MTIzLm5vdC1hLXV1aWQ"] {
             assert!(matches!(Cursor::decode(bad), Err(StoreError::BadCursor)), "{bad}");
@@ -56,7 +59,8 @@ mod tests {
         let id = Uuid::new_v4();
         // Year -100000 (valid for chrono, not for Postgres), year 200000, near i64::MAX, and
         // just before year 1.
-        for micros in [-3_217_000_000_000_000_000_i64, 6_249_000_000_000_000_000, i64::MAX - 1, -62_200_000_000_000_000] {
+        for micros in [-3_217_000_000_000_000_000_i64, 6_249_000_000_000_000_000, i64::MAX - 1, -62_200_000_000_000_000]
+        {
             let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{micros}.{id}"));
             assert!(matches!(Cursor::decode(&forged), Err(StoreError::BadCursor)), "{micros}");
         }

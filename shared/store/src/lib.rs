@@ -212,7 +212,9 @@ impl Store {
         touch_tenant_and_user(&mut tx, tenant, user, role).await?;
         let row = sqlx::query_as::<_, Workflow>(concat!(
             "INSERT INTO workflows (id, tenant_id, name, description, graph, created_by) \
-             VALUES ($1, $2, $3, $4, $5::text::json, $6) RETURNING ", workflow_columns!(), ""
+             VALUES ($1, $2, $3, $4, $5::text::json, $6) RETURNING ",
+            workflow_columns!(),
+            ""
         ))
         .bind(Uuid::new_v4())
         .bind(tenant)
@@ -228,7 +230,9 @@ impl Store {
 
     pub async fn get_workflow(&self, tenant: &str, id: Uuid) -> Result<Workflow, StoreError> {
         sqlx::query_as::<_, Workflow>(concat!(
-            "SELECT ", workflow_columns!(), " FROM workflows WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+            "SELECT ",
+            workflow_columns!(),
+            " FROM workflows WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
         ))
         .bind(tenant)
         .bind(id)
@@ -248,7 +252,9 @@ impl Store {
     ) -> Result<Workflow, StoreError> {
         sqlx::query_as::<_, Workflow>(concat!(
             "UPDATE workflows SET name = $3, description = $4, graph = $5::text::json, updated_at = now() \
-             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING ", workflow_columns!(), ""
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING ",
+            workflow_columns!(),
+            ""
         ))
         .bind(tenant)
         .bind(id)
@@ -307,7 +313,9 @@ impl Store {
     pub async fn lock_workflow(&self, tenant: &str, id: Uuid) -> Result<WorkflowTx, StoreError> {
         let mut tx = self.pool.begin().await?;
         let workflow = sqlx::query_as::<_, Workflow>(concat!(
-            "SELECT ", workflow_columns!(), " FROM workflows \
+            "SELECT ",
+            workflow_columns!(),
+            " FROM workflows \
              WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE"
         ))
         .bind(tenant)
@@ -452,7 +460,9 @@ impl Store {
         .bind(user)
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| if unique_violation(&e) { StoreError::Conflict("key prefix collision; retry".into()) } else { e.into() })?;
+        .map_err(|e| {
+            if unique_violation(&e) { StoreError::Conflict("key prefix collision; retry".into()) } else { e.into() }
+        })?;
         tx.commit().await?;
         Ok(row)
     }
@@ -527,7 +537,9 @@ impl WorkflowTx {
         let version = sqlx::query_as::<_, Version>(concat!(
             "INSERT INTO workflow_versions (tenant_id, workflow_id, version, graph, asl, workflow_type, \
                  content_hash, state_machine_arn, state_machine_version_arn, created_by) \
-             VALUES ($1, $2, $3, $4::text::json, $5::text::json, $6, $7, $8, $9, $10) RETURNING ", version_columns!(), ""
+             VALUES ($1, $2, $3, $4::text::json, $5::text::json, $6, $7, $8, $9, $10) RETURNING ",
+            version_columns!(),
+            ""
         ))
         .bind(&tenant)
         .bind(self.workflow.id)
@@ -542,7 +554,11 @@ impl WorkflowTx {
         .fetch_one(&mut *self.tx)
         .await
         .map_err(|e| {
-            if unique_violation(&e) { StoreError::Conflict("this version was published concurrently; retry".into()) } else { e.into() }
+            if unique_violation(&e) {
+                StoreError::Conflict("this version was published concurrently; retry".into())
+            } else {
+                e.into()
+            }
         })?;
         sqlx::query(
             "UPDATE workflows SET latest_version = $3, live_version = $3, \
@@ -563,7 +579,9 @@ impl WorkflowTx {
     /// A version of this workflow, read inside the lock.
     pub async fn version(&mut self, version: i32) -> Result<Version, StoreError> {
         sqlx::query_as::<_, Version>(concat!(
-            "SELECT ", version_columns!(), " FROM workflow_versions WHERE tenant_id = $1 AND workflow_id = $2 AND version = $3"
+            "SELECT ",
+            version_columns!(),
+            " FROM workflow_versions WHERE tenant_id = $1 AND workflow_id = $2 AND version = $3"
         ))
         .bind(&self.workflow.tenant_id)
         .bind(self.workflow.id)

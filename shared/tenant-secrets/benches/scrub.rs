@@ -14,24 +14,34 @@ fn benches(c: &mut Criterion) {
     let scrubber = Scrubber::new(values);
     // ~1 MiB: 8,000 records of a few strings each, one record quoting a secret.
     let records: Vec<Value> = (0..8_000)
-        .map(|i| json!({"id": i, "name": format!("customer {i}"), "email": format!("c{i}@example.com"),
-                        "note": "a line of ordinary text that holds nothing secret at all"}))
+        .map(|i| {
+            json!({"id": i, "name": format!("customer {i}"), "email": format!("c{i}@example.com"),
+                        "note": "a line of ordinary text that holds nothing secret at all"})
+        })
         .collect();
     let clean = json!({"status": 200, "body": {"items": records}});
     let mut dirty = clean.clone();
     dirty["body"]["items"][4_000]["note"] = json!(format!("Bearer {}", values[0]));
     eprintln!("output size: {} bytes", clean.to_string().len());
     c.bench_function("scrub 1 MiB output, no secret in it", |b| {
-        b.iter_batched(|| clean.clone(), |mut v| {
-            scrubber.value(&mut v);
-            v
-        }, criterion::BatchSize::LargeInput)
+        b.iter_batched(
+            || clean.clone(),
+            |mut v| {
+                scrubber.value(&mut v);
+                v
+            },
+            criterion::BatchSize::LargeInput,
+        )
     });
     c.bench_function("scrub 1 MiB output, one secret in it", |b| {
-        b.iter_batched(|| dirty.clone(), |mut v| {
-            scrubber.value(&mut v);
-            v
-        }, criterion::BatchSize::LargeInput)
+        b.iter_batched(
+            || dirty.clone(),
+            |mut v| {
+                scrubber.value(&mut v);
+                v
+            },
+            criterion::BatchSize::LargeInput,
+        )
     });
 }
 

@@ -47,7 +47,9 @@ pub type Values = BTreeMap<String, String>;
 pub enum ResolveError {
     #[error("secret `{name}` is not defined in this execution's tenant")]
     NotFound { name: String },
-    #[error("secret `{name}`: execution {arn} was not started through Weft's api, so it has no tenant to take secrets from")]
+    #[error(
+        "secret `{name}`: execution {arn} was not started through Weft's api, so it has no tenant to take secrets from"
+    )]
     UnknownExecution { name: String, arn: String },
     #[error("secret `{name}`: this process has no secret store (`weft run` takes them with --secrets FILE)")]
     NoStore { name: String },
@@ -163,7 +165,8 @@ impl StaticSecrets {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if text.trim_start().starts_with('{') {
             // serde_json's messages give a line and column, never the content.
-            let map: serde_json::Map<String, Value> = serde_json::from_str(text).map_err(|e| FileError::Json(e.to_string()))?;
+            let map: serde_json::Map<String, Value> =
+                serde_json::from_str(text).map_err(|e| FileError::Json(e.to_string()))?;
             let mut values = Values::new();
             for (k, v) in map {
                 if !valid_name(&k) {
@@ -367,10 +370,10 @@ impl SecretResolver for PgSecretResolver {
         let mut values = Values::new();
         for name in names {
             let Some(s) = sealed.remove(name) else { return Err(ResolveError::NotFound { name: name.clone() }) };
-            let plain = self.key.open(&tenant, name, &s).map_err(|e| ResolveError::Unavailable {
-                name: name.clone(),
-                reason: e.to_string(),
-            })?;
+            let plain = self
+                .key
+                .open(&tenant, name, &s)
+                .map_err(|e| ResolveError::Unavailable { name: name.clone(), reason: e.to_string() })?;
             let text = String::from_utf8(plain).map_err(|_| ResolveError::Unavailable {
                 name: name.clone(),
                 reason: "the stored value is not UTF-8 text".to_owned(),
@@ -505,7 +508,13 @@ fn forms(value: &str) -> Vec<String> {
     base.push(
         value
             .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect(),
     );
     base.push(value.to_ascii_lowercase());
@@ -603,10 +612,16 @@ mod tests {
             u.query_pairs_mut().append_pair("k", secret);
             u.to_string()
         };
-        let e = s.error(NodeError::new("Http.Connect", format!("GET {url}: connection refused; body {}", json!(secret))));
+        let e =
+            s.error(NodeError::new("Http.Connect", format!("GET {url}: connection refused; body {}", json!(secret))));
         assert!(!e.message.contains("s3cr3t"), "{}", e.message);
-        assert!(e.message.starts_with("GET http://127.0.0.1:1/***?k=***: connection refused; body \"***\""), "{}", e.message);
-        let mut out = json!({"headers": {"authorization": format!("Bearer {secret}")}, secret: [1, {"x": secret}], "n": 1});
+        assert!(
+            e.message.starts_with("GET http://127.0.0.1:1/***?k=***: connection refused; body \"***\""),
+            "{}",
+            e.message
+        );
+        let mut out =
+            json!({"headers": {"authorization": format!("Bearer {secret}")}, secret: [1, {"x": secret}], "n": 1});
         s.value(&mut out);
         assert_eq!(out, json!({"headers": {"authorization": "Bearer ***"}, "***": [1, {"x": "***"}], "n": 1}));
         // Nothing to scrub: outputs pass unchanged.
@@ -686,7 +701,8 @@ mod tests {
         assert_eq!(r.config, json!({"url": "http://h/t0k", "method": "GET"}));
         assert_eq!(r.scrubber.text("t0k GET"), "*** ***");
         // No secret templates: no lookup at all (NoSecrets would fail one).
-        let plain = NodeEvent::from_value(json!({"node": {"id": "n", "type": "http"}, "config": {"url": "http://h/"}})).unwrap();
+        let plain = NodeEvent::from_value(json!({"node": {"id": "n", "type": "http"}, "config": {"url": "http://h/"}}))
+            .unwrap();
         assert!(resolve_config(&NoSecrets, &plain).await.unwrap().scrubber.is_empty());
     }
 
@@ -714,7 +730,12 @@ mod tests {
             ExecutionArn::parse("arn:aws:states:us-east-1:1:express:weft-x:0b4c:run"),
             Some(ExecutionArn { state_machine: "weft-x", name: "0b4c" })
         );
-        for bad in ["", "arn:aws:states:us-east-1:1:execution:weft-x", "arn:aws:states:us-east-1:1:stateMachine:m:1", "arn:aws:states:r:1:execution::n"] {
+        for bad in [
+            "",
+            "arn:aws:states:us-east-1:1:execution:weft-x",
+            "arn:aws:states:us-east-1:1:stateMachine:m:1",
+            "arn:aws:states:r:1:execution::n",
+        ] {
             assert_eq!(ExecutionArn::parse(bad), None, "{bad}");
         }
         assert_eq!(state_machine_name("arn:aws:states:r:1:stateMachine:weft-x:3"), Some("weft-x"));

@@ -145,11 +145,13 @@ impl Approvals {
     }
 
     pub async fn get(&self, tenant: &str, id: Uuid) -> Result<Option<Approval>, Error> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM approvals WHERE tenant_id = $1 AND id = $2")))
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM approvals WHERE tenant_id = $1 AND id = $2"
+        )))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// The status of the execution an approval of `tenant` belongs to (`None`: no such approval).

@@ -58,7 +58,8 @@ impl Cron {
         let hours = field(1, "hour", 0, 23, &[], 0)?;
         let days = field(2, "day of month", 1, 31, &[], 0)?;
         let months = field(3, "month", 1, 12, &MONTHS, 1)?;
-        let weekdays_raw = if aws { field(4, "day of week", 1, 7, &DAYS, 1)? } else { field(4, "day of week", 0, 7, &DAYS, 0)? };
+        let weekdays_raw =
+            if aws { field(4, "day of week", 1, 7, &DAYS, 1)? } else { field(4, "day of week", 0, 7, &DAYS, 0)? };
         // Normalise to Sunday = bit 0.
         let weekdays = if aws {
             (weekdays_raw.bits >> 1) as u8 & 0x7f
@@ -285,7 +286,10 @@ mod tests {
     #[test]
     fn latest_due_skips_missed_times() {
         let c = Cron::parse("0 * * * *").unwrap();
-        assert_eq!(c.latest_due(at("2026-11-30T05:00:00Z"), at("2026-11-30T08:30:00Z")), Some(at("2026-11-30T08:00:00Z")));
+        assert_eq!(
+            c.latest_due(at("2026-11-30T05:00:00Z"), at("2026-11-30T08:30:00Z")),
+            Some(at("2026-11-30T08:00:00Z"))
+        );
         assert_eq!(c.latest_due(at("2026-11-30T08:00:00Z"), at("2026-11-30T08:59:59Z")), None);
     }
 }

@@ -22,7 +22,7 @@ pub mod signature;
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use approvals::{Approval, Approvals, Claim, Decision, DecideError};
+pub use approvals::{Approval, Approvals, Claim, DecideError, Decision};
 pub use registry::{GraphTrigger, Registry, TriggerRow};
 
 #[derive(Debug, thiserror::Error)]

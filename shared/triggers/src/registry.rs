@@ -134,12 +134,14 @@ impl Registry {
             .await?;
             ids.push(row_id);
         }
-        sqlx::query("UPDATE triggers SET enabled = false WHERE tenant_id = $1 AND workflow_id = $2 AND NOT (id = ANY($3))")
-            .bind(tenant)
-            .bind(workflow_id)
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE triggers SET enabled = false WHERE tenant_id = $1 AND workflow_id = $2 AND NOT (id = ANY($3))",
+        )
+        .bind(tenant)
+        .bind(workflow_id)
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         self.list(tenant, workflow_id).await
     }

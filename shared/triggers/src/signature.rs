@@ -56,7 +56,13 @@ pub enum SignatureError {
 }
 
 /// Checks a delivery. `now` is unix seconds.
-pub fn verify(secret: &[u8], timestamp: Option<&str>, signature: Option<&str>, body: &[u8], now: i64) -> Result<(), SignatureError> {
+pub fn verify(
+    secret: &[u8],
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureError> {
     let timestamp = timestamp.ok_or(SignatureError::Missing("X-Weft-Timestamp"))?;
     let signature = signature.ok_or(SignatureError::Missing("X-Weft-Signature"))?;
     let ts: i64 = timestamp.trim().parse().map_err(|_| SignatureError::BadTimestamp)?;
@@ -64,11 +70,7 @@ pub fn verify(secret: &[u8], timestamp: Option<&str>, signature: Option<&str>, b
         return Err(SignatureError::TooOld);
     }
     let expected = sign(secret, ts, body);
-    if expected.as_bytes().ct_eq(signature.trim().as_bytes()).into() {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    if expected.as_bytes().ct_eq(signature.trim().as_bytes()).into() { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
 /// A new random webhook secret, as the hex text the sender uses as the HMAC key.

@@ -44,7 +44,13 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { rate_limit: 0, max_body_bytes: 256 * 1024, jwks_url: None, publisher: Arc::new(fn_api::publish::StoreOnly), redis_url: None }
+        Self {
+            rate_limit: 0,
+            max_body_bytes: 256 * 1024,
+            jwks_url: None,
+            publisher: Arc::new(fn_api::publish::StoreOnly),
+            redis_url: None,
+        }
     }
 }
 
@@ -102,7 +108,8 @@ pub fn claims(tenant: &str, role: &str) -> Value {
 }
 
 pub fn sign_hs(claims: &Value, secret: &[u8]) -> String {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret).expect("key")).expect("sign")
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret).expect("key"))
+        .expect("sign")
 }
 
 pub fn sign_rs(claims: &Value, pem: &[u8], kid: &str) -> String {
@@ -189,7 +196,8 @@ pub async fn send(router: &axum::Router, req: Request<Body>) -> Reply {
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("non-JSON body ({status}): {}", String::from_utf8_lossy(&bytes)))
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("non-JSON body ({status}): {}", String::from_utf8_lossy(&bytes)))
     };
     Reply { status, headers, body }
 }

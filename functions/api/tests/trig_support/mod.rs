@@ -47,7 +47,8 @@ pub async fn env_with(options: Options) -> Option<Env> {
         .expect("functions")
         .with_approval(local_functions::fn_approval::ApprovalFunction::new(pool.clone()));
     let store = Arc::new(sfn_server::PgStore::from_pool(pool));
-    let sfn = sfn_server::SfnState::open(store, engine::EngineConfig::new(Arc::new(functions))).await.expect("sfn state");
+    let sfn =
+        sfn_server::SfnState::open(store, engine::EngineConfig::new(Arc::new(functions))).await.expect("sfn state");
     let verifier = sfn_server::Verifier::new([sfn_credentials.clone()]);
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, sfn_server::router(sfn, verifier)).await;
@@ -59,7 +60,8 @@ impl Env {
     /// Creates and publishes `graph` as an editor of `tenant`; returns the workflow id.
     pub async fn publish(&self, tenant: &str, graph: Value) -> String {
         let id = self.app.create(tenant, graph).await;
-        let r = self.app.call("POST", &format!("/v1/workflows/{id}/versions"), Some(&token(tenant, "editor")), None).await;
+        let r =
+            self.app.call("POST", &format!("/v1/workflows/{id}/versions"), Some(&token(tenant, "editor")), None).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         id
     }
@@ -67,7 +69,12 @@ impl Env {
     pub async fn start(&self, tenant: &str, workflow: &str, input: Value) -> String {
         let r = self
             .app
-            .call("POST", &format!("/v1/workflows/{workflow}/executions"), Some(&token(tenant, "editor")), Some(json!({"input": input})))
+            .call(
+                "POST",
+                &format!("/v1/workflows/{workflow}/executions"),
+                Some(&token(tenant, "editor")),
+                Some(json!({"input": input})),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["id"].as_str().expect("id").to_owned()

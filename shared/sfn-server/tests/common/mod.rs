@@ -100,7 +100,10 @@ pub async fn create(client: &Client, name: &str, definition: &Value) -> String {
 }
 
 /// Polls DescribeExecution until the status is not RUNNING (30 s at most).
-pub async fn finished(client: &Client, arn: &str) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+pub async fn finished(
+    client: &Client,
+    arn: &str,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
     for _ in 0..3000 {
         let d = client.describe_execution().execution_arn(arn).send().await.unwrap();
         if d.status != ExecutionStatus::Running {
@@ -116,7 +119,14 @@ pub async fn history(client: &Client, arn: &str) -> Vec<aws_sdk_sfn::types::Hist
     let mut out = Vec::new();
     let mut token = None;
     loop {
-        let page = client.get_execution_history().execution_arn(arn).set_next_token(token).max_results(50).send().await.unwrap();
+        let page = client
+            .get_execution_history()
+            .execution_arn(arn)
+            .set_next_token(token)
+            .max_results(50)
+            .send()
+            .await
+            .unwrap();
         out.extend(page.events);
         token = page.next_token;
         if token.is_none() {
@@ -126,7 +136,11 @@ pub async fn history(client: &Client, arn: &str) -> Vec<aws_sdk_sfn::types::Hist
 }
 
 /// Polls the history until an event of type `ty` appears (30 s at most).
-pub async fn wait_for_event(client: &Client, arn: &str, ty: aws_sdk_sfn::types::HistoryEventType) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
+pub async fn wait_for_event(
+    client: &Client,
+    arn: &str,
+    ty: aws_sdk_sfn::types::HistoryEventType,
+) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
     for _ in 0..3000 {
         let events = history(client, arn).await;
         if events.iter().any(|e| e.r#type == ty) {
