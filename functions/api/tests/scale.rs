@@ -49,17 +49,19 @@ fn large_graphs_are_created_compiled_published_and_run_on_2_mib_stacks() {
         let functions = local_functions::LocalFunctions::from_env().expect("functions");
         let sfn =
             sfn_server::SfnState::open(store, engine::EngineConfig::new(Arc::new(functions))).await.expect("sfn state");
+        let credentials = sfn_server::Credentials::generate();
+        let verifier = sfn_server::Verifier::new([credentials.clone()]);
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, sfn_server::router(sfn)).await;
+            let _ = axum::serve(listener, sfn_server::router(sfn, verifier)).await;
         });
-        let publisher = fn_api::publish::SfnPublisher::from_config(Some(&url), None, ROLE.to_owned()).await;
+        let client = sfn_server::sdk::local_client(&url, &credentials);
+        let publisher = fn_api::publish::SfnPublisher::new(client.clone(), ROLE.to_owned());
         let options =
             Options { publisher: Arc::new(publisher), max_body_bytes: shapes::BODY_LIMIT, ..Options::default() };
         let Some(app) = setup_with(options).await else {
             server.abort();
             return;
         };
-        let client = sfn_server::sdk::local_client(&url);
         let t = token("acme", "editor");
 
         let nest = compiler::MAX_NESTING;
