@@ -27,7 +27,7 @@ pub struct NodeEvent {
     pub node: NodeRef,
     /// The node's `data`, with every template resolved by the state machine except
     /// `{{ secrets.NAME }}`, which stays verbatim for the function to resolve at run time (see
-    /// [`resolve_secrets`]) so secret values never enter execution state.
+    /// [`resolve_declared_secrets`]) so secret values never enter execution state.
     #[serde(default)]
     pub config: Value,
     #[serde(default)]
@@ -276,23 +276,6 @@ fn secret_templates(s: &str) -> Vec<(usize, usize, &str)> {
     found
 }
 
-/// Every string of `value` (not object keys), depth-first, without recursion.
-fn for_each_string_mut(
-    value: &mut Value,
-    f: &mut dyn FnMut(&mut String) -> Result<(), NodeError>,
-) -> Result<(), NodeError> {
-    let mut stack = vec![value];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::String(s) => f(s)?,
-            Value::Array(items) => stack.extend(items.iter_mut().rev()),
-            Value::Object(map) => stack.extend(map.values_mut().rev()),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 /// The names of the secrets `config` refers to with `{{ secrets.NAME }}` (in string values, at
 /// any depth). What a function must resolve before it runs; empty for most nodes.
 pub fn secret_names(config: &Value) -> std::collections::BTreeSet<String> {
@@ -309,35 +292,6 @@ pub fn secret_names(config: &Value) -> std::collections::BTreeSet<String> {
         }
     }
     names
-}
-
-/// Replaces every `{{ secrets.NAME }}` in the string values of `config` using `lookup`.
-/// A string that is exactly one secret template becomes the secret; otherwise it is interpolated.
-/// Node functions call this through `tenant-secrets` (`resolve_config`), which finds the values
-/// for the execution's tenant and scrubs them from what the function returns.
-pub fn resolve_secrets(config: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), NodeError> {
-    for_each_string_mut(config, &mut |s| {
-        if !s.contains("{{") {
-            return Ok(());
-        }
-        let templates = secret_templates(s);
-        if templates.is_empty() {
-            return Ok(());
-        }
-        let mut out = String::with_capacity(s.len());
-        let mut last = 0;
-        for (start, end, name) in templates {
-            let Some(v) = lookup(name) else {
-                return Err(NodeError::new(error_names::SECRET_NOT_FOUND, format!("secret `{name}` is not defined")));
-            };
-            out.push_str(&s[last..start]);
-            out.push_str(&v);
-            last = end;
-        }
-        out.push_str(&s[last..]);
-        *s = out;
-        Ok(())
-    })
 }
 
 #[cfg(test)]
@@ -361,14 +315,18 @@ mod tests {
     fn secrets_resolve_and_missing_ones_fail_by_name() {
         let mut cfg =
             json!({"h": {"Authorization": "Bearer {{ secrets.TOKEN }}"}, "x": ["{{secrets.TOKEN}}", "{{ input.a }}"]});
-        resolve_secrets(&mut cfg, &|n| (n == "TOKEN").then(|| "t0k".to_owned())).unwrap();
+        let refs = secret_refs(&cfg);
+        resolve_declared_secrets(&mut cfg, &refs, &|n| (n == "TOKEN").then(|| "t0k".to_owned())).unwrap();
         assert_eq!(cfg, json!({"h": {"Authorization": "Bearer t0k"}, "x": ["t0k", "{{ input.a }}"]}));
-        let err = resolve_secrets(&mut json!("{{ secrets.NOPE }}"), &|_| None).unwrap_err();
+        let mut nope = json!("{{ secrets.NOPE }}");
+        let refs = secret_refs(&nope);
+        let err = resolve_declared_secrets(&mut nope, &refs, &|_| None).unwrap_err();
         assert_eq!(err.name, "Secret.NotFound");
         assert!(err.message.contains("NOPE"));
         // Unclosed and non-secret templates stay as they are.
         let mut cfg = json!(["{{ secrets.A }}{{ nodes.x }}{{ secrets.B", "a{{secrets.A}}b{{ secrets.A }}"]);
-        resolve_secrets(&mut cfg, &|n| Some(format!("<{n}>"))).unwrap();
+        let refs = secret_refs(&cfg);
+        resolve_declared_secrets(&mut cfg, &refs, &|n| Some(format!("<{n}>"))).unwrap();
         assert_eq!(cfg, json!(["<A>{{ nodes.x }}{{ secrets.B", "a<A>b<A>"]));
     }
 
@@ -388,7 +346,6 @@ mod tests {
             deep = Value::Array(vec![deep]);
         }
         assert_eq!(secret_names(&deep).len(), 1);
-        resolve_secrets(&mut deep, &|_| Some("v".to_owned())).unwrap();
         // Dropping a deeply nested Value recurses in serde_json itself; leak it in this test.
         std::mem::forget(deep);
     }
