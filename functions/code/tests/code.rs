@@ -86,10 +86,18 @@ async fn infinite_loop_is_stopped_by_the_time_limit() {
 
 #[tokio::test]
 async fn config_timeout_only_lowers_the_limit() {
+    // The function's own limit is 60 s; the node's 0.1 s wins. Stopping in well under the 60 s
+    // shows that, with room for a loaded machine (a tight bound here would flake).
+    let f = CodeFunction::new(Limits { timeout: Duration::from_secs(60), ..Limits::default() });
     let started = Instant::now();
-    let err = run(json!({"source": "while (true) {}", "timeout_seconds": 0.1}), json!({})).await.unwrap_err();
+    let err = f.run(event(json!({"source": "while (true) {}", "timeout_seconds": 0.1}), json!({}))).await.unwrap_err();
     assert_eq!(err.name, "Code.Timeout");
-    assert!(started.elapsed() < Duration::from_millis(450), "took {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    // And a node cannot raise it: 120 s asked, the 0.5 s limit of `run` applies.
+    let started = Instant::now();
+    let err = run(json!({"source": "while (true) {}", "timeout_seconds": 120}), json!({})).await.unwrap_err();
+    assert_eq!(err.name, "Code.Timeout");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
 }
 
 #[tokio::test]

@@ -31,8 +31,10 @@ fn namespace() -> String {
 async fn two_levels_with_ttl_and_write_through() {
     let Some(conn) = redis().await else { return };
     let ns = namespace();
-    let a = Cache::new(conn.clone(), &ns, 2, Duration::from_millis(100), 60);
-    let b = Cache::new(conn.clone(), &ns, 2, Duration::from_millis(100), 60);
+    // An L1 TTL far above a Redis round trip, so "still stale before the TTL" holds on a loaded
+    // machine too.
+    let a = Cache::new(conn.clone(), &ns, 2, Duration::from_millis(1500), 60);
+    let b = Cache::new(conn.clone(), &ns, 2, Duration::from_millis(1500), 60);
 
     assert_eq!(a.get("k").await, None);
     assert!(a.put_if_absent("k", b"one".to_vec(), Kind::Mutable).await);
@@ -44,12 +46,12 @@ async fn two_levels_with_ttl_and_write_through() {
     assert_eq!(a.get("k").await.as_deref(), Some(&b"two"[..]));
     // b's L1 still has the old value until its TTL passes, then reads Redis again.
     assert_eq!(b.get("k").await.as_deref(), Some(&b"one"[..]));
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     assert_eq!(b.get("k").await.as_deref(), Some(&b"two"[..]));
 
     // Immutable entries stay in L1 past the TTL; the LRU evicts beyond capacity.
     a.put("v1", b"x".to_vec(), Kind::Immutable).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     assert!(a.in_l1("v1"));
     a.put("v2", b"y".to_vec(), Kind::Immutable).await;
     a.put("v3", b"z".to_vec(), Kind::Immutable).await;
