@@ -205,9 +205,8 @@ async fn clients_that_hang_up_mid_start_leave_no_execution_behind() {
     for e in &items {
         assert_eq!(e["status"], "SUCCEEDED", "a start whose client hung up still runs to the end: {e}");
     }
-    let pool = sqlx_pool(&db).await;
-    let orphans: i64 = sqlx_scalar(&pool, "SELECT count(*) FROM executions WHERE execution_arn IS NULL").await;
-    assert_eq!(orphans, 0, "no execution row without an ARN");
+    let orphans = psql(&db, "SELECT count(*) FROM executions WHERE execution_arn IS NULL");
+    assert_eq!(orphans, "0", "no execution row without an ARN");
     // Not vacuous: a good part of the abandoned requests got as far as writing their row.
     assert!(items.len() >= 5, "only {} of 200 abandoned starts got a row; widen the hang-up times", items.len());
 }
@@ -289,40 +288,35 @@ async fn interrupted_starts_are_adopted_or_failed_at_restart() {
     // Two rows as a process that died right after the INSERT leaves them: one whose execution
     // Step Functions never saw, one whose StartExecution went through before the death (the
     // execution itself is started through the store the endpoint reads at restart).
-    let pool = sqlx_pool(&db).await;
     let never = uuid::Uuid::new_v4();
     let ran = uuid::Uuid::new_v4();
     for id in [never, ran] {
-        sqlx_exec(
-            &pool,
+        psql(
+            &db,
             &format!(
                 "INSERT INTO executions (id, tenant_id, workflow_id, version, status, input, started_by) \
                  SELECT '{id}', tenant_id, workflow_id, version, 'PENDING', '{{}}'::json, 'test' FROM executions WHERE id = '{done}'"
             ),
-        )
-        .await;
+        );
     }
     // The `ran` one: a copy of the finished execution's Step Functions record under its name.
-    let done_arn: String =
-        sqlx_scalar(&pool, &format!("SELECT execution_arn FROM executions WHERE id = '{done}'")).await;
+    let done_arn = psql(&db, &format!("SELECT execution_arn FROM executions WHERE id = '{done}'"));
     let ran_arn = done_arn.replace(&done, &ran.to_string());
-    sqlx_exec(
-        &pool,
+    psql(
+        &db,
         &format!(
             "INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc) \
              SELECT '{ran_arn}', state_machine, status, start_date, \
                     (replace(doc::text, '{done}', '{ran}'))::json FROM sfn_executions WHERE arn = '{done_arn}'"
         ),
-    )
-    .await;
-    sqlx_exec(
-        &pool,
+    );
+    psql(
+        &db,
         &format!(
             "INSERT INTO sfn_history_events (execution_arn, id, event) \
              SELECT '{ran_arn}', id, event FROM sfn_history_events WHERE execution_arn = '{done_arn}'"
         ),
-    )
-    .await;
+    );
 
     let second = Serve::start(&db, &redis, 0, &[]);
     let api = Api::new(&second.base, "acme");
@@ -525,29 +519,12 @@ impl Drop for OwnRedis {
     }
 }
 
-// --- direct SQL for setting up and checking rows (through psql: no sqlx in the CLI's tests) ---
-
-struct Psql(String);
-
-async fn sqlx_pool(db: &str) -> Psql {
-    Psql(db.to_owned())
-}
+// --- direct SQL for setting up and checking rows ---
 
 fn psql(db: &str, sql: &str) -> String {
     let out = Command::new("psql").args([db, "-v", "ON_ERROR_STOP=1", "-tAc", sql]).output().expect("psql");
     assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-async fn sqlx_exec(pool: &Psql, sql: &str) {
-    psql(&pool.0, sql);
-}
-
-async fn sqlx_scalar<T: std::str::FromStr>(pool: &Psql, sql: &str) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    psql(&pool.0, sql).parse().expect("scalar")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

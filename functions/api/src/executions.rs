@@ -272,14 +272,13 @@ async fn start_target(
     let arn = match started {
         Ok(out) => out.execution_arn().to_owned(),
         Err(err) => {
-            let code = err.code().unwrap_or("").to_owned();
             // Nothing started: forget the row so a retry (with or without the key) starts afresh.
             let _ =
                 sqlx::query("DELETE FROM executions WHERE id = $1 AND status = 'PENDING' AND execution_arn IS NULL")
                     .bind(id)
                     .execute(pool)
                     .await;
-            return Err(start_error(&code, err));
+            return Err(start_error(err));
         }
     };
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -297,8 +296,8 @@ async fn start_target(
 }
 
 /// What a refused `StartExecution`/`StartSyncExecution` means for the caller.
-fn start_error<E: ProvideErrorMetadata + std::fmt::Debug>(code: &str, err: E) -> ApiError {
-    match code {
+fn start_error<E: ProvideErrorMetadata + std::fmt::Debug>(err: E) -> ApiError {
+    match err.code().unwrap_or("") {
         "ExecutionLimitExceeded" | "ThrottlingException" => {
             let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", "too many executions; retry shortly");
             e.retry_after = Some(1);
@@ -383,8 +382,7 @@ async fn start_sync_target(
         }
         Ok(Err(err)) => {
             let _ = sqlx::query("DELETE FROM executions WHERE id = $1").bind(id).execute(pool).await;
-            let code = err.code().unwrap_or("").to_owned();
-            return Err(start_error(&code, err));
+            return Err(start_error(err));
         }
         Ok(Ok(out)) => {
             let status = match out.status().as_str() {

@@ -161,18 +161,6 @@ pub async fn receive_webhook_at(
         serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the body must be JSON (the execution's input): {e}")))?
     };
-    // Refused before the delivery is recorded (`executions::start` checks it again).
-    let size = input.to_string().len();
-    if size > crate::executions::MAX_INPUT_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "the execution input is {size} bytes; Step Functions accepts at most {} bytes (256 KiB)",
-                crate::executions::MAX_INPUT_BYTES
-            ),
-        ));
-    }
     if !reg.record_delivery(trigger.id, &sig, now).await.map_err(ApiError::unavailable)? {
         return Err(ApiError::new(StatusCode::CONFLICT, "replayed", "this delivery (signature) was already accepted"));
     }

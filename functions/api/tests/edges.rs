@@ -5,8 +5,7 @@
 mod common;
 mod trig_support;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use common::*;
 use serde_json::{Value, json};
 use trig_support::*;
@@ -229,17 +228,6 @@ fn hook_graph() -> Value {
     let mut g = graph("hooked");
     g["triggers"] = json!([{"type": "webhook"}, {"type": "schedule", "cron": "0 0 1 1 *"}]);
     g
-}
-
-fn delivery(workflow: &str, timestamp: i64, signature: &str, body: &str) -> Request<Body> {
-    Request::builder()
-        .method("POST")
-        .uri(format!("/v1/hooks/{workflow}"))
-        .header("content-type", "application/json")
-        .header("x-weft-timestamp", timestamp.to_string())
-        .header("x-weft-signature", signature)
-        .body(Body::from(body.to_owned()))
-        .expect("request")
 }
 
 async fn triggers_of(env: &Env, wf: &str) -> Vec<Value> {

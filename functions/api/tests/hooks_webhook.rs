@@ -17,17 +17,6 @@ fn hook_graph() -> Value {
     g
 }
 
-fn delivery(workflow: &str, timestamp: i64, signature: &str, body: &str) -> Request<Body> {
-    Request::builder()
-        .method("POST")
-        .uri(format!("/v1/hooks/{workflow}"))
-        .header("content-type", "application/json")
-        .header("x-weft-timestamp", timestamp.to_string())
-        .header("x-weft-signature", signature)
-        .body(Body::from(body.to_owned()))
-        .expect("request")
-}
-
 async fn executions(env: &Env, workflow: &str) -> Vec<Value> {
     let r = env
         .app

@@ -10,8 +10,7 @@ mod trig_support;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use common::*;
 use serde_json::{Value, json};
@@ -85,15 +84,8 @@ async fn every_start_path_runs_the_alias_version() {
     let secret = hook["webhook"]["secret"].as_str().expect("secret").to_owned();
     let now = Utc::now().timestamp();
     let body = "{}";
-    let delivery = Request::builder()
-        .method("POST")
-        .uri(format!("/v1/hooks/{wf}"))
-        .header("content-type", "application/json")
-        .header("x-weft-timestamp", now.to_string())
-        .header("x-weft-signature", triggers::signature::sign(secret.as_bytes(), now, body.as_bytes()))
-        .body(Body::from(body))
-        .expect("request");
-    let r = env.app.raw(delivery).await;
+    let signature = triggers::signature::sign(secret.as_bytes(), now, body.as_bytes());
+    let r = env.app.raw(delivery(&wf, now, &signature, body)).await;
     assert!(r.status.is_success(), "{}", r.body);
     let hooked = r.body["execution_id"].as_str().or_else(|| r.body["id"].as_str()).expect("execution id").to_owned();
     assert_v1(&env.finish("acme", &hooked).await, "webhook");

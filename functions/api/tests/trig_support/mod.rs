@@ -119,3 +119,15 @@ pub fn approval_graph(timeout_seconds: u64) -> Value {
            "edges": [{"id": "e1", "source": "start", "target": "review"},
                      {"id": "e2", "source": "review", "target": "done"}]})
 }
+
+/// A webhook delivery of `body` to `workflow`, as a sender signs it.
+pub fn delivery(workflow: &str, timestamp: i64, signature: &str, body: &str) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("/v1/hooks/{workflow}"))
+        .header("content-type", "application/json")
+        .header("x-weft-timestamp", timestamp.to_string())
+        .header("x-weft-signature", signature)
+        .body(axum::body::Body::from(body.to_owned()))
+        .expect("request")
+}
