@@ -18,8 +18,8 @@
 //! served.)
 //!
 //! A recorder loop copies every unfinished execution's history into node-level events and final
-//! statuses (`fn_api::executions::record_active`), as the `recorder` Lambda does from EventBridge
-//! in AWS.
+//! statuses (`executions::Executions::run_recorder`), as the `recorder` Lambda does from
+//! EventBridge in AWS.
 //!
 //! Restarts: executions RUNNING when the process died are marked FAILED with error
 //! `Weft.EngineRestarted` by the endpoint at start-up (a database-only step: start-up never calls
@@ -119,20 +119,31 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     .await?;
 
     // One pool per role: request handlers, running executions and the recorder each have their
-    // own, so none of them can exhaust the others' connections under load.
+    // own, so none of them can exhaust the others' connections under load. The engine's and the
+    // recorder's commits are deferred (nobody waits on them; see `store::Durability`); the api's
+    // are flushed, and each flush makes every deferred commit before it durable too, so what a
+    // client is answered (a `?wait=true` outcome, say) survives a crash.
     let engine_pool = step(
         "connecting the engine's pool",
-        store::Store::connect(&config.database_url, config.engine_database_max_connections),
+        store::Store::connect_with(
+            &config.database.url,
+            config.database.engine_max_connections,
+            store::Durability::Deferred,
+        ),
     )
     .await?
     .pool()
     .clone();
     let recorder_store = step(
         "connecting the recorder's pool",
-        store::Store::connect(&config.database_url, config.recorder_database_max_connections),
+        store::Store::connect_with(
+            &config.database.url,
+            config.database.recorder_max_connections,
+            store::Durability::Deferred,
+        ),
     )
     .await?;
-    let recorder_state = state.with_store(recorder_store);
+    let recorder = state.executions().with_store(recorder_store);
 
     // Secrets come from the tenant owning each execution (found by its ARN), sealed with the
     // api's key: the same resolver the deployed functions use, on the api's pool.
@@ -153,7 +164,7 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     )
     .await?;
     tracing::info!(?recovery, "step functions endpoint ready");
-    let started_at = step("reading the database clock", fn_api::executions::db_now(&state)).await?;
+    let started_at = step("reading the database clock", state.executions().db_now()).await?;
 
     let api = fn_api::app(state.clone());
     let endpoint_app = sfn_server::router(sfn, sfn_server::Verifier::new([credentials.clone()]));
@@ -178,87 +189,12 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
 
     // Starts a previous process left half-done are resolved once this process serves, since
     // that needs the Step Functions endpoint (this process's own, or AWS's).
-    tokio::spawn(recorder(recorder_state, started_at));
-    fn_api::schedules::spawn(state.clone());
+    let settings = executions::recorder::RecorderSettings::new(
+        Duration::from_millis(config.recorder.interval_ms),
+        state.waits().sync,
+    );
+    tokio::spawn(async move { recorder.run_recorder(settings, started_at).await });
+    executions::schedules::spawn(fn_api::trigger_routes::registry(&state), Arc::new(state.executions().clone()));
     server.await.context("the server task")??;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves interrupted starts (see `fn_api::executions::sweep_orphans`): first those a
-/// previous process left (everything that started before this one), then, on every later pass,
-/// those older than any start in flight could be.
-async fn sweep(state: &fn_api::AppState, cutoff: Option<chrono::DateTime<chrono::Utc>>) {
-    use fn_api::executions::{START_GRACE, db_now, sweep_orphans};
-    let cutoffs = match cutoff {
-        Some(at) => Ok((at, at)),
-        None => db_now(state).await.map(|now| {
-            let grace = chrono::Duration::from_std(START_GRACE).unwrap_or_default();
-            let sync = chrono::Duration::from_std(fn_api::exec_routes::sync_wait()).unwrap_or_default();
-            (now - grace, now - grace - sync)
-        }),
-    };
-    let result = match cutoffs {
-        Ok((pending, sync)) => sweep_orphans(state, pending, sync, Duration::from_secs(5)).await,
-        Err(err) => Err(err),
-    };
-    match result {
-        Ok(0) => {}
-        Ok(n) => {
-            tracing::warn!(count = n, "interrupted starts resolved (adopted, or FAILED with Weft.StartInterrupted)")
-        }
-        Err(err) => tracing::warn!(%err, "could not check for interrupted starts; will retry"),
-    }
-}
-
-/// Keeps `executions` rows and `execution_events` current for every unfinished execution.
-/// An execution whose history did not change is looked at less and less often (250 ms doubling
-/// to 5 s), so thousands of long waits (delays, approvals) cost little; readers of an execution
-/// (GET, SSE) record it themselves, so they never wait for this loop.
-async fn recorder(state: fn_api::AppState, started_at: chrono::DateTime<chrono::Utc>) {
-    use futures::StreamExt as _;
-    use std::collections::HashMap;
-    use std::time::Instant;
-    let base = Duration::from_millis(
-        std::env::var("WEFT_RECORDER_INTERVAL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(250),
-    );
-    let max = Duration::from_secs(5).max(base);
-    let mut schedule: HashMap<uuid::Uuid, (Instant, Duration)> = HashMap::new();
-    sweep(&state, Some(started_at)).await;
-    let mut last_sweep = Instant::now();
-    loop {
-        if last_sweep.elapsed() >= Duration::from_secs(5) {
-            sweep(&state, None).await;
-            last_sweep = Instant::now();
-        }
-        match fn_api::executions::active_ids(&state, 10_000).await {
-            Ok(ids) => {
-                let now = Instant::now();
-                let live: std::collections::HashSet<_> = ids.iter().copied().collect();
-                schedule.retain(|id, _| live.contains(id));
-                let due: Vec<_> =
-                    ids.into_iter().filter(|id| schedule.get(id).is_none_or(|(at, _)| *at <= now)).collect();
-                let results: Vec<_> = futures::stream::iter(due)
-                    .map(|id| {
-                        let state = state.clone();
-                        async move { (id, fn_api::executions::record(&state, id).await) }
-                    })
-                    .buffer_unordered(8)
-                    .collect()
-                    .await;
-                for (id, result) in results {
-                    let interval = match result {
-                        Ok(true) => base,
-                        Ok(false) => schedule.get(&id).map_or(base, |(_, i)| (*i * 2).min(max)),
-                        Err(err) => {
-                            tracing::warn!(%err, execution = %id, "recording failed; will retry");
-                            max
-                        }
-                    };
-                    schedule.insert(id, (Instant::now() + interval, interval));
-                }
-            }
-            Err(err) => tracing::warn!(%err, "recorder pass failed; retrying"),
-        }
-        tokio::time::sleep(base).await;
-    }
 }

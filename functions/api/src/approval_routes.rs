@@ -288,7 +288,7 @@ const MAX_OUTPUT_BYTES: usize = 256 * 1024;
 /// The status of the approval's execution if that execution is over.
 async fn ended_execution(store: &Approvals, tenant: &str, id: Uuid) -> Result<Option<String>, ApiError> {
     let status = store.execution_status(tenant, id).await.map_err(store_error)?;
-    Ok(status.filter(|s| crate::executions::is_terminal(s)))
+    Ok(status.filter(|s| executions::is_terminal(s)))
 }
 
 fn execution_over(status: &str) -> ApiError {

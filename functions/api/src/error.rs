@@ -99,6 +99,35 @@ impl From<store::StoreError> for ApiError {
     }
 }
 
+/// The execution domain's errors at the HTTP edge: the client's mistakes are 4xx, unavailable
+/// dependencies 503 (or 429 when Step Functions throttles), broken invariants 500.
+impl From<executions::ExecError> for ApiError {
+    fn from(err: executions::ExecError) -> Self {
+        use executions::ExecError as E;
+        let message = err.to_string();
+        match err {
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Disabled => ApiError::new(StatusCode::CONFLICT, "executions_disabled", message),
+            E::InputTooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
+            E::NotPublished(_) => ApiError::new(StatusCode::CONFLICT, "not_published", message),
+            E::InvalidInput(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message),
+            E::BadRequest(_) | E::NotExpress => ApiError::bad_request(message),
+            E::IdempotencyConflict => ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", message),
+            E::NotStarted => ApiError::new(StatusCode::CONFLICT, "not_started", message),
+            E::NotRunning(_) => ApiError::new(StatusCode::CONFLICT, "not_running", message),
+            E::NotRedrivable(_) => ApiError::new(StatusCode::CONFLICT, "not_redrivable", message),
+            E::Throttled => {
+                let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", message);
+                e.retry_after = Some(1);
+                e
+            }
+            E::Store(e) => ApiError::from(e),
+            E::Database(_) | E::StepFunctions(_) => ApiError::unavailable(message),
+            E::Internal(_) => ApiError::internal(message),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

@@ -9,25 +9,24 @@
 //! cause) and the client should close. Responses are bounded in time, so this works where a
 //! response cannot stay open (API Gateway and Lambda buffer it and deliver it whole).
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use futures::SinkExt as _;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::executions::{self, ListQuery, StartRequest, StopRequest};
-use crate::executions::{Execution, ExecutionPage};
 use crate::extract::{Caller, Json, Path, Query};
 use crate::routes::{AuthErrors, BodyErrors};
 use auth::Role;
+use executions::{Execution, ExecutionPage, Mode, Start};
 
 fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
     let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
@@ -41,19 +40,50 @@ pub struct StartQuery {
     pub wait: Option<bool>,
 }
 
-fn env_ms(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+/// The body of `POST /v1/workflows/{id}/executions`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    #[serde(default = "empty_object")]
+    pub input: Value,
 }
 
-/// `WEFT_SYNC_WAIT_MS` (default 30,000): how long `?wait=true` waits for a result.
-pub fn sync_wait() -> Duration {
-    static V: OnceLock<u64> = OnceLock::new();
-    Duration::from_millis(*V.get_or_init(|| env_ms("WEFT_SYNC_WAIT_MS", 30_000)))
+fn empty_object() -> Value {
+    json!({})
 }
 
-fn sse_wait() -> u64 {
-    static V: OnceLock<u64> = OnceLock::new();
-    *V.get_or_init(|| env_ms("WEFT_SSE_WAIT_MS", 20_000))
+/// The body of `POST /v1/executions/{id}/stop`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopRequest {
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// Filters of `GET /v1/executions`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// PENDING, RUNNING, SUCCEEDED, FAILED, ABORTED or TIMED_OUT.
+    #[param(pattern = "^(PENDING|RUNNING|SUCCEEDED|FAILED|ABORTED|TIMED_OUT)$")]
+    pub status: Option<String>,
+    pub workflow_id: Option<Uuid>,
+    /// RFC 3339: started at or after.
+    pub started_after: Option<DateTime<Utc>>,
+    /// RFC 3339: started before.
+    pub started_before: Option<DateTime<Utc>>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+}
+
+impl From<ListQuery> for executions::ListFilter {
+    fn from(q: ListQuery) -> Self {
+        let ListQuery { status, workflow_id, started_after, started_before, cursor, limit } = q;
+        Self { status, workflow_id, started_after, started_before, cursor, limit }
+    }
 }
 
 /// `POST /v1/workflows/{id}/executions`
@@ -80,19 +110,30 @@ pub async fn start_execution(
     Json(body): Json<StartRequest>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Editor)?;
-    // Inputs over Step Functions' limit are refused (413) by `executions::start`/`start_sync`.
-    if q.wait == Some(true) {
-        let execution =
-            executions::start_sync(&state, &caller.tenant, &caller.subject, id, body.input, sync_wait()).await?;
+    // Inputs over Step Functions' limit are refused (413) by `Executions::start`.
+    let mode = if q.wait == Some(true) {
+        Mode::Sync { wait: state.waits().sync }
+    } else {
+        let key = match headers.get("idempotency-key") {
+            Some(v) => {
+                Some(v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?.to_owned())
+            }
+            None => None,
+        };
+        Mode::Async { idempotency_key: key }
+    };
+    let sync = matches!(mode, Mode::Sync { .. });
+    let start = Start {
+        tenant: caller.tenant.clone(),
+        started_by: caller.subject.clone(),
+        workflow_id: id,
+        input: body.input,
+        mode,
+    };
+    let execution = state.executions().start(start).await?;
+    if sync {
         return json_response(StatusCode::OK, &execution);
     }
-    let key = match headers.get("idempotency-key") {
-        Some(v) => {
-            Some(v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?.to_owned())
-        }
-        None => None,
-    };
-    let execution = executions::start(&state, &caller.tenant, &caller.subject, id, body.input, key).await?;
     let status = if execution.replayed { StatusCode::OK } else { StatusCode::CREATED };
     let mut response = json_response(status, &execution)?;
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/executions/{}", execution.id)) {
@@ -115,7 +156,7 @@ pub async fn list_executions(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
-    json_response(StatusCode::OK, &executions::list(&state, &caller.tenant, q).await?)
+    json_response(StatusCode::OK, &state.executions().list(&caller.tenant, q.into()).await?)
 }
 
 /// `GET /v1/executions/{id}`
@@ -131,7 +172,7 @@ pub async fn get_execution(
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
-    json_response(StatusCode::OK, &executions::get(&state, &caller.tenant, id).await?)
+    json_response(StatusCode::OK, &state.executions().get(&caller.tenant, id).await?)
 }
 
 /// `POST /v1/executions/{id}/stop`
@@ -168,7 +209,7 @@ pub async fn stop_execution(
     if cause.as_ref().is_some_and(|c| c.chars().count() > 32_768) {
         return Err(ApiError::bad_request("`cause` must be at most 32768 characters"));
     }
-    json_response(StatusCode::OK, &executions::stop(&state, &caller.tenant, id, error, cause).await?)
+    json_response(StatusCode::OK, &state.executions().stop(&caller.tenant, id, error, cause).await?)
 }
 
 /// `POST /v1/executions/{id}/redrive`
@@ -185,7 +226,7 @@ pub async fn redrive_execution(
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Editor)?;
-    json_response(StatusCode::OK, &executions::redrive(&state, &caller.tenant, id).await?)
+    json_response(StatusCode::OK, &state.executions().redrive(&caller.tenant, id).await?)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -247,7 +288,7 @@ pub async fn execution_events(
     };
     // Existence and tenant check before the stream starts, so a wrong id is a plain 404.
     status_of(&state, &caller.tenant, id).await?.ok_or_else(|| ApiError::not_found("execution"))?;
-    let wait = Duration::from_millis(q.timeout_ms.unwrap_or(u64::MAX).min(sse_wait()));
+    let wait = state.waits().sse.min(Duration::from_millis(q.timeout_ms.unwrap_or(u64::MAX)));
     let (mut tx, rx) = futures::channel::mpsc::channel::<Result<String, std::convert::Infallible>>(64);
     let tenant = caller.tenant.clone();
     tokio::spawn(async move {
@@ -258,9 +299,9 @@ pub async fn execution_events(
             let Ok(Some(status)) = status_of(&state, &tenant, id).await else { break };
             let terminal = executions::is_terminal(&status);
             if !terminal {
-                let _ = executions::record(&state, id).await;
+                let _ = state.executions().record(id).await;
             }
-            let Ok(events) = executions::events_after(&state, &tenant, id, last, 500).await else { break };
+            let Ok(events) = state.executions().events_after(&tenant, id, last, 500).await else { break };
             let full_page = events.len() == 500;
             let mut chunk = String::new();
             for e in &events {
@@ -280,7 +321,7 @@ pub async fn execution_events(
             if terminal {
                 // The status was read before the events, and the recorder commits both together,
                 // so every event of a finished execution has been sent.
-                let summary = executions::get(&state, &tenant, id).await.ok();
+                let summary = state.executions().get(&tenant, id).await.ok();
                 let data = json!({
                     "status": status,
                     "output": summary.as_ref().and_then(|s| s.output.clone()),

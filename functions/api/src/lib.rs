@@ -16,14 +16,10 @@ pub mod approval_routes;
 pub mod dto;
 pub mod error;
 pub mod exec_routes;
-pub mod executions;
 pub mod extract;
-pub mod history;
 pub mod openapi;
 pub mod publish;
 mod routes;
-pub mod schedules;
-pub mod schema;
 pub mod trigger_routes;
 
 use std::sync::Arc;
@@ -57,10 +53,10 @@ struct Inner {
     publisher: Arc<dyn Publisher>,
     compile_options: compiler::CompileOptions,
     max_body_bytes: usize,
-    /// Set by [`AppState::connect`] or [`AppState::set_sfn_client`]; executions need it.
-    sfn: std::sync::OnceLock<aws_sdk_sfn::Client>,
-    /// Set by [`AppState::connect`] or [`AppState::set_redis`]; execution event streams use it.
-    redis: std::sync::OnceLock<redis::aio::ConnectionManager>,
+    waits: Waits,
+    /// The execution domain on the same pool (its Step Functions client and Redis connection
+    /// are set by [`AppState::connect`], or by [`AppState::set_sfn_client`] / [`AppState::set_redis`]).
+    executions: executions::Executions,
 }
 
 /// The parts of an [`AppState`], for callers (tests, `weft serve`) that build their own.
@@ -73,6 +69,22 @@ pub struct Parts {
     pub publisher: Arc<dyn Publisher>,
     pub compile_options: compiler::CompileOptions,
     pub max_body_bytes: usize,
+    pub waits: Waits,
+}
+
+/// How long requests that wait for an execution may take (`WEFT_SYNC_WAIT_MS`, `WEFT_SSE_WAIT_MS`).
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    /// `?wait=true` waits at most this long for the outcome.
+    pub sync: Duration,
+    /// One SSE response waits at most this long for new events.
+    pub sse: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Self { sync: Duration::from_secs(30), sse: Duration::from_secs(20) }
+    }
 }
 
 /// Why the API could not start.
@@ -90,6 +102,7 @@ impl AppState {
     pub fn new(parts: Parts) -> Self {
         Self {
             inner: Arc::new(Inner {
+                executions: executions::Executions::new(parts.store.clone(), None, None),
                 store: parts.store,
                 cache: parts.cache,
                 limiter: parts.limiter,
@@ -98,8 +111,7 @@ impl AppState {
                 publisher: parts.publisher,
                 compile_options: parts.compile_options,
                 max_body_bytes: parts.max_body_bytes,
-                sfn: std::sync::OnceLock::new(),
-                redis: std::sync::OnceLock::new(),
+                waits: parts.waits,
             }),
         }
     }
@@ -118,25 +130,29 @@ impl AppState {
         migrate: bool,
         sfn: Option<aws_sdk_sfn::Client>,
     ) -> Result<Self, StartError> {
-        let store = store::Store::connect(&config.database_url, config.database_max_connections)
+        let store = store::Store::connect(&config.database.url, config.database.max_connections)
             .await
-            .map_err(|source| StartError::Database { url: config::redact_url(&config.database_url), source })?;
+            .map_err(|source| StartError::Database { url: config::redact_url(&config.database.url), source })?;
         if migrate {
             store.migrate().await.map_err(StartError::Migrate)?;
         }
-        let redis = cache::connect(&config.redis_url)
+        let redis = cache::connect(&config.redis.url)
             .await
-            .map_err(|source| StartError::Redis { url: config::redact_url(&config.redis_url), source })?;
+            .map_err(|source| StartError::Redis { url: config::redact_url(&config.redis.url), source })?;
         let redis_for_streams = redis.clone();
         let cache = cache::Cache::new(
             redis.clone(),
             "weft",
-            config.cache_l1_capacity,
-            Duration::from_millis(config.cache_l1_ttl_ms),
-            config.cache_l2_ttl_seconds,
+            config.api.cache_l1_capacity,
+            Duration::from_millis(config.api.cache_l1_ttl_ms),
+            config.api.cache_l2_ttl_seconds,
         );
-        let limiter =
-            cache::RateLimiter::new(redis, "weft", config.rate_limit.requests, config.rate_limit.window_seconds);
+        let limiter = cache::RateLimiter::new(
+            redis,
+            "weft",
+            config.api.rate_limit.requests,
+            config.api.rate_limit.window_seconds,
+        );
         let jwt = auth::JwtVerifier::new(auth::JwtSettings {
             hs256_secret: config.jwt.hs256_secret.clone(),
             jwks: config.jwt.jwks_url.as_deref().map(auth::JwksClient::new),
@@ -168,8 +184,12 @@ impl AppState {
             jwt,
             secrets: secrets::SecretsKey::new(&config.secrets_key),
             publisher,
-            compile_options: compile_options(&config.function_arns),
-            max_body_bytes: config.max_body_bytes,
+            compile_options: compile_options(&config.api.function_arns),
+            max_body_bytes: config.api.max_body_bytes,
+            waits: Waits {
+                sync: Duration::from_millis(config.api.sync_wait_ms),
+                sse: Duration::from_millis(config.api.sse_wait_ms),
+            },
         });
         if let Some(client) = sfn_client {
             state.set_sfn_client(client);
@@ -191,6 +211,7 @@ impl AppState {
             publisher: Arc::clone(&i.publisher),
             compile_options: i.compile_options.clone(),
             max_body_bytes: i.max_body_bytes,
+            waits: i.waits,
         });
         if let Some(client) = self.sfn_client() {
             state.set_sfn_client(client.clone());
@@ -203,20 +224,25 @@ impl AppState {
 
     /// The Step Functions client executions use (first call wins).
     pub fn set_sfn_client(&self, client: aws_sdk_sfn::Client) {
-        let _ = self.inner.sfn.set(client);
+        self.inner.executions.set_sfn_client(client);
     }
 
     /// The Redis connection execution event streams use (first call wins).
     pub fn set_redis(&self, redis: redis::aio::ConnectionManager) {
-        let _ = self.inner.redis.set(redis);
+        self.inner.executions.set_redis(redis);
     }
 
     pub fn sfn_client(&self) -> Option<&aws_sdk_sfn::Client> {
-        self.inner.sfn.get()
+        self.inner.executions.sfn_client()
     }
 
     pub fn redis(&self) -> Option<redis::aio::ConnectionManager> {
-        self.inner.redis.get().cloned()
+        self.inner.executions.redis()
+    }
+
+    /// The execution domain (starts, reads, stop/redrive, recording) over this state's pool.
+    pub fn executions(&self) -> &executions::Executions {
+        &self.inner.executions
     }
 
     pub fn store(&self) -> &store::Store {
@@ -225,6 +251,10 @@ impl AppState {
 
     pub fn cache(&self) -> &cache::Cache {
         &self.inner.cache
+    }
+
+    pub fn waits(&self) -> Waits {
+        self.inner.waits
     }
 }
 

@@ -4,11 +4,7 @@ use anyhow::Context as _;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    lambda_glue::init_tracing();
     let config = config::Config::from_env()?;
     // Migrations are applied by deployments (`weft serve` or a one-off task), not by every cold start.
     let state = fn_api::AppState::connect(&config, false).await.context("starting the api function")?;

@@ -89,26 +89,7 @@ impl SfnPublisher {
     /// Builds the client from the environment's AWS configuration, with an endpoint override
     /// (and placeholder credentials when none are configured) for local endpoints.
     pub async fn from_config(endpoint: Option<&str>, region: Option<&str>, role_arn: String) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = region {
-            loader = loader.region(aws_config::Region::new(region.to_owned()));
-        } else if endpoint.is_some() {
-            loader = loader.region(aws_config::Region::new("us-east-1"));
-        }
-        if let Some(endpoint) = endpoint {
-            loader = loader.endpoint_url(endpoint);
-            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-                loader = loader.credentials_provider(aws_sdk_sfn::config::Credentials::new(
-                    "weft-local",
-                    "weft-local",
-                    None,
-                    None,
-                    "weft-local",
-                ));
-            }
-        }
-        let config = loader.load().await;
-        Self::new(aws_sdk_sfn::Client::new(&config), role_arn)
+        Self::new(executions::sfn_client(endpoint, region).await, role_arn)
     }
 
     /// The client, shared with executions.

@@ -1,7 +1,7 @@
 //! Triggers in the api: registering a published graph's `triggers`, listing them (with each
-//! webhook's secret), receiving webhooks, and [`ApiStarter`], the [`triggers::Starter`] that the
-//! scheduler and `fn-trigger` start executions through (the same path as
-//! `POST /v1/workflows/{id}/executions`).
+//! webhook's secret) and receiving webhooks, which start executions through
+//! [`executions::Executions::start`] like `POST /v1/workflows/{id}/executions` (the scheduler and
+//! `fn-trigger` do too, through its [`triggers::Starter`] implementation).
 //!
 //! Registration happens when a version is published or the alias moves ([`sync`]): the rows then
 //! follow the graph of that version. Webhook deliveries are `POST /v1/hooks/{workflow_id}` with
@@ -22,7 +22,7 @@ use crate::extract::{Caller, Path};
 use crate::routes::AuthErrors;
 use auth::Role;
 use triggers::signature::{self, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER};
-use triggers::{GraphTrigger, Registry, StartError, StartRequest, Started, Starter};
+use triggers::{GraphTrigger, Registry};
 
 pub fn registry(state: &AppState) -> Registry {
     Registry::new(state.store().pool().clone(), state.inner.secrets.clone())
@@ -165,15 +165,14 @@ pub async fn receive_webhook_at(
         return Err(ApiError::new(StatusCode::CONFLICT, "replayed", "this delivery (signature) was already accepted"));
     }
     let key = format!("webhook:{}:{}", trigger.id, sig.trim_start_matches("sha256="));
-    let started = crate::executions::start(
-        state,
-        &trigger.tenant_id,
-        &format!("webhook:{}", trigger.id),
+    let start = executions::Start {
+        tenant: trigger.tenant_id.clone(),
+        started_by: format!("webhook:{}", trigger.id),
         workflow_id,
         input,
-        Some(key),
-    )
-    .await;
+        mode: executions::Mode::Async { idempotency_key: Some(key) },
+    };
+    let started = state.executions().start(start).await.map_err(ApiError::from);
     match started {
         Ok(e) => {
             if let Err(err) = reg.mark_fired(trigger.id, now).await {
@@ -187,25 +186,6 @@ pub async fn receive_webhook_at(
                 tracing::error!(error = %forget, "cannot forget a failed webhook delivery");
             }
             Err(e)
-        }
-    }
-}
-
-/// Starts executions through [`crate::executions::start`], for the scheduler and `fn-trigger`.
-#[derive(Clone)]
-pub struct ApiStarter(pub AppState);
-
-#[async_trait::async_trait]
-impl Starter for ApiStarter {
-    async fn start(&self, r: StartRequest) -> Result<Started, StartError> {
-        match crate::executions::start(&self.0, &r.tenant, &r.started_by, r.workflow_id, r.input, r.idempotency_key)
-            .await
-        {
-            Ok(e) => Ok(Started { id: e.id, status: e.status }),
-            Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS || e.status.is_server_error() => {
-                Err(StartError::Unavailable(format!("{}: {}", e.code, e.message)))
-            }
-            Err(e) => Err(StartError::Rejected(format!("{}: {}", e.code, e.message))),
         }
     }
 }

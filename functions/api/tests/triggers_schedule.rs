@@ -46,11 +46,13 @@ async fn each_due_time_fires_once() {
         .await
         .expect("armed_at");
     let due = Cron::parse(CRON).expect("cron").next_after(since).expect("next");
-    let starter = fn_api::trigger_routes::ApiStarter(env.app.state.clone());
+    let starter = env.app.state.executions().clone();
     let tick = |now: DateTime<Utc>| {
         let state = env.app.state.clone();
         let starter = starter.clone();
-        async move { fn_api::schedules::tick(&state, &starter, now).await.expect("tick") }
+        async move {
+            executions::schedules::tick(&fn_api::trigger_routes::registry(&state), &starter, now).await.expect("tick")
+        }
     };
 
     assert_eq!(tick(due - Duration::seconds(1)).await, 0, "not due yet");
@@ -65,15 +67,22 @@ async fn each_due_time_fires_once() {
 
     // A restarted server (a new api state on the same database) does not fire it again either.
     let restarted = second_state(&env).await;
-    let restarted_starter = fn_api::trigger_routes::ApiStarter(restarted.clone());
+    let restarted_starter = restarted.executions().clone();
     assert_eq!(
-        fn_api::schedules::tick(&restarted, &restarted_starter, due + Duration::seconds(45)).await.expect("tick"),
+        executions::schedules::tick(
+            &fn_api::trigger_routes::registry(&restarted),
+            &restarted_starter,
+            due + Duration::seconds(45)
+        )
+        .await
+        .expect("tick"),
         0
     );
 
     // Two schedulers at the next due time: one of them fires it.
     let next = due + Duration::minutes(5);
-    let (a, b) = tokio::join!(tick(next), fn_api::schedules::tick(&restarted, &restarted_starter, next));
+    let restarted_registry = fn_api::trigger_routes::registry(&restarted);
+    let (a, b) = tokio::join!(tick(next), executions::schedules::tick(&restarted_registry, &restarted_starter, next));
     assert_eq!(a + b.expect("tick"), 1, "one fire between two schedulers");
 
     // After a long stop, only the latest missed due time fires.
@@ -112,6 +121,7 @@ async fn second_state(env: &Env) -> fn_api::AppState {
         publisher: std::sync::Arc::new(fn_api::publish::StoreOnly),
         compile_options: compiler::CompileOptions::default(),
         max_body_bytes: 1 << 20,
+        waits: fn_api::Waits::default(),
     });
     state.set_sfn_client(sfn_server::sdk::local_client(&env.sfn_url, &env.sfn_credentials));
     state

@@ -2,7 +2,7 @@
 //!
 //! An EventBridge rule sends every "Step Functions Execution Status Change" event of Weft's state
 //! machines to this Lambda. It reads the execution ARN from `detail.executionArn` and runs
-//! [`fn_api::executions::record_arn`]: the execution's `GetExecutionHistory` is translated into
+//! [`executions::Executions::record_arn`]: the execution's `GetExecutionHistory` is translated into
 //! node-level events (the same translation `weft serve`'s recorder loop and the api's readers
 //! use), appended to `execution_events` and the Redis stream, and the final status and output go
 //! on the `executions` row. Recording is idempotent, so EventBridge's at-least-once delivery and
@@ -11,6 +11,7 @@
 //! Status changes arrive only at start and end, so node events of a running execution appear when
 //! a client reads it (`GET /v1/executions/{id}` and the SSE endpoint record on read).
 
+use executions::{ExecError, Executions};
 use serde_json::Value;
 
 /// The `detail-type` this function handles.
@@ -25,11 +26,17 @@ pub fn execution_arn(event: &Value) -> Option<&str> {
 }
 
 /// Records the event's execution; `Ok(false)` when the event is not for a Weft execution.
-pub async fn handle(state: &fn_api::AppState, event: &Value) -> Result<bool, fn_api::executions::RecordError> {
+pub async fn handle(executions: &Executions, event: &Value) -> Result<bool, ExecError> {
     match execution_arn(event) {
-        Some(arn) => fn_api::executions::record_arn(state, arn).await,
+        Some(arn) => executions.record_arn(arn).await,
         None => Ok(false),
     }
+}
+
+/// The execution domain as the recorder needs it: Postgres, Redis (required: every event goes
+/// to the execution's stream) and Step Functions.
+pub async fn connect(config: &config::ExecutionsConfig) -> Result<Executions, executions::ConnectError> {
+    executions::connect(config, true).await
 }
 
 #[cfg(test)]

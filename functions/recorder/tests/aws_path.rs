@@ -81,7 +81,7 @@ async fn events(env: &Env, id: &str) -> Vec<(i64, String, Option<String>)> {
 async fn stream_len(env: &Env, tenant: &str, id: &str) -> i64 {
     let client = redis::Client::open(env.app.redis_url.as_str()).expect("redis url");
     let mut conn = client.get_multiplexed_async_connection().await.expect("redis");
-    let key = fn_api::executions::stream_key(tenant, uuid::Uuid::parse_str(id).expect("uuid"));
+    let key = executions::stream_key(tenant, uuid::Uuid::parse_str(id).expect("uuid"));
     redis::cmd("XLEN").arg(key).query_async(&mut conn).await.expect("XLEN")
 }
 
@@ -113,7 +113,7 @@ async fn status_change_event_records_a_finished_execution() {
     let machine = before.arn.replacen(":execution:", ":stateMachine:", 1);
     let machine = machine.rsplit_once(':').map(|(m, _)| m.to_owned()).expect("machine arn");
     let event = status_change(&before.arn, &machine, "SUCCEEDED");
-    assert!(fn_recorder::handle(&env.app.state, &event).await.expect("recorded"));
+    assert!(fn_recorder::handle(env.app.state.executions(), &event).await.expect("recorded"));
 
     let after = row(&env, &id).await;
     assert_eq!(after.status, "SUCCEEDED");
@@ -135,8 +135,10 @@ async fn status_change_event_records_a_finished_execution() {
     assert_eq!(stream_len(&env, "acme", &id).await, expected.len() as i64, "every event is on the Redis stream too");
 
     // EventBridge delivers at least once: a redelivery (and a late RUNNING event) adds nothing.
-    fn_recorder::handle(&env.app.state, &event).await.expect("redelivery");
-    fn_recorder::handle(&env.app.state, &status_change(&before.arn, &machine, "RUNNING")).await.expect("late RUNNING");
+    fn_recorder::handle(env.app.state.executions(), &event).await.expect("redelivery");
+    fn_recorder::handle(env.app.state.executions(), &status_change(&before.arn, &machine, "RUNNING"))
+        .await
+        .expect("late RUNNING");
     assert_eq!(events(&env, &id).await, expected);
     assert_eq!(stream_len(&env, "acme", &id).await, expected.len() as i64);
     assert_eq!(row(&env, &id).await.status, "SUCCEEDED");
@@ -158,7 +160,11 @@ async fn running_then_aborted_events_record_incrementally() {
     let machine =
         arn.replacen(":execution:", ":stateMachine:", 1).rsplit_once(':').map(|(m, _)| m.to_owned()).expect("machine");
 
-    assert!(fn_recorder::handle(&env.app.state, &status_change(&arn, &machine, "RUNNING")).await.expect("RUNNING"));
+    assert!(
+        fn_recorder::handle(env.app.state.executions(), &status_change(&arn, &machine, "RUNNING"))
+            .await
+            .expect("RUNNING")
+    );
     let running = events(&env, &id).await;
     assert_eq!(row(&env, &id).await.status, "RUNNING");
     let kinds: Vec<(&str, Option<&str>)> = running.iter().map(|(_, t, n)| (t.as_str(), n.as_deref())).collect();
@@ -182,7 +188,11 @@ async fn running_then_aborted_events_record_incrementally() {
         .await
         .expect("StopExecution");
     assert_eq!(sfn_status(&env, &arn, false).await, "ABORTED");
-    assert!(fn_recorder::handle(&env.app.state, &status_change(&arn, &machine, "ABORTED")).await.expect("ABORTED"));
+    assert!(
+        fn_recorder::handle(env.app.state.executions(), &status_change(&arn, &machine, "ABORTED"))
+            .await
+            .expect("ABORTED")
+    );
 
     let done = row(&env, &id).await;
     assert_eq!(
@@ -202,8 +212,8 @@ async fn events_for_other_executions_are_ignored() {
     let Some(env) = aws_env().await else { return };
     let foreign = "arn:aws:states:us-east-1:123456789012:execution:not-weft:run-1";
     let event = status_change(foreign, "arn:aws:states:us-east-1:123456789012:stateMachine:not-weft", "SUCCEEDED");
-    assert!(!fn_recorder::handle(&env.app.state, &event).await.expect("ignored"));
+    assert!(!fn_recorder::handle(env.app.state.executions(), &event).await.expect("ignored"));
     let mut other = event.clone();
     other["detail-type"] = json!("Step Functions State Machine Version Change");
-    assert!(!fn_recorder::handle(&env.app.state, &other).await.expect("ignored"));
+    assert!(!fn_recorder::handle(env.app.state.executions(), &other).await.expect("ignored"));
 }

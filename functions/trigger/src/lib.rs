@@ -46,6 +46,15 @@ pub struct TriggerFunction {
     starter: Arc<dyn Starter>,
 }
 
+/// The function as the Lambda runs it: the trigger registry and the execution domain on one
+/// pool, starting executions on Step Functions. It needs no secrets key (it never touches
+/// webhook secrets) and no Redis (it only starts executions; the recorder records them).
+pub async fn connect(config: &config::ExecutionsConfig) -> Result<TriggerFunction, executions::ConnectError> {
+    let executions = executions::connect(config, false).await?;
+    let registry = Registry::without_secrets(executions.store().pool().clone());
+    Ok(TriggerFunction::new(registry, Arc::new(executions)))
+}
+
 impl TriggerFunction {
     pub fn new(registry: Registry, starter: Arc<dyn Starter>) -> Self {
         Self { registry, starter }

@@ -98,13 +98,18 @@ async fn every_start_path_runs_the_alias_version() {
         .or_else(|| schedule["created_at"].as_str())
         .map_or_else(Utc::now, |s| s.parse().expect("time"));
     let due = Cron::parse(CRON).expect("cron").next_after(since).expect("next");
-    let starter = fn_api::trigger_routes::ApiStarter(env.app.state.clone());
-    assert_eq!(fn_api::schedules::tick(&env.app.state, &starter, due).await.expect("tick"), 1);
+    let starter = env.app.state.executions().clone();
+    assert_eq!(
+        executions::schedules::tick(&fn_api::trigger_routes::registry(&env.app.state), &starter, due)
+            .await
+            .expect("tick"),
+        1
+    );
 
     // 5. A queue message.
     let function = fn_trigger::TriggerFunction::new(
         fn_api::trigger_routes::registry(&env.app.state),
-        Arc::new(fn_api::trigger_routes::ApiStarter(env.app.state.clone())),
+        Arc::new(env.app.state.executions().clone()),
     );
     let batch: SqsEvent = serde_json::from_value(json!({"Records": [{
         "messageId": uuid::Uuid::new_v4().to_string(),

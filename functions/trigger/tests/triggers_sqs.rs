@@ -35,7 +35,7 @@ async fn a_poison_message_is_the_only_failure_in_its_batch() {
     let wf = env.publish("acme", g).await;
     let function = fn_trigger::TriggerFunction::new(
         fn_api::trigger_routes::registry(&env.app.state),
-        Arc::new(fn_api::trigger_routes::ApiStarter(env.app.state.clone())),
+        Arc::new(env.app.state.executions().clone()),
     );
     let batch: SqsEvent = serde_json::from_str(BATCH).expect("fixture");
     let fired = || async {

@@ -10,21 +10,11 @@ use std::fmt;
 
 use base64::Engine as _;
 
-/// Everything the api function and `weft serve` need.
+/// Everything the api function and `weft serve` need: every section.
 #[derive(Clone)]
 pub struct Config {
-    /// `WEFT_DATABASE_URL`: a `postgres://` URL.
-    pub database_url: String,
-    /// `WEFT_DATABASE_MAX_CONNECTIONS` (default 20): the api's pool (request handlers).
-    pub database_max_connections: u32,
-    /// `WEFT_ENGINE_DATABASE_MAX_CONNECTIONS` (default 20): `weft serve`'s Step Functions
-    /// endpoint (history and outcomes of running executions) and in-process functions. A pool of
-    /// its own, so a burst of requests cannot starve running executions, nor they the requests.
-    pub engine_database_max_connections: u32,
-    /// `WEFT_RECORDER_DATABASE_MAX_CONNECTIONS` (default 10): `weft serve`'s recorder and sweeper.
-    pub recorder_database_max_connections: u32,
-    /// `WEFT_REDIS_URL`: a `redis://` or `rediss://` URL.
-    pub redis_url: String,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
     pub jwt: JwtConfig,
     /// `WEFT_SECRETS_KEY`: 32 bytes, base64 (standard alphabet, padded or not).
     pub secrets_key: [u8; 32],
@@ -34,6 +24,63 @@ pub struct Config {
     /// `None` (both unset): `weft serve` generates random ones at each start, known only to its
     /// own api.
     pub sfn_endpoint_credentials: Option<SfnEndpointCredentials>,
+    pub api: ApiConfig,
+    pub recorder: RecorderConfig,
+}
+
+/// What the execution domain alone needs: the recorder and trigger functions read only this
+/// (no JWT issuer, no secrets key).
+#[derive(Debug, Clone)]
+pub struct ExecutionsConfig {
+    pub database: DatabaseConfig,
+    /// `WEFT_REDIS_URL`, optional here: without it events are recorded in Postgres only.
+    pub redis: Option<RedisConfig>,
+    pub sfn: SfnConfig,
+}
+
+/// Postgres.
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    /// `WEFT_DATABASE_URL`: a `postgres://` URL.
+    pub url: String,
+    /// `WEFT_DATABASE_MAX_CONNECTIONS` (default 20): the api's pool (request handlers), or the
+    /// one pool of a function.
+    pub max_connections: u32,
+    /// `WEFT_ENGINE_DATABASE_MAX_CONNECTIONS` (default 20): `weft serve`'s Step Functions
+    /// endpoint (history and outcomes of running executions) and in-process functions. A pool of
+    /// its own, so a burst of requests cannot starve running executions, nor they the requests.
+    pub engine_max_connections: u32,
+    /// `WEFT_RECORDER_DATABASE_MAX_CONNECTIONS` (default 10): `weft serve`'s recorder and sweeper.
+    pub recorder_max_connections: u32,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("engine_max_connections", &self.engine_max_connections)
+            .field("recorder_max_connections", &self.recorder_max_connections)
+            .finish()
+    }
+}
+
+/// Redis.
+#[derive(Clone)]
+pub struct RedisConfig {
+    /// `WEFT_REDIS_URL`: a `redis://` or `rediss://` URL.
+    pub url: String,
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig").field("url", &redact_url(&self.url)).finish()
+    }
+}
+
+/// The HTTP API's own settings.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
     pub rate_limit: RateLimitConfig,
     /// `WEFT_MAX_BODY_BYTES` (default 1 MiB): larger request bodies are refused with 413.
     pub max_body_bytes: usize,
@@ -50,27 +97,33 @@ pub struct Config {
     /// compiler's default `${<Type>FunctionArn}` placeholder, which `weft serve`'s local
     /// functions understand but AWS does not.
     pub function_arns: BTreeMap<String, String>,
+    /// `WEFT_SYNC_WAIT_MS` (default 30,000; 1 to 900,000): how long `?wait=true` waits for a result.
+    pub sync_wait_ms: u64,
+    /// `WEFT_SSE_WAIT_MS` (default 20,000; 1 to 900,000): how long one SSE response waits for
+    /// events before it ends with a `retry:` hint.
+    pub sse_wait_ms: u64,
+}
+
+/// `weft serve`'s recorder loop.
+#[derive(Debug, Clone)]
+pub struct RecorderConfig {
+    /// `WEFT_RECORDER_INTERVAL_MS` (default 250; 1 to 60,000): how often an execution whose
+    /// history changed is recorded again.
+    pub interval_ms: u64,
 }
 
 // Secrets must never end up in logs, so Debug is written by hand.
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("database_url", &redact_url(&self.database_url))
-            .field("database_max_connections", &self.database_max_connections)
-            .field("engine_database_max_connections", &self.engine_database_max_connections)
-            .field("recorder_database_max_connections", &self.recorder_database_max_connections)
-            .field("redis_url", &redact_url(&self.redis_url))
+            .field("database", &self.database)
+            .field("redis", &self.redis)
             .field("jwt", &self.jwt)
             .field("secrets_key", &"<redacted>")
             .field("sfn", &self.sfn)
             .field("sfn_endpoint_credentials", &self.sfn_endpoint_credentials)
-            .field("rate_limit", &self.rate_limit)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("cache_l1_capacity", &self.cache_l1_capacity)
-            .field("cache_l1_ttl_ms", &self.cache_l1_ttl_ms)
-            .field("cache_l2_ttl_seconds", &self.cache_l2_ttl_seconds)
-            .field("function_arns", &self.function_arns)
+            .field("api", &self.api)
+            .field("recorder", &self.recorder)
             .finish()
     }
 }
@@ -160,99 +213,47 @@ impl Config {
     }
 
     /// Reads the given variables (tests pass their own; later pairs override earlier ones).
-    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        let vars: HashMap<String, String> =
-            vars.into_iter().map(|(k, v)| (k.into(), v.into())).filter(|(k, _)| k.starts_with("WEFT_")).collect();
-        let mut r = Reader { vars: &vars, problems: Vec::new() };
-
-        let database_url = r.url("WEFT_DATABASE_URL", &["postgres", "postgresql"]);
-        let database_max_connections = r.number("WEFT_DATABASE_MAX_CONNECTIONS", 20, 1, 1_000);
-        let engine_database_max_connections = r.number("WEFT_ENGINE_DATABASE_MAX_CONNECTIONS", 20, 1, 1_000);
-        let recorder_database_max_connections = r.number("WEFT_RECORDER_DATABASE_MAX_CONNECTIONS", 10, 1, 1_000);
-        let redis_url = r.url("WEFT_REDIS_URL", &["redis", "rediss"]);
-
-        let hs256_secret = r.optional("WEFT_JWT_SECRET").map(|s| s.as_bytes().to_vec());
-        if let Some(secret) = &hs256_secret
-            && secret.len() < 32
-        {
-            r.problem(
-                "WEFT_JWT_SECRET is shorter than 32 bytes; use a long random value (e.g. `openssl rand -base64 48`)",
-            );
-        }
-        let jwks_url = r.optional("WEFT_JWKS_URL");
-        if let Some(url) = &jwks_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            r.problem(format!("WEFT_JWKS_URL must be an http(s) URL, got `{url}`"));
-        }
-        if hs256_secret.is_none() && jwks_url.is_none() {
-            r.problem("set WEFT_JWT_SECRET (HS256) or WEFT_JWKS_URL (RS256) so tokens can be verified");
-        }
-        let issuer = r.required("WEFT_JWT_ISSUER", "the `iss` every token must carry");
-        let audience = r.required("WEFT_JWT_AUDIENCE", "the `aud` every token must carry");
-        let leeway_seconds = r.number("WEFT_JWT_LEEWAY_SECONDS", 30, 0, 300);
-
-        let secrets_key = r.secrets_key();
-
-        let sfn_endpoint = r.optional("WEFT_SFN_ENDPOINT");
-        let sfn_enabled = r.boolean("WEFT_SFN_ENABLED", sfn_endpoint.is_some());
-        let sfn = if sfn_enabled {
-            let role_arn = r
-                .optional("WEFT_SFN_ROLE_ARN")
-                .unwrap_or_else(|| "arn:aws:iam::000000000000:role/weft-state-machine".to_owned());
-            if sfn_endpoint.is_none() && role_arn.starts_with("arn:aws:iam::000000000000:") {
-                r.problem("WEFT_SFN_ROLE_ARN is required when publishing to AWS Step Functions");
-            }
-            let region = r.optional("WEFT_SFN_REGION");
-            SfnConfig::On { endpoint: sfn_endpoint, role_arn, region }
-        } else {
-            SfnConfig::Off
-        };
-
-        let sfn_endpoint_credentials = r.sfn_endpoint_credentials();
-
-        let rate_limit = RateLimitConfig {
-            requests: r.number("WEFT_RATE_LIMIT", 1_200, 0, u64::MAX),
-            window_seconds: r.number("WEFT_RATE_LIMIT_WINDOW_SECONDS", 60, 1, 86_400),
-        };
-        let max_body_bytes = r.number("WEFT_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024);
-        let cache_l1_capacity = r.number("WEFT_CACHE_L1_CAPACITY", 10_000, 1, 10_000_000);
-        let cache_l1_ttl_ms = r.number("WEFT_CACHE_L1_TTL_MS", 1_000, 0, 3_600_000);
-        let cache_l2_ttl_seconds = r.number("WEFT_CACHE_L2_TTL_SECONDS", 300, 1, 86_400);
-        let function_arns = r.function_arns("WEFT_FUNCTION_ARNS");
-
-        if !r.problems.is_empty() {
-            return Err(ConfigError { problems: r.problems });
-        }
-        Ok(Config {
-            database_url: database_url.unwrap_or_default(),
-            database_max_connections: database_max_connections as u32,
-            engine_database_max_connections: engine_database_max_connections as u32,
-            recorder_database_max_connections: recorder_database_max_connections as u32,
-            redis_url: redis_url.unwrap_or_default(),
-            jwt: JwtConfig {
-                hs256_secret,
-                jwks_url,
-                issuer: issuer.unwrap_or_default(),
-                audience: audience.unwrap_or_default(),
-                leeway_seconds,
-            },
-            secrets_key: secrets_key.unwrap_or_default(),
-            sfn,
-            sfn_endpoint_credentials,
-            rate_limit,
-            max_body_bytes: max_body_bytes as usize,
-            cache_l1_capacity: cache_l1_capacity as usize,
-            cache_l1_ttl_ms,
-            cache_l2_ttl_seconds,
-            function_arns,
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Result<Self, ConfigError> {
+        read(vars, |r| Config {
+            database: r.database(),
+            redis: r.redis(true).unwrap_or(RedisConfig { url: String::new() }),
+            jwt: r.jwt(),
+            secrets_key: r.secrets_key().unwrap_or_default(),
+            sfn: r.sfn(true),
+            sfn_endpoint_credentials: r.sfn_endpoint_credentials(),
+            api: r.api(),
+            recorder: RecorderConfig { interval_ms: r.number("WEFT_RECORDER_INTERVAL_MS", 250, 1, 60_000) },
         })
     }
+}
+
+impl ExecutionsConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the given variables (later pairs override earlier ones).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Result<Self, ConfigError> {
+        read(vars, |r| ExecutionsConfig { database: r.database(), redis: r.redis(false), sfn: r.sfn(false) })
+    }
+}
+
+/// Reads the `WEFT_*` variables of `vars` with `sections`, then reports every problem at once.
+fn read<T>(
+    vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    sections: impl FnOnce(&mut Reader<'_>) -> T,
+) -> Result<T, ConfigError> {
+    let vars: HashMap<String, String> =
+        vars.into_iter().map(|(k, v)| (k.into(), v.into())).filter(|(k, _)| k.starts_with("WEFT_")).collect();
+    let mut r = Reader { vars: &vars, problems: Vec::new() };
+    let value = sections(&mut r);
+    r.finish()?;
+    Ok(value)
 }
 
 struct Reader<'a> {
@@ -261,6 +262,90 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    fn finish(self) -> Result<(), ConfigError> {
+        if self.problems.is_empty() { Ok(()) } else { Err(ConfigError { problems: self.problems }) }
+    }
+
+    fn database(&mut self) -> DatabaseConfig {
+        DatabaseConfig {
+            url: self.url("WEFT_DATABASE_URL", &["postgres", "postgresql"]).unwrap_or_default(),
+            max_connections: self.number("WEFT_DATABASE_MAX_CONNECTIONS", 20, 1, 1_000) as u32,
+            engine_max_connections: self.number("WEFT_ENGINE_DATABASE_MAX_CONNECTIONS", 20, 1, 1_000) as u32,
+            recorder_max_connections: self.number("WEFT_RECORDER_DATABASE_MAX_CONNECTIONS", 10, 1, 1_000) as u32,
+        }
+    }
+
+    /// `WEFT_REDIS_URL`; when not `required`, unset is `None` (a malformed value is still a problem).
+    fn redis(&mut self, required: bool) -> Option<RedisConfig> {
+        if !required && self.optional("WEFT_REDIS_URL").is_none() {
+            return None;
+        }
+        self.url("WEFT_REDIS_URL", &["redis", "rediss"]).map(|url| RedisConfig { url })
+    }
+
+    fn jwt(&mut self) -> JwtConfig {
+        let hs256_secret = self.optional("WEFT_JWT_SECRET").map(|s| s.as_bytes().to_vec());
+        if let Some(secret) = &hs256_secret
+            && secret.len() < 32
+        {
+            self.problem(
+                "WEFT_JWT_SECRET is shorter than 32 bytes; use a long random value (e.g. `openssl rand -base64 48`)",
+            );
+        }
+        let jwks_url = self.optional("WEFT_JWKS_URL");
+        if let Some(url) = &jwks_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            self.problem(format!("WEFT_JWKS_URL must be an http(s) URL, got `{url}`"));
+        }
+        if hs256_secret.is_none() && jwks_url.is_none() {
+            self.problem("set WEFT_JWT_SECRET (HS256) or WEFT_JWKS_URL (RS256) so tokens can be verified");
+        }
+        let issuer = self.required("WEFT_JWT_ISSUER", "the `iss` every token must carry");
+        let audience = self.required("WEFT_JWT_AUDIENCE", "the `aud` every token must carry");
+        let leeway_seconds = self.number("WEFT_JWT_LEEWAY_SECONDS", 30, 0, 300);
+        JwtConfig {
+            hs256_secret,
+            jwks_url,
+            issuer: issuer.unwrap_or_default(),
+            audience: audience.unwrap_or_default(),
+            leeway_seconds,
+        }
+    }
+
+    /// The Step Functions section; `publishes`: this process creates state machines, so AWS
+    /// needs a real execution role.
+    fn sfn(&mut self, publishes: bool) -> SfnConfig {
+        let endpoint = self.optional("WEFT_SFN_ENDPOINT");
+        if !self.boolean("WEFT_SFN_ENABLED", endpoint.is_some()) {
+            return SfnConfig::Off;
+        }
+        let role_arn = self
+            .optional("WEFT_SFN_ROLE_ARN")
+            .unwrap_or_else(|| "arn:aws:iam::000000000000:role/weft-state-machine".to_owned());
+        if publishes && endpoint.is_none() && role_arn.starts_with("arn:aws:iam::000000000000:") {
+            self.problem("WEFT_SFN_ROLE_ARN is required when publishing to AWS Step Functions");
+        }
+        let region = self.optional("WEFT_SFN_REGION");
+        SfnConfig::On { endpoint, role_arn, region }
+    }
+
+    fn api(&mut self) -> ApiConfig {
+        ApiConfig {
+            rate_limit: RateLimitConfig {
+                requests: self.number("WEFT_RATE_LIMIT", 1_200, 0, u64::MAX),
+                window_seconds: self.number("WEFT_RATE_LIMIT_WINDOW_SECONDS", 60, 1, 86_400),
+            },
+            max_body_bytes: self.number("WEFT_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024) as usize,
+            cache_l1_capacity: self.number("WEFT_CACHE_L1_CAPACITY", 10_000, 1, 10_000_000) as usize,
+            cache_l1_ttl_ms: self.number("WEFT_CACHE_L1_TTL_MS", 1_000, 0, 3_600_000),
+            cache_l2_ttl_seconds: self.number("WEFT_CACHE_L2_TTL_SECONDS", 300, 1, 86_400),
+            function_arns: self.function_arns("WEFT_FUNCTION_ARNS"),
+            sync_wait_ms: self.number("WEFT_SYNC_WAIT_MS", 30_000, 1, 900_000),
+            sse_wait_ms: self.number("WEFT_SSE_WAIT_MS", 20_000, 1, 900_000),
+        }
+    }
+
     fn problem(&mut self, p: impl Into<String>) {
         self.problems.push(p.into());
     }
@@ -426,9 +511,12 @@ mod tests {
     fn valid_config_with_defaults() {
         let c = Config::from_vars(base()).expect("valid");
         assert_eq!(c.secrets_key[31], 31);
-        assert_eq!(c.rate_limit, RateLimitConfig { requests: 1_200, window_seconds: 60 });
+        assert_eq!(c.api.rate_limit, RateLimitConfig { requests: 1_200, window_seconds: 60 });
         assert_eq!(c.sfn, SfnConfig::Off);
-        assert_eq!(c.max_body_bytes, 1024 * 1024);
+        assert_eq!(c.api.max_body_bytes, 1024 * 1024);
+        assert_eq!((c.api.sync_wait_ms, c.api.sse_wait_ms, c.recorder.interval_ms), (30_000, 20_000, 250));
+        assert_eq!(c.database.url, "postgres://u:pw@127.0.0.1:5432/weft");
+        assert_eq!(c.redis.url, "redis://127.0.0.1:6379");
         let debug = format!("{c:?}");
         assert!(!debug.contains("pw@"), "password leaked: {debug}");
         assert!(!debug.contains("0123456789abcdef"), "jwt secret leaked: {debug}");
@@ -440,10 +528,10 @@ mod tests {
         vars.push(("WEFT_FUNCTION_ARNS", r#"{"http": "arn:aws:lambda:us-east-1:1:function:weft-http"}"#));
         let c = Config::from_vars(vars).expect("valid");
         assert_eq!(
-            c.function_arns.get("http").map(String::as_str),
+            c.api.function_arns.get("http").map(String::as_str),
             Some("arn:aws:lambda:us-east-1:1:function:weft-http")
         );
-        assert!(Config::from_vars(base()).expect("valid").function_arns.is_empty());
+        assert!(Config::from_vars(base()).expect("valid").api.function_arns.is_empty());
 
         for (bad, says) in [
             ("[1]", "must be a JSON object"),
@@ -464,7 +552,7 @@ mod tests {
         vars.push(("WEFT_RATE_LIMIT_WINDOW_SECONDS", "1"));
         vars.push(("WEFT_SFN_ENDPOINT", "http://127.0.0.1:8083"));
         let c = Config::from_vars(vars).expect("valid");
-        assert_eq!(c.rate_limit, RateLimitConfig { requests: 5, window_seconds: 1 });
+        assert_eq!(c.api.rate_limit, RateLimitConfig { requests: 5, window_seconds: 1 });
         assert!(matches!(c.sfn, SfnConfig::On { endpoint: Some(ref e), .. } if e == "http://127.0.0.1:8083"));
     }
 
@@ -490,6 +578,37 @@ mod tests {
             assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
         }
         assert_eq!(err.problems.len(), 7, "{text}");
+    }
+
+    #[test]
+    fn waits_and_the_recorder_interval_are_validated_not_silently_defaulted() {
+        let mut vars = base();
+        vars.extend([("WEFT_SYNC_WAIT_MS", "1500"), ("WEFT_SSE_WAIT_MS", "250"), ("WEFT_RECORDER_INTERVAL_MS", "20")]);
+        let c = Config::from_vars(vars).expect("valid");
+        assert_eq!((c.api.sync_wait_ms, c.api.sse_wait_ms, c.recorder.interval_ms), (1_500, 250, 20));
+        for (name, bad) in
+            [("WEFT_SYNC_WAIT_MS", "soon"), ("WEFT_SSE_WAIT_MS", "0"), ("WEFT_RECORDER_INTERVAL_MS", "-5")]
+        {
+            let mut vars = base();
+            vars.push((name, bad));
+            let err = Config::from_vars(vars).expect_err(name).to_string();
+            assert!(err.contains(&format!("{name} must be a whole number from")), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_execution_domain_needs_no_jwt_nor_secrets_key() {
+        let only = [("WEFT_DATABASE_URL", "postgres://u:pw@127.0.0.1:5432/weft"), ("WEFT_SFN_ENABLED", "true")];
+        let c = ExecutionsConfig::from_vars(only).expect("valid without JWT, secrets key or Redis");
+        assert!(c.redis.is_none());
+        // It publishes nothing, so AWS without an explicit role is fine here (not for the api).
+        assert!(matches!(c.sfn, SfnConfig::On { endpoint: None, .. }));
+        assert!(!format!("{c:?}").contains("pw@"));
+        let err = ExecutionsConfig::from_vars([("WEFT_REDIS_URL", "http://x")]).expect_err("invalid").to_string();
+        assert!(
+            err.contains("WEFT_DATABASE_URL is not set") && err.contains("WEFT_REDIS_URL must start with redis://"),
+            "{err}"
+        );
     }
 
     #[test]

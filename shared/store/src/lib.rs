@@ -166,13 +166,37 @@ macro_rules! version_columns {
     };
 }
 
+/// When a commit of a pool's connections returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// After the commit's WAL is flushed to disk (Postgres' default): acknowledged writes survive
+    /// an operating-system crash.
+    Flushed,
+    /// Before the flush (`synchronous_commit = off`), for writes nobody is waiting on: running
+    /// executions' history, the recorder's events. Postgres stays consistent; an OS crash (not a
+    /// process crash) may lose the last few hundred milliseconds of them, which the restart and
+    /// recording paths tolerate (re-recorded from history; a lost RUNNING row is the restart
+    /// case). A later flushed commit on any connection flushes every deferred commit before it,
+    /// so whatever a client was answered after a flushed commit is durable.
+    Deferred,
+}
+
 impl Store {
     /// Connects lazily-checked: the first query fails if Postgres is unreachable.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_with(url, max_connections, Durability::Flushed).await
+    }
+
+    /// A pool whose commits are [`Durability::Flushed`] or [`Durability::Deferred`].
+    pub async fn connect_with(url: &str, max_connections: u32, durability: Durability) -> Result<Self, StoreError> {
+        let mut options: sqlx::postgres::PgConnectOptions = url.parse()?;
+        if durability == Durability::Deferred {
+            options = options.options([("synchronous_commit", "off")]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(Self { pool })
     }

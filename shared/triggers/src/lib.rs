@@ -31,6 +31,8 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("cannot seal or open a webhook secret: {0}")]
     Secret(#[from] secrets::SecretsError),
+    #[error("this process has no secrets key (WEFT_SECRETS_KEY), which webhook secrets need")]
+    NoSecretsKey,
 }
 
 /// What starting an execution needs.

@@ -73,7 +73,9 @@ const COLUMNS: &str = "id, tenant_id, workflow_id, kind, key, enabled, version, 
 #[derive(Clone)]
 pub struct Registry {
     pool: PgPool,
-    secrets: secrets::SecretsKey,
+    /// Webhook secrets are sealed with it; `None` for processes that only read and fire
+    /// triggers (the trigger function, the scheduler), which need no secrets key.
+    secrets: Option<secrets::SecretsKey>,
 }
 
 fn secret_name(id: Uuid) -> String {
@@ -82,7 +84,17 @@ fn secret_name(id: Uuid) -> String {
 
 impl Registry {
     pub fn new(pool: PgPool, secrets: secrets::SecretsKey) -> Self {
-        Self { pool, secrets }
+        Self { pool, secrets: Some(secrets) }
+    }
+
+    /// A registry that finds and fires triggers but cannot seal or open webhook secrets
+    /// (registering or verifying webhooks is then [`Error::NoSecretsKey`]).
+    pub fn without_secrets(pool: PgPool) -> Self {
+        Self { pool, secrets: None }
+    }
+
+    fn key(&self) -> Result<&secrets::SecretsKey, Error> {
+        self.secrets.as_ref().ok_or(Error::NoSecretsKey)
     }
 
     /// Makes the enabled triggers of `workflow_id` exactly `triggers` (from version `version`).
@@ -101,7 +113,7 @@ impl Registry {
         for t in triggers {
             let id = Uuid::new_v4();
             let sealed = if t.kind == "webhook" {
-                Some(self.secrets.seal(tenant, &secret_name(id), super::signature::new_secret().as_bytes())?)
+                Some(self.key()?.seal(tenant, &secret_name(id), super::signature::new_secret().as_bytes())?)
             } else {
                 None
             };
@@ -166,7 +178,7 @@ impl Registry {
                 .fetch_optional(&self.pool)
                 .await?;
         let Some((Some(nonce), Some(ciphertext))) = row else { return Ok(None) };
-        let plain = self.secrets.open(tenant, &secret_name(id), &secrets::Sealed { nonce, ciphertext })?;
+        let plain = self.key()?.open(tenant, &secret_name(id), &secrets::Sealed { nonce, ciphertext })?;
         Ok(String::from_utf8(plain).ok())
     }
 

@@ -95,6 +95,7 @@ async fn build_state(store: store::Store, redis_url: &str, namespace: &str, opti
         publisher: options.publisher.clone(),
         compile_options: compiler::CompileOptions::default(),
         max_body_bytes: options.max_body_bytes,
+        waits: fn_api::Waits::default(),
     })
 }
 

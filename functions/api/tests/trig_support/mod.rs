@@ -84,7 +84,7 @@ impl Env {
     pub async fn finish(&self, tenant: &str, id: &str) -> Value {
         let uuid = uuid::Uuid::parse_str(id).expect("uuid");
         for _ in 0..200 {
-            let _ = fn_api::executions::record(&self.app.state, uuid).await;
+            let _ = self.app.state.executions().record(uuid).await;
             let r = self.app.call("GET", &format!("/v1/executions/{id}"), Some(&token(tenant, "viewer")), None).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             let status = r.body["status"].as_str().unwrap_or_default();

@@ -17,10 +17,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-use crate::AppState;
-use crate::trigger_routes::{ApiStarter, registry};
 use triggers::cron::Cron;
-use triggers::{StartError, StartRequest, Starter};
+use triggers::{Registry, StartError, StartRequest, Starter};
 
 /// How often `weft serve` looks for due schedules (cron's resolution is a minute).
 pub const TICK: Duration = Duration::from_secs(15);
@@ -39,18 +37,22 @@ impl Clock for SystemClock {
 }
 
 /// Runs the scheduler on the system clock until the task is aborted.
-pub fn spawn(state: AppState) -> JoinHandle<()> {
-    spawn_with(state, Arc::new(SystemClock), TICK)
+pub fn spawn(registry: Registry, starter: Arc<dyn Starter>) -> JoinHandle<()> {
+    spawn_with(registry, starter, Arc::new(SystemClock), TICK)
 }
 
-pub fn spawn_with(state: AppState, clock: Arc<dyn Clock>, every: Duration) -> JoinHandle<()> {
+pub fn spawn_with(
+    registry: Registry,
+    starter: Arc<dyn Starter>,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let starter = ApiStarter(state.clone());
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            if let Err(e) = tick(&state, &starter, clock.now()).await {
+            if let Err(e) = tick(&registry, starter.as_ref(), clock.now()).await {
                 tracing::warn!(error = %e, "scheduler tick failed; retrying next tick");
             }
         }
@@ -58,8 +60,7 @@ pub fn spawn_with(state: AppState, clock: Arc<dyn Clock>, every: Duration) -> Jo
 }
 
 /// One pass at `now`: returns how many due times fired (executions started or found started).
-pub async fn tick(state: &AppState, starter: &dyn Starter, now: DateTime<Utc>) -> Result<usize, triggers::Error> {
-    let reg = registry(state);
+pub async fn tick(reg: &Registry, starter: &dyn Starter, now: DateTime<Utc>) -> Result<usize, triggers::Error> {
     let mut fired = 0;
     for s in reg.schedules().await? {
         let cron = match Cron::parse(&s.key) {

@@ -1,0 +1,187 @@
+//! Reading executions: one with its node summary, its events, and keyset-paginated lists.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row as _;
+use uuid::Uuid;
+
+use crate::{COLUMNS, ExecError, Execution, Executions, NodeSummary, StoredEvent, is_terminal, row_to_execution};
+
+/// Filters of an execution list.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    /// PENDING, RUNNING, SUCCEEDED, FAILED, ABORTED or TIMED_OUT.
+    pub status: Option<String>,
+    pub workflow_id: Option<Uuid>,
+    /// Started at or after.
+    pub started_after: Option<DateTime<Utc>>,
+    /// Started before.
+    pub started_before: Option<DateTime<Utc>>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// A page of executions, newest first.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExecutionPage {
+    pub items: Vec<Execution>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl Executions {
+    /// Reads an execution (recording any new history first when it is not over).
+    pub async fn get(&self, tenant: &str, id: Uuid) -> Result<Execution, ExecError> {
+        let fetch = || async {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM executions WHERE tenant_id = $1 AND id = $2"
+            )))
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(ExecError::NotFound("execution"))?;
+            Ok::<_, ExecError>(row_to_execution(&row, true)?)
+        };
+        let mut execution = fetch().await?;
+        if !is_terminal(&execution.status) && self.record(id).await.unwrap_or(false) {
+            execution = fetch().await?;
+        }
+        let events = self.events_after(tenant, id, 0, 100_000).await?;
+        execution.nodes = Some(summarize(&events));
+        Ok(execution)
+    }
+
+    /// Events of an execution with `seq > after`, in order, at most `limit`.
+    pub async fn events_after(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, ExecError> {
+        let rows = sqlx::query(
+            "SELECT seq, type, node_id, payload FROM execution_events \
+             WHERE tenant_id = $1 AND execution_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let events = rows
+            .iter()
+            .map(|r| {
+                Ok(StoredEvent {
+                    seq: r.try_get("seq")?,
+                    kind: r.try_get("type")?,
+                    node_id: r.try_get("node_id")?,
+                    payload: r.try_get("payload")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok(events)
+    }
+
+    /// Lists executions, newest first, keyset-paginated.
+    pub async fn list(&self, tenant: &str, q: ListFilter) -> Result<ExecutionPage, ExecError> {
+        if let Some(s) = &q.status
+            && !matches!(s.as_str(), "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "ABORTED" | "TIMED_OUT")
+        {
+            return Err(ExecError::BadRequest(
+                "status must be PENDING, RUNNING, SUCCEEDED, FAILED, ABORTED or TIMED_OUT".into(),
+            ));
+        }
+        let limit = q.limit.unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            return Err(ExecError::BadRequest("limit must be 1 to 200".into()));
+        }
+        let after = match q.cursor.as_deref() {
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| ExecError::BadRequest("invalid cursor".into()))?),
+            None => None,
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM executions WHERE tenant_id = $1 \
+             AND ($2::text IS NULL OR status = $2) AND ($3::uuid IS NULL OR workflow_id = $3) \
+             AND ($4::timestamptz IS NULL OR started_at >= $4) AND ($5::timestamptz IS NULL OR started_at < $5) \
+             AND ($6::timestamptz IS NULL OR (started_at, id) < ($6, $7)) \
+             ORDER BY started_at DESC, id DESC LIMIT $8"
+        )))
+        .bind(tenant)
+        .bind(&q.status)
+        .bind(q.workflow_id)
+        .bind(q.started_after)
+        .bind(q.started_before)
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1).unwrap_or_default())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let mut items = rows.iter().map(|r| row_to_execution(r, false)).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|e| encode_cursor(e.started_at, e.id))
+        } else {
+            None
+        };
+        Ok(ExecutionPage { items, next_cursor })
+    }
+}
+
+fn summarize(events: &[StoredEvent]) -> Vec<NodeSummary> {
+    let mut nodes: Vec<NodeSummary> = Vec::new();
+    for e in events {
+        let Some(node) = &e.node_id else { continue };
+        let i = match nodes.iter().position(|n| &n.node_id == node) {
+            Some(i) => i,
+            None => {
+                nodes.push(NodeSummary { node_id: node.clone(), status: "RUNNING".into(), attempts: 0, error: None });
+                nodes.len() - 1
+            }
+        };
+        let n = &mut nodes[i];
+        match e.kind.as_str() {
+            "node_started" => {
+                n.status = "RUNNING".into();
+                n.attempts += 1;
+            }
+            "node_retried" => n.attempts += 1,
+            "node_succeeded" => n.status = "SUCCEEDED".into(),
+            "node_failed" => {
+                n.status = "FAILED".into();
+                n.error = e.payload.get("error").and_then(serde_json::Value::as_str).map(str::to_owned);
+            }
+            _ => {}
+        }
+    }
+    nodes
+}
+
+fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.timestamp_micros()))
+}
+
+fn decode_cursor(c: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (micros, id) = raw.split_once('|')?;
+    // Out-of-range years (which Postgres cannot compare with) are invalid cursors, not 503s.
+    Some((store::cursor_timestamp(micros.parse().ok()?)?, id.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cursors_round_trip() {
+        let at = chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap_or_default();
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(super::decode_cursor(&super::encode_cursor(at, id)), Some((at, id)));
+        assert_eq!(super::decode_cursor("nope"), None);
+    }
+}

@@ -1,0 +1,300 @@
+//! Starting executions: one preamble ([`Executions::start`]), then an asynchronous start
+//! (`StartExecution`, with idempotency keys) or a synchronous one (`StartSyncExecution`, EXPRESS
+//! only, bounded by a wait). Also the [`triggers::Starter`] every trigger starts through.
+
+use std::time::Duration;
+
+use aws_sdk_sfn::error::ProvideErrorMetadata;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::record::Answer;
+use crate::{COLUMNS, ExecError, Execution, Executions, MAX_INPUT_BYTES, row_to_execution};
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct Start {
+    pub tenant: String,
+    /// Recorded as `started_by`: the caller's subject, or `trigger:...`.
+    pub started_by: String,
+    pub workflow_id: Uuid,
+    pub input: Value,
+    pub mode: Mode,
+}
+
+/// How to start it.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// `StartExecution`. With a key, a second start with the same key answers the first
+    /// execution (`replayed` set) instead of starting another; the same key with a different
+    /// input is [`ExecError::IdempotencyConflict`].
+    Async { idempotency_key: Option<String> },
+    /// `StartSyncExecution` of an EXPRESS workflow, waiting at most `wait` for its outcome.
+    Sync { wait: Duration },
+}
+
+/// What a start runs: the version the `live` alias routes to, checked against the input.
+struct Target {
+    version: i32,
+    version_arn: String,
+    workflow_type: String,
+    input_text: String,
+}
+
+impl Executions {
+    /// Starts the version the workflow's `live` alias routes to (the latest when no alias was
+    /// ever moved). The one preamble of every start: the input fits Step Functions' limit, the
+    /// workflow is published with a state machine version, the input matches the start node's
+    /// `input_schema` (see [`crate::schema`]), the key is well-formed and a sync start is EXPRESS.
+    /// Used by `POST /v1/workflows/{id}/executions`, webhooks, schedules and queue triggers.
+    pub async fn start(&self, start: Start) -> Result<Execution, ExecError> {
+        let client = self.sfn()?.clone();
+        if let Mode::Async { idempotency_key: Some(k) } = &start.mode
+            && (k.is_empty() || k.len() > 256)
+        {
+            return Err(ExecError::BadRequest("Idempotency-Key must be 1 to 256 characters".into()));
+        }
+        let target = self.target(&start.tenant, start.workflow_id, &start.input).await?;
+        if matches!(start.mode, Mode::Sync { .. }) && target.workflow_type != "EXPRESS" {
+            return Err(ExecError::NotExpress);
+        }
+        let this = self.clone();
+        // On a task of its own: a client that hangs up (the request future is dropped) does not
+        // interrupt a start between the row's INSERT and its ARN, so disconnects never orphan
+        // rows. (A process crash can still orphan one: see `sweep_orphans`.)
+        let work = async move {
+            match start.mode.clone() {
+                Mode::Async { idempotency_key } => this.start_async(&client, start, idempotency_key, target).await,
+                Mode::Sync { wait } => this.start_sync(&client, start, target, wait).await,
+            }
+        };
+        tokio::spawn(work).await.map_err(|e| ExecError::Internal(format!("start task: {e}")))?
+    }
+
+    async fn target(&self, tenant: &str, workflow_id: Uuid, input: &Value) -> Result<Target, ExecError> {
+        let input_text = input.to_string();
+        if input_text.len() > MAX_INPUT_BYTES {
+            return Err(ExecError::InputTooLarge { size: input_text.len() });
+        }
+        let workflow = self.store().get_workflow(tenant, workflow_id).await.map_err(ExecError::store("workflow"))?;
+        let Some(version) = workflow.live_version.or(workflow.latest_version) else {
+            return Err(ExecError::NotPublished("publish the workflow before starting it"));
+        };
+        let version = self
+            .store()
+            .get_version(tenant, workflow_id, version)
+            .await
+            .map_err(ExecError::store("workflow version"))?;
+        let Some(version_arn) = version.state_machine_version_arn.clone() else {
+            return Err(ExecError::NotPublished("the live version was stored without Step Functions; publish again"));
+        };
+        if let Some(schema) = start_schema(&version.graph) {
+            let problems = crate::schema::validate(schema, input);
+            if !problems.is_empty() {
+                return Err(ExecError::InvalidInput(format!(
+                    "the input does not match the start node's input_schema: {}",
+                    problems.join("; ")
+                )));
+            }
+        }
+        Ok(Target { version: version.version, version_arn, workflow_type: version.workflow_type, input_text })
+    }
+
+    async fn start_async(
+        &self,
+        client: &aws_sdk_sfn::Client,
+        start: Start,
+        idempotency_key: Option<String>,
+        target: Target,
+    ) -> Result<Execution, ExecError> {
+        let Start { tenant, started_by, workflow_id, input, .. } = start;
+        let pool = self.pool();
+        let id = Uuid::new_v4();
+        let inserted = sqlx::query(
+            "INSERT INTO executions (id, tenant_id, workflow_id, version, status, input, idempotency_key, started_by) \
+             VALUES ($1, $2, $3, $4, 'PENDING', $5::text::json, $6, $7) \
+             ON CONFLICT (tenant_id, workflow_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+             RETURNING id",
+        )
+        .bind(id)
+        .bind(&tenant)
+        .bind(workflow_id)
+        .bind(target.version)
+        .bind(&target.input_text)
+        .bind(&idempotency_key)
+        .bind(&started_by)
+        .fetch_optional(pool)
+        .await?;
+        let (id, version_arn) = if inserted.is_some() {
+            (id, target.version_arn)
+        } else {
+            // The key was used before: answer that execution, or finish starting it.
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS}, execution_arn FROM executions WHERE tenant_id = $1 AND workflow_id = $2 AND idempotency_key = $3"
+            )))
+            .bind(&tenant)
+            .bind(workflow_id)
+            .bind(&idempotency_key)
+            .fetch_one(pool)
+            .await?;
+            let mut existing = row_to_execution(&row, true)?;
+            if existing.input.as_ref() != Some(&input) {
+                return Err(ExecError::IdempotencyConflict);
+            }
+            existing.replayed = true;
+            if existing.status != "PENDING" {
+                existing.input = None;
+                return Ok(existing);
+            }
+            // Started by a call that died (or is still running) between insert and
+            // StartExecution: starting again under the same name is idempotent in Step Functions.
+            let version = self
+                .store()
+                .get_version(&tenant, workflow_id, existing.version)
+                .await
+                .map_err(ExecError::store("workflow version"))?;
+            let arn =
+                version.state_machine_version_arn.ok_or_else(|| ExecError::Internal("version lost its ARN".into()))?;
+            (existing.id, arn)
+        };
+        let started = client
+            .start_execution()
+            .state_machine_arn(&version_arn)
+            .name(id.to_string())
+            .input(target.input_text)
+            .send()
+            .await;
+        let arn = match started {
+            Ok(out) => out.execution_arn().to_owned(),
+            Err(err) => {
+                // Nothing started: forget the row so a retry (with or without the key) starts afresh.
+                let _ = sqlx::query(
+                    "DELETE FROM executions WHERE id = $1 AND status = 'PENDING' AND execution_arn IS NULL",
+                )
+                .bind(id)
+                .execute(pool)
+                .await;
+                return Err(start_error(err));
+            }
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE executions SET status = CASE WHEN status = 'PENDING' THEN 'RUNNING' ELSE status END, execution_arn = $2 \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        )))
+        .bind(id)
+        .bind(&arn)
+        .fetch_one(pool)
+        .await?;
+        let mut execution = row_to_execution(&row, false)?;
+        execution.replayed = inserted.is_none();
+        Ok(execution)
+    }
+
+    async fn start_sync(
+        &self,
+        client: &aws_sdk_sfn::Client,
+        start: Start,
+        target: Target,
+        wait: Duration,
+    ) -> Result<Execution, ExecError> {
+        let id = Uuid::new_v4();
+        let pool = self.pool();
+        sqlx::query(
+            "INSERT INTO executions (id, tenant_id, workflow_id, version, status, input, started_by) \
+             VALUES ($1, $2, $3, $4, 'RUNNING', $5::text::json, $6)",
+        )
+        .bind(id)
+        .bind(&start.tenant)
+        .bind(start.workflow_id)
+        .bind(target.version)
+        .bind(&target.input_text)
+        .bind(&start.started_by)
+        .execute(pool)
+        .await?;
+        let call = client
+            .start_sync_execution()
+            .state_machine_arn(target.version_arn)
+            .name(id.to_string())
+            .input(target.input_text)
+            .send();
+        let (answer, arn) = match tokio::time::timeout(wait, call).await {
+            Err(_) => {
+                let cause = Some(format!("no result within {wait:?}"));
+                (Answer { status: "TIMED_OUT", output: None, error: Some("Weft.WaitTimedOut".to_owned()), cause }, None)
+            }
+            Ok(Err(err)) => {
+                let _ = sqlx::query("DELETE FROM executions WHERE id = $1").bind(id).execute(pool).await;
+                return Err(start_error(err));
+            }
+            Ok(Ok(out)) => {
+                let status = match out.status().as_str() {
+                    "SUCCEEDED" => "SUCCEEDED",
+                    "TIMED_OUT" => "TIMED_OUT",
+                    _ => "FAILED",
+                };
+                let output =
+                    out.output().map(|o| serde_json::from_str(o).unwrap_or_else(|_| Value::String(o.to_owned())));
+                let answer = Answer {
+                    status,
+                    output,
+                    error: out.error().map(str::to_owned),
+                    cause: out.cause().map(str::to_owned),
+                };
+                (answer, Some(out.execution_arn().to_owned()))
+            }
+        };
+        match &arn {
+            // With the node-level events when the endpoint keeps EXPRESS history (weft serve does;
+            // AWS does not), in one transaction.
+            Some(arn) => self.record_sync(&start.tenant, id, arn, answer).await,
+            None => Ok(answer.store(&mut *pool.acquire().await?, id, None).await?),
+        }
+    }
+}
+
+/// What a refused `StartExecution`/`StartSyncExecution` means for the caller.
+fn start_error<E: ProvideErrorMetadata + std::fmt::Debug>(err: E) -> ExecError {
+    match err.code().unwrap_or("") {
+        "ExecutionLimitExceeded" | "ThrottlingException" => ExecError::Throttled,
+        "StateMachineDoesNotExist" | "StateMachineDeleting" => {
+            ExecError::NotPublished("the workflow's state machine is gone; publish again")
+        }
+        // The input passed our checks, so Step Functions refusing it is a limit we do not know of.
+        "InvalidExecutionInput" => ExecError::InvalidInput(format!(
+            "Step Functions refused the input: {}",
+            err.message().unwrap_or("invalid input")
+        )),
+        _ => ExecError::sdk(err),
+    }
+}
+
+/// The start node's `input_schema`, if the graph has one.
+fn start_schema(graph: &Value) -> Option<&Value> {
+    graph
+        .get("nodes")?
+        .as_array()?
+        .iter()
+        .find(|n| n.get("type").and_then(Value::as_str) == Some("start"))?
+        .get("data")?
+        .get("input_schema")
+}
+
+/// Triggers (webhooks, schedules, queue messages) start executions exactly as
+/// `POST /v1/workflows/{id}/executions` does; retry-safety comes from [`ExecError::is_retryable`].
+#[async_trait::async_trait]
+impl triggers::Starter for Executions {
+    async fn start(&self, r: triggers::StartRequest) -> Result<triggers::Started, triggers::StartError> {
+        let start = Start {
+            tenant: r.tenant,
+            started_by: r.started_by,
+            workflow_id: r.workflow_id,
+            input: r.input,
+            mode: Mode::Async { idempotency_key: r.idempotency_key },
+        };
+        match Executions::start(self, start).await {
+            Ok(e) => Ok(triggers::Started { id: e.id, status: e.status }),
+            Err(e) if e.is_retryable() => Err(triggers::StartError::Unavailable(e.to_string())),
+            Err(e) => Err(triggers::StartError::Rejected(e.to_string())),
+        }
+    }
+}
