@@ -170,14 +170,13 @@ impl std::fmt::Debug for Execution {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
-        let role_arn: Arc<str> = Arc::from(format!("arn:aws:iam::{}:role/weft-local", config.account_id));
+        let role_arn: Arc<str> = Arc::from(arn::RoleArn::new(&config.account_id, "weft-local").to_string());
         Engine {
             inner: Arc::new(Inner {
                 role_arn,
-                default_sm_arn: Arc::from(format!(
-                    "arn:aws:states:{}:{}:stateMachine:weft",
-                    config.region, config.account_id
-                )),
+                default_sm_arn: Arc::from(
+                    arn::StateMachineArn::new(&config.region, &config.account_id, "weft").to_string(),
+                ),
                 default_sm_name: Arc::from("weft"),
                 config,
                 tokens: Mutex::new(HashMap::new()),
@@ -194,7 +193,7 @@ impl Engine {
     /// The ARN the engine gives a state machine of this name.
     pub fn state_machine_arn(&self, name: &str) -> String {
         let c = &self.inner.config;
-        format!("arn:aws:states:{}:{}:stateMachine:{name}", c.region, c.account_id)
+        arn::StateMachineArn::new(&c.region, &c.account_id, name).to_string()
     }
 
     /// Makes a definition startable by `arn:aws:states:::states:startExecution[.sync[:2]]` Tasks,

@@ -21,10 +21,7 @@ impl LambdaHttpInvoker {
 
     /// The function name in the URL: the name part of an ARN, percent-encoded.
     fn function_path(name: &str) -> String {
-        let short = match name.split(':').collect::<Vec<_>>().as_slice() {
-            ["arn", _, "lambda", _, _, "function", n, ..] => (*n).to_owned(),
-            _ => name.to_owned(),
-        };
+        let short = arn::FunctionArn::parse(name).map_or(name, |f| f.name);
         short
             .bytes()
             .map(|b| match b {

@@ -84,7 +84,6 @@
 //!   detail is logged, never sent.
 //! - History event ids are dense from 1 per execution and continue across redrives.
 
-mod arn;
 mod error;
 mod pg;
 pub mod sdk;
@@ -102,7 +101,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::Value;
 
-pub use arn::{SmRef, check_name, parse_execution, parse_state_machine};
 pub use error::{AUTH_ERROR_NAMESPACE, ERROR_NAMESPACE, SfnError};
 pub use pg::PgStore;
 pub use service::{ENGINE_RESTARTED, Recovery};

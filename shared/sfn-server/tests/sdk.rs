@@ -527,7 +527,7 @@ async fn auth_only_requests_signed_with_the_configured_credentials_run() {
         .build();
     let err = aws_sdk_sfn::Client::from_conf(swapped)
         .stop_execution()
-        .execution_arn(format!("{arn}:nothing").replace(":stateMachine:", ":execution:"))
+        .execution_arn(arn::StateMachineArn::parse(&arn).expect("a state machine ARN").execution("nothing").to_string())
         .send()
         .await
         .unwrap_err();

@@ -273,37 +273,6 @@ pub enum EnvError {
     Database(#[from] sqlx::Error),
 }
 
-/// Where an execution ARN points: `arn:<partition>:states:<region>:<account>:execution:<state
-/// machine>:<name>` (or `...:express:<state machine>:<name>:<run>` for EXPRESS).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecutionArn<'a> {
-    pub state_machine: &'a str,
-    pub name: &'a str,
-}
-
-impl<'a> ExecutionArn<'a> {
-    pub fn parse(arn: &'a str) -> Option<Self> {
-        let parts: Vec<&str> = arn.split(':').collect();
-        match parts.as_slice() {
-            ["arn", _, "states", _, _, "execution", sm, name] | ["arn", _, "states", _, _, "express", sm, name, _]
-                if !sm.is_empty() && !name.is_empty() =>
-            {
-                Some(Self { state_machine: *sm, name: *name })
-            }
-            _ => None,
-        }
-    }
-}
-
-/// The state machine name of `arn:...:stateMachine:<name>[:<version or alias>]`.
-fn state_machine_name(arn: &str) -> Option<&str> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    match parts.as_slice() {
-        ["arn", _, "states", _, _, "stateMachine", name, ..] if !name.is_empty() => Some(*name),
-        _ => None,
-    }
-}
-
 impl PgSecretResolver {
     pub fn new(pool: PgPool, key: secrets::SecretsKey) -> Self {
         Self { pool, key: Arc::new(key) }
@@ -327,7 +296,8 @@ impl PgSecretResolver {
     /// The tenant owning `execution_arn`, or `None` when Weft did not start it (see the crate
     /// docs for the checks). Not tenant-scoped: this is how the tenant is found.
     pub async fn tenant_of(&self, execution_arn: &str) -> Result<Option<String>, sqlx::Error> {
-        let Some(arn) = ExecutionArn::parse(execution_arn) else { return Ok(None) };
+        // Standard or EXPRESS (`...:express:<state machine>:<name>:<run>`): the name is the row id.
+        let Ok(arn) = arn::ExecutionArn::parse(execution_arn) else { return Ok(None) };
         let Ok(id) = uuid::Uuid::parse_str(arn.name) else { return Ok(None) };
         let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
             "SELECT e.tenant_id, e.execution_arn, v.state_machine_arn FROM executions e \
@@ -338,7 +308,8 @@ impl PgSecretResolver {
         .await?;
         Ok(row.and_then(|(tenant, recorded, machine)| {
             let same_execution = recorded.is_none_or(|r| r == execution_arn);
-            let same_machine = machine.as_deref().and_then(state_machine_name) == Some(arn.state_machine);
+            let machine = machine.as_deref().and_then(|m| arn::StateMachineArn::parse(m).ok());
+            let same_machine = machine.map(|m| m.name) == Some(arn.state_machine);
             (same_execution && same_machine).then_some(tenant)
         }))
     }
@@ -551,15 +522,16 @@ pub mod testing {
             .execute(pool)
             .await
             .unwrap();
-        let machine = format!("arn:aws:states:us-east-1:123456789012:stateMachine:weft-{wf}");
+        let name = format!("weft-{wf}");
+        let machine = arn::StateMachineArn::new("us-east-1", "123456789012", &name);
         sqlx::query(
             "INSERT INTO workflow_versions (tenant_id, workflow_id, version, graph, asl, workflow_type, content_hash, \
              state_machine_arn, state_machine_version_arn, created_by) VALUES ($1, $2, 1, '{}', '{}', 'STANDARD', 'h', $3, $4, 't')",
         )
         .bind(tenant)
         .bind(wf)
-        .bind(&machine)
-        .bind(format!("{machine}:1"))
+        .bind(machine.to_string())
+        .bind(machine.with_version(1).to_string())
         .execute(pool)
         .await
         .unwrap();
@@ -580,7 +552,8 @@ pub mod testing {
     /// An `executions` row as the api inserts it before StartExecution; returns (row id, its ARN).
     pub async fn execution(pool: &PgPool, tenant: &str, wf: Uuid, recorded: bool) -> (Uuid, String) {
         let id = Uuid::new_v4();
-        let arn = format!("arn:aws:states:us-east-1:123456789012:execution:weft-{wf}:{id}");
+        let arn =
+            arn::ExecutionArn::new("us-east-1", "123456789012", &format!("weft-{wf}"), &id.to_string()).to_string();
         sqlx::query(
             "INSERT INTO executions (id, tenant_id, workflow_id, version, status, input, started_by, execution_arn) \
              VALUES ($1, $2, $3, 1, 'PENDING', '{}', 't', $4)",
@@ -718,27 +691,5 @@ mod tests {
         let r = resolve_config(&StaticSecrets::parse("TOKEN=t0k\nDB=pw").unwrap(), &event).await.unwrap();
         assert_eq!(r.config["url"], "https://evil.example/?k={{ secrets.TOKEN }}&d={{ secrets.DB }}");
         assert_eq!(r.config["headers"]["a"], "Bearer t0k {{ secrets.DB }}", "only the declared name, only there");
-    }
-
-    #[test]
-    fn execution_arns() {
-        assert_eq!(
-            ExecutionArn::parse("arn:aws:states:us-east-1:1:execution:weft-x:0b4c"),
-            Some(ExecutionArn { state_machine: "weft-x", name: "0b4c" })
-        );
-        assert_eq!(
-            ExecutionArn::parse("arn:aws:states:us-east-1:1:express:weft-x:0b4c:run"),
-            Some(ExecutionArn { state_machine: "weft-x", name: "0b4c" })
-        );
-        for bad in [
-            "",
-            "arn:aws:states:us-east-1:1:execution:weft-x",
-            "arn:aws:states:us-east-1:1:stateMachine:m:1",
-            "arn:aws:states:r:1:execution::n",
-        ] {
-            assert_eq!(ExecutionArn::parse(bad), None, "{bad}");
-        }
-        assert_eq!(state_machine_name("arn:aws:states:r:1:stateMachine:weft-x:3"), Some("weft-x"));
-        assert_eq!(state_machine_name("arn:aws:states:r:1:execution:weft-x:3"), None);
     }
 }

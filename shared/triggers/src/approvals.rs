@@ -89,7 +89,7 @@ impl Approvals {
     /// Step Functions (`$$.Execution.Id`), and this is how the approval's tenant is found. The
     /// execution's name is tried as the row id too, for rows whose ARN is not recorded yet.
     pub async fn execution_of(&self, execution_arn: &str) -> Result<Option<(Uuid, String)>, Error> {
-        let by_name = execution_arn.rsplit(':').next().and_then(|n| Uuid::parse_str(n).ok());
+        let by_name = arn::ExecutionArn::parse(execution_arn).ok().and_then(|a| Uuid::parse_str(a.name).ok());
         let row: Option<(Uuid, String)> = sqlx::query_as(
             "SELECT id, tenant_id FROM executions WHERE execution_arn = $1 OR id = $2 ORDER BY (execution_arn = $1) DESC LIMIT 1",
         )
