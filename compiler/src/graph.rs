@@ -205,3 +205,10 @@ pub const NODE_TYPES: &[&str] = &[
     "approval",
     "workflow",
 ];
+
+/// Whether nodes of type `t` run as a Task (a node function, or `workflow`'s child execution) and
+/// can therefore fail, retry and time out. The other types of [`NODE_TYPES`] are states Step
+/// Functions runs itself (Choice, Map, Parallel, Wait, Pass).
+pub fn is_task_type(t: &str) -> bool {
+    node_contract::logical_id(t).is_some() || t == "workflow"
+}

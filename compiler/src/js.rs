@@ -26,6 +26,7 @@
 
 use serde_json::{Value, json};
 
+use crate::json::obj;
 use crate::template::{is_identifier, is_node_id};
 
 /// A path root in a JavaScript expression.
@@ -468,7 +469,7 @@ fn and(items: Vec<Cond>) -> Cond {
     match rules.len() {
         0 => Cond::Const(true),
         1 => Cond::Rule(rules.remove(0)),
-        _ => Cond::Rule(crate::lower::obj([("And", Value::Array(rules))])),
+        _ => Cond::Rule(obj([("And", Value::Array(rules))])),
     }
 }
 
@@ -484,7 +485,7 @@ fn or(items: Vec<Cond>) -> Cond {
     match rules.len() {
         0 => Cond::Const(false),
         1 => Cond::Rule(rules.remove(0)),
-        _ => Cond::Rule(crate::lower::obj([("Or", Value::Array(rules))])),
+        _ => Cond::Rule(obj([("Or", Value::Array(rules))])),
     }
 }
 
@@ -510,7 +511,7 @@ fn push_flat(rules: &mut Vec<Value>, rule: Value, op: &str) {
 fn not(c: Cond) -> Cond {
     match c {
         Cond::Const(b) => Cond::Const(!b),
-        Cond::Rule(r) => Cond::Rule(crate::lower::obj([("Not", r)])),
+        Cond::Rule(r) => Cond::Rule(obj([("Not", r)])),
     }
 }
 

@@ -23,6 +23,7 @@ mod diagnostic;
 mod explain;
 mod graph;
 pub mod js;
+pub mod json;
 pub mod lower;
 mod options;
 mod render;
@@ -31,7 +32,9 @@ pub mod template;
 pub use analysis::MAX_NESTING;
 pub use diagnostic::{Diagnostic, Severity, codes};
 pub use explain::{Explain, LoopInvocations, PriceTable, explain, explain_with};
-pub use graph::{Edge, FORMAT, Graph, NODE_TYPES, Node, OnError, Position, Retry, Settings, SettingsType, Trigger};
+pub use graph::{
+    Edge, FORMAT, Graph, NODE_TYPES, Node, OnError, Position, Retry, Settings, SettingsType, Trigger, is_task_type,
+};
 pub use js::MAX_TOKENS as MAX_CONDITION_TOKENS;
 pub use options::{CompileOptions, FunctionMap};
 pub use render::render_mermaid;

@@ -34,21 +34,6 @@ pub struct Builder {
     pub express_only: bool,
 }
 
-const TASKS: &[&str] = &[
-    "http",
-    "code",
-    "llm",
-    "agent",
-    "multi_agent",
-    "vector_search",
-    "vector_upsert",
-    "database",
-    "email",
-    "slack",
-    "approval",
-    "workflow",
-];
-
 /// Every node kind appears; conditions lower natively or fall back to JavaScript.
 const CONDITIONS: &[&str] = &[
     "input.amount > 100 && input.region === 'eu'",
@@ -155,7 +140,8 @@ impl Builder {
             let choice = if depth >= 3 || remaining < 8 { step % 4 } else { self.rng.below(8) as usize };
             let (e, x) = match choice {
                 0 | 1 => {
-                    let mut kinds: Vec<&str> = TASKS.to_vec();
+                    let mut kinds: Vec<&str> =
+                        compiler::NODE_TYPES.iter().copied().filter(|t| compiler::is_task_type(t)).collect();
                     if self.express_only {
                         kinds.retain(|k| !matches!(*k, "approval" | "workflow"));
                     }
