@@ -154,6 +154,29 @@ impl SfnStore for PgStore {
         Ok(())
     }
 
+    async fn finish_execution(&self, e: &ExecutionRecord, events: &[Value]) -> Result<(), StoreError> {
+        // One statement, so one commit: the events and then the outcome.
+        let ids: Vec<i64> = events.iter().map(|e| i64::try_from(event_id(e)).unwrap_or(i64::MAX)).collect();
+        let docs: Vec<String> = events.iter().map(Value::to_string).collect();
+        sqlx::query(
+            "WITH appended AS (INSERT INTO sfn_history_events (execution_arn, id, event) \
+               SELECT $1, u.id, u.event FROM UNNEST($6::bigint[], $7::text[]::json[]) AS u(id, event) \
+               ON CONFLICT DO NOTHING) \
+             INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc) VALUES ($1, $2, $3, $4, $5::text::json) \
+             ON CONFLICT (arn) DO UPDATE SET status = EXCLUDED.status, doc = EXCLUDED.doc",
+        )
+        .bind(&e.arn)
+        .bind(&e.state_machine)
+        .bind(&e.status)
+        .bind(e.start_date)
+        .bind(doc(e)?)
+        .bind(&ids)
+        .bind(&docs)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
         self.one("SELECT doc FROM sfn_executions WHERE arn = $1", arn, None, None).await
     }

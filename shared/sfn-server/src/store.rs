@@ -164,6 +164,12 @@ pub trait SfnStore: Send + Sync + 'static {
 
     /// Appends rendered history events (each has a numeric `id`).
     async fn append_events(&self, execution_arn: &str, events: &[Value]) -> Result<(), StoreError>;
+    /// An execution's last events and its outcome, atomically where the store can (the events
+    /// are stored no later than the outcome either way).
+    async fn finish_execution(&self, e: &ExecutionRecord, events: &[Value]) -> Result<(), StoreError> {
+        self.append_events(&e.arn, events).await?;
+        self.put_execution(e).await
+    }
     /// Up to `limit` events: ids `>= from` ascending, or ids `<= from` descending when `reverse`.
     async fn events(
         &self,

@@ -5,6 +5,11 @@
 //! Events are never dropped: a store outage delays them ([`persist`] retries with backoff, and
 //! appends are idempotent per event id), and the outcome is written only after the last event,
 //! so a reader that sees the final status can read the whole history.
+//!
+//! Writes are batched: events are stored at most [`FLUSH_EVERY`] after the engine wrote them
+//! (or once [`FLUSH_EVENTS`] are waiting), and an execution that ends meanwhile stores its last
+//! events together with its outcome in one write; a short execution costs the store two writes
+//! (its start, its end) whatever its length.
 
 use std::sync::Arc;
 
@@ -17,10 +22,18 @@ use engine::{Execution, HistoryEvent};
 use super::{Service, epoch};
 use crate::store::{ExecutionRecord, StoreError};
 
+/// How long the engine's history may wait before it is stored.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// How many events may wait before they are stored.
+const FLUSH_EVENTS: usize = 512;
+
+/// The stored outcome of an execution, once its driver has written it.
+pub(super) type Done = watch::Receiver<Option<Arc<ExecutionRecord>>>;
+
 /// A running execution: the engine's handle and a signal that its driver has stored the outcome.
 pub(super) struct Running {
     pub(super) exec: Execution,
-    pub(super) done: watch::Receiver<bool>,
+    pub(super) done: Done,
     /// Which run of the execution this is: a driver must not remove the entry of the redrive
     /// that followed it.
     generation: u64,
@@ -71,14 +84,10 @@ fn render(e: &HistoryEvent, offset: u64) -> Value {
 
 impl Service {
     /// Spawns the task that copies the execution's history into the store (ids shifted by
-    /// `offset`) and records its outcome. The returned receiver turns `true` once both are stored.
-    pub(super) fn drive(
-        self: &Arc<Self>,
-        exec: Execution,
-        mut record: ExecutionRecord,
-        offset: u64,
-    ) -> watch::Receiver<bool> {
-        let (tx, rx) = watch::channel(false);
+    /// `offset`) and records its outcome. The returned receiver holds the stored record once both
+    /// are stored.
+    pub(super) fn drive(self: &Arc<Self>, exec: Execution, mut record: ExecutionRecord, offset: u64) -> Done {
+        let (tx, rx) = watch::channel(None);
         let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.running
             .lock()
@@ -87,14 +96,30 @@ impl Service {
         let svc = Arc::clone(self);
         tokio::spawn(async move {
             let mut last = offset;
-            let mut chunks = Box::pin(exec.history().ready_chunks(512));
-            while let Some(chunk) = chunks.next().await {
-                let events: Vec<Value> = chunk.iter().map(|e| render(e, offset)).collect();
-                last = chunk.last().map_or(last, |e| e.id + offset);
-                // Events are never dropped: a store outage delays them (appends are idempotent per
-                // event id), and the outcome below waits for them, so a reader that sees the
-                // final status can read the whole history.
-                persist(&record.arn, "history events", || svc.store.append_events(&record.arn, &events)).await;
+            let mut chunks = Box::pin(exec.history().ready_chunks(FLUSH_EVENTS));
+            let mut pending: Vec<Value> = Vec::new();
+            let mut deadline: Option<tokio::time::Instant> = None;
+            loop {
+                // `next()` is cancel-safe: an interrupted wait loses no event.
+                let next = match deadline {
+                    Some(at) => tokio::time::timeout_at(at, chunks.next()).await,
+                    None => Ok(chunks.next().await),
+                };
+                match next {
+                    Ok(Some(chunk)) => {
+                        pending.extend(chunk.iter().map(|e| render(e, offset)));
+                        last = chunk.last().map_or(last, |e| e.id + offset);
+                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + FLUSH_EVERY);
+                        if pending.len() < FLUSH_EVENTS {
+                            continue;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_elapsed) => {}
+                }
+                persist(&record.arn, "history events", || svc.store.append_events(&record.arn, &pending)).await;
+                pending.clear();
+                deadline = None;
             }
             let outcome = exec.wait().await;
             record.status = outcome.status.as_str().to_owned();
@@ -103,14 +128,17 @@ impl Service {
             record.error = outcome.error;
             record.cause = outcome.cause;
             record.event_count = last;
-            persist(&record.arn, "the execution's outcome", || svc.store.put_execution(&record)).await;
+            persist(&record.arn, "the execution's last events and outcome", || {
+                svc.store.finish_execution(&record, &pending)
+            })
+            .await;
             {
                 let mut g = svc.running.lock().unwrap_or_else(|p| p.into_inner());
                 if g.get(&record.arn).is_some_and(|r| r.generation == generation) {
                     g.remove(&record.arn);
                 }
             }
-            let _ = tx.send(true);
+            let _ = tx.send(Some(Arc::new(record)));
         });
         rx
     }

@@ -137,9 +137,6 @@ impl Service {
         })?;
         let def = self.definition(&target.definition)?;
         let exec_arn = ExecutionArn::new(&self.region, &self.account, &target.sm.name, &name).to_string();
-        if let Some(existing) = self.store.get_execution(&exec_arn).await? {
-            return self.existing(existing, &input_text);
-        }
         let now = Utc::now();
         let record = ExecutionRecord {
             arn: exec_arn.clone(),
@@ -164,7 +161,7 @@ impl Service {
         match self.store.insert_execution(&record).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
-                // A concurrent start with the same name won the race.
+                // An execution of this name exists: an earlier start, or a concurrent one that won.
                 let existing = self
                     .store
                     .get_execution(&exec_arn)
@@ -183,9 +180,15 @@ impl Service {
         if !sync {
             return Ok(json!({"executionArn": exec_arn, "startDate": epoch(now)}));
         }
-        let _ = done.wait_for(|d| *d).await;
-        let rec =
-            self.store.get_execution(&exec_arn).await?.ok_or_else(|| SfnError::execution_does_not_exist(&exec_arn))?;
+        let rec = match done.wait_for(Option::is_some).await.ok().and_then(|d| d.clone()) {
+            Some(rec) => rec,
+            None => Arc::new(
+                self.store
+                    .get_execution(&exec_arn)
+                    .await?
+                    .ok_or_else(|| SfnError::execution_does_not_exist(&exec_arn))?,
+            ),
+        };
         // DescribeExecution's fields, except that the state machine is the version that ran, the
         // stop date is always there, and the redrive fields are not (EXPRESS executions cannot be
         // redriven); plus what the run is billed for.
@@ -308,7 +311,7 @@ impl Service {
         if let Some((exec, mut done)) = running {
             exec.stop(req.error, req.cause);
             // Answer once the outcome is stored, so a DescribeExecution right after sees ABORTED.
-            let _ = done.wait_for(|d| *d).await;
+            let _ = done.wait_for(Option::is_some).await;
         } else if rec.status == "RUNNING" {
             // RUNNING in the store with no engine behind it (its outcome could not be stored):
             // close it as ABORTED so it does not stay RUNNING forever.
