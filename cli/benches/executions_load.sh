@@ -70,6 +70,11 @@ graph='{"format":"weft/v1","id":"load","name":"Load","nodes":[
  {"id":"odd","type":"end","data":{"output":{"i":"{{ nodes.work.i }}","kind":"odd"}}}],
  "edges":[{"id":"e1","source":"start","target":"work"},{"id":"e2","source":"work","target":"check"},
   {"id":"e3","source":"check","sourceHandle":"true","target":"even"},{"id":"e4","source":"check","sourceHandle":"false","target":"odd"}]}'
+# BENCH_GRAPH=minimal: start -> end only (what the platform costs without node work).
+if [ "${BENCH_GRAPH:-}" = minimal ]; then
+  graph='{"format":"weft/v1","id":"load","name":"Load","nodes":[{"id":"start","type":"start","data":{}},
+   {"id":"done","type":"end","data":{"output":{"i":"{{ input.i }}","kind":"even"}}}],"edges":[{"id":"e1","source":"start","target":"done"}]}'
+fi
 wf=$(curl -sf -H "authorization: Bearer $token" -H 'content-type: application/json' -d "{\"graph\": $graph}" \
   "$api/workflows" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 curl -sf -X POST -H "authorization: Bearer $token" "$api/workflows/$wf/versions" >/dev/null
@@ -127,6 +132,11 @@ wrk_run() { # wrk_run LABEL CONNECTIONS URL
 }
 
 echo "== weft serve ($("$weft" --version 2>/dev/null || echo weft)), ${secs}s per phase, $(nproc) cores"
+# BENCH_PERF=FILE: also sample weft serve's stacks into FILE (perf record) while the load runs.
+if [ -n "${BENCH_PERF:-}" ]; then
+  perf record -F 499 -g -o "$BENCH_PERF" -p "$serve_pid" >/dev/null 2>&1 &
+  perf_pid=$!
+fi
 for c in 1 16; do
   wrk_run "sync (?wait=true) c=$c" "$c" "$api/workflows/$wf/executions?wait=true"
   failed=$(psql_ "SELECT count(*) FROM executions WHERE status <> 'SUCCEEDED'")
@@ -148,6 +158,7 @@ psql_ "SELECT 'completions: ' || count(*) || ' runs, ' || round((count(*) / extr
 per_run "$before" "$(mark)" "$runs"
 cpu_per_run "$cpu0" "$(cpu)" "$runs"
 echo "weft serve peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$serve_pid/status)"
+[ -n "${perf_pid:-}" ] && kill -INT "$perf_pid" && wait "$perf_pid" 2>/dev/null
 if [ -n "${BENCH_PG_STATS:-}" ]; then
   total=$(psql_ "SELECT count(*) FROM executions")
   echo "== statements per execution ($total executions), by total time"

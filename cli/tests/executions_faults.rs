@@ -313,8 +313,8 @@ async fn interrupted_starts_are_adopted_or_failed_at_restart() {
     psql(
         &db,
         &format!(
-            "INSERT INTO sfn_history_events (execution_arn, id, event) \
-             SELECT '{ran_arn}', id, event FROM sfn_history_events WHERE execution_arn = '{done_arn}'"
+            "INSERT INTO sfn_history_chunks (execution_arn, first_id, last_id, events) \
+             SELECT '{ran_arn}', first_id, last_id, events FROM sfn_history_chunks WHERE execution_arn = '{done_arn}'"
         ),
     );
 

@@ -8,7 +8,7 @@
 //!   nowhere after runs that succeed, fail (connection refused, a 4xx echoing the request) and
 //!   catch the failure: not in execution output, error or cause, events (JSON and SSE), any
 //!   table of the database (`executions`, `execution_events`, `sfn_executions`,
-//!   `sfn_history_events`, ...), Redis, or the server's log.
+//!   `sfn_history_chunks`, ...), Redis, or the server's log.
 
 mod executions_common;
 
@@ -211,7 +211,7 @@ async fn secrets_resolve_per_tenant_and_never_leak() {
         .fetch_all(&pool)
         .await
         .expect("tables");
-    for t in ["executions", "execution_events", "sfn_executions", "sfn_history_events"] {
+    for t in ["executions", "execution_events", "sfn_executions", "sfn_history_chunks"] {
         assert!(tables.iter().any(|x| x == t), "no table {t}");
     }
     for table in &tables {
@@ -222,7 +222,7 @@ async fn secrets_resolve_per_tenant_and_never_leak() {
         .await
         .expect("dump");
         assert_clean(&format!("table {table}"), &dump);
-        if table == "sfn_history_events" {
+        if table == "sfn_history_chunks" {
             // The history does hold the run: the masked value and the templates, not the secret.
             assert!(dump.contains("***") && dump.contains("secrets.TOKEN"), "history lacks the run");
         }

@@ -432,7 +432,7 @@ async fn snapshot(pool: &sqlx::PgPool) -> Vec<(String, String)> {
         "sfn_versions",
         "sfn_aliases",
         "sfn_executions",
-        "sfn_history_events",
+        "sfn_history_chunks",
     ] {
         let sql =
             format!("SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]')::text FROM {table} t");

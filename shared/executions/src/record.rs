@@ -12,8 +12,9 @@ use crate::{COLUMNS, ExecError, Execution, Executions, is_terminal, row_to_execu
 
 /// What a recording moves the row to.
 enum Ending<'a> {
-    /// The outcome the history tells (RUNNING until it ends).
-    History(Outcome),
+    /// The outcome the history tells (RUNNING until it ends), and the id of the history's last
+    /// event (the cursor of the next recording).
+    History { outcome: Outcome, last: Option<i64> },
     /// A synchronous execution's answer, with its execution ARN.
     Sync { arn: &'a str, answer: Answer },
 }
@@ -67,17 +68,42 @@ impl Executions {
     /// whether anything changed. Safe to run concurrently and repeatedly (it is how the recorder
     /// loop, the AWS `recorder` function and readers all keep executions current).
     pub async fn record(&self, id: Uuid) -> Result<bool, ExecError> {
-        let Some(row) = sqlx::query("SELECT tenant_id, execution_arn FROM executions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
+        let Some(row) =
+            sqlx::query("SELECT tenant_id, execution_arn, status, history_event_id FROM executions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
         else {
             return Ok(false);
         };
         let tenant: String = row.try_get("tenant_id")?;
         let Some(arn): Option<String> = row.try_get("execution_arn")? else { return Ok(false) };
-        let (node_events, outcome) = self.translated_history(&arn).await?;
-        Ok(self.append(&tenant, id, &node_events, &Ending::History(outcome)).await?.0)
+        let status: String = row.try_get("status")?;
+        let recorded: Option<i64> = row.try_get("history_event_id")?;
+        // Incremental: when the history's last event is the last one translated, nothing is new
+        // (a one-event read instead of the whole history).
+        if let Some(recorded) = recorded
+            && !is_terminal(&status)
+            && self.last_history_id(&arn).await? == Some(recorded)
+        {
+            return Ok(false);
+        }
+        let (node_events, outcome, last) = self.translated_history(&arn).await?;
+        Ok(self.append(&tenant, id, &node_events, &Ending::History { outcome, last }).await?.0)
+    }
+
+    /// The id of the last event of `arn`'s history (`reverseOrder`, one event).
+    async fn last_history_id(&self, arn: &str) -> Result<Option<i64>, ExecError> {
+        let page = self
+            .sfn()?
+            .get_execution_history()
+            .execution_arn(arn)
+            .reverse_order(true)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| ExecError::StepFunctions(format!("{:?}: {:?}", e.code(), e.message())))?;
+        Ok(page.events().first().map(|e| e.id()))
     }
 
     /// Records a synchronous execution's answer (`StartSyncExecution`'s status and output) with
@@ -91,7 +117,7 @@ impl Executions {
         answer: Answer,
     ) -> Result<Execution, ExecError> {
         let node_events = match self.translated_history(arn).await {
-            Ok((events, _)) => events,
+            Ok((events, _, _)) => events,
             Err(err) => {
                 tracing::debug!(%err, execution = %id, "no history for a synchronous execution");
                 Vec::new()
@@ -101,8 +127,8 @@ impl Executions {
         row.ok_or_else(|| ExecError::Internal("a synchronous execution's row was not updated".into()))
     }
 
-    /// The whole history of `arn`, translated, and the outcome it tells.
-    async fn translated_history(&self, arn: &str) -> Result<(Vec<NodeEvent>, Outcome), ExecError> {
+    /// The whole history of `arn`, translated, the outcome it tells and its last event's id.
+    async fn translated_history(&self, arn: &str) -> Result<(Vec<NodeEvent>, Outcome, Option<i64>), ExecError> {
         let client = self.sfn()?;
         let mut events = Vec::new();
         let mut token: Option<String> = None;
@@ -122,7 +148,7 @@ impl Executions {
             }
         }
         let items = history::from_sdk(&events);
-        Ok((history::translate(&items), history::outcome(&items)))
+        Ok((history::translate(&items), history::outcome(&items), items.last().map(|e| e.id)))
     }
 
     /// Appends the events of `node_events` (the translation of the whole history so far) that
@@ -148,10 +174,21 @@ impl Executions {
         let stored: i64 = row.try_get("stored")?;
         let stored = usize::try_from(stored).unwrap_or(usize::MAX);
         let fresh = node_events.get(stored..).unwrap_or_default();
-        if let Ending::History(outcome) = ending
+        if let Ending::History { outcome, last } = ending
             && (node_events.len() < stored || (fresh.is_empty() && status == outcome.status))
         {
-            // Another recorder saw a newer history already, or nothing is new.
+            // Another recorder saw a newer history already, or nothing is new (the history may
+            // have grown by events that translate to nothing yet: remember how far it was read).
+            if node_events.len() == stored && !is_terminal(&status) {
+                sqlx::query(
+                    "UPDATE executions SET history_event_id = $2 WHERE id = $1 AND history_event_id IS DISTINCT FROM $2",
+                )
+                .bind(id)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+            }
             return Ok((false, None));
         }
         let first_seq = stored as i64 + 1;
@@ -176,13 +213,13 @@ impl Executions {
         }
         let mut after = None;
         let over = match ending {
-            Ending::History(outcome) => {
+            Ending::History { outcome, last } => {
                 if status != outcome.status && status != "PENDING"
                     || (status == "PENDING" && outcome.status != "RUNNING")
                 {
                     sqlx::query(
                         "UPDATE executions SET status = $2, output = $3::text::json, error = $4, cause = $5, \
-                         stopped_at = CASE WHEN $6 THEN now() ELSE NULL END WHERE id = $1",
+                         stopped_at = CASE WHEN $6 THEN now() ELSE NULL END, history_event_id = $7 WHERE id = $1",
                     )
                     .bind(id)
                     .bind(outcome.status)
@@ -190,8 +227,15 @@ impl Executions {
                     .bind(&outcome.error)
                     .bind(&outcome.cause)
                     .bind(is_terminal(outcome.status))
+                    .bind(last)
                     .execute(&mut *tx)
                     .await?;
+                } else if !is_terminal(outcome.status) {
+                    sqlx::query("UPDATE executions SET history_event_id = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(last)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 is_terminal(outcome.status)
             }

@@ -155,13 +155,11 @@ impl SfnStore for PgStore {
     }
 
     async fn finish_execution(&self, e: &ExecutionRecord, events: &[Value]) -> Result<(), StoreError> {
-        // One statement, so one commit: the events and then the outcome.
-        let ids: Vec<i64> = events.iter().map(|e| i64::try_from(event_id(e)).unwrap_or(i64::MAX)).collect();
-        let docs: Vec<String> = events.iter().map(Value::to_string).collect();
+        // One statement, so one commit: the events (a chunk, when there are any) and the outcome.
+        let (first, last, chunk) = chunk(events);
         sqlx::query(
-            "WITH appended AS (INSERT INTO sfn_history_events (execution_arn, id, event) \
-               SELECT $1, u.id, u.event FROM UNNEST($6::bigint[], $7::text[]::json[]) AS u(id, event) \
-               ON CONFLICT DO NOTHING) \
+            "WITH appended AS (INSERT INTO sfn_history_chunks (execution_arn, first_id, last_id, events) \
+               SELECT $1, $6::bigint, $7::bigint, $8::text::json WHERE $8::text IS NOT NULL ON CONFLICT DO NOTHING) \
              INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc) VALUES ($1, $2, $3, $4, $5::text::json) \
              ON CONFLICT (arn) DO UPDATE SET status = EXCLUDED.status, doc = EXCLUDED.doc",
         )
@@ -170,8 +168,9 @@ impl SfnStore for PgStore {
         .bind(&e.status)
         .bind(e.start_date)
         .bind(doc(e)?)
-        .bind(&ids)
-        .bind(&docs)
+        .bind(first)
+        .bind(last)
+        .bind(chunk)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -207,17 +206,17 @@ impl SfnStore for PgStore {
         if events.is_empty() {
             return Ok(());
         }
-        // One statement per batch: the driver hands over whatever the engine produced meanwhile.
-        let ids: Vec<i64> = events.iter().map(|e| i64::try_from(event_id(e)).unwrap_or(i64::MAX)).collect();
-        let docs: Vec<String> = events.iter().map(Value::to_string).collect();
+        // One row per batch: the driver hands over whatever the engine produced meanwhile. A
+        // retried batch (same first id) is not stored twice.
+        let (first, last, chunk) = chunk(events);
         sqlx::query(
-            "INSERT INTO sfn_history_events (execution_arn, id, event) \
-             SELECT $1, u.id, u.event FROM UNNEST($2::bigint[], $3::text[]::json[]) AS u(id, event) \
+            "INSERT INTO sfn_history_chunks (execution_arn, first_id, last_id, events) VALUES ($1, $2, $3, $4::text::json) \
              ON CONFLICT DO NOTHING",
         )
         .bind(execution_arn)
-        .bind(&ids)
-        .bind(&docs)
+        .bind(first)
+        .bind(last)
+        .bind(chunk)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -230,15 +229,36 @@ impl SfnStore for PgStore {
         limit: usize,
         reverse: bool,
     ) -> Result<Vec<Value>, StoreError> {
-        let from = i64::try_from(from).unwrap_or(i64::MAX);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let from_id = i64::try_from(from).unwrap_or(i64::MAX);
+        // Every chunk holds at least one event, so `limit` chunks hold at least `limit` events.
+        let chunks = i64::try_from(limit).unwrap_or(i64::MAX);
         let sql = if reverse {
-            "SELECT event FROM sfn_history_events WHERE execution_arn = $1 AND id <= $2 ORDER BY id DESC LIMIT $3"
+            "SELECT events FROM sfn_history_chunks WHERE execution_arn = $1 AND first_id <= $2 ORDER BY first_id DESC LIMIT $3"
         } else {
-            "SELECT event FROM sfn_history_events WHERE execution_arn = $1 AND id >= $2 ORDER BY id LIMIT $3"
+            "SELECT events FROM sfn_history_chunks WHERE execution_arn = $1 AND last_id >= $2 ORDER BY first_id LIMIT $3"
         };
-        let rows: Vec<(Json<Value>,)> =
-            sqlx::query_as(sql).bind(execution_arn).bind(from).bind(limit).fetch_all(&self.pool).await?;
-        Ok(rows.into_iter().map(|(Json(v),)| v).collect())
+        let rows: Vec<(Json<Vec<Value>>,)> =
+            sqlx::query_as(sql).bind(execution_arn).bind(from_id).bind(chunks).fetch_all(&self.pool).await?;
+        let events = rows.into_iter().flat_map(|(Json(events),)| {
+            let mut events = events;
+            if reverse {
+                events.reverse();
+            }
+            events
+        });
+        Ok(if reverse {
+            events.filter(|e| event_id(e) <= from).take(limit).collect()
+        } else {
+            events.filter(|e| event_id(e) >= from).take(limit).collect()
+        })
     }
+}
+
+/// A batch of events as one chunk row: its first and last ids and its JSON array (`None` for no events).
+fn chunk(events: &[Value]) -> (Option<i64>, Option<i64>, Option<String>) {
+    let id = |e: Option<&Value>| e.map(|e| i64::try_from(event_id(e)).unwrap_or(i64::MAX));
+    if events.is_empty() {
+        return (None, None, None);
+    }
+    (id(events.first()), id(events.last()), Some(Value::Array(events.to_vec()).to_string()))
 }
