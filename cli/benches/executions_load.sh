@@ -145,7 +145,6 @@ for c in 1 16; do
   cpu_per_run "$LAST_CPU" "$(cpu)" "$LAST_RUNS"
 done
 
-psql_ "TRUNCATE execution_events" >/dev/null
 t_start=$(psql_ "SELECT now()")
 wrk_run "async starts c=16" 16 "$api/workflows/$wf/executions"
 before=$LAST_BEFORE runs=$LAST_RUNS cpu0=$LAST_CPU

@@ -211,7 +211,7 @@ async fn secrets_resolve_per_tenant_and_never_leak() {
         .fetch_all(&pool)
         .await
         .expect("tables");
-    for t in ["executions", "execution_events", "sfn_executions", "sfn_history_chunks"] {
+    for t in ["executions", "execution_event_chunks", "sfn_executions", "sfn_history_chunks"] {
         assert!(tables.iter().any(|x| x == t), "no table {t}");
     }
     for table in &tables {

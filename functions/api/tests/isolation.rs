@@ -413,7 +413,7 @@ async fn snapshot(pool: &sqlx::PgPool) -> Vec<(String, String)> {
         "secrets",
         "api_keys",
         "executions",
-        "execution_events",
+        "execution_event_chunks",
         "approvals",
         "triggers",
     ];

@@ -153,12 +153,12 @@ pub struct NodeSummary {
 }
 
 /// A stored node-level event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StoredEvent {
     pub seq: i64,
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
     pub payload: Value,
 }

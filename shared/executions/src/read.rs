@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row as _;
 use uuid::Uuid;
 
 use crate::{COLUMNS, ExecError, Execution, Executions, NodeSummary, StoredEvent, is_terminal, row_to_execution};
@@ -63,9 +62,11 @@ impl Executions {
         after: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, ExecError> {
-        let rows = sqlx::query(
-            "SELECT seq, type, node_id, payload FROM execution_events \
-             WHERE tenant_id = $1 AND execution_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+        // Chunks overlapping `(after, ..]`; every chunk holds at least one event, so `limit`
+        // chunks hold at least `limit` events.
+        let rows: Vec<(sqlx::types::Json<Vec<StoredEvent>>,)> = sqlx::query_as(
+            "SELECT events FROM execution_event_chunks \
+             WHERE tenant_id = $1 AND execution_id = $2 AND last_seq > $3 ORDER BY first_seq LIMIT $4",
         )
         .bind(tenant)
         .bind(id)
@@ -73,18 +74,8 @@ impl Executions {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let events = rows
-            .iter()
-            .map(|r| {
-                Ok(StoredEvent {
-                    seq: r.try_get("seq")?,
-                    kind: r.try_get("type")?,
-                    node_id: r.try_get("node_id")?,
-                    payload: r.try_get("payload")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?;
-        Ok(events)
+        let limit = usize::try_from(limit).unwrap_or(0);
+        Ok(rows.into_iter().flat_map(|(events,)| events.0).filter(|e| e.seq > after).take(limit).collect())
     }
 
     /// Lists executions, newest first, keyset-paginated.

@@ -3,7 +3,7 @@
 //! execution's Redis stream, with the row's status and output following the history.
 
 use aws_sdk_sfn::error::ProvideErrorMetadata as _;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::Row as _;
 use uuid::Uuid;
 
@@ -164,8 +164,8 @@ impl Executions {
     ) -> Result<(bool, Option<Execution>), ExecError> {
         let mut tx = self.pool().begin().await?;
         let row = sqlx::query(
-            "SELECT status, (SELECT count(*) FROM execution_events WHERE execution_id = $1) AS stored \
-             FROM executions WHERE id = $1 FOR UPDATE",
+            "SELECT status, (SELECT coalesce(max(last_seq), 0) FROM execution_event_chunks WHERE execution_id = $1) \
+             AS stored FROM executions WHERE id = $1 FOR UPDATE",
         )
         .bind(id)
         .fetch_one(&mut *tx)
@@ -193,21 +193,20 @@ impl Executions {
         }
         let first_seq = stored as i64 + 1;
         if !fresh.is_empty() {
-            let seqs: Vec<i64> = (first_seq..first_seq + fresh.len() as i64).collect();
-            let kinds: Vec<&str> = fresh.iter().map(|e| e.kind).collect();
-            let nodes: Vec<Option<&str>> = fresh.iter().map(|e| e.node_id.as_deref()).collect();
-            let payloads: Vec<String> = fresh.iter().map(|e| e.payload.to_string()).collect();
+            let chunk: Vec<Value> = fresh
+                .iter()
+                .enumerate()
+                .map(|(i, e)| json!({"seq": first_seq + i as i64, "type": e.kind, "node_id": e.node_id, "payload": e.payload}))
+                .collect();
             sqlx::query(
-                "INSERT INTO execution_events (tenant_id, execution_id, seq, type, node_id, payload) \
-                 SELECT $1, $2, u.seq, u.type, u.node_id, u.payload::json \
-                 FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::text[]) AS u(seq, type, node_id, payload)",
+                "INSERT INTO execution_event_chunks (tenant_id, execution_id, first_seq, last_seq, events) \
+                 VALUES ($1, $2, $3, $4, $5::text::json)",
             )
             .bind(tenant)
             .bind(id)
-            .bind(&seqs)
-            .bind(&kinds)
-            .bind(&nodes)
-            .bind(&payloads)
+            .bind(first_seq)
+            .bind(first_seq + fresh.len() as i64 - 1)
+            .bind(Value::Array(chunk).to_string())
             .execute(&mut *tx)
             .await?;
         }

@@ -6,10 +6,11 @@
 //! appends are idempotent per event id), and the outcome is written only after the last event,
 //! so a reader that sees the final status can read the whole history.
 //!
-//! Writes are batched: events are stored at most [`FLUSH_EVERY`] after the engine wrote them
-//! (or once [`FLUSH_EVENTS`] are waiting), and an execution that ends meanwhile stores its last
-//! events together with its outcome in one write; a short execution costs the store two writes
-//! (its start, its end) whatever its length.
+//! Writes are batched: waiting events are stored once the engine has written nothing new for
+//! [`FLUSH_IDLE`] (an execution that waits, for a task, a timer or an approval, has its history
+//! stored within that), at most [`FLUSH_MAX`] after the first of them or once [`FLUSH_EVENTS`]
+//! are waiting; an execution that ends meanwhile stores its last events together with its
+//! outcome in one write, so a short execution costs the store two writes (its start, its end).
 
 use std::sync::Arc;
 
@@ -22,8 +23,10 @@ use engine::{Execution, HistoryEvent};
 use super::{Service, epoch};
 use crate::store::{ExecutionRecord, StoreError};
 
-/// How long the engine's history may wait before it is stored.
-const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long the engine may be quiet before the waiting events are stored.
+const FLUSH_IDLE: std::time::Duration = std::time::Duration::from_millis(2);
+/// How long an event may wait to be stored while the engine keeps writing.
+const FLUSH_MAX: std::time::Duration = std::time::Duration::from_millis(50);
 /// How many events may wait before they are stored.
 const FLUSH_EVENTS: usize = 512;
 
@@ -98,19 +101,24 @@ impl Service {
             let mut last = offset;
             let mut chunks = Box::pin(exec.history().ready_chunks(FLUSH_EVENTS));
             let mut pending: Vec<Value> = Vec::new();
-            let mut deadline: Option<tokio::time::Instant> = None;
+            // When the first waiting event arrived (the cap), and when the engine last wrote.
+            let mut first: Option<tokio::time::Instant> = None;
+            let mut latest = tokio::time::Instant::now();
             loop {
                 // `next()` is cancel-safe: an interrupted wait loses no event.
-                let next = match deadline {
-                    Some(at) => tokio::time::timeout_at(at, chunks.next()).await,
+                let next = match first {
+                    Some(first) => {
+                        tokio::time::timeout_at((latest + FLUSH_IDLE).min(first + FLUSH_MAX), chunks.next()).await
+                    }
                     None => Ok(chunks.next().await),
                 };
                 match next {
                     Ok(Some(chunk)) => {
                         pending.extend(chunk.iter().map(|e| render(e, offset)));
                         last = chunk.last().map_or(last, |e| e.id + offset);
-                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + FLUSH_EVERY);
-                        if pending.len() < FLUSH_EVENTS {
+                        latest = tokio::time::Instant::now();
+                        first.get_or_insert(latest);
+                        if pending.len() < FLUSH_EVENTS && latest < first.map_or(latest, |f| f + FLUSH_MAX) {
                             continue;
                         }
                     }
@@ -119,7 +127,7 @@ impl Service {
                 }
                 persist(&record.arn, "history events", || svc.store.append_events(&record.arn, &pending)).await;
                 pending.clear();
-                deadline = None;
+                first = None;
             }
             let outcome = exec.wait().await;
             record.status = outcome.status.as_str().to_owned();
