@@ -135,7 +135,10 @@ pub fn translate(history: &[HistoryItem]) -> Vec<NodeEvent> {
                 attempts.insert(s.clone(), 1);
                 failed.remove(&s);
                 let node = node_of(&s).to_owned();
-                let opens = s == node || last_node.as_deref() != Some(node.as_str());
+                // The state before this one *in the same branch* (its previous event belongs to
+                // it), so interleaved Parallel branches and Map iterations do not re-open nodes.
+                let previous = state_of.get(&ev.previous_id).map(|p| node_of(p)).or(last_node.as_deref());
+                let opens = s == node || previous != Some(node.as_str());
                 last_node = Some(node.clone());
                 if !opens {
                     continue;
@@ -320,6 +323,42 @@ mod tests {
         let expected: Vec<_> = expected.iter().map(|(k, n)| (*k, n.to_string())).collect();
         assert_eq!(kinds, expected);
         assert_eq!(outcome(&history()).status, "SUCCEEDED");
+    }
+
+    /// Two Parallel branches whose events interleave: `work`'s helper state `work.output` is
+    /// entered after the other branch's `wait` state, and must not open `work` again.
+    #[test]
+    fn interleaved_branches_open_each_node_once() {
+        let h = vec![
+            ev(1, 0, "ExecutionStarted", None),
+            ev(2, 1, "ParallelStateEntered", Some("fork")),
+            ev(3, 2, "ParallelStateStarted", None),
+            ev(4, 3, "TaskStateEntered", Some("work")),
+            ev(5, 3, "WaitStateEntered", Some("wait")),
+            ev(6, 4, "TaskScheduled", None),
+            ev(7, 6, "TaskStarted", None),
+            ev(8, 7, "TaskSucceeded", None),
+            ev(9, 8, "TaskStateExited", Some("work")),
+            ev(10, 9, "PassStateEntered", Some("work.output")),
+            ev(11, 10, "PassStateExited", Some("work.output")),
+            ev(12, 5, "WaitStateExited", Some("wait")),
+            ev(13, 12, "ParallelStateSucceeded", None),
+            ev(14, 13, "ParallelStateExited", Some("fork")),
+            ev(15, 14, "ExecutionSucceeded", None),
+        ];
+        let kinds: Vec<_> = translate(&h).iter().map(|e| (e.kind, e.node_id.clone().unwrap_or_default())).collect();
+        let expected = [
+            ("execution_started", ""),
+            ("node_started", "fork"),
+            ("node_started", "work"),
+            ("node_started", "wait"),
+            ("node_succeeded", "work"),
+            ("node_succeeded", "wait"),
+            ("node_succeeded", "fork"),
+            ("execution_succeeded", ""),
+        ];
+        let expected: Vec<_> = expected.iter().map(|(k, n)| (*k, n.to_string())).collect();
+        assert_eq!(kinds, expected);
     }
 
     #[test]
