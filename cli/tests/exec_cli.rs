@@ -81,8 +81,27 @@ fn conformance_runs_a_directory_and_summarises() {
     assert!(out.contains("FAIL bad"), "{out}");
     assert!(out.trim_end().ends_with("1 passed, 1 failed"), "{out}");
 
+    // Exclusions: a listed failure is allowed; a listed name that is no case is a problem.
+    let exclusions = dir.join("exclusions.md");
+    std::fs::write(&exclusions, "# Exclusions\n\n- `bad`: the recording is wrong\n").unwrap();
+    let o = weft(&["conformance", dir.to_str().unwrap(), "--exclusions", exclusions.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("excluded bad: the recording is wrong"), "{out}");
+    assert!(out.trim_end().ends_with("1 passed, 1 failed (1 excluded)"), "{out}");
+    std::fs::write(&exclusions, "- `bad`: the recording is wrong\n- `nope`: no such case\n").unwrap();
+    let o = weft(&["conformance", dir.to_str().unwrap(), "--exclusions", exclusions.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("the exclusion of `nope` names no case of the corpus"), "{out}");
+    std::fs::write(&exclusions, "- bad: no backticks\n").unwrap();
+    let o = weft(&["conformance", dir.to_str().unwrap(), "--exclusions", exclusions.to_str().unwrap()]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("line 1"), "{}", String::from_utf8_lossy(&o.stderr));
+
     let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../engine/tests/conformance");
-    let o = weft(&["conformance", corpus]);
+    let listed = concat!(env!("CARGO_MANIFEST_DIR"), "/../engine/tests/conformance-exclusions.md");
+    let o = weft(&["conformance", corpus, "--exclusions", listed]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.trim_end().ends_with(" passed, 0 failed"), "{out}");

@@ -338,3 +338,143 @@ fn secrets_come_from_the_secrets_file_only_and_are_masked() {
     assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
     assert!(!stderr(&out).contains(value), "{}", stderr(&out));
 }
+
+/// A graph from nodes and `(source, target, sourceHandle)` edges.
+fn graph(id: &str, nodes: Vec<Value>, edges: &[(&str, &str, Option<&str>)]) -> Value {
+    let edges: Vec<Value> = edges
+        .iter()
+        .enumerate()
+        .map(|(i, (s, t, h))| {
+            let mut e = json!({"id": format!("e{i}"), "source": s, "target": t});
+            if let Some(h) = h {
+                e["sourceHandle"] = json!(h);
+            }
+            e
+        })
+        .collect();
+    json!({"format": "weft/v1", "id": id, "name": id, "nodes": nodes, "edges": edges})
+}
+
+/// Runs `graph` with `input` and returns its output, requiring success.
+fn run_ok(name: &str, graph: &Value, input: Value) -> Value {
+    let out = weft(&[graph_file(name, graph).to_str().unwrap(), "--quiet", "--input", &input.to_string()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{name} on {input}: {}", stderr(&out));
+    stdout_json(&out)
+}
+
+/// The `cause` a caught code failure carries: Lambda's error document, as Step Functions records it.
+fn code_cause(message: &str) -> String {
+    json!({"errorMessage": message, "errorType": "Code.Error"}).to_string()
+}
+
+#[test]
+fn error_edges_take_the_failure_to_their_target() {
+    // A code node, a condition whose guard sends it to JavaScript (which throws), and a loop whose
+    // body fails: each `error` edge leads to a node reading `nodes.<id>.error` and `.cause`.
+    let g = graph(
+        "error-edges",
+        vec![
+            json!({"id": "start", "type": "start", "data": {}}),
+            json!({"id": "risky", "type": "code", "data": {"source": "if (input.fail) throw new TypeError('bad ' + input.n);\nreturn input.n * 2;"}}),
+            json!({"id": "check", "type": "condition", "data": {"expression": "input.a.b > 1"}}),
+            json!({"id": "each", "type": "loop", "data": {"items": "{{ input.xs }}"}}),
+            json!({"id": "inv", "type": "code", "parentId": "each", "data": {"expression": "item.length > 0 ? 1 / item.length : (() => { throw new RangeError('empty at ' + index) })()"}}),
+            json!({"id": "done", "type": "end", "data": {"output": {"risky": "{{ nodes.risky }}", "each": "{{ nodes.each }}"}}}),
+            json!({"id": "small", "type": "end", "data": {"output": "small"}}),
+            json!({"id": "on_risky", "type": "end", "data": {"output": {"error": "{{ nodes.risky.error }}", "cause": "{{ nodes.risky.cause }}"}}}),
+            // A condition has no value of its own: templates naming it read its predecessor's, so
+            // the stored failure is read from JavaScript, where `nodes` is what the state holds.
+            json!({"id": "on_check", "type": "code", "data": {"expression": "({ check: nodes.check })"}}),
+            json!({"id": "checked", "type": "end", "data": {}}),
+            json!({"id": "on_each", "type": "end", "data": {"output": {"each": "{{ nodes.each }}", "risky": "{{ nodes.risky }}"}}}),
+        ],
+        &[
+            ("start", "risky", None),
+            ("risky", "check", None),
+            ("risky", "on_risky", Some("error")),
+            ("check", "each", Some("true")),
+            ("check", "small", Some("false")),
+            ("check", "on_check", Some("error")),
+            ("on_check", "checked", None),
+            ("each", "done", None),
+            ("each", "on_each", Some("error")),
+        ],
+    );
+    let ok = json!({"n": 3, "a": {"b": 2}, "xs": ["ab", "abcd"]});
+    assert_eq!(run_ok("error-edges", &g, ok), json!({"risky": 6, "each": [0.5, 0.25]}));
+    assert_eq!(run_ok("error-edges", &g, json!({"n": 3, "a": {"b": 0}, "xs": []})), json!("small"));
+    assert_eq!(
+        run_ok("error-edges", &g, json!({"n": 3, "fail": true})),
+        json!({"error": "Code.Error", "cause": code_cause("TypeError: bad 3 (line 1)")})
+    );
+    assert_eq!(
+        run_ok("error-edges", &g, json!({"n": 1, "a": null})),
+        json!({"check": {"error": "Code.Error", "cause": code_cause("TypeError: cannot read property 'b' of null (line 1)")}})
+    );
+    assert_eq!(
+        run_ok("error-edges", &g, json!({"n": 1, "a": {"b": 5}, "xs": ["x", ""]})),
+        json!({"risky": 2, "each": {"error": "Code.Error", "cause": code_cause("RangeError: empty at 1 (line 1)")}})
+    );
+}
+
+#[test]
+fn a_loop_inside_a_parallel_branch_runs_and_joins() {
+    let g = graph(
+        "loop-in-parallel",
+        vec![
+            json!({"id": "start", "type": "start", "data": {}}),
+            json!({"id": "fork", "type": "parallel", "data": {}}),
+            json!({"id": "each", "type": "loop", "data": {"items": "{{ input.xs }}", "concurrency": 2}}),
+            json!({"id": "double", "type": "code", "parentId": "each", "data": {"expression": "({ x: item, twice: item * 2, at: index })"}}),
+            json!({"id": "count", "type": "code", "data": {"expression": "input.xs.length"}}),
+            json!({"id": "sum", "type": "code", "data": {"expression": "nodes.count + 1"}}),
+            json!({"id": "meet", "type": "join", "data": {}}),
+            json!({"id": "done", "type": "end", "data": {"output": {"joined": "{{ nodes.meet }}", "each": "{{ nodes.each }}"}}}),
+        ],
+        &[
+            ("start", "fork", None),
+            ("fork", "each", None),
+            ("fork", "count", None),
+            ("count", "sum", None),
+            ("each", "meet", None),
+            ("sum", "meet", None),
+            ("meet", "done", None),
+        ],
+    );
+    let each =
+        json!([{"x": 5, "twice": 10, "at": 0}, {"x": -1, "twice": -2, "at": 1}, {"x": 0.5, "twice": 1, "at": 2}]);
+    assert_eq!(
+        run_ok("loop-in-parallel", &g, json!({"xs": [5, -1, 0.5]})),
+        json!({"joined": {"each": each, "sum": 4}, "each": each})
+    );
+    assert_eq!(
+        run_ok("loop-in-parallel", &g, json!({"xs": []})),
+        json!({"joined": {"each": [], "sum": 1}, "each": []})
+    );
+}
+
+#[test]
+fn nested_loops_see_their_own_item_and_index() {
+    let g = graph(
+        "nested-loops",
+        vec![
+            json!({"id": "start", "type": "start", "data": {}}),
+            json!({"id": "rows", "type": "loop", "data": {"items": "{{ input.grid }}"}}),
+            json!({"id": "cells", "type": "loop", "parentId": "rows", "data": {"items": "{{ item.cells }}"}}),
+            json!({"id": "cell", "type": "code", "parentId": "cells", "data": {"expression": "item * 10 + index"}}),
+            json!({"id": "row", "type": "code", "parentId": "rows", "data": {"expression": "({ row: index, name: item.name, cells: nodes.cells, total: nodes.cells.reduce((a, b) => a + b, 0) })"}}),
+            json!({"id": "done", "type": "end", "data": {"output": "{{ nodes.rows }}"}}),
+        ],
+        &[("start", "rows", None), ("cells", "row", None), ("rows", "done", None)],
+    );
+    let input =
+        json!({"grid": [{"name": "a", "cells": [1, 2, 3]}, {"name": "b", "cells": []}, {"name": "c", "cells": [7]}]});
+    assert_eq!(
+        run_ok("nested-loops", &g, input),
+        json!([
+            {"row": 0, "name": "a", "cells": [10, 21, 32], "total": 63},
+            {"row": 1, "name": "b", "cells": [], "total": 0},
+            {"row": 2, "name": "c", "cells": [70], "total": 70},
+        ])
+    );
+}

@@ -16,7 +16,11 @@
 //!
 //! - `p === "s"` ⇔ `p` is present, a string, and equal (likewise numbers, booleans; `=== null` is
 //!   `IsNull`; `=== undefined` is "not present"); two paths compare equal if both are the same
-//!   primitive type and value, both `null`, or both missing (distinct objects are never `===`).
+//!   primitive type and value, both `null`, or both missing (distinct objects are never `===`,
+//!   and the `code` function sees `input` and `nodes.<start>` as copies); a path is always `===`
+//!   itself.
+//! - two paths are compared natively only while both numbers are within ±(2^53 - 1): beyond, the
+//!   Choice rules compare integers exactly and JavaScript their doubles, so the guard takes it.
 //! - `p < 5` is native only for numbers; `p < "m"` only for strings and an ASCII literal (so that
 //!   UTF-16 and UTF-8 orders agree); a present value of another type takes the guard.
 //! - the truthiness of a path is "present and not `null`, `false`, `0` or `""`" (JSON has no `NaN`).
@@ -687,7 +691,10 @@ fn compare_paths(op: Op, x: &JsPath, y: &JsPath, resolve: &Resolver<'_>, guards:
     let both = |ty: &str| vec![present(a), test(a, ty, json!(true)), present(b), test(b, ty, json!(true))];
     let cond = match op {
         Op::StrictEq | Op::StrictNe => {
-            let eq = if a == b {
+            // The same expression is the same value (an object is `===` itself). Two expressions
+            // reaching one JSON value through different roots (`input.a`, `nodes.<start>.a`) are
+            // copies to the `code` function, so objects among them are not `===`: the typed rule.
+            let eq = if x == y {
                 Cond::Const(true)
             } else {
                 or(vec![
@@ -715,9 +722,31 @@ fn compare_paths(op: Op, x: &JsPath, y: &JsPath, resolve: &Resolver<'_>, guards:
         }
         Op::LooseEq | Op::LooseNe => return None,
     };
+    if x != y {
+        // Choice rules compare two integers exactly; JavaScript compares their doubles, which
+        // are equal for 2^53 + 1 and 2^53. Integers beyond 2^53 - 1 take the guard.
+        guards.push(or(vec![unsafe_integer(a), unsafe_integer(b)]));
+    }
     path_guards(&rx, guards);
     path_guards(&ry, guards);
     Some(cond)
+}
+
+/// The largest integer up to which every integer is a double (`Number.MAX_SAFE_INTEGER`).
+const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
+
+/// `p` is a number beyond ±`MAX_SAFE_INTEGER`: comparing it with another path natively could
+/// differ from JavaScript. (Against a literal it cannot: the literal is already a double, and an
+/// integer literal below 2^53 compares the same way exactly as rounded.)
+fn unsafe_integer(p: &str) -> Cond {
+    and(vec![
+        present(p),
+        test(p, "IsNumeric", json!(true)),
+        or(vec![
+            test(p, "NumericGreaterThan", json!(MAX_SAFE_INTEGER)),
+            test(p, "NumericLessThan", json!(-MAX_SAFE_INTEGER)),
+        ]),
+    ])
 }
 
 /// JavaScript's result for a comparison of two literals, where it is simple to state.
@@ -824,6 +853,25 @@ mod tests {
                 {"And": [{"Variable": "$.input", "IsPresent": true}, {"Variable": "$.input", "IsNull": true}]}
             ]})
         );
+    }
+
+    #[test]
+    fn paths_compare_as_javascript_sees_them() {
+        // The same expression is one value; the same JSON reached from two roots is two copies.
+        assert_eq!(lower("input.a === input.a", &r).unwrap().rule, Cond::Const(true));
+        assert_eq!(lower("nodes.x.a === nodes['x'].a", &r).unwrap().rule, Cond::Const(true));
+        let copies = |_: &JsRoot| Some("$.input".to_owned());
+        let l = lower("input.a === nodes.start.a", &copies).unwrap();
+        assert_ne!(l.rule, Cond::Const(true));
+        // Integers beyond 2^53 - 1 on either side go to JavaScript.
+        let guard = l.guard.into_rule().to_string();
+        assert!(guard.contains(r#"{"Variable":"$.input.a","NumericGreaterThan":9007199254740991}"#), "{guard}");
+        assert!(guard.contains(r#"{"Variable":"$.input.a","NumericLessThan":-9007199254740991}"#), "{guard}");
+        let guard = lower("input.a < input.b", &r).unwrap().guard.into_rule().to_string();
+        assert!(guard.contains(r#"{"Variable":"$.input.b","NumericGreaterThan":9007199254740991}"#), "{guard}");
+        // Against a literal, the literal is a double already: no such guard.
+        let guard = lower("input.a < 9007199254740993", &r).unwrap().guard.into_rule().to_string();
+        assert!(!guard.contains("9007199254740991"), "{guard}");
     }
 
     #[test]

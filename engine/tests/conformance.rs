@@ -1,36 +1,26 @@
 //! Runs the whole conformance corpus (cases recorded against AWS Step Functions) and fails on any
-//! failing case that is not listed, with a reason, in `conformance-exclusions.md`.
+//! failing case that is not listed, with a reason, in `conformance-exclusions.md`, on a listed case
+//! that passes, and on a listed name that is no case (`engine::conformance::judge`, which
+//! `weft conformance --exclusions` applies the same way).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-fn exclusions() -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance-exclusions.md"))
-        .expect("tests/conformance-exclusions.md exists");
-    text.lines()
-        .filter_map(|l| l.strip_prefix("- `"))
-        .filter_map(|l| l.split_once("`:"))
-        .map(|(name, reason)| (name.to_owned(), reason.trim().to_owned()))
-        .collect()
-}
+use engine::conformance::{Exclusions, judge, run_dir};
 
 #[tokio::test]
 async fn corpus_passes_except_documented_exclusions() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
-    let results = engine::conformance::run_dir(&dir).await.expect("the corpus is readable");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let text = std::fs::read_to_string(root.join("conformance-exclusions.md"))
+        .expect("tests/conformance-exclusions.md exists");
+    let exclusions = Exclusions::parse(&text).unwrap_or_else(|e| panic!("conformance-exclusions.md: {e}"));
+    let results = run_dir(&root.join("conformance")).await.expect("the corpus is readable");
     assert!(results.len() >= 338, "expected the full corpus, found {} cases", results.len());
-    let excluded = exclusions();
-    let mut problems = Vec::new();
-    for r in &results {
-        match (&r.failure, excluded.get(&r.name)) {
-            (Some(diff), None) => problems.push(format!("FAIL {}\n{diff}", r.name)),
-            (None, Some(_)) => {
-                problems.push(format!("{} passes now: remove it from conformance-exclusions.md", r.name))
-            }
-            _ => {}
-        }
-    }
-    let passed = results.iter().filter(|r| r.passed()).count();
-    eprintln!("{passed} passed, {} failed", results.len() - passed);
-    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    let verdict = judge(&results, &exclusions);
+    eprintln!(
+        "{} passed, {} failed ({} excluded)",
+        verdict.passed,
+        results.len() - verdict.passed,
+        verdict.excluded.len()
+    );
+    assert!(verdict.ok(), "{}", verdict.problems().join("\n\n"));
 }
