@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
     let n: usize = args.next().map(|a| a.parse()).transpose().context("N must be a number")?.unwrap_or(1000);
     let store: Arc<dyn SfnStore> = match args.next() {
         Some(admin) => {
-            let url = store::testing::create_database(&admin).await?;
+            let url = migrations::testing::create_database(&admin).await?;
             let pg = PgStore::connect(&url, 20).await?;
             pg.migrate().await?;
             Arc::new(pg)

@@ -86,6 +86,7 @@
 
 mod error;
 mod pg;
+#[cfg(feature = "sdk")]
 pub mod sdk;
 mod service;
 pub mod sigv4;

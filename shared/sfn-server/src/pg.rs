@@ -30,8 +30,8 @@ fn doc<T: Serialize>(v: &T) -> Result<String, StoreError> {
 }
 
 impl PgStore {
-    /// Connects; call [`PgStore::migrate`] once before use (or let `store::Store::migrate` do it:
-    /// both run the same embedded migrations).
+    /// Connects; call [`PgStore::migrate`] once before use (or let another owner of tables in the
+    /// same database migrate it: every owner runs the same `migrations::MIGRATOR`).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new().max_connections(max_connections).connect(url).await?;
         Ok(Self { pool })
@@ -41,9 +41,10 @@ impl PgStore {
         Self { pool }
     }
 
-    /// Runs the workspace's migrations (`store::MIGRATOR`), which include this crate's tables.
+    /// Runs the workspace's migrations (`migrations::MIGRATOR`), which include this crate's
+    /// `sfn_*` tables.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        store::MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+        migrations::MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
     }
 
     async fn one<T: DeserializeOwned>(

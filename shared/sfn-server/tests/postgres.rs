@@ -15,8 +15,8 @@ use serde_json::json;
 use sfn_server::{PgStore, SfnState, SfnStore};
 
 async fn fresh_db() -> Option<String> {
-    let admin = store::testing::service_url("WEFT_TEST_DATABASE_URL")?;
-    let url = store::testing::create_database(&admin).await.unwrap();
+    let admin = migrations::testing::service_url("WEFT_TEST_DATABASE_URL")?;
+    let url = migrations::testing::create_database(&admin).await.unwrap();
     let pg = PgStore::connect(&url, 5).await.unwrap();
     pg.migrate().await.unwrap();
     Some(url)

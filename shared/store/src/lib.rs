@@ -1,4 +1,6 @@
-//! Postgres storage for Weft: the embedded migrations and tenant-scoped repositories.
+//! Postgres storage for Weft: tenant-scoped repositories over the tables this crate owns
+//! (`tenants`, `users`, `api_keys`, `workflows`, `workflow_versions`, `secrets`; the schema and
+//! who owns which table are in the `migrations` crate).
 //!
 //! Architecture invariant: every function that reads or writes tenant data takes the caller's
 //! tenant and filters on it in SQL, so a guessed id from another tenant behaves exactly like an
@@ -7,6 +9,7 @@
 //! CI has no database at build time).
 
 mod cursor;
+#[cfg(feature = "test-util")]
 pub mod testing;
 
 use chrono::{DateTime, Utc};
@@ -16,9 +19,6 @@ use sqlx::{FromRow, Postgres, Row as _, Transaction};
 use uuid::Uuid;
 
 pub use cursor::{Cursor, timestamp as cursor_timestamp};
-
-/// The migrations under `migrations/`, embedded in the binary.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -209,9 +209,10 @@ impl Store {
         &self.pool
     }
 
-    /// Applies pending migrations (idempotent; concurrent callers are serialised by sqlx's lock).
+    /// Applies pending migrations of the whole schema (`migrations::MIGRATOR`; idempotent,
+    /// concurrent callers are serialised by sqlx's lock).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        migrations::MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
 

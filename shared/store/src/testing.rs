@@ -1,68 +1,17 @@
-//! Test support: a fresh, migrated database per test, so tests run in parallel safely.
+//! Test support (feature `test-util`): a fresh, migrated [`Store`] per test, so tests run in
+//! parallel safely. The database helpers themselves are the `migrations` crate's.
 //!
 //! Tests read `WEFT_TEST_DATABASE_URL` (an admin URL, e.g. from `scripts/dev-services`). When it
 //! is unset they skip with a note, unless `WEFT_TEST_STRICT=1`, when they fail.
 
-use sqlx::Connection as _;
-use uuid::Uuid;
+pub use migrations::testing::{create_database, service_url};
 
 use crate::{Store, StoreError};
 
-/// `Some(value)` of a test service URL variable, or `None` after printing why the test skips.
-/// Panics (failing the test) when the variable is unset and `WEFT_TEST_STRICT=1`.
-pub fn service_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            let strict = std::env::var("WEFT_TEST_STRICT").is_ok_and(|v| v == "1");
-            assert!(!strict, "{var} is not set and WEFT_TEST_STRICT=1; start services with scripts/dev-services");
-            eprintln!("note: {var} is not set; skipping this test (set it, e.g. from scripts/dev-services)");
-            None
-        }
-    }
-}
-
-/// Creates a new database next to the one `admin_url` names and returns its URL.
-pub async fn create_database(admin_url: &str) -> Result<String, StoreError> {
-    let name = format!("weft_test_{}", Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
-    // The name is generated above, never user input, so formatting it in is safe.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await?;
-    conn.close().await?;
-    Ok(with_database(admin_url, &name))
-}
-
-/// A migrated [`Store`] on a fresh database.
+/// A migrated [`Store`] on a fresh database, and the database's URL.
 pub async fn fresh_store(admin_url: &str) -> Result<(Store, String), StoreError> {
     let url = create_database(admin_url).await?;
     let store = Store::connect(&url, 5).await?;
     store.migrate().await?;
     Ok((store, url))
-}
-
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    // `scheme://authority/db`: replace what follows the authority's slash.
-    let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[after_scheme..].find('/') {
-        Some(i) => &base[..after_scheme + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn database_names_are_replaced() {
-        assert_eq!(super::with_database("postgres://u@h:1/weft", "x"), "postgres://u@h:1/x");
-        assert_eq!(super::with_database("postgres://u@h:1", "x"), "postgres://u@h:1/x");
-        assert_eq!(super::with_database("postgres://u@h/a?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
-    }
 }

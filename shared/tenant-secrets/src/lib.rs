@@ -505,7 +505,8 @@ fn json_escaped(s: &str) -> String {
 }
 
 /// Rows as the api writes them, for tests of functions that resolve secrets (no api needed).
-/// Panics on database errors: test support only.
+/// Panics on database errors: test support only (feature `test-util`).
+#[cfg(feature = "test-util")]
 #[allow(clippy::unwrap_used)]
 pub mod testing {
     use secrets::SecretsKey;
