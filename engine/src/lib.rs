@@ -28,7 +28,8 @@
 //!   [`Engine::send_task_heartbeat`] (the token is `$$.Task.Token` and
 //!   [`TaskContext::task_token`]). `states:startExecution.sync:2` runs a child execution of a
 //!   definition registered with [`Engine::register_state_machine`].
-//! - [`LambdaHttpInvoker`] calls the Lambda Invoke API (`cargo lambda watch`, LocalStack).
+//! - `LambdaHttpInvoker` (feature `lambda-invoke`, off by default: it brings an HTTP client)
+//!   calls the Lambda Invoke API (`cargo lambda watch`, LocalStack).
 //! - Time comes from a [`Clock`]: [`SystemClock`] for real time, [`VirtualClock`] to skip
 //!   Wait states and retry intervals (`--fast-timers`, tests).
 //!
@@ -55,6 +56,7 @@ mod engine;
 pub mod error;
 mod exec;
 pub mod history;
+#[cfg(feature = "lambda-invoke")]
 pub mod lambda;
 pub mod path;
 pub mod task;
@@ -65,5 +67,6 @@ pub use definition::Definition;
 pub use engine::{Engine, EngineConfig, Execution, Outcome, StartOptions, Status};
 pub use error::{CallbackError, Failure, ValidationError, ValidationErrors};
 pub use history::{EventType, HistoryEvent};
+#[cfg(feature = "lambda-invoke")]
 pub use lambda::LambdaHttpInvoker;
 pub use task::{TaskCall, TaskContext, TaskFailure, TaskInvoker};

@@ -3,7 +3,8 @@
 //! The engine owns the Step Functions semantics of a Task (resource ARNs, `Parameters`, retries,
 //! timeouts, heartbeats, `.waitForTaskToken`, `.sync`); a [`TaskInvoker`] only runs one function
 //! invocation and reports its JSON result or a named failure. Implementations: in-process node
-//! functions (for `weft run`), and the Lambda HTTP Invoke API (`cargo lambda watch`, LocalStack, AWS).
+//! functions (for `weft run`), and the Lambda HTTP Invoke API (`cargo lambda watch`, LocalStack,
+//! AWS; `LambdaHttpInvoker`, feature `lambda-invoke`).
 
 use serde_json::Value;
 
