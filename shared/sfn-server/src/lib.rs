@@ -46,8 +46,8 @@
 //! ```
 //!
 //! `StartSyncExecution` carries the modeled host prefix `sync-`, which SDKs prepend to a custom
-//! endpoint's host (`sync-127.0.0.1` does not resolve): use `sdk::local_client` (Rust, feature `sdk`), or
-//! boto3's `Config(inject_host_prefix=False)`.
+//! endpoint's host (`sync-127.0.0.1` does not resolve): use `sdk::local_client` (Rust, feature
+//! `sdk`), or boto3's `Config(inject_host_prefix=False)`.
 //!
 //! # Persistence and restarts
 //!
