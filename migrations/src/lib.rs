@@ -11,8 +11,8 @@
 //!
 //! | owner | tables | also read by |
 //! |---|---|---|
-//! | `store` (tenant-scoped repositories) | `tenants`, `users`, `api_keys`, `workflows`, `workflow_versions` (immutable: the `workflow_versions_immutable` trigger), `secrets` (sealed values) | `tenant-secrets` (`workflow_versions`, `secrets`), `triggers` (`workflows`) |
-//! | the executions domain (`fn-api`'s `executions`, `exec_routes` and `history` modules) | `executions`, `execution_events` | `tenant-secrets` and `triggers` (`executions`: whose execution an ARN is) |
+//! | `store` (tenant-scoped repositories) | `tenants`, `users`, `api_keys`, `workflows`, `workflow_versions` (immutable: the `workflow_versions_immutable` trigger), `secrets` (sealed values) | `tenant-secrets` (`workflow_versions`, `secrets`), `triggers` and `executions` (`workflows`) |
+//! | `executions` (the execution domain) | `executions`, `execution_events` | `tenant-secrets` and `triggers` (`executions`: whose execution an ARN is), `fn-api`'s `exec_routes` (`executions`) |
 //! | `triggers` | `triggers`, `webhook_deliveries`, `approvals` | |
 //! | `sfn-server` | `sfn_state_machines`, `sfn_versions`, `sfn_aliases`, `sfn_executions`, `sfn_history_events` | |
 //!
