@@ -12,14 +12,15 @@
 //! | owner | tables | also read by |
 //! |---|---|---|
 //! | `store` (tenant-scoped repositories) | `tenants`, `users`, `api_keys`, `workflows`, `workflow_versions` (immutable: the `workflow_versions_immutable` trigger), `secrets` (sealed values) | `tenant-secrets` (`workflow_versions`, `secrets`), `triggers` and `executions` (`workflows`) |
-//! | `executions` (the execution domain) | `executions`, `execution_events` | `tenant-secrets` and `triggers` (`executions`: whose execution an ARN is), `fn-api`'s `exec_routes` (`executions`) |
+//! | `executions` (the execution domain) | `executions`, `execution_event_chunks` (read through the `execution_events` view) | `tenant-secrets` and `triggers` (`executions`: whose execution an ARN is), `fn-api`'s `exec_routes` (`executions`) |
 //! | `triggers` | `triggers`, `webhook_deliveries`, `approvals` | |
-//! | `sfn-server` | `sfn_state_machines`, `sfn_versions`, `sfn_aliases`, `sfn_executions`, `sfn_history_events` | |
+//! | `sfn-server` | `sfn_state_machines`, `sfn_versions`, `sfn_aliases`, `sfn_executions`, `sfn_history_chunks` | |
 //!
 //! Every row of the tenant-aware tables (all but `sfn_*`) belongs to a tenant. The `sfn_*` tables
 //! are the Step Functions endpoint's and know nothing of tenants, as `sfn-server` does not.
-//! Execution data (`executions` input and output, `execution_events`, the `sfn_*` documents) is
-//! `json`, not `jsonb`, because `jsonb` refuses `\u0000`, which node outputs may contain.
+//! Execution data (`executions` input and output, `execution_event_chunks`, the `sfn_*`
+//! documents) is `json`, not `jsonb`, because `jsonb` refuses `\u0000`, which node outputs may
+//! contain.
 //!
 //! **Invariant:** this crate is data: no IO crate (tokio, reqwest, ...) without the `test-util`
 //! feature (checked by `cargo tree` in `scripts/test`).
