@@ -84,6 +84,22 @@ pub async fn execution(
     Ok((id, arn))
 }
 
+/// Asserts that `result` is the refusal of the migrations' immutability trigger on `table`
+/// (`weft_refuse_change`: SQLSTATE P0001 `raise_exception`, "<table> rows are immutable"), not
+/// some other failure such as a constraint or a syntax error.
+pub fn assert_refused_as_immutable<T: std::fmt::Debug>(result: Result<T, sqlx::Error>, table: &str) {
+    let error = match result {
+        Ok(done) => panic!("the change to {table} was not refused: {done:?}"),
+        Err(e) => e,
+    };
+    let Some(db) = error.as_database_error() else { panic!("not a database error: {error:?}") };
+    assert_eq!(
+        (db.code().as_deref(), db.message()),
+        (Some("P0001"), format!("{table} rows are immutable").as_str()),
+        "{error:?}"
+    );
+}
+
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
