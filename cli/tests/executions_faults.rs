@@ -399,10 +399,6 @@ async fn a_redis_killed_mid_run_changes_nothing_visible() {
 
 // --- own services, for the outage tests ---
 
-fn strict() -> bool {
-    std::env::var("WEFT_TEST_STRICT").is_ok_and(|v| v == "1")
-}
-
 fn as_postgres(cmd: &str, args: &[&str]) -> Command {
     let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if is_root {
@@ -429,8 +425,7 @@ impl OwnPostgres {
             d.filter_map(Result::ok).map(|e| e.path().join("bin")).filter(|p| p.join("initdb").exists()).max()
         });
         let Some(bin) = bin else {
-            assert!(!strict(), "no Postgres binaries under /usr/lib/postgresql and WEFT_TEST_STRICT=1");
-            eprintln!("note: no Postgres binaries; skipping");
+            test_skip::skip("no Postgres binaries under /usr/lib/postgresql (apt-get install -y postgresql)");
             return None;
         };
         let data = std::env::temp_dir().join(format!("weft-outage-pg-{}", uuid::Uuid::new_v4().simple()));
@@ -494,7 +489,7 @@ impl OwnRedis {
             .stdout(std::process::Stdio::null())
             .spawn();
         let Ok(child) = child else {
-            assert!(!strict(), "redis-server is not installed and WEFT_TEST_STRICT=1");
+            test_skip::skip("redis-server is not installed (apt-get install -y redis-server)");
             return None;
         };
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -17,11 +17,7 @@ fn validator() -> Option<PathBuf> {
     match std::env::var_os("WEFT_ASL_VALIDATOR") {
         Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
         _ => {
-            assert!(
-                std::env::var("WEFT_TEST_STRICT").as_deref() != Ok("1"),
-                "WEFT_TEST_STRICT=1 but WEFT_ASL_VALIDATOR is not set"
-            );
-            eprintln!("note: WEFT_ASL_VALIDATOR is not set; skipping the asl-validator check");
+            test_skip::skip("WEFT_ASL_VALIDATOR is not set (npm install asl-validator@4, then point it at the binary)");
             None
         }
     }

@@ -3,23 +3,15 @@
 //! `migrate()`.
 //!
 //! Tests read `WEFT_TEST_DATABASE_URL` (an admin URL, e.g. from `scripts/dev-services`). When it
-//! is unset they skip with a note, unless `WEFT_TEST_STRICT=1`, when they fail.
+//! is unset they skip (`test_skip`), unless `WEFT_TEST_STRICT=1`, when they fail.
 
 use sqlx::Connection as _;
 use uuid::Uuid;
 
-/// `Some(value)` of a test service URL variable, or `None` after printing why the test skips.
-/// Panics (failing the test) when the variable is unset and `WEFT_TEST_STRICT=1`.
+/// `Some(value)` of a test service URL variable, or `None` when the calling test skips (see
+/// `test_skip`: a `SKIPPED:` line, or a failure under `WEFT_TEST_STRICT=1`).
 pub fn service_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            let strict = std::env::var("WEFT_TEST_STRICT").is_ok_and(|v| v == "1");
-            assert!(!strict, "{var} is not set and WEFT_TEST_STRICT=1; start services with scripts/dev-services");
-            eprintln!("note: {var} is not set; skipping this test (set it, e.g. from scripts/dev-services)");
-            None
-        }
-    }
+    test_skip::var(var)
 }
 
 /// Creates a new, empty database next to the one `admin_url` names and returns its URL.

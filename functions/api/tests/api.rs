@@ -167,9 +167,17 @@ async fn publish_versions_and_roll_the_alias_back() {
     let bad = app.call("PUT", &format!("/v1/workflows/{id}/alias"), Some(&t), Some(json!({"version": 7}))).await;
     assert_eq!(bad.status, StatusCode::NOT_FOUND);
 
-    // Versions are immutable in the database itself.
-    let err = sqlx::query("UPDATE workflow_versions SET content_hash = 'x'").execute(app.state.store().pool()).await;
-    assert!(err.is_err(), "updating a version must be refused");
+    // Versions are immutable in the database itself: the migration's trigger refuses the change.
+    let pool = app.state.store().pool();
+    let update = sqlx::query("UPDATE workflow_versions SET content_hash = 'x'").execute(pool).await;
+    store::testing::assert_refused_as_immutable(update, "workflow_versions");
+    let delete = sqlx::query("DELETE FROM workflow_versions").execute(pool).await;
+    store::testing::assert_refused_as_immutable(delete, "workflow_versions");
+    let changed: i64 = sqlx::query_scalar("SELECT count(*) FROM workflow_versions WHERE content_hash = 'x'")
+        .fetch_one(pool)
+        .await
+        .expect("count");
+    assert_eq!((changed, app.count_rows("workflow_versions").await), (0, 2));
 
     // An invalid draft: 422 with diagnostics, and no version written.
     let r = app.call("PUT", &format!("/v1/workflows/{id}"), Some(&t), Some(json!({"graph": invalid_graph()}))).await;

@@ -77,7 +77,9 @@ async fn run(client: &aws_sdk_sfn::Client, arn: &str) -> serde_json::Value {
         .send()
         .await
         .expect("start");
-    for _ in 0..100 {
+    // Room for a loaded machine; the execution itself takes milliseconds.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
         let d = client.describe_execution().execution_arn(started.execution_arn()).send().await.expect("describe");
         if d.status() != &aws_sdk_sfn::types::ExecutionStatus::Running {
             assert_eq!(d.status(), &aws_sdk_sfn::types::ExecutionStatus::Succeeded, "{d:?}");

@@ -10,7 +10,6 @@ use axum::extract::Request;
 use lambda_glue::runtime_api::{Outcome, RuntimeApi};
 use secrets::SecretsKey;
 use serde_json::{Value, json};
-use tenant_secrets::testing::{execution, tenant};
 
 const KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const ENV_VALUE: &str = "from-the-environment-9f2c";
@@ -45,25 +44,22 @@ fn event(url: &str, arn: &str) -> Value {
 async fn the_lambda_resolves_secrets_for_the_executions_tenant_only() {
     let Some(admin) = store::testing::service_url("WEFT_TEST_DATABASE_URL") else { return };
     let (store, db) = store::testing::fresh_store(&admin).await.unwrap();
-    let pool = store.pool().clone();
-    let wf_a = tenant(&pool, &key(), "acme", &[("TOKEN", TENANT_VALUE)]).await;
-    let wf_b = tenant(&pool, &key(), "evil", &[]).await;
-    let (_, arn_a) = execution(&pool, "acme", wf_a, false).await;
-    let (_, arn_b) = execution(&pool, "evil", wf_b, true).await;
+    let wf_a = store::testing::published_workflow(&store, "acme").await.unwrap().id;
+    let wf_b = store::testing::published_workflow(&store, "evil").await.unwrap().id;
+    tenant_secrets::testing::store_secrets(store.pool(), &key(), "acme", &[("TOKEN", TENANT_VALUE)]).await.unwrap();
+    let (_, arn_a) = store::testing::execution(&store, "acme", wf_a, false).await.unwrap();
+    let (_, arn_b) = store::testing::execution(&store, "evil", wf_b, true).await.unwrap();
     let url = header_echo().await;
 
     let api = RuntimeApi::start().await.unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fn-http"))
-        .envs(api.lambda_env("http"))
-        .env("WEFT_DATABASE_URL", &db)
-        .env("WEFT_SECRETS_KEY", KEY_B64)
-        .env("WEFT_HTTP_ALLOW", "127.0.0.1")
-        .env("WEFT_SECRET_TOKEN", ENV_VALUE)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let wait = Duration::from_secs(20);
+    let env = [
+        ("WEFT_DATABASE_URL", db.as_str()),
+        ("WEFT_SECRETS_KEY", KEY_B64),
+        ("WEFT_HTTP_ALLOW", "127.0.0.1"),
+        ("WEFT_SECRET_TOKEN", ENV_VALUE),
+    ];
+    let bootstrap = api.spawn(env!("CARGO_BIN_EXE_fn-http"), "http", &env).unwrap();
+    let wait = Duration::from_secs(60);
 
     // Tenant A: the header reaches the server; the function's output has the value masked.
     let a = api.invoke(event(&url, &arn_a), wait).await;
@@ -85,23 +81,9 @@ async fn the_lambda_resolves_secrets_for_the_executions_tenant_only() {
     let c = api.invoke(event(&url, &forged), wait).await;
     assert!(matches!(&c, Some(Outcome::Error { error_type, .. }) if error_type == "Secret.NotFound"), "{c:?}");
 
-    child.kill().await.unwrap();
-    let logs = String::from_utf8_lossy(&child.wait_with_output().await.unwrap().stdout).into_owned();
+    let exited = bootstrap.stop().await.unwrap();
+    let logs = format!("{}{}", exited.stdout, exited.stderr);
     for shown in [format!("{a:?}"), format!("{b:?}"), format!("{c:?}"), logs] {
         assert!(!shown.contains(ENV_VALUE) && !shown.contains(TENANT_VALUE), "{shown}");
     }
-}
-
-#[tokio::test]
-async fn the_lambda_refuses_to_start_without_its_secret_store() {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fn-http"))
-        .env_remove("WEFT_DATABASE_URL")
-        .env("WEFT_SECRETS_KEY", KEY_B64)
-        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("WEFT_DATABASE_URL"), "{text}");
 }

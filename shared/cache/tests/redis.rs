@@ -5,17 +5,7 @@ use std::time::Duration;
 use cache::{Cache, Decision, Kind, RateLimiter};
 
 async fn redis() -> Option<redis::aio::ConnectionManager> {
-    let url = match std::env::var("WEFT_TEST_REDIS_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            assert!(
-                std::env::var("WEFT_TEST_STRICT").as_deref() != Ok("1"),
-                "WEFT_TEST_REDIS_URL is not set and WEFT_TEST_STRICT=1"
-            );
-            eprintln!("note: WEFT_TEST_REDIS_URL is not set; skipping this test");
-            return None;
-        }
-    };
+    let url = test_skip::var("WEFT_TEST_REDIS_URL")?;
     Some(cache::connect(&url).await.expect("redis"))
 }
 

@@ -20,7 +20,38 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use node_contract::{NodeError, NodeEvent, NodeFunction};
 use serde_json::Value;
 
-pub use lambda_runtime::Error;
+/// What a bootstrap's `main` returns: any error, shown as its message and causes. Rust prints
+/// the error a `main` returns with `Debug`, which for a derived type is the variant's name
+/// (`MissingDatabase`) rather than the message saying what to set; this `Debug` is the message.
+pub struct Error(lambda_runtime::Error);
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
+    fn from(error: E) -> Self {
+        Self(Box::new(error))
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Causes the message does not already quote (thiserror's `{0}` often does) are appended.
+        let mut text = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !text.contains(&cause_text) {
+                text = format!("{text}: {cause_text}");
+            }
+            source = cause.source();
+        }
+        f.write_str(&text)
+    }
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
 
 #[cfg(feature = "runtime-api-server")]
 pub mod runtime_api;
@@ -57,7 +88,8 @@ pub async fn run<F: NodeFunction>(function: F) -> Result<(), Error> {
                     let node = node_event.node.id.clone();
                     let outcome = function.handle(node_event).await;
                     if let Err(e) = &outcome {
-                        tracing::warn!(node = %node, error = %e.name, message = %e.message, "node failed");
+                        // `error_message`, not `message`: that key is the log line's own message.
+                        tracing::warn!(node = %node, error = %e.name, error_message = %e.message, "node failed");
                     }
                     outcome
                 }
@@ -67,4 +99,5 @@ pub async fn run<F: NodeFunction>(function: F) -> Result<(), Error> {
         }
     }))
     .await
+    .map_err(Error)
 }

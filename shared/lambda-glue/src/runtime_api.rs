@@ -1,7 +1,7 @@
 //! A small implementation of the Lambda Runtime API (the HTTP protocol between the Lambda service
 //! and a `bootstrap`), for tests and benchmarks that run a real function binary on 127.0.0.1:
-//! start it, set `AWS_LAMBDA_RUNTIME_API` (see [`RuntimeApi::lambda_env`]), spawn the binary and
-//! call [`RuntimeApi::invoke`].
+//! start it, spawn the binary under it ([`RuntimeApi::spawn`]: Lambda's environment, see
+//! [`RuntimeApi::lambda_env`]) and call [`RuntimeApi::invoke`].
 //!
 //! Implemented endpoints (API version `2018-06-01`): `GET invocation/next`,
 //! `POST invocation/{id}/response`, `POST invocation/{id}/error`, `POST init/error`.
@@ -34,6 +34,9 @@ struct Inner {
     queue: Mutex<VecDeque<(String, Value)>>,
     pending: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: Mutex<Option<String>>,
+    /// `GET invocation/next` requests received: a bootstrap that failed its initialisation never
+    /// asks for an event.
+    polls: std::sync::atomic::AtomicUsize,
     arrived: Notify,
 }
 
@@ -106,6 +109,110 @@ impl RuntimeApi {
     pub fn init_error(&self) -> Option<String> {
         lock(&self.inner.init_error).clone()
     }
+
+    /// How many times a function asked for its next event (`GET invocation/next`).
+    pub fn polls(&self) -> usize {
+        self.inner.polls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Spawns `binary` as the Lambda service would: an environment of only Lambda's variables
+    /// ([`Self::lambda_env`]) and `env`, stdout (the JSON logs) and stderr collected.
+    pub fn spawn(&self, binary: &str, function_name: &str, env: &[(&str, &str)]) -> std::io::Result<Bootstrap> {
+        let mut child = tokio::process::Command::new(binary)
+            .env_clear()
+            .envs(self.lambda_env(function_name))
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = collect(child.stdout.take());
+        let stderr = collect(child.stderr.take());
+        Ok(Bootstrap { child, stdout, stderr })
+    }
+
+    /// Spawns `binary` expecting its initialisation to fail, as a bootstrap's does when `main`
+    /// returns an error before `run` (a missing or invalid setting): the process exits non-zero
+    /// within `limit` without asking for an event and without posting `init/error` (lambda_runtime
+    /// posts that only for its SnapStart hooks; Lambda reports such an exit as `Runtime.ExitError`).
+    /// Returns what it wrote on stderr, or what happened instead.
+    pub async fn init_failure(
+        &self,
+        binary: &str,
+        function_name: &str,
+        env: &[(&str, &str)],
+        limit: Duration,
+    ) -> Result<String, String> {
+        let polls = self.polls();
+        let bootstrap = self.spawn(binary, function_name, env).map_err(|e| format!("cannot start {binary}: {e}"))?;
+        let exited = match bootstrap.exit_within(limit).await {
+            Some(exited) => exited.map_err(|e| format!("waiting for {binary}: {e}"))?,
+            None => return Err(format!("{binary} still runs after {limit:?}")),
+        };
+        let seen = format!("exit code {:?}, stdout {:?}, stderr {:?}", exited.code, exited.stdout, exited.stderr);
+        match exited.code {
+            Some(0) | None => Err(format!("{binary} did not fail: {seen}")),
+            Some(_) if self.polls() != polls => Err(format!("{binary} asked for an event: {seen}")),
+            Some(_) if self.init_error().is_some() => Err(format!("{binary} posted {:?}: {seen}", self.init_error())),
+            Some(_) => Ok(exited.stderr),
+        }
+    }
+}
+
+/// A function process started by [`RuntimeApi::spawn`]; killed when dropped.
+pub struct Bootstrap {
+    child: tokio::process::Child,
+    stdout: tokio::task::JoinHandle<String>,
+    stderr: tokio::task::JoinHandle<String>,
+}
+
+/// How a [`Bootstrap`] ended and what it wrote.
+#[derive(Debug)]
+pub struct Exited {
+    /// `None` when it was killed (by [`Bootstrap::stop`]).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Bootstrap {
+    /// Kills the process (a Lambda environment being shut down) and returns what it wrote.
+    pub async fn stop(mut self) -> std::io::Result<Exited> {
+        self.child.start_kill()?;
+        self.finish().await
+    }
+
+    /// Waits at most `limit` for the process to end by itself, e.g. after a failed
+    /// initialisation; `None` if it is still running then (it is killed when dropped).
+    pub async fn exit_within(mut self, limit: Duration) -> Option<std::io::Result<Exited>> {
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(_) => Some(self.finish().await),
+            Err(_) => None,
+        }
+    }
+
+    async fn finish(mut self) -> std::io::Result<Exited> {
+        let status = self.child.wait().await?;
+        let text = |r: Result<String, tokio::task::JoinError>| r.unwrap_or_default();
+        Ok(Exited {
+            code: status.code(),
+            stdout: text((&mut self.stdout).await),
+            stderr: text((&mut self.stderr).await),
+        })
+    }
+}
+
+/// Reads a child's pipe to its end on a task of its own, so a chatty process never blocks on a
+/// full pipe.
+fn collect<R: tokio::io::AsyncRead + Unpin + Send + 'static>(pipe: Option<R>) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut bytes).await;
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -114,6 +221,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 async fn next(State(inner): State<Arc<Inner>>) -> Response {
+    inner.polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     loop {
         let notified = inner.arrived.notified();
         if let Some((id, payload)) = lock(&inner.queue).pop_front() {
@@ -189,20 +297,14 @@ pub async fn measure_cold_starts(
     let mut warm = Vec::with_capacity(runs);
     for _ in 0..runs {
         let started = std::time::Instant::now();
-        let mut child = tokio::process::Command::new(binary)
-            .envs(api.lambda_env("bench"))
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start {binary}: {e}"))?;
+        let env: Vec<(&str, &str)> = [("RUST_LOG", "warn")].into_iter().chain(env.iter().copied()).collect();
+        let child = api.spawn(binary, "bench", &env).map_err(|e| format!("cannot start {binary}: {e}"))?;
         let first = api.invoke(payload.clone(), Duration::from_secs(10)).await;
         cold.push(started.elapsed());
         let second_started = std::time::Instant::now();
         let second = api.invoke(payload.clone(), Duration::from_secs(10)).await;
         warm.push(second_started.elapsed());
-        let _ = child.kill().await;
+        let _ = child.stop().await;
         for outcome in [first, second] {
             match outcome {
                 Some(Outcome::Response(v)) if &v == expected => {}

@@ -129,14 +129,16 @@ async fn unknown_functions_fail_like_lambda() {
 #[tokio::test]
 async fn secrets_follow_the_engines_execution_arn_not_the_payload() {
     use local_functions::tenant_secrets::{PgSecretResolver, testing};
+    use store::testing::{execution, published_workflow};
     let Some(admin) = store::testing::service_url("WEFT_TEST_DATABASE_URL") else { return };
     let (store, _) = store::testing::fresh_store(&admin).await.unwrap();
     let pool = store.pool().clone();
     let key = secrets::SecretsKey::new(&[3u8; 32]);
-    let wf_a = testing::tenant(&pool, &key, "acme", &[("TOKEN", "acme-value-1f3a")]).await;
-    let wf_b = testing::tenant(&pool, &key, "evil", &[]).await;
-    let (id_a, arn_a) = testing::execution(&pool, "acme", wf_a, false).await;
-    let (id_b, arn_b) = testing::execution(&pool, "evil", wf_b, false).await;
+    let wf_a = published_workflow(&store, "acme").await.unwrap().id;
+    testing::store_secrets(&pool, &key, "acme", &[("TOKEN", "acme-value-1f3a")]).await.unwrap();
+    let wf_b = published_workflow(&store, "evil").await.unwrap().id;
+    let (id_a, arn_a) = execution(&store, "acme", wf_a, false).await.unwrap();
+    let (id_b, arn_b) = execution(&store, "evil", wf_b, false).await.unwrap();
 
     let addr = echo_server().await;
     let http = HttpFunction::new(Settings::allowing(&["127.0.0.1"]).unwrap()).unwrap();

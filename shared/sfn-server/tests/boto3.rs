@@ -13,9 +13,7 @@ use std::process::Command;
 async fn boto3_drives_the_endpoint() {
     let has_boto3 = Command::new("python3").args(["-c", "import boto3"]).output().is_ok_and(|o| o.status.success());
     if !has_boto3 {
-        let strict = std::env::var("WEFT_TEST_STRICT").is_ok_and(|v| v == "1");
-        assert!(!strict, "boto3 is not importable and WEFT_TEST_STRICT=1; run `pip install boto3`");
-        eprintln!("note: boto3 is not installed (pip install boto3); skipping the boto3 client test");
+        test_skip::skip("boto3 is not importable (pip install boto3)");
         return;
     }
     let s = common::memory_server().await;

@@ -504,69 +504,32 @@ fn json_escaped(s: &str) -> String {
     quoted[1..quoted.len() - 1].to_owned()
 }
 
-/// Rows as the api writes them, for tests of functions that resolve secrets (no api needed).
-/// Panics on database errors: test support only (feature `test-util`).
+/// Secret rows as the api writes them, for tests of functions that resolve secrets (no api needed).
+/// Test support only (feature `test-util`).
 #[cfg(feature = "test-util")]
-#[allow(clippy::unwrap_used)]
 pub mod testing {
     use secrets::SecretsKey;
     use sqlx::PgPool;
-    use uuid::Uuid;
 
-    /// A tenant with one published workflow (state machine `weft-<workflow>`) and the secrets given.
-    pub async fn tenant(pool: &PgPool, key: &SecretsKey, tenant: &str, secrets: &[(&str, &str)]) -> Uuid {
-        sqlx::query("INSERT INTO tenants (id) VALUES ($1)").bind(tenant).execute(pool).await.unwrap();
-        let wf = Uuid::new_v4();
-        sqlx::query("INSERT INTO workflows (id, tenant_id, name, graph, created_by) VALUES ($1, $2, 'w', '{}', 't')")
-            .bind(wf)
-            .bind(tenant)
-            .execute(pool)
-            .await
-            .unwrap();
-        let name = format!("weft-{wf}");
-        let machine = arn::StateMachineArn::new("us-east-1", "123456789012", &name);
-        sqlx::query(
-            "INSERT INTO workflow_versions (tenant_id, workflow_id, version, graph, asl, workflow_type, content_hash, \
-             state_machine_arn, state_machine_version_arn, created_by) VALUES ($1, $2, 1, '{}', '{}', 'STANDARD', 'h', $3, $4, 't')",
-        )
-        .bind(tenant)
-        .bind(wf)
-        .bind(machine.to_string())
-        .bind(machine.with_version(1).to_string())
-        .execute(pool)
-        .await
-        .unwrap();
+    /// Stores `secrets` of `tenant` (which must exist) sealed with `key`, as `/v1/secrets` does.
+    /// Workflows and executions to resolve them for: `store::testing`.
+    pub async fn store_secrets(
+        pool: &PgPool,
+        key: &SecretsKey,
+        tenant: &str,
+        secrets: &[(&str, &str)],
+    ) -> Result<(), Box<dyn std::error::Error>> {
         for (name, value) in secrets {
-            let sealed = key.seal(tenant, name, value.as_bytes()).unwrap();
+            let sealed = key.seal(tenant, name, value.as_bytes())?;
             sqlx::query("INSERT INTO secrets (tenant_id, name, nonce, ciphertext) VALUES ($1, $2, $3, $4)")
                 .bind(tenant)
                 .bind(name)
                 .bind(&sealed.nonce)
                 .bind(&sealed.ciphertext)
                 .execute(pool)
-                .await
-                .unwrap();
+                .await?;
         }
-        wf
-    }
-
-    /// An `executions` row as the api inserts it before StartExecution; returns (row id, its ARN).
-    pub async fn execution(pool: &PgPool, tenant: &str, wf: Uuid, recorded: bool) -> (Uuid, String) {
-        let id = Uuid::new_v4();
-        let arn =
-            arn::ExecutionArn::new("us-east-1", "123456789012", &format!("weft-{wf}"), &id.to_string()).to_string();
-        sqlx::query(
-            "INSERT INTO executions (id, tenant_id, workflow_id, version, status, input, started_by, execution_arn) \
-             VALUES ($1, $2, $3, 1, 'PENDING', '{}', 't', $4)",
-        )
-        .bind(id)
-        .bind(tenant)
-        .bind(wf)
-        .bind(recorded.then(|| arn.clone()))
-        .execute(pool)
-        .await
-        .unwrap();
-        (id, arn)
+        Ok(())
     }
 }
 

@@ -6,17 +6,27 @@
 use std::collections::BTreeSet;
 
 use secrets::SecretsKey;
-use sqlx::PgPool;
-use tenant_secrets::testing::{execution, tenant};
+use store::Store;
 use tenant_secrets::{PgSecretResolver, ResolveError, SecretResolver};
 use uuid::Uuid;
 
 const KEY: [u8; 32] = [9u8; 32];
 
-async fn pool() -> Option<PgPool> {
+async fn store() -> Option<Store> {
     let admin = store::testing::service_url("WEFT_TEST_DATABASE_URL")?;
     let (store, _) = store::testing::fresh_store(&admin).await.expect("database");
-    Some(store.pool().clone())
+    Some(store)
+}
+
+/// A published workflow of `name` and the tenant's secrets; returns the workflow id.
+async fn tenant(store: &Store, name: &str, secrets: &[(&str, &str)]) -> Uuid {
+    let workflow = store::testing::published_workflow(store, name).await.unwrap();
+    tenant_secrets::testing::store_secrets(store.pool(), &SecretsKey::new(&KEY), name, secrets).await.unwrap();
+    workflow.id
+}
+
+async fn execution(store: &Store, tenant: &str, workflow: Uuid, recorded: bool) -> (Uuid, String) {
+    store::testing::execution(store, tenant, workflow, recorded).await.unwrap()
 }
 
 fn names(n: &[&str]) -> BTreeSet<String> {
@@ -25,14 +35,15 @@ fn names(n: &[&str]) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn secrets_resolve_only_for_the_tenant_owning_the_execution() {
-    let Some(pool) = pool().await else { return };
-    let wf_a = tenant(&pool, &SecretsKey::new(&KEY), "acme", &[("TOKEN", "acme-token"), ("OTHER", "acme-other")]).await;
-    let wf_b = tenant(&pool, &SecretsKey::new(&KEY), "evil", &[]).await;
+    let Some(store) = store().await else { return };
+    let pool = store.pool().clone();
+    let wf_a = tenant(&store, "acme", &[("TOKEN", "acme-token"), ("OTHER", "acme-other")]).await;
+    let wf_b = tenant(&store, "evil", &[]).await;
     let resolver = PgSecretResolver::new(pool.clone(), SecretsKey::new(&KEY));
 
     // Before StartExecution returns (ARN not recorded yet) and after: both resolve.
     for recorded in [false, true] {
-        let (_, arn) = execution(&pool, "acme", wf_a, recorded).await;
+        let (_, arn) = execution(&store, "acme", wf_a, recorded).await;
         let got = resolver.resolve(&arn, &names(&["TOKEN", "OTHER"])).await.unwrap();
         assert_eq!(got["TOKEN"], "acme-token");
         assert_eq!(got["OTHER"], "acme-other");
@@ -41,7 +52,7 @@ async fn secrets_resolve_only_for_the_tenant_owning_the_execution() {
     }
 
     // Tenant B's execution asks for the same name: B has none, and A's never show.
-    let (_, arn_b) = execution(&pool, "evil", wf_b, true).await;
+    let (_, arn_b) = execution(&store, "evil", wf_b, true).await;
     let err = resolver.resolve(&arn_b, &names(&["TOKEN"])).await.unwrap_err();
     assert_eq!(err, ResolveError::NotFound { name: "TOKEN".into() });
     assert_eq!(err.node_error().name, "Secret.NotFound");
@@ -49,7 +60,7 @@ async fn secrets_resolve_only_for_the_tenant_owning_the_execution() {
 
     // Forged ARNs: A's row id under B's state machine, A's row with another recorded ARN, an
     // unknown row, a non-UUID name, garbage. All have no tenant.
-    let (id_a, arn_a) = execution(&pool, "acme", wf_a, true).await;
+    let (id_a, arn_a) = execution(&store, "acme", wf_a, true).await;
     let forged = [
         format!("arn:aws:states:us-east-1:123456789012:execution:weft-{wf_b}:{id_a}"),
         arn_a.replace("123456789012:execution", "999999999999:execution"),

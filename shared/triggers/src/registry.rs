@@ -99,7 +99,8 @@ impl Registry {
 
     /// Makes the enabled triggers of `workflow_id` exactly `triggers` (from version `version`).
     /// New and re-enabled triggers are armed at `now` (schedules never fire for times before
-    /// that); `last_fired_at` stays as it was (unset for new rows) until the trigger fires.
+    /// that); `last_fired_at` stays as it was (unset for new rows) until the trigger fires. A
+    /// workflow that is not `tenant`'s is `RowNotFound`, as a missing one, and nothing changes.
     pub async fn sync(
         &self,
         tenant: &str,
@@ -109,6 +110,17 @@ impl Registry {
         now: DateTime<Utc>,
     ) -> Result<Vec<TriggerRow>, Error> {
         let mut tx = self.pool.begin().await?;
+        // Rows are keyed by workflow, not tenant: without this check another tenant's call would
+        // update this workflow's rows or add its own. A plain read: the publish calling this
+        // holds the workflow row's lock on another connection.
+        let owned: Option<i32> = sqlx::query_scalar("SELECT 1 FROM workflows WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(workflow_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if owned.is_none() {
+            return Err(Error::Database(sqlx::Error::RowNotFound));
+        }
         let mut ids = Vec::with_capacity(triggers.len());
         for t in triggers {
             let id = Uuid::new_v4();

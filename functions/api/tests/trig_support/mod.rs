@@ -14,6 +14,9 @@ use serde_json::{Value, json};
 use crate::common::*;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/weft";
+/// How long the polls below wait for an execution or approval (engine runs take well under a
+/// second; the room is for a loaded machine, and a hang still fails the test).
+pub const POLL_LIMIT: Duration = Duration::from_secs(60);
 
 pub struct Env {
     pub app: TestApp,
@@ -80,11 +83,11 @@ impl Env {
         r.body["id"].as_str().expect("id").to_owned()
     }
 
-    /// Polls `GET /v1/executions/{id}` (recording history first) until the status is not RUNNING.
+    /// Polls `GET /v1/executions/{id}` (which records new history first) until the status is
+    /// neither PENDING nor RUNNING.
     pub async fn finish(&self, tenant: &str, id: &str) -> Value {
-        let uuid = uuid::Uuid::parse_str(id).expect("uuid");
-        for _ in 0..200 {
-            let _ = self.app.state.executions().record(uuid).await;
+        let deadline = tokio::time::Instant::now() + POLL_LIMIT;
+        while tokio::time::Instant::now() < deadline {
             let r = self.app.call("GET", &format!("/v1/executions/{id}"), Some(&token(tenant, "viewer")), None).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             let status = r.body["status"].as_str().unwrap_or_default();
@@ -93,12 +96,13 @@ impl Env {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("execution {id} did not finish");
+        panic!("execution {id} did not finish within {POLL_LIMIT:?}");
     }
 
     /// Waits until `tenant` has a pending approval for execution `execution`; returns it.
     pub async fn pending_approval(&self, tenant: &str, execution: &str) -> Value {
-        for _ in 0..200 {
+        let deadline = tokio::time::Instant::now() + POLL_LIMIT;
+        while tokio::time::Instant::now() < deadline {
             let r = self.app.call("GET", "/v1/approvals", Some(&token(tenant, "viewer")), None).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             if let Some(a) = r.body["items"].as_array().into_iter().flatten().find(|a| a["execution_id"] == execution) {
@@ -106,7 +110,7 @@ impl Env {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no pending approval appeared for {execution}");
+        panic!("no pending approval appeared for {execution} within {POLL_LIMIT:?}");
     }
 }
 
