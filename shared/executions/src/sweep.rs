@@ -45,8 +45,9 @@ impl Executions {
             let status: String = row.try_get("status")?;
             let machine: Option<String> = row.try_get("state_machine_arn")?;
             let mut found = None;
-            if let (Some(machine), Some(client)) = (machine, self.sfn_client()) {
-                let arn = execution_arn(&machine, id);
+            // A stored state machine ARN that does not parse cannot have started anything.
+            let arn = machine.as_deref().and_then(|m| execution_arn(m, id));
+            if let (Some(arn), Some(client)) = (arn, self.sfn_client()) {
                 let described =
                     tokio::time::timeout(call_timeout, client.describe_execution().execution_arn(&arn).send()).await;
                 match described {
@@ -109,7 +110,25 @@ impl Executions {
 }
 
 /// The ARN Step Functions gives execution `id` (executions are named after their row) of
-/// `state_machine` (an unqualified state machine ARN).
-fn execution_arn(state_machine: &str, id: Uuid) -> String {
-    format!("{}:{id}", state_machine.replacen(":stateMachine:", ":execution:", 1))
+/// `state_machine`; `None` when the stored state machine ARN is not one.
+fn execution_arn(state_machine: &str, id: Uuid) -> Option<String> {
+    let name = id.to_string();
+    arn::StateMachineArn::parse(state_machine).ok().map(|m| m.unqualified().execution(&name).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn execution_arns_follow_the_unqualified_state_machine() {
+        let id = uuid::Uuid::nil();
+        let want = format!("arn:aws:states:us-east-1:123456789012:execution:weft-w:{id}");
+        for machine in [
+            "arn:aws:states:us-east-1:123456789012:stateMachine:weft-w",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:weft-w:3",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:weft-w:live",
+        ] {
+            assert_eq!(super::execution_arn(machine, id).as_deref(), Some(want.as_str()), "{machine}");
+        }
+        assert_eq!(super::execution_arn("not an arn", id), None);
+    }
 }
