@@ -99,6 +99,20 @@ async fn sfn_status(env: &Env, arn: &str, until_not_running: bool) -> String {
     panic!("{arn} did not finish");
 }
 
+/// Waits until Step Functions' history of `arn` shows state `state` entered (the endpoint stores
+/// history asynchronously, as AWS makes it visible eventually).
+async fn history_entered(env: &Env, arn: &str, state: &str) {
+    let client = sfn_server::sdk::local_client(&env.sfn_url, &env.sfn_credentials);
+    for _ in 0..200 {
+        let h = client.get_execution_history().execution_arn(arn).send().await.expect("GetExecutionHistory");
+        if h.events().iter().any(|e| e.state_entered_event_details().is_some_and(|d| d.name() == state)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{arn} never entered {state}");
+}
+
 #[tokio::test]
 async fn status_change_event_records_a_finished_execution() {
     let Some(env) = aws_env().await else { return };
@@ -159,6 +173,7 @@ async fn running_then_aborted_events_record_incrementally() {
     let arn = row(&env, &id).await.arn;
     let machine =
         arn.replacen(":execution:", ":stateMachine:", 1).rsplit_once(':').map(|(m, _)| m.to_owned()).expect("machine");
+    history_entered(&env, &arn, "review").await;
 
     assert!(
         fn_recorder::handle(env.app.state.executions(), &status_change(&arn, &machine, "RUNNING"))
