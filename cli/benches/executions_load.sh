@@ -134,7 +134,7 @@ wrk_run() { # wrk_run LABEL CONNECTIONS URL
 echo "== weft serve ($("$weft" --version 2>/dev/null || echo weft)), ${secs}s per phase, $(nproc) cores"
 # BENCH_PERF=FILE: also sample weft serve's stacks into FILE (perf record) while the load runs.
 if [ -n "${BENCH_PERF:-}" ]; then
-  perf record -F 499 -g -o "$BENCH_PERF" -p "$serve_pid" >/dev/null 2>&1 &
+  perf record -F 199 --call-graph dwarf,16384 -o "$BENCH_PERF" -p "$serve_pid" >/dev/null 2>&1 &
   perf_pid=$!
 fi
 for c in 1 16; do
@@ -158,6 +158,11 @@ per_run "$before" "$(mark)" "$runs"
 cpu_per_run "$cpu0" "$(cpu)" "$runs"
 echo "weft serve peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$serve_pid/status)"
 [ -n "${perf_pid:-}" ] && kill -INT "$perf_pid" && wait "$perf_pid" 2>/dev/null
+# Where the bytes go: the size of each table per execution, and of the documents in them.
+echo "== table sizes per execution (heap + indexes + TOAST)"
+total=$(psql_ "SELECT count(*) FROM executions")
+psql_ "SELECT c.relname || ': ' || round(pg_total_relation_size(c.oid)::numeric / $total) || ' B' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public' AND pg_total_relation_size(c.oid) > 100000 ORDER BY pg_total_relation_size(c.oid) DESC"
+psql_ "SELECT 'sfn_executions.doc ' || avg(length(doc::text))::int || ' B, of which definition ' || avg(length(doc->>'definition'))::int || ' B; sfn_history_chunks.events ' || (SELECT sum(length(events::text)) FROM sfn_history_chunks) / count(*) || ' B; execution_event_chunks.events ' || (SELECT sum(length(events::text)) FROM execution_event_chunks) / count(*) || ' B per execution' FROM sfn_executions"
 if [ -n "${BENCH_PG_STATS:-}" ]; then
   total=$(psql_ "SELECT count(*) FROM executions")
   echo "== statements per execution ($total executions), by total time"

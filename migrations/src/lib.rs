@@ -14,7 +14,7 @@
 //! | `store` (tenant-scoped repositories) | `tenants`, `users`, `api_keys`, `workflows`, `workflow_versions` (immutable: the `workflow_versions_immutable` trigger), `secrets` (sealed values) | `tenant-secrets` (`workflow_versions`, `secrets`), `triggers` and `executions` (`workflows`) |
 //! | `executions` (the execution domain) | `executions`, `execution_event_chunks` (read through the `execution_events` view) | `tenant-secrets` and `triggers` (`executions`: whose execution an ARN is), `fn-api`'s `exec_routes` (`executions`) |
 //! | `triggers` | `triggers`, `webhook_deliveries`, `approvals` | |
-//! | `sfn-server` | `sfn_state_machines`, `sfn_versions`, `sfn_aliases`, `sfn_executions`, `sfn_history_chunks` | |
+//! | `sfn-server` | `sfn_state_machines`, `sfn_versions`, `sfn_aliases`, `sfn_executions`, `sfn_definitions`, `sfn_history_chunks` | |
 //!
 //! Every row of the tenant-aware tables (all but `sfn_*`) belongs to a tenant. The `sfn_*` tables
 //! are the Step Functions endpoint's and know nothing of tenants, as `sfn-server` does not.

@@ -11,9 +11,10 @@
 //! listener does not answer the Step Functions protocol at all. Both addresses are printed at
 //! start (the API's first).
 //!
-//! The api talks to that endpoint through `aws-sdk-sfn` over HTTP, signing like any client, exactly
-//! as it talks to AWS in the cloud: the listener is bound first so the api's client can point at
-//! its real address. (With `WEFT_SFN_ENDPOINT` or `WEFT_SFN_ENABLED` set, the api uses that Step
+//! The api talks to that endpoint through `aws-sdk-sfn`, signing like any client, exactly as it
+//! talks to AWS in the cloud; only the transport differs: its requests are handed to the
+//! endpoint's router in this process (`sfn_server::sdk::InProcess`: verified and dispatched as
+//! over HTTP, without a socket). Other clients use the listener. (With `WEFT_SFN_ENDPOINT` or `WEFT_SFN_ENABLED` set, the api uses that Step
 //! Functions instead, with the AWS credentials of its environment; the local endpoint is still
 //! served.)
 //!
@@ -101,15 +102,14 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
         format!("cannot listen on {sfn_addr} for the Step Functions endpoint (--sfn-host, --sfn-port)")
     })?;
     let sfn_local = sfn_listener.local_addr().unwrap_or(sfn_addr);
-    // The api reaches the endpoint on loopback even when it is bound to all interfaces.
-    let endpoint_host = if sfn_local.ip().is_unspecified() { Ipv4Addr::LOCALHOST.into() } else { sfn_local.ip() };
-    let endpoint = format!("http://{}", SocketAddr::new(endpoint_host, sfn_local.port()));
     let (credentials, generated) = match &config.sfn_endpoint_credentials {
         Some(c) => (sfn_server::Credentials::new(&c.access_key_id, &c.secret_access_key), false),
         None => (sfn_server::Credentials::generate(), true),
     };
+    // The api's own client reaches the endpoint in-process, once the endpoint is open (below).
+    let transport = sfn_server::sdk::InProcess::new();
     let own_client = match config.sfn {
-        config::SfnConfig::Off => Some(sfn_server::sdk::local_client(&endpoint, &credentials)),
+        config::SfnConfig::Off => Some(sfn_server::sdk::in_process_client(&transport, &credentials)),
         config::SfnConfig::On { .. } => None,
     };
     let state = step(
@@ -167,7 +167,8 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     let started_at = step("reading the database clock", state.executions().db_now()).await?;
 
     let api = fn_api::app(state.clone());
-    let endpoint_app = sfn_server::router(sfn, sfn_server::Verifier::new([credentials.clone()]));
+    let endpoint_app = sfn_server::router(sfn.clone(), sfn_server::Verifier::new([credentials.clone()]));
+    transport.serve(endpoint_app.clone());
     // No graceful shutdown: requests are short and every write is one transaction, so being
     // killed mid-request loses nothing committed; running executions are handled at restart.
     let server = tokio::spawn(async move {
@@ -193,7 +194,9 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
         Duration::from_millis(config.recorder.interval_ms),
         state.waits().sync,
     );
-    tokio::spawn(async move { recorder.run_recorder(settings, started_at).await });
+    // Executions of this process's endpoint are recorded as they end (AWS's are polled).
+    let ended = matches!(config.sfn, config::SfnConfig::Off).then(|| sfn.ended_executions());
+    tokio::spawn(async move { recorder.run_recorder(settings, started_at, ended).await });
     executions::schedules::spawn(fn_api::trigger_routes::registry(&state), Arc::new(state.executions().clone()));
     server.await.context("the server task")??;
     Ok(ExitCode::SUCCESS)

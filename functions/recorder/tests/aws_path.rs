@@ -232,3 +232,27 @@ async fn events_for_other_executions_are_ignored() {
     other["detail-type"] = json!("Step Functions State Machine Version Change");
     assert!(!fn_recorder::handle(env.app.state.executions(), &other).await.expect("ignored"));
 }
+
+#[tokio::test]
+async fn concurrent_deliveries_record_each_event_once() {
+    let Some(env) = aws_env().await else { return };
+    let wf = env.publish("acme", graph("raced")).await;
+    for round in 0..5 {
+        let id = env.start("acme", &wf, json!({"name": format!("r{round}")})).await;
+        let arn = row(&env, &id).await.arn;
+        assert_eq!(sfn_status(&env, &arn, true).await, "SUCCEEDED");
+        let machine = arn.replacen(":execution:", ":stateMachine:", 1);
+        let machine = machine.rsplit_once(':').map(|(m, _)| m.to_owned()).expect("machine arn");
+        let event = status_change(&arn, &machine, "SUCCEEDED");
+        // Eight deliveries at once race for the same row: one writes (without the lock, or under
+        // it after losing the race), the others find nothing new.
+        let executions = env.app.state.executions();
+        let results = futures::future::join_all((0..8).map(|_| fn_recorder::handle(executions, &event))).await;
+        let written = results.into_iter().map(|r| r.expect("recorded")).filter(|w| *w).count();
+        assert_eq!(written, 1, "round {round}: exactly one delivery changes the row");
+        let seqs: Vec<i64> = events(&env, &id).await.into_iter().map(|(seq, _, _)| seq).collect();
+        assert_eq!(seqs, (1..=6).collect::<Vec<i64>>(), "round {round}: each event once, in order");
+        assert_eq!(stream_len(&env, "acme", &id).await, 6, "round {round}");
+        assert_eq!(row(&env, &id).await.status, "SUCCEEDED");
+    }
+}

@@ -28,6 +28,7 @@ pub mod schema;
 mod start;
 mod sweep;
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
@@ -56,6 +57,11 @@ struct Inner {
     sfn: OnceLock<aws_sdk_sfn::Client>,
     /// Set once; the event streams use it (without it events are in Postgres only).
     redis: OnceLock<redis::aio::ConnectionManager>,
+    /// What starts need of each published version, by (tenant, workflow, version). Versions are
+    /// immutable (a trigger refuses UPDATE and DELETE on `workflow_versions`), so an entry never
+    /// goes stale; whether the workflow still exists, and which version is live, is read anew
+    /// on every start.
+    versions: std::sync::Mutex<HashMap<(String, Uuid, i32), Arc<start::Published>>>,
 }
 
 impl Executions {
@@ -64,7 +70,14 @@ impl Executions {
         sfn: Option<aws_sdk_sfn::Client>,
         redis: Option<redis::aio::ConnectionManager>,
     ) -> Self {
-        let this = Self { inner: Arc::new(Inner { store, sfn: OnceLock::new(), redis: OnceLock::new() }) };
+        let this = Self {
+            inner: Arc::new(Inner {
+                store,
+                sfn: OnceLock::new(),
+                redis: OnceLock::new(),
+                versions: std::sync::Mutex::new(HashMap::new()),
+            }),
+        };
         if let Some(client) = sfn {
             this.set_sfn_client(client);
         }

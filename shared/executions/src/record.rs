@@ -10,13 +10,98 @@ use uuid::Uuid;
 use crate::history::{self, NodeEvent, Outcome};
 use crate::{COLUMNS, ExecError, Execution, Executions, is_terminal, row_to_execution};
 
-/// What a recording moves the row to.
-enum Ending<'a> {
-    /// The outcome the history tells (RUNNING until it ends), and the id of the history's last
-    /// event (the cursor of the next recording).
-    History { outcome: Outcome, last: Option<i64> },
-    /// A synchronous execution's answer, with its execution ARN.
-    Sync { arn: &'a str, answer: Answer },
+/// A recording of a history: the translation of the whole history so far, the outcome it tells
+/// and the id of its last event (the cursor of the next recording).
+struct Recording<'a> {
+    tenant: &'a str,
+    id: Uuid,
+    node_events: &'a [NodeEvent],
+    outcome: &'a Outcome,
+    last: Option<i64>,
+}
+
+/// A row as a recording read it: its status and how many node events are stored.
+struct Seen {
+    status: String,
+    stored: i64,
+}
+
+impl Seen {
+    /// The row, locked until the transaction ends.
+    async fn locked(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<Self, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT status, (SELECT coalesce(max(last_seq), 0) FROM execution_event_chunks WHERE execution_id = $1) \
+             AS stored FROM executions WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_one(tx)
+        .await?;
+        Ok(Self { status: row.try_get("status")?, stored: row.try_get("stored")? })
+    }
+}
+
+impl<'a> Recording<'a> {
+    /// Appends the events past the `seen.stored` ones as one chunk and moves the row to the
+    /// outcome, in one statement that writes only while the row is as `seen` (status and stored
+    /// events; a concurrent recording also takes the chunk's key first, failing this one with a
+    /// unique violation). `Some(Some((first_seq, fresh)))`: written; `Some(None)`: nothing new
+    /// (how far the history was read is remembered); `None`: the row is no longer as seen.
+    async fn write(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        seen: &Seen,
+    ) -> Result<Option<Option<(i64, &'a [NodeEvent])>>, sqlx::Error> {
+        let (outcome, status) = (self.outcome, seen.status.as_str());
+        let stored = usize::try_from(seen.stored).unwrap_or(usize::MAX);
+        let fresh = self.node_events.get(stored..).unwrap_or_default();
+        if self.node_events.len() < stored || (fresh.is_empty() && status == outcome.status) {
+            // Another recording saw a newer history already, or nothing is new (the history may
+            // have grown by events that translate to nothing yet: remember how far it was read).
+            if self.node_events.len() == stored && !is_terminal(status) {
+                sqlx::query(
+                    "UPDATE executions SET history_event_id = $2 WHERE id = $1 AND history_event_id IS DISTINCT FROM $2",
+                )
+                .bind(self.id)
+                .bind(self.last)
+                .execute(conn)
+                .await?;
+            }
+            return Ok(Some(None));
+        }
+        let moves = status_moves(status, outcome.status);
+        let chunk = Chunk { tenant: self.tenant, first_seq: seen.stored + 1, events: fresh };
+        let written = sqlx::query_scalar::<_, i64>(
+            "WITH upd AS (UPDATE executions SET \
+                 status = CASE WHEN $8 THEN $2 ELSE status END, \
+                 output = CASE WHEN $8 THEN $3::text::json ELSE output END, \
+                 error = CASE WHEN $8 THEN $4 ELSE error END, \
+                 cause = CASE WHEN $8 THEN $5 ELSE cause END, \
+                 stopped_at = CASE WHEN $8 THEN (CASE WHEN $6 THEN now() END) ELSE stopped_at END, \
+                 history_event_id = CASE WHEN $8 OR $9 THEN $7 ELSE history_event_id END \
+               WHERE id = $1 AND status = $10 \
+                 AND (SELECT coalesce(max(last_seq), 0) FROM execution_event_chunks WHERE execution_id = $1) = $11 \
+               RETURNING tenant_id, id), \
+             ins AS (INSERT INTO execution_event_chunks (tenant_id, execution_id, first_seq, last_seq, events) \
+               SELECT tenant_id, id, $11 + 1, $12, $13::text::json FROM upd WHERE $13::text IS NOT NULL) \
+             SELECT count(*) FROM upd",
+        )
+        .bind(self.id)
+        .bind(outcome.status)
+        .bind(outcome.output.as_ref().map(Value::to_string))
+        .bind(&outcome.error)
+        .bind(&outcome.cause)
+        .bind(is_terminal(outcome.status))
+        .bind(self.last)
+        .bind(moves)
+        .bind(!moves && !is_terminal(outcome.status))
+        .bind(status)
+        .bind(seen.stored)
+        .bind(chunk.last_seq())
+        .bind((!fresh.is_empty()).then(|| chunk.json()))
+        .fetch_one(conn)
+        .await?;
+        Ok((written == 1).then_some(Some((chunk.first_seq, fresh))))
+    }
 }
 
 /// The outcome `StartSyncExecution` answered (or the wait's end), for the `executions` row.
@@ -28,17 +113,49 @@ pub(crate) struct Answer {
     pub cause: Option<String>,
 }
 
+/// Node-level events as one `execution_event_chunks` row: seqs `first_seq..`, as a JSON array.
+pub(crate) struct Chunk<'a> {
+    pub tenant: &'a str,
+    pub first_seq: i64,
+    pub events: &'a [NodeEvent],
+}
+
+impl Chunk<'_> {
+    fn last_seq(&self) -> i64 {
+        self.first_seq + self.events.len() as i64 - 1
+    }
+
+    fn json(&self) -> String {
+        let items: Vec<Value> = self
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                json!({"seq": self.first_seq + i as i64, "type": e.kind, "node_id": e.node_id, "payload": e.payload})
+            })
+            .collect();
+        Value::Array(items).to_string()
+    }
+}
+
 impl Answer {
-    /// Puts the answer on the row (and the ARN, when Step Functions gave one); the row after.
+    /// Puts the answer on the row (and the ARN, when Step Functions gave one), with the chunk of
+    /// events when there is one (not empty), in one statement; the row after. A chunk whose
+    /// first seq is stored already fails the statement (unique violation) and changes nothing.
     pub(crate) async fn store(
         &self,
         conn: &mut sqlx::PgConnection,
         id: Uuid,
         arn: Option<&str>,
+        chunk: Option<&Chunk<'_>>,
     ) -> Result<Execution, sqlx::Error> {
+        let chunk = chunk.filter(|c| !c.events.is_empty());
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE executions SET status = $2, output = $3::text::json, error = $4, cause = $5, execution_arn = $6, \
-             stopped_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+            "WITH upd AS (UPDATE executions SET status = $2, output = $3::text::json, error = $4, cause = $5, \
+               execution_arn = $6, stopped_at = now() WHERE id = $1 RETURNING {COLUMNS}), \
+             chunk AS (INSERT INTO execution_event_chunks (tenant_id, execution_id, first_seq, last_seq, events) \
+               SELECT $7, id, $8, $9, $10::text::json FROM upd WHERE $10::text IS NOT NULL) \
+             SELECT {COLUMNS} FROM upd"
         )))
         .bind(id)
         .bind(self.status)
@@ -46,10 +163,25 @@ impl Answer {
         .bind(&self.error)
         .bind(&self.cause)
         .bind(arn)
+        .bind(chunk.map(|c| c.tenant))
+        .bind(chunk.map(|c| c.first_seq))
+        .bind(chunk.map(Chunk::last_seq))
+        .bind(chunk.map(Chunk::json))
         .fetch_one(conn)
         .await?;
         row_to_execution(&row, false)
     }
+}
+
+/// What a recording reads of a row first (`executions e`): its state and how many node events
+/// are stored.
+const RECORD_COLUMNS: &str = "e.id, e.tenant_id, e.execution_arn, e.status, e.history_event_id, \
+     (SELECT coalesce(max(c.last_seq), 0) FROM execution_event_chunks c WHERE c.execution_id = e.id) AS stored";
+
+/// Whether a recording moves a row in `status` to the history's `outcome` status (a PENDING row
+/// becomes RUNNING only through its start, which puts the ARN on it).
+fn status_moves(status: &str, outcome: &str) -> bool {
+    (status != outcome && status != "PENDING") || (status == "PENDING" && outcome != "RUNNING")
 }
 
 /// The Redis stream of an execution's node-level events; entry ids are `{seq}-1`.
@@ -68,18 +200,25 @@ impl Executions {
     /// whether anything changed. Safe to run concurrently and repeatedly (it is how the recorder
     /// loop, the AWS `recorder` function and readers all keep executions current).
     pub async fn record(&self, id: Uuid) -> Result<bool, ExecError> {
-        let Some(row) =
-            sqlx::query("SELECT tenant_id, execution_arn, status, history_event_id FROM executions WHERE id = $1")
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM executions e WHERE e.id = $1")))
                 .bind(id)
                 .fetch_optional(self.pool())
-                .await?
-        else {
-            return Ok(false);
-        };
+                .await?;
+        match row {
+            Some(row) => self.record_row(&row).await,
+            None => Ok(false),
+        }
+    }
+
+    /// [`Executions::record`] of the row `row` (selected with [`RECORD_COLUMNS`]).
+    async fn record_row(&self, row: &sqlx::postgres::PgRow) -> Result<bool, ExecError> {
+        let id: Uuid = row.try_get("id")?;
         let tenant: String = row.try_get("tenant_id")?;
         let Some(arn): Option<String> = row.try_get("execution_arn")? else { return Ok(false) };
         let status: String = row.try_get("status")?;
         let recorded: Option<i64> = row.try_get("history_event_id")?;
+        let stored: i64 = row.try_get("stored")?;
         // Incremental: when the history's last event is the last one translated, nothing is new
         // (a one-event read instead of the whole history).
         if let Some(recorded) = recorded
@@ -89,7 +228,34 @@ impl Executions {
             return Ok(false);
         }
         let (node_events, outcome, last) = self.translated_history(&arn).await?;
-        Ok(self.append(&tenant, id, &node_events, &Ending::History { outcome, last }).await?.0)
+        let seen = Seen { status, stored };
+        let recording = Recording { tenant: &tenant, id, node_events: &node_events, outcome: &outcome, last };
+        // Without the row lock first (one statement, which writes only if the row is still as it
+        // was read); should another recording have moved it meanwhile, again under the lock.
+        // (The connection goes back to the pool before the locked attempt takes one.)
+        let first = recording.write(&mut *self.pool().acquire().await?, &seen).await;
+        let written = match first {
+            Ok(Some(written)) => written,
+            Ok(None) => self.record_locked(&recording).await?,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => self.record_locked(&recording).await?,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some((first_seq, fresh)) = written {
+            self.publish(&tenant, id, first_seq, fresh, is_terminal(outcome.status)).await;
+        }
+        Ok(written.is_some())
+    }
+
+    /// [`Recording::write`] under the row's lock, where the row is as read.
+    async fn record_locked<'r>(&self, recording: &Recording<'r>) -> Result<Option<(i64, &'r [NodeEvent])>, ExecError> {
+        let mut tx = self.pool().begin().await?;
+        let seen = Seen::locked(&mut tx, recording.id).await?;
+        let written = recording
+            .write(&mut tx, &seen)
+            .await?
+            .ok_or_else(|| ExecError::Internal("a locked row changed under its lock".into()))?;
+        tx.commit().await?;
+        Ok(written)
     }
 
     /// The id of the last event of `arn`'s history (`reverseOrder`, one event).
@@ -123,8 +289,20 @@ impl Executions {
                 Vec::new()
             }
         };
-        let (_, row) = self.append(tenant, id, &node_events, &Ending::Sync { arn, answer }).await?;
-        row.ok_or_else(|| ExecError::Internal("a synchronous execution's row was not updated".into()))
+        // Nothing else records a synchronous execution while it runs (its row has no ARN yet), so
+        // its events are the first: one statement. Should a sweep have recorded some meanwhile,
+        // the chunk collides with theirs and the general path appends only what is new.
+        let chunk = Chunk { tenant, first_seq: 1, events: &node_events };
+        let first = answer.store(&mut *self.pool().acquire().await?, id, Some(arn), Some(&chunk)).await;
+        match first {
+            Ok(row) => {
+                self.publish(tenant, id, 1, &node_events, true).await;
+                return Ok(row);
+            }
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.record_sync_locked(tenant, id, arn, &node_events, &answer).await
     }
 
     /// The whole history of `arn`, translated, the outcome it tells and its last event's id.
@@ -151,101 +329,24 @@ impl Executions {
         Ok((history::translate(&items), history::outcome(&items), items.last().map(|e| e.id)))
     }
 
-    /// Appends the events of `node_events` (the translation of the whole history so far) that
-    /// are past the stored ones, and moves the row to the `ending`, in one transaction under the
-    /// row's lock; then adds the new events to the Redis stream in one round trip. Returns
-    /// whether anything changed, and for a synchronous ending the row after.
-    async fn append(
+    /// A synchronous execution's answer with the events past the stored ones, under the row's
+    /// lock (the fallback of [`Executions::record_sync`]).
+    async fn record_sync_locked(
         &self,
         tenant: &str,
         id: Uuid,
+        arn: &str,
         node_events: &[NodeEvent],
-        ending: &Ending<'_>,
-    ) -> Result<(bool, Option<Execution>), ExecError> {
+        answer: &Answer,
+    ) -> Result<Execution, ExecError> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
-            "SELECT status, (SELECT coalesce(max(last_seq), 0) FROM execution_event_chunks WHERE execution_id = $1) \
-             AS stored FROM executions WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let status: String = row.try_get("status")?;
-        let stored: i64 = row.try_get("stored")?;
-        let stored = usize::try_from(stored).unwrap_or(usize::MAX);
-        let fresh = node_events.get(stored..).unwrap_or_default();
-        if let Ending::History { outcome, last } = ending
-            && (node_events.len() < stored || (fresh.is_empty() && status == outcome.status))
-        {
-            // Another recorder saw a newer history already, or nothing is new (the history may
-            // have grown by events that translate to nothing yet: remember how far it was read).
-            if node_events.len() == stored && !is_terminal(&status) {
-                sqlx::query(
-                    "UPDATE executions SET history_event_id = $2 WHERE id = $1 AND history_event_id IS DISTINCT FROM $2",
-                )
-                .bind(id)
-                .bind(last)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-            }
-            return Ok((false, None));
-        }
-        let first_seq = stored as i64 + 1;
-        if !fresh.is_empty() {
-            let chunk: Vec<Value> = fresh
-                .iter()
-                .enumerate()
-                .map(|(i, e)| json!({"seq": first_seq + i as i64, "type": e.kind, "node_id": e.node_id, "payload": e.payload}))
-                .collect();
-            sqlx::query(
-                "INSERT INTO execution_event_chunks (tenant_id, execution_id, first_seq, last_seq, events) \
-                 VALUES ($1, $2, $3, $4, $5::text::json)",
-            )
-            .bind(tenant)
-            .bind(id)
-            .bind(first_seq)
-            .bind(first_seq + fresh.len() as i64 - 1)
-            .bind(Value::Array(chunk).to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
-        let mut after = None;
-        let over = match ending {
-            Ending::History { outcome, last } => {
-                if status != outcome.status && status != "PENDING"
-                    || (status == "PENDING" && outcome.status != "RUNNING")
-                {
-                    sqlx::query(
-                        "UPDATE executions SET status = $2, output = $3::text::json, error = $4, cause = $5, \
-                         stopped_at = CASE WHEN $6 THEN now() ELSE NULL END, history_event_id = $7 WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(outcome.status)
-                    .bind(outcome.output.as_ref().map(Value::to_string))
-                    .bind(&outcome.error)
-                    .bind(&outcome.cause)
-                    .bind(is_terminal(outcome.status))
-                    .bind(last)
-                    .execute(&mut *tx)
-                    .await?;
-                } else if !is_terminal(outcome.status) {
-                    sqlx::query("UPDATE executions SET history_event_id = $2 WHERE id = $1")
-                        .bind(id)
-                        .bind(last)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                is_terminal(outcome.status)
-            }
-            Ending::Sync { arn, answer } => {
-                after = Some(answer.store(&mut tx, id, Some(arn)).await?);
-                true
-            }
-        };
+        let seen = Seen::locked(&mut tx, id).await?;
+        let first_seq = seen.stored + 1;
+        let fresh = node_events.get(usize::try_from(seen.stored).unwrap_or(usize::MAX)..).unwrap_or_default();
+        let row = answer.store(&mut tx, id, Some(arn), Some(&Chunk { tenant, first_seq, events: fresh })).await?;
         tx.commit().await?;
-        self.publish(tenant, id, first_seq, fresh, over).await;
-        Ok((true, after))
+        self.publish(tenant, id, first_seq, fresh, true).await;
+        Ok(row)
     }
 
     /// Adds events (sequence numbers from `first_seq`) to the execution's Redis stream, in one
@@ -321,12 +422,14 @@ impl Executions {
     /// Records the execution with this ARN (for the AWS recorder function, which gets ARNs from
     /// EventBridge). Unknown ARNs (executions Weft did not start) are ignored.
     pub async fn record_arn(&self, execution_arn: &str) -> Result<bool, ExecError> {
-        let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM executions WHERE execution_arn = $1")
-            .bind(execution_arn)
-            .fetch_optional(self.pool())
-            .await?;
-        match id {
-            Some(id) => self.record(id).await,
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM executions e WHERE e.execution_arn = $1"
+        )))
+        .bind(execution_arn)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => self.record_row(&row).await,
             None => Ok(false),
         }
     }

@@ -45,7 +45,63 @@ impl Executions {
     /// An execution whose history did not change is looked at less and less often (`interval`
     /// doubling to `max_interval`), so thousands of long waits (delays, approvals) cost little;
     /// readers of an execution (GET, SSE) record it themselves, so they never wait for this loop.
-    pub async fn run_recorder(&self, settings: RecorderSettings, started_at: DateTime<Utc>) {
+    ///
+    /// `ended`, when given, tells the ARNs of executions as they end (`weft serve`'s own endpoint
+    /// tells them, as EventBridge does in AWS): each is recorded at once, `parallel` at a time, so
+    /// the polling pass only follows executions that keep running, and catches what the hints
+    /// missed (a new execution is first looked at one `interval` after it is seen).
+    pub async fn run_recorder(
+        &self,
+        settings: RecorderSettings,
+        started_at: DateTime<Utc>,
+        ended: Option<tokio::sync::broadcast::Receiver<String>>,
+    ) {
+        let hinted = ended.is_some();
+        let follow = async {
+            match ended {
+                Some(rx) => self.follow_ended(rx, settings.parallel).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::join!(self.poll(&settings, started_at, hinted), follow);
+    }
+
+    /// Records each execution `ended` names, at most `parallel` at once.
+    async fn follow_ended(&self, mut ended: tokio::sync::broadcast::Receiver<String>, parallel: usize) {
+        use tokio::sync::broadcast::error::RecvError;
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+        loop {
+            let arn = match ended.recv().await {
+                Ok(arn) => arn,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::debug!(missed = n, "the recorder fell behind the ended executions; polling records them");
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            let Ok(permit) = std::sync::Arc::clone(&permits).acquire_owned().await else { return };
+            let this = self.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                // An execution can end before its start has put the ARN on the row: look again
+                // a little later, then leave it to the polling pass.
+                for delay in [0, 20, 100, 500] {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    match this.record_arn(&arn).await {
+                        Ok(true) => return,
+                        Ok(false) => {}
+                        Err(err) => {
+                            tracing::warn!(%err, execution = %arn, "recording an ended execution failed; polling will retry");
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    async fn poll(&self, settings: &RecorderSettings, started_at: DateTime<Utc>, hinted: bool) {
+        let settings = settings.clone();
         let mut schedule: HashMap<Uuid, (Instant, Duration)> = HashMap::new();
         self.sweep(&settings, Some(started_at)).await;
         let mut last_sweep = Instant::now();
@@ -59,6 +115,13 @@ impl Executions {
                     let now = Instant::now();
                     let live: HashSet<_> = ids.iter().copied().collect();
                     schedule.retain(|id, _| live.contains(id));
+                    if hinted {
+                        // Executions seen for the first time are due one interval from now: most
+                        // end before that, and are recorded from their hint.
+                        for id in &ids {
+                            schedule.entry(*id).or_insert((now + settings.interval, settings.interval));
+                        }
+                    }
                     let due: Vec<_> =
                         ids.into_iter().filter(|id| schedule.get(id).is_none_or(|(at, _)| *at <= now)).collect();
                     let results: Vec<_> = futures::stream::iter(due)

@@ -2,6 +2,7 @@
 //! (`StartExecution`, with idempotency keys) or a synchronous one (`StartSyncExecution`, EXPRESS
 //! only, bounded by a wait). Also the [`triggers::Starter`] every trigger starts through.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sfn::error::ProvideErrorMetadata;
@@ -31,6 +32,14 @@ pub enum Mode {
     Async { idempotency_key: Option<String> },
     /// `StartSyncExecution` of an EXPRESS workflow, waiting at most `wait` for its outcome.
     Sync { wait: Duration },
+}
+
+/// What starts need of a published version.
+pub(crate) struct Published {
+    version_arn: String,
+    workflow_type: String,
+    /// The start node's `input_schema`, if it has one.
+    input_schema: Option<Value>,
 }
 
 /// What a start runs: the version the `live` alias routes to, checked against the input.
@@ -76,19 +85,13 @@ impl Executions {
         if input_text.len() > MAX_INPUT_BYTES {
             return Err(ExecError::InputTooLarge { size: input_text.len() });
         }
-        let workflow = self.store().get_workflow(tenant, workflow_id).await.map_err(ExecError::store("workflow"))?;
-        let Some(version) = workflow.live_version.or(workflow.latest_version) else {
+        let Some(version) =
+            self.store().live_version(tenant, workflow_id).await.map_err(ExecError::store("workflow"))?
+        else {
             return Err(ExecError::NotPublished("publish the workflow before starting it"));
         };
-        let version = self
-            .store()
-            .get_version(tenant, workflow_id, version)
-            .await
-            .map_err(ExecError::store("workflow version"))?;
-        let Some(version_arn) = version.state_machine_version_arn.clone() else {
-            return Err(ExecError::NotPublished("the live version was stored without Step Functions; publish again"));
-        };
-        if let Some(schema) = start_schema(&version.graph) {
+        let published = self.published(tenant, workflow_id, version).await?;
+        if let Some(schema) = &published.input_schema {
             let problems = crate::schema::validate(schema, input);
             if !problems.is_empty() {
                 return Err(ExecError::InvalidInput(format!(
@@ -97,7 +100,40 @@ impl Executions {
                 )));
             }
         }
-        Ok(Target { version: version.version, version_arn, workflow_type: version.workflow_type, input_text })
+        Ok(Target {
+            version,
+            version_arn: published.version_arn.clone(),
+            workflow_type: published.workflow_type.clone(),
+            input_text,
+        })
+    }
+
+    /// What starts need of a published version, read once per process (see `Inner::versions`).
+    async fn published(&self, tenant: &str, workflow_id: Uuid, version: i32) -> Result<Arc<Published>, ExecError> {
+        let key = (tenant.to_owned(), workflow_id, version);
+        if let Some(p) = self.inner.versions.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(Arc::clone(p));
+        }
+        let v = self
+            .store()
+            .get_version(tenant, workflow_id, version)
+            .await
+            .map_err(ExecError::store("workflow version"))?;
+        let Some(version_arn) = v.state_machine_version_arn else {
+            return Err(ExecError::NotPublished("the live version was stored without Step Functions; publish again"));
+        };
+        let published = Arc::new(Published {
+            version_arn,
+            workflow_type: v.workflow_type,
+            input_schema: start_schema(&v.graph).cloned(),
+        });
+        let mut cache = self.inner.versions.lock().unwrap_or_else(|p| p.into_inner());
+        // A bound, not an eviction policy: entries are small and re-read cheaply.
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert(key, Arc::clone(&published));
+        Ok(published)
     }
 
     async fn start_async(
@@ -148,14 +184,8 @@ impl Executions {
             }
             // Started by a call that died (or is still running) between insert and
             // StartExecution: starting again under the same name is idempotent in Step Functions.
-            let version = self
-                .store()
-                .get_version(&tenant, workflow_id, existing.version)
-                .await
-                .map_err(ExecError::store("workflow version"))?;
-            let arn =
-                version.state_machine_version_arn.ok_or_else(|| ExecError::Internal("version lost its ARN".into()))?;
-            (existing.id, arn)
+            let version = self.published(&tenant, workflow_id, existing.version).await?;
+            (existing.id, version.version_arn.clone())
         };
         let started = client
             .start_execution()
@@ -247,7 +277,7 @@ impl Executions {
             // With the node-level events when the endpoint keeps EXPRESS history (weft serve does;
             // AWS does not), in one transaction.
             Some(arn) => self.record_sync(&start.tenant, id, arn, answer).await,
-            None => Ok(answer.store(&mut *pool.acquire().await?, id, None).await?),
+            None => Ok(answer.store(&mut *pool.acquire().await?, id, None, None).await?),
         }
     }
 }

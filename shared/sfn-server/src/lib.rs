@@ -148,6 +148,15 @@ impl SfnState {
         self.svc.call(action, input).await
     }
 
+    /// The ARNs of executions started by `StartExecution` (or redriven) as they end (once their
+    /// outcome is stored; a `StartSyncExecution` caller has the outcome already), as EventBridge's
+    /// "Step Functions Execution Status Change" events tell them in AWS: what `weft serve`'s
+    /// recorder follows. A receiver that falls more than 4,096 behind misses some (its next
+    /// `recv` says how many); whoever relies on it must also look for itself now and then.
+    pub fn ended_executions(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.svc.ended_executions()
+    }
+
     /// The engine executions run on (e.g. to register child state machines).
     pub fn engine(&self) -> &engine::Engine {
         self.svc.engine()

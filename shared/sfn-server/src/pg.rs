@@ -13,11 +13,36 @@ use crate::store::{
     AliasRecord, ExecutionFilter, ExecutionRecord, SfnStore, StateMachineRecord, StoreError, VersionRecord, event_id,
 };
 
-/// Postgres storage. Cheap to clone (a pool).
+/// Postgres storage. Cheap to clone (a pool and a set).
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The hashes of definitions known to be in `sfn_definitions` (stored or seen by this
+    /// process; rows there are never deleted), so each is sent once.
+    definitions: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
+
+/// The key of a definition in `sfn_definitions`: the SHA-256 of its text, in hex.
+fn definition_sha256(definition: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(definition.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Execution rows: the document and the definition it references.
+fn decode_executions(rows: Vec<(Json<Value>, Option<String>)>) -> Result<Vec<ExecutionRecord>, StoreError> {
+    rows.into_iter()
+        .map(|(Json(doc), definition)| {
+            let mut rec: ExecutionRecord = serde_json::from_value(doc)?;
+            rec.definition = definition.unwrap_or_default();
+            Ok(rec)
+        })
+        .collect()
+}
+
+/// The columns execution reads select, for [`decode_executions`].
+const EXECUTION_COLUMNS: &str =
+    "e.doc, d.definition FROM sfn_executions e LEFT JOIN sfn_definitions d ON d.sha256 = e.definition_sha256";
 
 fn decode<T: DeserializeOwned>(rows: Vec<(Json<Value>,)>) -> Result<Vec<T>, StoreError> {
     rows.into_iter().map(|(Json(v),)| serde_json::from_value(v).map_err(StoreError::from)).collect()
@@ -34,11 +59,27 @@ impl PgStore {
     /// same database migrate it: every owner runs the same `migrations::MIGRATOR`).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new().max_connections(max_connections).connect(url).await?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self { pool, definitions: Default::default() }
+    }
+
+    /// Makes sure `definition` is in `sfn_definitions` (a write the first time this process sees
+    /// it); its key.
+    async fn definition(&self, definition: &str) -> Result<String, StoreError> {
+        let sha = definition_sha256(definition);
+        if self.definitions.lock().unwrap_or_else(|p| p.into_inner()).contains(&sha) {
+            return Ok(sha);
+        }
+        sqlx::query("INSERT INTO sfn_definitions (sha256, definition) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(&sha)
+            .bind(definition)
+            .execute(&self.pool)
+            .await?;
+        self.definitions.lock().unwrap_or_else(|p| p.into_inner()).insert(sha.clone());
+        Ok(sha)
     }
 
     /// Runs the workspace's migrations (`migrations::MIGRATOR`), which include this crate's
@@ -129,39 +170,36 @@ impl SfnStore for PgStore {
     }
 
     async fn insert_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc) VALUES ($1, $2, $3, $4, $5::text::json)")
-            .bind(&e.arn)
-            .bind(&e.state_machine)
-            .bind(&e.status)
-            .bind(e.start_date)
-            .bind(doc(e)?)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn put_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
+        let sha = self.definition(&e.definition).await?;
         sqlx::query(
-            "INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc) VALUES ($1, $2, $3, $4, $5::text::json) \
-             ON CONFLICT (arn) DO UPDATE SET status = EXCLUDED.status, doc = EXCLUDED.doc",
+            "INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc, definition_sha256) \
+             VALUES ($1, $2, $3, $4, $5::text::json, $6)",
         )
         .bind(&e.arn)
         .bind(&e.state_machine)
         .bind(&e.status)
         .bind(e.start_date)
         .bind(doc(e)?)
+        .bind(sha)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
+    async fn put_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
+        self.finish_execution(e, &[]).await
+    }
+
     async fn finish_execution(&self, e: &ExecutionRecord, events: &[Value]) -> Result<(), StoreError> {
         // One statement, so one commit: the events (a chunk, when there are any) and the outcome.
+        // (Also `put_execution`, with no events.)
+        let sha = self.definition(&e.definition).await?;
         let (first, last, chunk) = chunk(events);
         sqlx::query(
             "WITH appended AS (INSERT INTO sfn_history_chunks (execution_arn, first_id, last_id, events) \
                SELECT $1, $6::bigint, $7::bigint, $8::text::json WHERE $8::text IS NOT NULL ON CONFLICT DO NOTHING) \
-             INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc) VALUES ($1, $2, $3, $4, $5::text::json) \
+             INSERT INTO sfn_executions (arn, state_machine, status, start_date, doc, definition_sha256) \
+             VALUES ($1, $2, $3, $4, $5::text::json, $9) \
              ON CONFLICT (arn) DO UPDATE SET status = EXCLUDED.status, doc = EXCLUDED.doc",
         )
         .bind(&e.arn)
@@ -172,35 +210,42 @@ impl SfnStore for PgStore {
         .bind(first)
         .bind(last)
         .bind(chunk)
+        .bind(sha)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn get_execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
-        self.one("SELECT doc FROM sfn_executions WHERE arn = $1", arn, None, None).await
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {EXECUTION_COLUMNS} WHERE e.arn = $1")))
+            .bind(arn)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(decode_executions(rows)?.pop())
     }
 
     async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let rows = sqlx::query_as(
-            "SELECT doc FROM sfn_executions \
-             WHERE ($1::text IS NULL OR state_machine = $1) AND ($2::text IS NULL OR status = $2) \
-               AND ($3::text IS NULL OR doc->>'version_arn' = $3) AND ($4::text IS NULL OR doc->>'alias_arn' = $4) \
-             ORDER BY start_date DESC, arn",
-        )
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {EXECUTION_COLUMNS} \
+             WHERE ($1::text IS NULL OR e.state_machine = $1) AND ($2::text IS NULL OR e.status = $2) \
+               AND ($3::text IS NULL OR e.doc->>'version_arn' = $3) AND ($4::text IS NULL OR e.doc->>'alias_arn' = $4) \
+             ORDER BY e.start_date DESC, e.arn"
+        )))
         .bind(&filter.state_machine)
         .bind(&filter.status)
         .bind(&filter.version_arn)
         .bind(&filter.alias_arn)
         .fetch_all(&self.pool)
         .await?;
-        decode(rows)
+        decode_executions(rows)
     }
 
     async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
         let rows =
-            sqlx::query_as("SELECT doc FROM sfn_executions WHERE status = 'RUNNING'").fetch_all(&self.pool).await?;
-        decode(rows)
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {EXECUTION_COLUMNS} WHERE e.status = 'RUNNING'")))
+                .fetch_all(&self.pool)
+                .await?;
+        decode_executions(rows)
     }
 
     async fn append_events(&self, execution_arn: &str, events: &[Value]) -> Result<(), StoreError> {

@@ -44,6 +44,13 @@ pub(crate) struct Service {
     /// allocated under it) and redrives. One process per database is assumed.
     admin: tokio::sync::Mutex<()>,
     definitions: Mutex<HashMap<String, Arc<Definition>>>,
+    /// What starts of a state machine version resolve to, by version ARN. Versions and the
+    /// state machine fields a start uses (name, ARN, type) never change, and nothing is deleted.
+    version_targets: Mutex<HashMap<String, executions::Target>>,
+    /// The histories of executions that just ended (see `driver::Recent`).
+    recent: Mutex<driver::Recent>,
+    /// The ARNs of executions as they end (see `SfnState::ended_executions`).
+    ended: tokio::sync::broadcast::Sender<String>,
     generations: std::sync::atomic::AtomicU64,
 }
 
@@ -83,6 +90,9 @@ impl Service {
             running: Mutex::new(HashMap::new()),
             admin: tokio::sync::Mutex::new(()),
             definitions: Mutex::new(HashMap::new()),
+            version_targets: Mutex::new(HashMap::new()),
+            recent: Mutex::new(driver::Recent::default()),
+            ended: tokio::sync::broadcast::channel(4096).0,
             generations: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -141,6 +151,14 @@ impl Service {
         }
         g.insert(text.to_owned(), Arc::clone(&def));
         Ok(def)
+    }
+
+    pub(crate) fn ended_executions(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.ended.subscribe()
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, driver::Recent> {
+        self.recent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     async fn machine(&self, name: &str, arn: &str) -> Result<StateMachineRecord, SfnError> {

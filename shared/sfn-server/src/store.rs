@@ -114,7 +114,9 @@ pub struct ExecutionRecord {
     pub cause: Option<String>,
     pub redrive_count: u32,
     pub redrive_date: Option<DateTime<Utc>>,
-    /// The definition the execution runs, so a redrive after a restart runs the same one.
+    /// The definition the execution runs, so a redrive after a restart runs the same one. Not
+    /// part of the stored document: [`crate::PgStore`] keeps each definition once, by hash.
+    #[serde(skip)]
     pub definition: String,
     /// The number of history events stored so far (the id of the last one).
     pub event_count: u64,

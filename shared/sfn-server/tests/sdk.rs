@@ -1,5 +1,5 @@
-//! The endpoint driven through `aws-sdk-sfn` over real HTTP on 127.0.0.1, with the in-process
-//! node functions and the in-memory store.
+//! The endpoint driven through `aws-sdk-sfn` over real HTTP on 127.0.0.1 (and once through the
+//! in-process transport), with the in-process node functions and the in-memory store.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,6 +14,19 @@ use serde_json::{Value, json};
 
 fn pass_machine() -> Value {
     json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"got.$": "$.x"}, "End": true}}})
+}
+
+/// An EXPRESS state machine `quick` running [`pass_machine`]; its ARN.
+async fn express_pass_machine(c: &aws_sdk_sfn::Client) -> String {
+    c.create_state_machine()
+        .name("quick")
+        .r#type(StateMachineType::Express)
+        .definition(pass_machine().to_string())
+        .role_arn(ROLE)
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn
 }
 
 fn wait_machine(seconds: u64) -> Value {
@@ -378,16 +391,7 @@ async fn stop_sync_and_redrive_of_a_failed_execution() {
     let err = c.start_sync_execution().state_machine_arn(&waiter).send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_state_machine_type_not_supported(), "{err:?}");
 
-    let express = c
-        .create_state_machine()
-        .name("quick")
-        .r#type(StateMachineType::Express)
-        .definition(pass_machine().to_string())
-        .role_arn(ROLE)
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn;
+    let express = express_pass_machine(c).await;
     let sync = c.start_sync_execution().state_machine_arn(&express).input(r#"{"x": "hi"}"#).send().await.unwrap();
     assert_eq!(sync.status, aws_sdk_sfn::types::SyncExecutionStatus::Succeeded);
     assert_eq!(sync.output.as_deref(), Some(r#"{"got":"hi"}"#));
@@ -537,4 +541,65 @@ async fn auth_only_requests_signed_with_the_configured_credentials_run() {
     let d = s.client.describe_execution().execution_arn(&victim).send().await.unwrap();
     assert_eq!(d.status, ExecutionStatus::Running);
     s.client.stop_execution().execution_arn(&victim).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_in_process_transport_verifies_signatures_and_asynchronous_ends_are_announced() {
+    let state =
+        sfn_server::SfnState::open(std::sync::Arc::new(sfn_server::MemoryStore::new()), config()).await.unwrap();
+    let transport = sfn_server::sdk::InProcess::new();
+    let once = |c: &sfn_server::Credentials| {
+        let conf = sfn_server::sdk::local_config(sfn_server::sdk::IN_PROCESS_ENDPOINT, c)
+            .http_client(transport.clone())
+            .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_sfn::Client::from_conf(conf)
+    };
+    let client = once(&credentials());
+    // Before the endpoint opens: a transport failure, as an unanswered connection would be.
+    let err = client.list_state_machines().send().await.unwrap_err();
+    assert!(matches!(err, aws_sdk_sfn::error::SdkError::DispatchFailure(_)), "{err:?}");
+    assert!(transport.serve(sfn_server::router(state.clone(), sfn_server::Verifier::new([credentials()]))));
+    assert!(
+        !transport.serve(sfn_server::router(state.clone(), sfn_server::Verifier::new([]))),
+        "the first router stays"
+    );
+
+    // Requests are verified exactly as over HTTP.
+    let guesser = once(&sfn_server::Credentials::new(ACCESS_KEY_ID, "weft-test-secret-guessed"));
+    let err = guesser.list_state_machines().send().await.unwrap_err();
+    assert_eq!((err.code(), status_of(&err)), (Some("InvalidSignatureException"), Some(400)), "{err:?}");
+
+    let express = express_pass_machine(&client).await;
+    let mut ended = state.ended_executions();
+    let sync = client.start_sync_execution().state_machine_arn(&express).input(r#"{"x": "hi"}"#).send().await.unwrap();
+    assert_eq!(sync.output.as_deref(), Some(r#"{"got":"hi"}"#));
+    // Its history is readable right after the answer (from memory), in full and in pages.
+    let all = client.get_execution_history().execution_arn(&sync.execution_arn).send().await.unwrap().events;
+    assert_eq!(all.first().map(|e| e.r#type.clone()), Some(HistoryEventType::ExecutionStarted));
+    assert_eq!(all.last().map(|e| e.r#type.clone()), Some(HistoryEventType::ExecutionSucceeded));
+    let last = client
+        .get_execution_history()
+        .execution_arn(&sync.execution_arn)
+        .reverse_order(true)
+        .max_results(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(last.events.iter().map(|e| e.id).collect::<Vec<_>>(), vec![all.len() as i64]);
+    let page = client
+        .get_execution_history()
+        .execution_arn(&sync.execution_arn)
+        .max_results(2)
+        .next_token("2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.events.iter().map(|e| e.id).collect::<Vec<_>>(), vec![2, 3]);
+
+    // Only the asynchronous start is announced (a synchronous caller has its outcome).
+    let started = client.start_execution().state_machine_arn(&express).input(r#"{"x": "yo"}"#).send().await.unwrap();
+    let announced = tokio::time::timeout(Duration::from_secs(30), ended.recv()).await.unwrap().unwrap();
+    assert_eq!(announced, started.execution_arn);
+    assert!(ended.try_recv().is_err(), "one announcement per asynchronous end");
 }

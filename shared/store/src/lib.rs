@@ -253,6 +253,19 @@ impl Store {
         Ok(row)
     }
 
+    /// The version a start runs: the one the `live` alias routes to, else the latest; `None` when
+    /// the workflow was never published. One small read (the graphs stay in the database).
+    pub async fn live_version(&self, tenant: &str, id: Uuid) -> Result<Option<i32>, StoreError> {
+        sqlx::query_scalar::<_, Option<i32>>(
+            "SELECT coalesce(live_version, latest_version) FROM workflows WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
     pub async fn get_workflow(&self, tenant: &str, id: Uuid) -> Result<Workflow, StoreError> {
         sqlx::query_as::<_, Workflow>(concat!(
             "SELECT ",

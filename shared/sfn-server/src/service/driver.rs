@@ -11,7 +11,13 @@
 //! stored within that), at most [`FLUSH_MAX`] after the first of them or once [`FLUSH_EVENTS`]
 //! are waiting; an execution that ends meanwhile stores its last events together with its
 //! outcome in one write, so a short execution costs the store two writes (its start, its end).
+//!
+//! The driver also keeps the whole history of the last [`RECENT`] executions that ended (of at
+//! most [`RECENT_EVENTS`] events each) in memory, as stored: whoever reads an execution's history
+//! right after it ends (the api recording a synchronous execution, say) reads it from here
+//! ([`Recent`]) instead of from the store.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use futures::StreamExt as _;
@@ -21,7 +27,7 @@ use tokio::sync::watch;
 use engine::{Execution, HistoryEvent};
 
 use super::{Service, epoch};
-use crate::store::{ExecutionRecord, StoreError};
+use crate::store::{ExecutionRecord, StoreError, event_id};
 
 /// How long the engine may be quiet before the waiting events are stored.
 const FLUSH_IDLE: std::time::Duration = std::time::Duration::from_millis(2);
@@ -29,6 +35,62 @@ const FLUSH_IDLE: std::time::Duration = std::time::Duration::from_millis(2);
 const FLUSH_MAX: std::time::Duration = std::time::Duration::from_millis(50);
 /// How many events may wait before they are stored.
 const FLUSH_EVENTS: usize = 512;
+
+/// How many ended executions [`Recent`] keeps.
+const RECENT: usize = 256;
+/// The longest history [`Recent`] keeps.
+const RECENT_EVENTS: usize = 1000;
+
+/// An ended execution as the store has it: its record and its whole history.
+pub(super) struct Ended {
+    pub(super) record: Arc<ExecutionRecord>,
+    pub(super) events: Vec<Value>,
+}
+
+/// The last [`RECENT`] executions that ended, oldest first out. Entries are exactly what was
+/// stored, and are dropped when an execution is redriven (its history grows again); one process
+/// per database is assumed (see `Service::admin`), so nothing else changes them.
+#[derive(Default)]
+pub(super) struct Recent {
+    by_arn: HashMap<String, Arc<Ended>>,
+    order: VecDeque<String>,
+}
+
+impl Recent {
+    pub(super) fn get(&self, arn: &str) -> Option<Arc<Ended>> {
+        self.by_arn.get(arn).cloned()
+    }
+
+    fn put(&mut self, ended: Ended) {
+        let arn = ended.record.arn.clone();
+        if self.by_arn.insert(arn.clone(), Arc::new(ended)).is_none() {
+            self.order.push_back(arn);
+        }
+        while self.order.len() > RECENT {
+            if let Some(old) = self.order.pop_front() {
+                self.by_arn.remove(&old);
+            }
+        }
+    }
+
+    pub(super) fn forget(&mut self, arn: &str) {
+        if self.by_arn.remove(arn).is_some() {
+            self.order.retain(|a| a != arn);
+        }
+    }
+}
+
+impl Ended {
+    /// A page of the history as `SfnStore::events` answers it: from event `from` on (down, with
+    /// `reverse`), at most `limit`.
+    pub(super) fn page(&self, from: u64, limit: usize, reverse: bool) -> Vec<Value> {
+        if reverse {
+            self.events.iter().rev().filter(|e| event_id(e) <= from).take(limit).cloned().collect()
+        } else {
+            self.events.iter().filter(|e| event_id(e) >= from).take(limit).cloned().collect()
+        }
+    }
+}
 
 /// The stored outcome of an execution, once its driver has written it.
 pub(super) type Done = watch::Receiver<Option<Arc<ExecutionRecord>>>;
@@ -87,9 +149,16 @@ fn render(e: &HistoryEvent, offset: u64) -> Value {
 
 impl Service {
     /// Spawns the task that copies the execution's history into the store (ids shifted by
-    /// `offset`) and records its outcome. The returned receiver holds the stored record once both
-    /// are stored.
-    pub(super) fn drive(self: &Arc<Self>, exec: Execution, mut record: ExecutionRecord, offset: u64) -> Done {
+    /// `offset`) and records its outcome; with `announce`, its ARN then goes to
+    /// `Service::ended_executions`. The returned receiver holds the stored record once both are
+    /// stored.
+    pub(super) fn drive(
+        self: &Arc<Self>,
+        exec: Execution,
+        mut record: ExecutionRecord,
+        offset: u64,
+        announce: bool,
+    ) -> Done {
         let (tx, rx) = watch::channel(None);
         let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.running
@@ -104,6 +173,8 @@ impl Service {
             // When the first waiting event arrived (the cap), and when the engine last wrote.
             let mut first: Option<tokio::time::Instant> = None;
             let mut latest = tokio::time::Instant::now();
+            // The whole history, for `Recent` (a redriven execution's starts in the store).
+            let mut kept: Option<Vec<Value>> = (offset == 0).then(Vec::new);
             loop {
                 // `next()` is cancel-safe: an interrupted wait loses no event.
                 let next = match first {
@@ -114,7 +185,15 @@ impl Service {
                 };
                 match next {
                     Ok(Some(chunk)) => {
+                        let at = pending.len();
                         pending.extend(chunk.iter().map(|e| render(e, offset)));
+                        if let Some(k) = &mut kept {
+                            if k.len() + chunk.len() > RECENT_EVENTS {
+                                kept = None;
+                            } else {
+                                k.extend_from_slice(&pending[at..]);
+                            }
+                        }
                         last = chunk.last().map_or(last, |e| e.id + offset);
                         latest = tokio::time::Instant::now();
                         first.get_or_insert(latest);
@@ -146,7 +225,15 @@ impl Service {
                     g.remove(&record.arn);
                 }
             }
-            let _ = tx.send(Some(Arc::new(record)));
+            let record = Arc::new(record);
+            if let Some(events) = kept {
+                svc.recent().put(Ended { record: Arc::clone(&record), events });
+            }
+            // Nobody listening is fine: the broadcast is a hint, the store is the record.
+            if announce {
+                let _ = svc.ended.send(record.arn.clone());
+            }
+            let _ = tx.send(Some(record));
         });
         rx
     }

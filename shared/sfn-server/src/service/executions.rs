@@ -39,7 +39,8 @@ fn strip_data(mut ev: Value) -> Value {
 }
 
 /// What an execution start resolved to.
-struct Target {
+#[derive(Clone)]
+pub(super) struct Target {
     sm: StateMachineRecord,
     version_arn: Option<String>,
     alias_arn: Option<String>,
@@ -72,6 +73,9 @@ impl Service {
     /// alias's weights.
     async fn target(&self, arn_text: &str) -> Result<Target, SfnError> {
         let r = input::state_machine_arn(arn_text)?;
+        if let Some(t) = self.version_targets.lock().unwrap_or_else(|p| p.into_inner()).get(arn_text) {
+            return Ok(t.clone());
+        }
         let sm = self.machine(r.name, arn_text).await?;
         match r.qualifier {
             None => Ok(Target { definition: sm.definition.clone(), sm, version_arn: None, alias_arn: None }),
@@ -81,7 +85,13 @@ impl Service {
                     .get_version(r.name, n)
                     .await?
                     .ok_or_else(|| SfnError::state_machine_does_not_exist(arn_text))?;
-                Ok(Target { sm, version_arn: Some(v.arn), alias_arn: None, definition: v.definition })
+                let target = Target { sm, version_arn: Some(v.arn), alias_arn: None, definition: v.definition };
+                let mut cache = self.version_targets.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= 1024 {
+                    cache.clear();
+                }
+                cache.insert(arn_text.to_owned(), target.clone());
+                Ok(target)
             }
             Some(Qualifier::Alias(a)) => {
                 let alias = self
@@ -176,7 +186,8 @@ impl Service {
             input,
             StartOptions { name: Some(name), state_machine_name: Some(target.sm.name.clone()) },
         );
-        let mut done = self.drive(exec, record, 0);
+        // Only asynchronous starts are announced: a synchronous caller gets the outcome itself.
+        let mut done = self.drive(exec, record, 0, !sync);
         if !sync {
             return Ok(json!({"executionArn": exec_arn, "startDate": epoch(now)}));
         }
@@ -287,10 +298,17 @@ impl Service {
 
     pub(super) async fn history(&self, req: HistoryIn) -> Result<Value, SfnError> {
         let size = input::page_size(req.max_results)?;
-        self.execution(&req.execution_arn).await?;
+        input::execution_arn(&req.execution_arn)?;
         let reverse = req.reverse_order == Some(true);
         let from = input::token(req.next_token.as_deref())?.unwrap_or(if reverse { u64::MAX } else { 1 });
-        let mut events = self.store.events(&req.execution_arn, from, size + 1, reverse).await?;
+        let ended = self.recent().get(&req.execution_arn);
+        let mut events = match ended {
+            Some(ended) => ended.page(from, size + 1, reverse),
+            None => {
+                self.execution(&req.execution_arn).await?;
+                self.store.events(&req.execution_arn, from, size + 1, reverse).await?
+            }
+        };
         let next = (events.len() > size).then(|| events.pop().map(|e| event_id(&e))).flatten();
         if req.include_execution_data == Some(false) {
             events = events.into_iter().map(strip_data).collect();

@@ -87,6 +87,8 @@ impl Service {
             "previousEventId": last_id,
             "executionRedrivenEventDetails": {"redriveCount": rec.redrive_count},
         });
+        // Its history grows again: readers go to the store from here on.
+        self.recent().forget(&rec.arn);
         self.store.append_events(&rec.arn, &[event]).await?;
         rec.event_count = redriven_id;
         self.store.put_execution(&rec).await?;
@@ -103,7 +105,7 @@ impl Service {
             .ok_or_else(|| {
                 SfnError::new("ExecutionNotRedrivable", format!("state '{state}' is not a top-level state"))
             })?;
-        self.drive(exec, rec, redriven_id);
+        self.drive(exec, rec, redriven_id, true);
         Ok(json!({"redriveDate": epoch(now)}))
     }
 }
