@@ -475,13 +475,21 @@ fn input() -> impl Strategy<Value = Value> {
     prop_oneof![9 => object, 1 => value()]
 }
 
-fn run_generated(cases: u32, switch_cases: std::ops::RangeInclusive<usize>) {
+/// Runs generated graphs; `guarded_per_native` bounds how many all-native runs may take the
+/// code function's guard per run that stays native (a switch evaluates up to four expressions,
+/// each of which can take the guard, so its runs take it more often than a condition's).
+fn run_generated(cases: u32, switch_cases: std::ops::RangeInclusive<usize>, guarded_per_native: usize) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut config = Config::default();
     if std::env::var_os("PROPTEST_CASES").is_none() {
         config.cases = cases;
     }
     config.failure_persistence = None;
+    // One fixed sequence of cases (PROPTEST_RNG_SEED explores others): the coverage assertion
+    // below is about the generator, and must not depend on the draw of a run.
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x5745_4654);
+    }
     let mut runner = TestRunner::new(config);
     let checker = std::cell::RefCell::new(Checker::new());
     let strategy = (prop::collection::vec(expression(), switch_cases), prop::collection::vec(input(), 6));
@@ -495,15 +503,18 @@ fn run_generated(cases: u32, switch_cases: std::ops::RangeInclusive<usize>) {
     let checker = checker.borrow();
     let (native, guarded) = (checker.native_runs, checker.guarded_runs);
     eprintln!("{native} native runs, {guarded} guarded runs through the code function");
-    assert!(native > guarded, "most runs must exercise the native lowering ({native} native, {guarded} guarded)");
+    assert!(
+        native * guarded_per_native > guarded,
+        "runs must exercise the native lowering: {native} native, {guarded} guarded (at most {guarded_per_native} per native)"
+    );
 }
 
 #[test]
 fn generated_conditions_agree_with_javascript() {
-    run_generated(192, 1..=1);
+    run_generated(192, 1..=1, 1);
 }
 
 #[test]
 fn generated_switches_agree_with_javascript() {
-    run_generated(96, 2..=4);
+    run_generated(96, 2..=4, 2);
 }

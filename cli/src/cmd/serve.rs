@@ -143,6 +143,8 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
         ),
     )
     .await?;
+    // Asynchronous starts wait (at most 5 s) while 256 ended executions wait to be recorded.
+    state.executions().set_backlog(executions::Backlog::new(256));
     let recorder = state.executions().with_store(recorder_store);
 
     // Secrets come from the tenant owning each execution (found by its ARN), sealed with the

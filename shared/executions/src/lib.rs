@@ -17,6 +17,7 @@
 //! together with the events that justify it. Errors are [`ExecError`]s that say whether a retry
 //! is safe; no HTTP type appears here (the api maps them at its edge).
 
+mod backlog;
 mod control;
 mod error;
 pub mod history;
@@ -36,6 +37,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use backlog::Backlog;
 pub use error::ExecError;
 pub use read::{ExecutionPage, ListFilter};
 pub use record::stream_key;
@@ -62,6 +64,8 @@ struct Inner {
     /// goes stale; whether the workflow still exists, and which version is live, is read anew
     /// on every start.
     versions: std::sync::Mutex<HashMap<(String, Uuid, i32), Arc<start::Published>>>,
+    /// Set once, where the recorder runs beside the engine: asynchronous starts wait for it.
+    backlog: OnceLock<Backlog>,
 }
 
 impl Executions {
@@ -76,6 +80,7 @@ impl Executions {
                 sfn: OnceLock::new(),
                 redis: OnceLock::new(),
                 versions: std::sync::Mutex::new(HashMap::new()),
+                backlog: OnceLock::new(),
             }),
         };
         if let Some(client) = sfn {
@@ -90,7 +95,17 @@ impl Executions {
     /// The same domain over another pool (say, one sized for background recording, so that it
     /// and request handlers cannot starve each other); the clients are shared.
     pub fn with_store(&self, store: store::Store) -> Self {
-        Self::new(store, self.sfn_client().cloned(), self.redis())
+        let other = Self::new(store, self.sfn_client().cloned(), self.redis());
+        if let Some(backlog) = self.inner.backlog.get() {
+            other.set_backlog(backlog.clone());
+        }
+        other
+    }
+
+    /// The recording backlog asynchronous starts wait for, and the recorder loop counts (first
+    /// call wins; see [`Backlog`]).
+    pub fn set_backlog(&self, backlog: Backlog) {
+        let _ = self.inner.backlog.set(backlog);
     }
 
     /// The Step Functions client executions use (first call wins).

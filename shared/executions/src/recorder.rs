@@ -79,10 +79,17 @@ impl Executions {
                 }
                 Err(RecvError::Closed) => return,
             };
-            let Ok(permit) = std::sync::Arc::clone(&permits).acquire_owned().await else { return };
+            // Counted from its receipt until its recording is over; received at once, so the
+            // count includes those waiting for a turn.
+            let counted = self.inner.backlog.get().cloned().map(|b| {
+                b.add();
+                Counted(b)
+            });
+            let permits = std::sync::Arc::clone(&permits);
             let this = self.clone();
             tokio::spawn(async move {
-                let _permit = permit;
+                let _counted = counted;
+                let Ok(_permit) = permits.acquire_owned().await else { return };
                 // An execution can end before its start has put the ARN on the row: look again
                 // a little later, then leave it to the polling pass.
                 for delay in [0, 20, 100, 500] {
@@ -172,5 +179,14 @@ impl Executions {
             }
             Err(err) => tracing::warn!(%err, "could not check for interrupted starts; will retry"),
         }
+    }
+}
+
+/// An ended execution counted in the [`crate::Backlog`] until its recording attempt is over.
+struct Counted(crate::Backlog);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.done();
     }
 }

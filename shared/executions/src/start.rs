@@ -34,6 +34,9 @@ pub enum Mode {
     Sync { wait: Duration },
 }
 
+/// The longest an asynchronous start waits for the recording backlog (see [`crate::Backlog`]).
+const ADMIT_WAIT: Duration = Duration::from_secs(5);
+
 /// What starts need of a published version.
 pub(crate) struct Published {
     version_arn: String,
@@ -144,6 +147,10 @@ impl Executions {
         target: Target,
     ) -> Result<Execution, ExecError> {
         let Start { tenant, started_by, workflow_id, input, .. } = start;
+        // At capacity, starts are admitted as fast as executions are recorded (bounded wait).
+        if let Some(backlog) = self.inner.backlog.get() {
+            backlog.admit(ADMIT_WAIT).await;
+        }
         let pool = self.pool();
         let id = Uuid::new_v4();
         let inserted = sqlx::query(
