@@ -422,6 +422,12 @@ impl Executions {
     /// Records the execution with this ARN (for the AWS recorder function, which gets ARNs from
     /// EventBridge). Unknown ARNs (executions Weft did not start) are ignored.
     pub async fn record_arn(&self, execution_arn: &str) -> Result<bool, ExecError> {
+        Ok(self.record_known_arn(execution_arn).await?.unwrap_or(false))
+    }
+
+    /// [`Executions::record_arn`], `None` when no row has the ARN (yet: a start puts it on its
+    /// row once Step Functions answered).
+    pub(crate) async fn record_known_arn(&self, execution_arn: &str) -> Result<Option<bool>, ExecError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {RECORD_COLUMNS} FROM executions e WHERE e.execution_arn = $1"
         )))
@@ -429,8 +435,8 @@ impl Executions {
         .fetch_optional(self.pool())
         .await?;
         match row {
-            Some(row) => self.record_row(&row).await,
-            None => Ok(false),
+            Some(row) => Ok(Some(self.record_row(&row).await?)),
+            None => Ok(None),
         }
     }
 }

@@ -94,9 +94,9 @@ impl Executions {
                 // a little later, then leave it to the polling pass.
                 for delay in [0, 20, 100, 500] {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
-                    match this.record_arn(&arn).await {
-                        Ok(true) => return,
-                        Ok(false) => {}
+                    match this.record_known_arn(&arn).await {
+                        Ok(Some(_)) => return,
+                        Ok(None) => {}
                         Err(err) => {
                             tracing::warn!(%err, execution = %arn, "recording an ended execution failed; polling will retry");
                             return;
