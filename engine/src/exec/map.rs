@@ -219,7 +219,11 @@ pub(super) async fn map(th: &mut Thread, at: &At<'_>, raw: &Value, m: &MapSpec) 
     let inputs = map_inputs(th, at, raw, m, plan.items)?;
     let started = th.emit(EventType::MapStateStarted, Details::MapStateStarted { length: n })?;
     if m.distributed {
-        let arn = format!("{}/{}:{}", th.run.exec_arn.replace(":execution:", ":mapRun:"), st.name, fast_uuid());
+        // The engine made this ARN itself, so it parses.
+        let arn = match arn::ExecutionArn::parse(&th.run.exec_arn) {
+            Ok(exec) => exec.map_run(&st.name, &fast_uuid()),
+            Err(_) => format!("{}/{}:{}", th.run.exec_arn.replace(":execution:", ":mapRun:"), st.name, fast_uuid()),
+        };
         th.emit(EventType::MapRunStarted, Details::MapRunStarted { map_run_arn: arn })?;
     }
     let limit = if plan.max_concurrency == 0 { n.max(1) } else { plan.max_concurrency };

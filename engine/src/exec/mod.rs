@@ -171,10 +171,10 @@ pub(crate) fn start_at(
     let sm_arn: Arc<str> = if Arc::ptr_eq(&sm_name, &inner.default_sm_name) {
         Arc::clone(&inner.default_sm_arn)
     } else {
-        Arc::from(format!("arn:aws:states:{}:{}:stateMachine:{sm_name}", cfg.region, cfg.account_id))
+        Arc::from(arn::StateMachineArn::new(&cfg.region, &cfg.account_id, &sm_name).to_string())
     };
     let exec_arn: Arc<str> =
-        Arc::from(format!("arn:aws:states:{}:{}:execution:{sm_name}:{exec_name}", cfg.region, cfg.account_id));
+        Arc::from(arn::ExecutionArn::new(&cfg.region, &cfg.account_id, &sm_name, &exec_name).to_string());
     let start_date = cfg.clock.now();
     let log = Arc::new(HistoryLog::new(cfg.history_limit));
     let (stop_tx, stop_rx) = oneshot::channel::<Failure>();
