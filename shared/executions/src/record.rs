@@ -26,34 +26,46 @@ struct Seen {
     stored: i64,
 }
 
+/// How many node events of execution `e` are stored (the last seq: seqs are dense from 1).
+const STORED: &str = "(SELECT coalesce(max(c.last_seq), 0) FROM execution_event_chunks c WHERE c.execution_id = e.id)";
+
 impl Seen {
     /// The row, locked until the transaction ends.
     async fn locked(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<Self, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT status, (SELECT coalesce(max(last_seq), 0) FROM execution_event_chunks WHERE execution_id = $1) \
-             AS stored FROM executions WHERE id = $1 FOR UPDATE",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT e.status, {STORED} AS stored FROM executions e WHERE e.id = $1 FOR UPDATE"
+        )))
         .bind(id)
         .fetch_one(tx)
         .await?;
         Ok(Self { status: row.try_get("status")?, stored: row.try_get("stored")? })
     }
+
+    /// The events of `node_events` (a whole history's translation) past the stored ones.
+    fn fresh<'e>(&self, node_events: &'e [NodeEvent]) -> &'e [NodeEvent] {
+        node_events.get(usize::try_from(self.stored).unwrap_or(usize::MAX)..).unwrap_or_default()
+    }
+}
+
+/// What [`Recording::write`] did.
+enum Written<'a> {
+    /// Appended these events, from seq `first_seq` (none, when only the status moved).
+    Appended { first_seq: i64, fresh: &'a [NodeEvent] },
+    /// Nothing new (how far the history was read is remembered).
+    NothingNew,
+    /// Nothing: the row is no longer as seen.
+    RowMoved,
 }
 
 impl<'a> Recording<'a> {
     /// Appends the events past the `seen.stored` ones as one chunk and moves the row to the
     /// outcome, in one statement that writes only while the row is as `seen` (status and stored
     /// events; a concurrent recording also takes the chunk's key first, failing this one with a
-    /// unique violation). `Some(Some((first_seq, fresh)))`: written; `Some(None)`: nothing new
-    /// (how far the history was read is remembered); `None`: the row is no longer as seen.
-    async fn write(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        seen: &Seen,
-    ) -> Result<Option<Option<(i64, &'a [NodeEvent])>>, sqlx::Error> {
+    /// unique violation).
+    async fn write(&self, conn: &mut sqlx::PgConnection, seen: &Seen) -> Result<Written<'a>, sqlx::Error> {
         let (outcome, status) = (self.outcome, seen.status.as_str());
         let stored = usize::try_from(seen.stored).unwrap_or(usize::MAX);
-        let fresh = self.node_events.get(stored..).unwrap_or_default();
+        let fresh = seen.fresh(self.node_events);
         if self.node_events.len() < stored || (fresh.is_empty() && status == outcome.status) {
             // Another recording saw a newer history already, or nothing is new (the history may
             // have grown by events that translate to nothing yet: remember how far it was read).
@@ -66,25 +78,24 @@ impl<'a> Recording<'a> {
                 .execute(conn)
                 .await?;
             }
-            return Ok(Some(None));
+            return Ok(Written::NothingNew);
         }
         let moves = status_moves(status, outcome.status);
         let chunk = Chunk { tenant: self.tenant, first_seq: seen.stored + 1, events: fresh };
-        let written = sqlx::query_scalar::<_, i64>(
-            "WITH upd AS (UPDATE executions SET \
+        let written = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "WITH upd AS (UPDATE executions e SET \
                  status = CASE WHEN $8 THEN $2 ELSE status END, \
                  output = CASE WHEN $8 THEN $3::text::json ELSE output END, \
                  error = CASE WHEN $8 THEN $4 ELSE error END, \
                  cause = CASE WHEN $8 THEN $5 ELSE cause END, \
                  stopped_at = CASE WHEN $8 THEN (CASE WHEN $6 THEN now() END) ELSE stopped_at END, \
                  history_event_id = CASE WHEN $8 OR $9 THEN $7 ELSE history_event_id END \
-               WHERE id = $1 AND status = $10 \
-                 AND (SELECT coalesce(max(last_seq), 0) FROM execution_event_chunks WHERE execution_id = $1) = $11 \
-               RETURNING tenant_id, id), \
+               WHERE e.id = $1 AND e.status = $10 AND {STORED} = $11 \
+               RETURNING e.tenant_id, e.id), \
              ins AS (INSERT INTO execution_event_chunks (tenant_id, execution_id, first_seq, last_seq, events) \
                SELECT tenant_id, id, $11 + 1, $12, $13::text::json FROM upd WHERE $13::text IS NOT NULL) \
-             SELECT count(*) FROM upd",
-        )
+             SELECT count(*) FROM upd"
+        )))
         .bind(self.id)
         .bind(outcome.status)
         .bind(outcome.output.as_ref().map(Value::to_string))
@@ -100,7 +111,7 @@ impl<'a> Recording<'a> {
         .bind((!fresh.is_empty()).then(|| chunk.json()))
         .fetch_one(conn)
         .await?;
-        Ok((written == 1).then_some(Some((chunk.first_seq, fresh))))
+        Ok(if written == 1 { Written::Appended { first_seq: chunk.first_seq, fresh } } else { Written::RowMoved })
     }
 }
 
@@ -175,8 +186,7 @@ impl Answer {
 
 /// What a recording reads of a row first (`executions e`): its state and how many node events
 /// are stored.
-const RECORD_COLUMNS: &str = "e.id, e.tenant_id, e.execution_arn, e.status, e.history_event_id, \
-     (SELECT coalesce(max(c.last_seq), 0) FROM execution_event_chunks c WHERE c.execution_id = e.id) AS stored";
+const RECORD_COLUMNS: &str = "e.id, e.tenant_id, e.execution_arn, e.status, e.history_event_id";
 
 /// Whether a recording moves a row in `status` to the history's `outcome` status (a PENDING row
 /// becomes RUNNING only through its start, which puts the ARN on it).
@@ -200,11 +210,12 @@ impl Executions {
     /// whether anything changed. Safe to run concurrently and repeatedly (it is how the recorder
     /// loop, the AWS `recorder` function and readers all keep executions current).
     pub async fn record(&self, id: Uuid) -> Result<bool, ExecError> {
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM executions e WHERE e.id = $1")))
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS}, {STORED} AS stored FROM executions e WHERE e.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         match row {
             Some(row) => self.record_row(&row).await,
             None => Ok(false),
@@ -235,25 +246,28 @@ impl Executions {
         // (The connection goes back to the pool before the locked attempt takes one.)
         let first = recording.write(&mut *self.pool().acquire().await?, &seen).await;
         let written = match first {
-            Ok(Some(written)) => written,
-            Ok(None) => self.record_locked(&recording).await?,
+            Ok(Written::RowMoved) => self.record_locked(&recording).await?,
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => self.record_locked(&recording).await?,
+            Ok(written) => written,
             Err(e) => return Err(e.into()),
         };
-        if let Some((first_seq, fresh)) = written {
-            self.publish(&tenant, id, first_seq, fresh, is_terminal(outcome.status)).await;
+        match written {
+            Written::Appended { first_seq, fresh } => {
+                self.publish(&tenant, id, first_seq, fresh, is_terminal(outcome.status)).await;
+                Ok(true)
+            }
+            Written::NothingNew | Written::RowMoved => Ok(false),
         }
-        Ok(written.is_some())
     }
 
     /// [`Recording::write`] under the row's lock, where the row is as read.
-    async fn record_locked<'r>(&self, recording: &Recording<'r>) -> Result<Option<(i64, &'r [NodeEvent])>, ExecError> {
+    async fn record_locked<'r>(&self, recording: &Recording<'r>) -> Result<Written<'r>, ExecError> {
         let mut tx = self.pool().begin().await?;
         let seen = Seen::locked(&mut tx, recording.id).await?;
-        let written = recording
-            .write(&mut tx, &seen)
-            .await?
-            .ok_or_else(|| ExecError::Internal("a locked row changed under its lock".into()))?;
+        let written = recording.write(&mut tx, &seen).await?;
+        if matches!(written, Written::RowMoved) {
+            return Err(ExecError::Internal("a locked row changed under its lock".into()));
+        }
         tx.commit().await?;
         Ok(written)
     }
@@ -342,7 +356,7 @@ impl Executions {
         let mut tx = self.pool().begin().await?;
         let seen = Seen::locked(&mut tx, id).await?;
         let first_seq = seen.stored + 1;
-        let fresh = node_events.get(usize::try_from(seen.stored).unwrap_or(usize::MAX)..).unwrap_or_default();
+        let fresh = seen.fresh(node_events);
         let row = answer.store(&mut tx, id, Some(arn), Some(&Chunk { tenant, first_seq, events: fresh })).await?;
         tx.commit().await?;
         self.publish(tenant, id, first_seq, fresh, true).await;
@@ -429,7 +443,7 @@ impl Executions {
     /// row once Step Functions answered).
     pub(crate) async fn record_known_arn(&self, execution_arn: &str) -> Result<Option<bool>, ExecError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RECORD_COLUMNS} FROM executions e WHERE e.execution_arn = $1"
+            "SELECT {RECORD_COLUMNS}, {STORED} AS stored FROM executions e WHERE e.execution_arn = $1"
         )))
         .bind(execution_arn)
         .fetch_optional(self.pool())

@@ -108,13 +108,12 @@ impl Executions {
     }
 
     async fn poll(&self, settings: &RecorderSettings, started_at: DateTime<Utc>, hinted: bool) {
-        let settings = settings.clone();
         let mut schedule: HashMap<Uuid, (Instant, Duration)> = HashMap::new();
-        self.sweep(&settings, Some(started_at)).await;
+        self.sweep(settings, Some(started_at)).await;
         let mut last_sweep = Instant::now();
         loop {
             if last_sweep.elapsed() >= settings.sweep_every {
-                self.sweep(&settings, None).await;
+                self.sweep(settings, None).await;
                 last_sweep = Instant::now();
             }
             match self.active_ids(10_000).await {

@@ -116,7 +116,7 @@ impl HttpConnector for InProcess {
             // Step Functions requests are JSON documents, always in memory.
             let body = body
                 .bytes()
-                .map(bytes_of)
+                .map(axum::body::Bytes::copy_from_slice)
                 .ok_or_else(|| ConnectorError::user("a streaming request body cannot be sent in-process".into()))?;
             let response = app
                 .oneshot(axum::http::Request::from_parts(parts, axum::body::Body::from(body)))
@@ -128,10 +128,6 @@ impl HttpConnector for InProcess {
                 .map_err(|e| ConnectorError::other(e.into(), None))
         })
     }
-}
-
-fn bytes_of(b: &[u8]) -> axum::body::Bytes {
-    axum::body::Bytes::copy_from_slice(b)
 }
 
 /// A Step Functions client that calls this process's endpoint through `transport` (see

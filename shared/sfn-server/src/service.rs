@@ -54,6 +54,16 @@ pub(crate) struct Service {
     generations: std::sync::atomic::AtomicU64,
 }
 
+/// Puts `value` in one of the service's caches, clearing it first when it holds 1,024 entries: a
+/// bound, not an eviction policy (entries are rebuilt from the store cheaply).
+fn remember<K: std::hash::Hash + Eq, V>(cache: &Mutex<HashMap<K, V>>, key: K, value: V) {
+    let mut g = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if g.len() >= 1024 {
+        g.clear();
+    }
+    g.insert(key, value);
+}
+
 fn epoch(t: DateTime<Utc>) -> Value {
     // Epoch seconds with milliseconds: AWS JSON 1.0's timestamp format.
     json!(t.timestamp_millis() as f64 / 1000.0)
@@ -144,12 +154,7 @@ impl Service {
         let def = Arc::new(Definition::parse(&value).map_err(|errs| {
             SfnError::new("InvalidDefinition", format!("Invalid State Machine Definition: '{errs}'"))
         })?);
-        let mut g = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
-        // A bound on the cache; definitions are re-parsed after a clear, which is cheap enough.
-        if g.len() >= 1024 {
-            g.clear();
-        }
-        g.insert(text.to_owned(), Arc::clone(&def));
+        remember(&self.definitions, text.to_owned(), Arc::clone(&def));
         Ok(def)
     }
 

@@ -86,11 +86,7 @@ impl Service {
                     .await?
                     .ok_or_else(|| SfnError::state_machine_does_not_exist(arn_text))?;
                 let target = Target { sm, version_arn: Some(v.arn), alias_arn: None, definition: v.definition };
-                let mut cache = self.version_targets.lock().unwrap_or_else(|p| p.into_inner());
-                if cache.len() >= 1024 {
-                    cache.clear();
-                }
-                cache.insert(arn_text.to_owned(), target.clone());
+                super::remember(&self.version_targets, arn_text.to_owned(), target.clone());
                 Ok(target)
             }
             Some(Qualifier::Alias(a)) => {
