@@ -9,7 +9,7 @@
 //! it parses, else returns text), `fail_on_status` (default true: 4xx and 5xx fail as
 //! `Http.Status4xx` / `Http.Status5xx`).
 //!
-//! **SSRF guard** (`src/ssrf.rs`). Requests to loopback, private, link-local, carrier-grade NAT,
+//! **SSRF guard** (the `net-guard` crate, applied in `src/ssrf.rs`). Requests to loopback, private, link-local, carrier-grade NAT,
 //! multicast, reserved and cloud metadata addresses are refused (`Http.ForbiddenAddress`) unless
 //! the address is in the allow-list (`WEFT_HTTP_ALLOW`), checked on the addresses a name resolves
 //! to, on IP literals and on every redirect hop, which this function follows itself.
@@ -36,7 +36,7 @@ use tenant_secrets::{NoSecrets, Resolved, Scrubber, SecretResolver};
 use request::Request;
 use response::{decode_body, headers_json, read_capped, transport_error};
 pub use settings::{Settings, SettingsError};
-pub use ssrf::{Guard, Prefix, is_forbidden, parse_allow};
+pub use net_guard::{Guard, Prefix, is_forbidden, parse_allow};
 
 /// The `http` function's handler; holds one connection-pooling client for all invocations.
 #[derive(Clone)]
@@ -52,7 +52,7 @@ impl HttpFunction {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(ssrf::resolver(guard))
+            .dns_resolver(net_guard::resolver(guard))
             .user_agent(concat!("weft-http/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SettingsError { name: "client", problem: e.to_string() })?;

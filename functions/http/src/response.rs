@@ -7,7 +7,6 @@ use reqwest::{Method, Url};
 use serde_json::{Map, Value};
 
 use crate::request::Format;
-use crate::ssrf;
 
 /// Response headers as a JSON object with lower-case names; repeated headers are joined with `, `
 /// (as RFC 9110 allows), except `set-cookie`, which becomes an array.
@@ -79,7 +78,7 @@ pub(crate) fn transport_error(e: &reqwest::Error, method: &Method, url: &Url) ->
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut forbidden = false;
     while let Some(err) = source {
-        if ssrf::is_forbidden_host(err) {
+        if net_guard::is_forbidden_host(err) {
             forbidden = true;
         }
         if !chain.is_empty() {

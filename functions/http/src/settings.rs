@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::ssrf::{Guard, parse_allow};
+use net_guard::{Guard, parse_allow};
 
 /// Process-wide settings, read once at start.
 #[derive(Clone)]

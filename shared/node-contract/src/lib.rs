@@ -173,8 +173,47 @@ pub mod error_names {
     pub const CODE_RESULT: &str = "Code.InvalidResult";
     /// The response body is not what `response_format` asked for (e.g. `json` but it does not parse).
     pub const HTTP_INVALID_RESPONSE: &str = "Http.InvalidResponse";
-    /// Errors that are safe to retry by default (transient).
+    /// The database could not be reached (refused, DNS, TLS, authentication). Retried by default.
+    pub const DATABASE_CONNECT: &str = "Database.Connect";
+    /// Postgres refused the statement; the message carries its SQLSTATE. Never retried by default.
+    pub const DATABASE_QUERY: &str = "Database.Query";
+    /// The statement ran past `timeout_seconds` (Postgres' `statement_timeout`) or the connection
+    /// did not open in time. Retried by default.
+    pub const DATABASE_TIMEOUT: &str = "Database.Timeout";
+    /// The query returned more than `max_rows` rows (read no further than one past the limit).
+    pub const DATABASE_TOO_MANY_ROWS: &str = "Database.TooManyRows";
+    /// The database host is a loopback, private, link-local or metadata address not allow-listed.
+    pub const DATABASE_FORBIDDEN_ADDRESS: &str = "Database.ForbiddenAddress";
+    /// The SMTP server could not be reached (refused, DNS, TLS, timeout). Retried by default.
+    pub const EMAIL_CONNECT: &str = "Email.Connect";
+    /// The SMTP server refused the credentials.
+    pub const EMAIL_AUTH: &str = "Email.Auth";
+    /// The SMTP server rejected the message or a recipient; the message carries its reply code.
+    pub const EMAIL_REJECTED: &str = "Email.Rejected";
+    /// The SMTP host is a loopback, private, link-local or metadata address not allow-listed.
+    pub const EMAIL_FORBIDDEN_ADDRESS: &str = "Email.ForbiddenAddress";
+    /// Slack answered `ok: false`; the message carries Slack's error string (`channel_not_found`).
+    pub const SLACK_API: &str = "Slack.Api";
+    /// Slack answered 429. The function waits out `Retry-After` (capped) before failing, so the
+    /// default retry that follows respects it. Retried by default.
+    pub const SLACK_RATE_LIMITED: &str = "Slack.RateLimited";
+    /// Slack could not be reached, timed out, or answered 5xx. Retried by default.
+    pub const SLACK_CONNECT: &str = "Slack.Connect";
+    /// The webhook URL's host is a loopback, private, link-local or metadata address not allow-listed.
+    pub const SLACK_FORBIDDEN_ADDRESS: &str = "Slack.ForbiddenAddress";
+    /// Errors of `http` nodes that are safe to retry by default (transient).
     pub const TRANSIENT: &[&str] = &[HTTP_TIMEOUT, HTTP_CONNECT, HTTP_STATUS_5XX];
+
+    /// The errors a node of `node_type` retries by default (no `retry` on the node): transient
+    /// failures that a later attempt can fix.
+    pub fn transient(node_type: &str) -> &'static [&'static str] {
+        match node_type {
+            "database" => &[DATABASE_CONNECT, DATABASE_TIMEOUT],
+            "email" => &[EMAIL_CONNECT],
+            "slack" => &[SLACK_CONNECT, SLACK_RATE_LIMITED],
+            _ => TRANSIENT,
+        }
+    }
 }
 
 /// A node function's handler: what each Lambda's `main.rs` runs (through `lambda-glue`) and what

@@ -106,6 +106,74 @@ pub async fn resolve_config(resolver: &dyn SecretResolver, event: &NodeEvent) ->
     Ok(Resolved { config, scrubber })
 }
 
+/// A resolved config, the value of the secret its `connection` field names, and the scrubber
+/// for everything resolved (the connection value, and its URL password on its own).
+pub struct Connected {
+    pub config: Value,
+    pub connection: String,
+    pub scrubber: Scrubber,
+}
+
+impl std::fmt::Debug for Connected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connected").field("scrubber", &self.scrubber).finish_non_exhaustive()
+    }
+}
+
+/// For functions whose config names a connection secret (`"connection": "reports_db"`: a secret
+/// holding a database URL, an SMTP URL, a webhook URL or a token): resolves that secret and the
+/// config's `{{ secrets.NAME }}` templates in one lookup, for the execution's tenant.
+///
+/// The name must be a literal secret name in the graph (the compiler refuses a template there),
+/// so data flowing through an execution cannot choose which of the tenant's secrets is used.
+pub async fn resolve_connection(
+    resolver: &dyn SecretResolver,
+    event: &NodeEvent,
+    field: &str,
+) -> Result<Connected, NodeError> {
+    let name = match event.config.get(field) {
+        Some(Value::String(name)) if valid_name(name) => name.clone(),
+        Some(Value::String(name)) => {
+            return Err(NodeError::config(
+                field,
+                format!("`{name}` is not a secret name (letters, digits and `_`, starting with a letter or `_`)"),
+            ));
+        }
+        Some(_) => return Err(NodeError::config(field, "must be the name of a secret holding the connection")),
+        None => return Err(NodeError::config(field, "is required: the name of a secret holding the connection")),
+    };
+    if event.execution.id.is_empty() {
+        return Err(NodeError::new(
+            error_names::SECRET_NOT_FOUND,
+            "execution.id is missing, so the execution's tenant (and its secrets) cannot be found",
+        ));
+    }
+    let mut names: BTreeSet<String> = event.secrets.values().flatten().cloned().collect();
+    names.insert(name.clone());
+    let values = resolver.resolve(&event.execution.id, &names).await.map_err(|e| e.node_error())?;
+    let Some(connection) = values.get(&name).cloned() else {
+        return Err(ResolveError::NotFound { name }.node_error());
+    };
+    // A URL's password also appears alone (drivers and servers quote it without the rest), as
+    // written in the URL and decoded.
+    let password = url::Url::parse(&connection).ok().and_then(|u| u.password().map(str::to_owned));
+    let decoded = password.as_deref().map(percent_decoded);
+    let scrubber = Scrubber::new(
+        values.values().map(String::as_str).chain(password.as_deref()).chain(decoded.as_deref()),
+    );
+    let mut config = event.config.clone();
+    node_contract::resolve_declared_secrets(&mut config, &event.secrets, &|n| values.get(n).cloned())
+        .map_err(|e| scrubber.error(e))?;
+    Ok(Connected { config, connection, scrubber })
+}
+
+fn percent_decoded(s: &str) -> String {
+    url::form_urlencoded::parse(format!("p={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_owned())
+}
+
 /// No secret store: every name is `Secret.NotFound`. The default of functions built without one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoSecrets;
