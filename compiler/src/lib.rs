@@ -157,6 +157,12 @@ pub fn secret_names(graph: &Graph) -> std::collections::BTreeSet<String> {
             continue;
         }
         let serde_json::Value::Object(data) = &node.data else { continue };
+        // The secret a node connects with (`database`, `email`, `slack`), named literally.
+        if let Some(c) = data.get("connection").and_then(serde_json::Value::as_str)
+            && uses_connection(t)
+        {
+            names.insert(c.to_owned());
+        }
         let mut stack: Vec<&serde_json::Value> =
             data.iter().filter(|(k, _)| !analysis::is_js_field(t, k)).map(|(_, v)| v).collect();
         while let Some(v) = stack.pop() {
@@ -179,6 +185,21 @@ pub fn secret_names(graph: &Graph) -> std::collections::BTreeSet<String> {
         }
     }
     names
+}
+
+/// Whether nodes of `node_type` name a connection secret in `data.connection`.
+pub fn uses_connection(node_type: &str) -> bool {
+    matches!(node_type, "database" | "email" | "slack")
+}
+
+/// The `workflow` nodes of `graph` and the `workflow_id` each one runs: `(node id, workflow id)`.
+pub fn workflow_calls(graph: &Graph) -> Vec<(String, String)> {
+    graph
+        .nodes
+        .iter()
+        .filter(|n| n.node_type == "workflow")
+        .filter_map(|n| Some((n.id.clone(), n.data.get("workflow_id")?.as_str()?.to_owned())))
+        .collect()
 }
 
 /// Validates and lowers a graph. On failure returns all diagnostics (errors and warnings).

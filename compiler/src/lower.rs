@@ -640,7 +640,7 @@ impl Lower<'_> {
                 retry.push(Value::Object(user));
             }
             None if lambda => {
-                retry.push(json!({"ErrorEquals": node_contract::error_names::TRANSIENT, "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2}));
+                retry.push(json!({"ErrorEquals": node_contract::error_names::transient(&node.node_type), "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2}));
             }
             None => {}
         }
@@ -658,15 +658,20 @@ impl Lower<'_> {
             (None, Some(t)) => (true, t),
             (None, None) => (false, None),
         };
+        let id = self.id(x).to_owned();
+        let mut catch = Vec::new();
+        if node.node_type == "workflow" {
+            catch.push(self.child_failure(x, &id, handled.then_some(to), region, states, queue));
+        }
         if !handled {
+            if !catch.is_empty() {
+                s.insert("Catch".into(), Value::Array(catch));
+            }
             return;
         }
-        let id = self.id(x).to_owned();
         let err_name = format!("{id}.error");
-        s.insert(
-            "Catch".into(),
-            json!([{"ErrorEquals": ["States.ALL"], "ResultPath": node_jsonpath(&id), "Next": err_name}]),
-        );
+        catch.push(json!({"ErrorEquals": ["States.ALL"], "ResultPath": node_jsonpath(&id), "Next": err_name}));
+        s.insert("Catch".into(), Value::Array(catch));
         if !self.has_state(states, &err_name) {
             let mut e = Map::new();
             e.insert("Type".into(), json!("Pass"));
@@ -678,6 +683,57 @@ impl Lower<'_> {
             self.link(&mut e, x, to, region, states, queue);
             self.deferred.push((err_name, Value::Object(e)));
         }
+    }
+
+    /// A `workflow` node whose child execution failed fails with the *child's* error and cause,
+    /// not `States.TaskFailed` (what `startExecution.sync` reports, with the child's description
+    /// as its cause): a catcher for `States.TaskFailed` parses that description (defaults merged
+    /// in, since a child's error and cause may be absent), then either a handler gets
+    /// `{error, cause, execution_arn}` of the child (`handler` is the error edge's or
+    /// `on_error`'s target), or a Fail state ends the parent (or its branch) with them.
+    fn child_failure(
+        &mut self,
+        x: usize,
+        id: &str,
+        handler: Option<Option<usize>>,
+        region: Region,
+        states: &mut Map<String, Value>,
+        queue: &mut VecDeque<usize>,
+    ) -> Value {
+        let at = node_jsonpath(id);
+        let parse_name = format!("{id}.child_failed");
+        let end_name = format!("{id}.child_error");
+        if !self.has_state(states, &parse_name) {
+            let merged = format!(
+                "States.JsonMerge(States.StringToJson('{{\"Error\":\"States.TaskFailed\",\"Cause\":\"\",\"ExecutionArn\":\"\"}}'), States.StringToJson({at}.Cause), false)"
+            );
+            let mut parse = Map::new();
+            parse.insert("Type".into(), json!("Pass"));
+            parse.insert("Parameters".into(), json!({"child.$": merged}));
+            parse.insert("ResultPath".into(), json!(at));
+            parse.insert("Next".into(), json!(end_name));
+            self.deferred.push((parse_name.clone(), Value::Object(parse)));
+            let mut end = Map::new();
+            match handler {
+                Some(to) => {
+                    end.insert("Type".into(), json!("Pass"));
+                    end.insert(
+                        "Parameters".into(),
+                        json!({"error.$": format!("{at}.child.Error"), "cause.$": format!("{at}.child.Cause"),
+                            "execution_arn.$": format!("{at}.child.ExecutionArn")}),
+                    );
+                    end.insert("ResultPath".into(), json!(at));
+                    self.link(&mut end, x, to, region, states, queue);
+                }
+                None => {
+                    end.insert("Type".into(), json!("Fail"));
+                    end.insert("ErrorPath".into(), json!(format!("{at}.child.Error")));
+                    end.insert("CausePath".into(), json!(format!("{at}.child.Cause")));
+                }
+            }
+            self.deferred.push((end_name, Value::Object(end)));
+        }
+        json!({"ErrorEquals": ["States.TaskFailed"], "ResultPath": at, "Next": parse_name})
     }
 
     /// `condition` and `switch`: native Choice rules where the JavaScript lowers exactly, the

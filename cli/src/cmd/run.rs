@@ -1,4 +1,5 @@
-//! `weft run GRAPH [--input JSON | --input-file FILE] [--secrets FILE] [--fast-timers] [--quiet]`.
+//! `weft run GRAPH [--input JSON | --input-file FILE] [--secrets FILE] [--workflows DIR] [--fast-timers]
+//! [--quiet]`.
 //!
 //! Compiles the graph, runs the state machine on the local engine with the node functions
 //! in-process (`local-functions`: the same handlers the Lambdas run), shows per-node progress on
@@ -8,6 +9,12 @@
 //! Exit 2: the graph is invalid, or uses a node type whose function cannot run locally yet
 //! (diagnostics on stderr), or needs secrets that `--secrets` does not give (named on stderr),
 //! or a usage/IO error.
+//!
+//! Sub-workflows: a `workflow` node's `workflow_id` names a graph in `--workflows DIR` (each
+//! `*.json` file there is a graph, found by its `id`, or by its file name without `.json` when it
+//! has none); the children (and theirs) are compiled and registered with the engine, and run as
+//! its child executions (`startExecution.sync:2`). A missing child, or graphs that call each
+//! other in a circle, is exit 2 naming the node or the path.
 //!
 //! Secrets: `{{ secrets.NAME }}` is resolved only from the `--secrets` file (a JSON object of
 //! strings, or dotenv `NAME=value` lines), never from the environment; the values are scrubbed
@@ -43,6 +50,10 @@ pub struct Args {
     /// lines. Without it, a graph that uses secrets does not run (exit 2, naming them).
     #[arg(long, value_name = "FILE")]
     pub secrets: Option<PathBuf>,
+    /// A folder of graphs that `workflow` nodes name by id (`workflow_id`), run as child
+    /// executions.
+    #[arg(long, value_name = "DIR")]
+    pub workflows: Option<PathBuf>,
     /// Virtual time: `delay` nodes and retry intervals pass instantly.
     #[arg(long)]
     pub fast_timers: bool,
@@ -89,8 +100,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => Value::Object(Default::default()),
         },
     };
-    let unrunnable = not_runnable(&graph);
-    let compiled = match compiler::compile(&graph, &CompileOptions::default()) {
+    let library = match &args.workflows {
+        Some(dir) => load_workflows(dir)?,
+        None => HashMap::new(),
+    };
+    let options = CompileOptions {
+        workflows: library.keys().map(|id| (id.clone(), machine_name(id))).collect(),
+        ..CompileOptions::default()
+    };
+    let children = match children(&graph, &library) {
+        Ok(children) => children,
+        Err(diags) => return Ok(invalid(&diags)),
+    };
+    let mut unrunnable = not_runnable(&graph);
+    let mut child_definitions = Vec::new();
+    for id in &children {
+        let child = &library[id];
+        unrunnable.extend(not_runnable(child));
+        match compiler::compile(child, &options) {
+            Ok(c) => child_definitions.push((id.clone(), c.asl)),
+            Err(diags) => {
+                eprintln!("in workflow `{id}` (--workflows):");
+                return Ok(invalid(&diags));
+            }
+        }
+    }
+    let compiled = match compiler::compile(&graph, &options) {
         Ok(c) if unrunnable.is_empty() => c,
         Ok(_) => return Ok(invalid(&unrunnable)),
         Err(mut diags) => {
@@ -113,7 +148,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => StaticSecrets::default(),
     };
-    let needed = compiler::secret_names(&graph);
+    let mut child_machines = Vec::new();
+    for (id, asl) in child_definitions {
+        let definition = Definition::parse(&asl).map_err(|e| {
+            anyhow::anyhow!("the compiled state machine of `{id}` was rejected by the engine (a compiler bug): {e:?}")
+        })?;
+        child_machines.push((machine_name(&id), Arc::new(definition)));
+    }
+    let mut needed = compiler::secret_names(&graph);
+    for id in &children {
+        needed.extend(compiler::secret_names(&library[id]));
+    }
     let missing: Vec<&str> = needed.iter().map(String::as_str).filter(|n| !secrets.contains(n)).collect();
     if !needed.is_empty() && !args.quiet {
         eprintln!("  secrets: {}", needed.iter().map(String::as_str).collect::<Vec<_>>().join(", "));
@@ -140,6 +185,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             config = config.with_clock(Arc::new(engine::VirtualClock::new()));
         }
         let engine = Engine::new(config);
+        for (name, definition) in child_machines {
+            engine.register_state_machine(&name, definition);
+        }
         let options = StartOptions { name: None, state_machine_name: Some(state_machine_name(&graph)) };
         let execution = engine.start(Arc::new(definition), input, options);
         let progress = Arc::new(Mutex::new(Progress::new(&graph, args.quiet)));
@@ -180,15 +228,103 @@ fn invalid(diags: &[Diagnostic]) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The graphs of `dir` (`*.json`), by id (a graph without one: its file name without `.json`).
+fn load_workflows(dir: &std::path::Path) -> anyhow::Result<HashMap<String, Graph>> {
+    let mut graphs = HashMap::new();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("--workflows {}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let graph = compiler::parse(&text).map_err(|diags| {
+            let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("{} is not a graph: {}", path.display(), text.join("; "))
+        })?;
+        let id = if graph.id.is_empty() {
+            path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+        } else {
+            graph.id.clone()
+        };
+        if graphs.insert(id.clone(), graph).is_some() {
+            anyhow::bail!("--workflows {}: two graphs have the id `{id}`", dir.display());
+        }
+    }
+    Ok(graphs)
+}
+
+/// The engine's name for the state machine of workflow `id`.
+fn machine_name(id: &str) -> String {
+    let name: String =
+        id.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '_' }).collect();
+    format!("workflow-{name}")
+}
+
+/// The ids of every workflow `graph` reaches through `workflow` nodes, or diagnostics for a
+/// missing child and for graphs that call each other in a circle (iterative depth-first walk).
+fn children(graph: &Graph, library: &HashMap<String, Graph>) -> Result<Vec<String>, Vec<Diagnostic>> {
+    let root = if graph.id.is_empty() { "(this graph)".to_owned() } else { graph.id.clone() };
+    let mut problems = Vec::new();
+    let mut reached: Vec<String> = Vec::new();
+    // Depth-first with an explicit stack of (workflow, its calls, next call to follow); `path`
+    // is the chain being walked, for naming a circle.
+    let mut path: Vec<String> = vec![root.clone()];
+    let mut stack: Vec<(Vec<(String, String)>, usize)> = vec![(compiler::workflow_calls(graph), 0)];
+    let mut done: HashSet<String> = HashSet::new();
+    while let Some((edges, next)) = stack.last_mut() {
+        let Some((node, child)) = edges.get(*next).cloned() else {
+            stack.pop();
+            if let Some(w) = path.pop() {
+                done.insert(w);
+            }
+            continue;
+        };
+        *next += 1;
+        if path.contains(&child) || child == graph.id {
+            let mut circle: Vec<String> = path.iter().skip_while(|w| **w != child).cloned().collect();
+            if circle.is_empty() {
+                circle = path.clone();
+            }
+            circle.push(child.clone());
+            problems.push(
+                Diagnostic::error(
+                    "workflow-cycle",
+                    format!("workflows call each other in a circle: {}", circle.join(" → ")),
+                )
+                .at_node(node),
+            );
+            continue;
+        }
+        if done.contains(&child) {
+            continue;
+        }
+        let Some(g) = library.get(&child) else {
+            problems.push(
+                Diagnostic::error(
+                    NOT_RUNNABLE,
+                    format!("node `{node}` runs workflow `{child}`, which is not among the graphs of --workflows DIR"),
+                )
+                .at_node(node),
+            );
+            continue;
+        };
+        reached.push(child.clone());
+        path.push(child);
+        stack.push((compiler::workflow_calls(g), 0));
+    }
+    if problems.is_empty() { Ok(reached) } else { Err(problems) }
+}
+
 /// Nodes whose type needs a function that does not run locally yet, one diagnostic each.
+/// (`workflow` nodes run as child executions: [`children`] checks them.)
 pub fn not_runnable(graph: &Graph) -> Vec<Diagnostic> {
     graph
         .nodes
         .iter()
-        .filter(|n| {
-            let needs_function = node_contract::logical_id(&n.node_type).is_some() || n.node_type == "workflow";
-            needs_function && !local_functions::is_available(&n.node_type)
-        })
+        .filter(|n| node_contract::logical_id(&n.node_type).is_some() && !local_functions::is_available(&n.node_type))
         .map(|n| {
             Diagnostic::error(
                 NOT_RUNNABLE,

@@ -97,10 +97,45 @@ pub(super) fn fields(node_type: &str) -> Option<&'static [Field]> {
         }
         "vector_upsert" => const { &[req("collection", Str), req("documents", Arr)] },
         "database" => {
-            const { &[req("connection", Str), req("query", Str), opt("params", Any), opt("read_only", Bool)] }
+            const {
+                &[
+                    req("connection", Str),
+                    req("query", Str),
+                    opt("params", Any),
+                    opt("read_only", Bool),
+                    opt("max_rows", Int),
+                    opt("timeout_seconds", Num),
+                ]
+            }
         }
-        "email" => const { &[req("to", StrOrArr), req("subject", Str), req("body", Str), opt("html", Any)] },
-        "slack" => const { &[req("text", Str), opt("channel", Str), opt("blocks", Any)] },
+        "email" => {
+            const {
+                &[
+                    req("connection", Str),
+                    req("from", Str),
+                    req("to", StrOrArr),
+                    opt("cc", StrOrArr),
+                    opt("bcc", StrOrArr),
+                    opt("reply_to", Str),
+                    req("subject", Str),
+                    opt("body", Str),
+                    opt("html", Str),
+                    opt("timeout_seconds", Num),
+                ]
+            }
+        }
+        "slack" => {
+            const {
+                &[
+                    req("connection", Str),
+                    opt("text", Str),
+                    opt("channel", Str),
+                    opt("blocks", Any),
+                    opt("thread_ts", Str),
+                    opt("timeout_seconds", Num),
+                ]
+            }
+        }
         "approval" => const { &[req("message", Str), opt("timeout_seconds", Int)] },
         "workflow" => const { &[req("workflow_id", Str), opt("input", Any)] },
         _ => return None,
@@ -374,6 +409,12 @@ pub(super) fn check_node(cx: &mut Ctx<'_>, node: &Node) {
             }
         }
         "vector_search" => one_of(cx, "query", "vector"),
+        "email" if !present("body") && !present("html") => {
+            cx.error(codes::MISSING_FIELD, Some(id), None, "`email` needs `data.body` (text) or `data.html`, or both")
+        }
+        "slack" if !present("text") && !present("blocks") => {
+            cx.error(codes::MISSING_FIELD, Some(id), None, "`slack` needs `data.text` or `data.blocks`")
+        }
         "loop" => {
             if let Some(items) = data.get("items").filter(|v| v.is_string())
                 && !is_single_template(items)
@@ -413,6 +454,19 @@ pub(super) fn check_node(cx: &mut Ctx<'_>, node: &Node) {
         }
         "switch" => check_switch_cases(cx, node),
         _ => {}
+    }
+    // A connection names one of the tenant's secrets, literally: data flowing through an
+    // execution must not choose which secret a node connects with.
+    if let Some(c) = data.get("connection").filter(|_| crate::uses_connection(t))
+        && !c.as_str().is_some_and(node_contract::valid_secret_name)
+    {
+        cx.error(
+            codes::INVALID_FIELD,
+            Some(id),
+            None,
+            "`data.connection` must be the name of a secret (letters, digits and `_`), written as it is: \
+             not a template, so that no input can choose which secret the node connects with",
+        );
     }
     // Templates must parse wherever they appear.
     for (key, value) in data {

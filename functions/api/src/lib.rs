@@ -20,6 +20,7 @@ pub mod extract;
 pub mod openapi;
 pub mod publish;
 mod routes;
+mod subworkflows;
 pub mod trigger_routes;
 
 use std::sync::Arc;

@@ -352,7 +352,7 @@ pub async fn delete_workflow(
         (status = 400, description = "invalid id", body = ErrorBody),
         (status = 404, description = "no such workflow in this tenant", body = ErrorBody),
         (status = 409, description = "Step Functions refused the state machine, or a concurrent publish", body = ErrorBody),
-        (status = 422, description = "the draft does not compile", body = DiagnosticsBody),
+        (status = 422, description = "the draft does not compile, or a `workflow` node names a missing or unpublished workflow or makes workflows call each other in a circle", body = DiagnosticsBody),
         (status = 502, description = "Step Functions failed; retrying may help", body = ErrorBody),
         AuthErrors))]
 pub async fn publish_version(
@@ -363,7 +363,9 @@ pub async fn publish_version(
     caller.require(Role::Editor)?;
     let mut tx = state.store().lock_workflow(&caller.tenant, id).await.map_err(ApiError::store("workflow"))?;
     let graph = compiler::parse_value(tx.workflow().graph.clone()).map_err(ApiError::invalid_graph)?;
-    let compiled = compiler::compile(&graph, &state.inner.compile_options).map_err(ApiError::invalid_graph)?;
+    let mut options = state.inner.compile_options.clone();
+    options.workflows = crate::subworkflows::resolve(state.store(), &caller.tenant, id, &graph).await?;
+    let compiled = compiler::compile(&graph, &options).map_err(ApiError::invalid_graph)?;
     let definition = serde_json::to_string(&compiled.asl).map_err(ApiError::internal)?;
     let content_hash = format!("sha256:{:x}", Sha256::digest(definition.as_bytes()));
     let version = tx.next_version();

@@ -33,10 +33,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tenant_secrets::{NoSecrets, Resolved, Scrubber, SecretResolver};
 
+pub use net_guard::{Guard, Prefix, is_forbidden, parse_allow};
 use request::Request;
 use response::{decode_body, headers_json, read_capped, transport_error};
 pub use settings::{Settings, SettingsError};
-pub use net_guard::{Guard, Prefix, is_forbidden, parse_allow};
 
 /// The `http` function's handler; holds one connection-pooling client for all invocations.
 #[derive(Clone)]
@@ -49,10 +49,7 @@ pub struct HttpFunction {
 impl HttpFunction {
     pub fn new(settings: Settings) -> Result<Self, SettingsError> {
         let guard = Arc::new(settings.guard.clone());
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(net_guard::resolver(guard))
+        let client = net_guard::client_builder(guard)
             .user_agent(concat!("weft-http/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SettingsError { name: "client", problem: e.to_string() })?;

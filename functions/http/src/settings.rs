@@ -51,11 +51,8 @@ impl Settings {
     /// Reads `WEFT_HTTP_ALLOW` (comma-separated addresses or prefixes) and
     /// `WEFT_HTTP_MAX_RESPONSE_BYTES` over the defaults.
     pub fn from_env() -> Result<Self, SettingsError> {
-        let mut settings = Self::default();
-        if let Ok(list) = std::env::var("WEFT_HTTP_ALLOW") {
-            settings.guard.allow =
-                parse_allow(&list).map_err(|problem| SettingsError { name: "WEFT_HTTP_ALLOW", problem })?;
-        }
+        let guard = Guard::from_env().map_err(|problem| SettingsError { name: Guard::ENV, problem })?;
+        let mut settings = Self { guard, ..Self::default() };
         if let Ok(n) = std::env::var("WEFT_HTTP_MAX_RESPONSE_BYTES") {
             settings.max_response_bytes = n.trim().parse().map_err(|_| SettingsError {
                 name: "WEFT_HTTP_MAX_RESPONSE_BYTES",

@@ -30,4 +30,3 @@ pub(crate) fn check_literal(guard: &Guard, url: &Url) -> Result<(), NodeError> {
         )
     })
 }
-

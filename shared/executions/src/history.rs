@@ -39,7 +39,8 @@ pub struct HistoryItem {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeEvent {
     /// `execution_started`, `node_started`, `node_succeeded`, `node_retried`, `node_failed`,
-    /// `execution_redriven`, `execution_succeeded`, `execution_failed`, `execution_aborted`,
+    /// `child_execution_started` (a `workflow` node's child, `child_execution_id` in the
+    /// payload), `execution_redriven`, `execution_succeeded`, `execution_failed`, `execution_aborted`,
     /// `execution_timed_out`.
     pub kind: &'static str,
     pub node_id: Option<String>,
@@ -86,6 +87,7 @@ pub fn translate(history: &[HistoryItem]) -> Vec<NodeEvent> {
     let mut opener: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut last_node: Option<String> = None;
     let mut failed: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut children: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (i, ev) in history.iter().enumerate() {
         let state = if ev.kind.ends_with("StateEntered") {
             ev.state.clone()
@@ -160,6 +162,22 @@ pub fn translate(history: &[HistoryItem]) -> Vec<NodeEvent> {
                     kind: "node_succeeded",
                     node_id: Some(node),
                     payload: base(json!({"state": s, "state_type": k.trim_end_matches("StateExited"), "output": parse_json(&ev.data)})),
+                });
+            }
+            // A `workflow` node's child execution (`startExecution.sync`): its ARN is in the
+            // Task's submitted and succeeded output; the child's row id is its name.
+            "TaskSubmitted" | "TaskSucceeded" => {
+                let Some(s) = state else { continue };
+                let data = parse_json(&ev.data);
+                let Some(arn) = data.get("ExecutionArn").and_then(Value::as_str) else { continue };
+                if !children.insert(arn.to_owned()) {
+                    continue;
+                }
+                let id = arn.rsplit(':').next().unwrap_or(arn);
+                out.push(NodeEvent {
+                    kind: "child_execution_started",
+                    node_id: Some(node_of(&s).to_owned()),
+                    payload: base(json!({"state": s, "child_execution_id": id, "execution_arn": arn})),
                 });
             }
             k if is_task_failure(k) => {
@@ -237,6 +255,12 @@ pub fn from_sdk(events: &[aws_sdk_sfn::types::HistoryEvent]) -> Vec<HistoryItem>
                 item.state = Some(d.name().to_owned());
                 item.data = d.output().map(str::to_owned);
             }
+            if let Some(d) = e.task_submitted_event_details() {
+                item.data = d.output().map(str::to_owned);
+            }
+            if let Some(d) = e.task_succeeded_event_details() {
+                item.data = d.output().map(str::to_owned);
+            }
             if let Some(d) = e.execution_started_event_details() {
                 item.data = d.input().map(str::to_owned);
             }
@@ -270,6 +294,33 @@ pub fn from_sdk(events: &[aws_sdk_sfn::types::HistoryEvent]) -> Vec<HistoryItem>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_workflow_nodes_child_is_linked_once() {
+        let arn = "arn:aws:states:us-east-1:123456789012:execution:child:5e0c1d2a-0000-4000-8000-000000000001";
+        let with = |mut e: HistoryItem, data: Value| {
+            e.data = Some(data.to_string());
+            e
+        };
+        let h = vec![
+            ev(1, 0, "ExecutionStarted", None),
+            ev(2, 1, "TaskStateEntered", Some("sub")),
+            ev(3, 2, "TaskScheduled", None),
+            ev(4, 3, "TaskStarted", None),
+            with(ev(5, 4, "TaskSubmitted", None), json!({"ExecutionArn": arn, "StartDate": 1})),
+            with(ev(6, 5, "TaskSucceeded", None), json!({"ExecutionArn": arn, "Output": {"ok": true}})),
+            ev(7, 6, "TaskStateExited", Some("sub")),
+        ];
+        let events = translate(&h);
+        let linked: Vec<&NodeEvent> = events.iter().filter(|e| e.kind == "child_execution_started").collect();
+        assert_eq!(linked.len(), 1, "{events:?}");
+        assert_eq!(linked[0].node_id.as_deref(), Some("sub"));
+        assert_eq!(linked[0].payload["child_execution_id"], json!("5e0c1d2a-0000-4000-8000-000000000001"));
+        assert_eq!(linked[0].payload["execution_arn"], json!(arn));
+        // Prefix-stable: the prefix up to the submission yields the same link.
+        let prefix = translate(&h[..5]);
+        assert!(prefix.iter().any(|e| e.kind == "child_execution_started"));
+    }
 
     fn ev(id: i64, prev: i64, kind: &str, state: Option<&str>) -> HistoryItem {
         HistoryItem {

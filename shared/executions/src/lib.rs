@@ -18,6 +18,7 @@
 //! is safe; no HTTP type appears here (the api maps them at its edge).
 
 mod backlog;
+mod children;
 mod control;
 mod error;
 pub mod history;
@@ -38,6 +39,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub use backlog::Backlog;
+pub use children::{Child, ChildRefused};
 pub use error::ExecError;
 pub use read::{ExecutionPage, ListFilter};
 pub use record::stream_key;
@@ -160,6 +162,9 @@ pub struct Execution {
     pub started_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<DateTime<Utc>>,
+    /// For the child execution of a `workflow` node: the execution that started it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_execution_id: Option<Uuid>,
     /// Per node, from the node-level events (only on `GET /v1/executions/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nodes: Option<Vec<NodeSummary>>,
@@ -178,6 +183,10 @@ pub struct NodeSummary {
     pub attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The child executions a `workflow` node started (their ids, as `GET /v1/executions/{id}`
+    /// takes them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub child_execution_ids: Vec<String>,
 }
 
 /// A stored node-level event.
@@ -195,8 +204,8 @@ pub fn is_terminal(status: &str) -> bool {
     matches!(status, "SUCCEEDED" | "FAILED" | "ABORTED" | "TIMED_OUT")
 }
 
-const COLUMNS: &str =
-    "id, workflow_id, version, status, input, output, error, cause, started_by, started_at, stopped_at";
+const COLUMNS: &str = "id, workflow_id, version, status, input, output, error, cause, started_by, started_at, stopped_at, \
+     parent_execution_id";
 
 fn row_to_execution(r: &sqlx::postgres::PgRow, with_input: bool) -> Result<Execution, sqlx::Error> {
     use sqlx::Row as _;
@@ -212,6 +221,7 @@ fn row_to_execution(r: &sqlx::postgres::PgRow, with_input: bool) -> Result<Execu
         started_by: r.try_get("started_by")?,
         started_at: r.try_get("started_at")?,
         stopped_at: r.try_get("stopped_at")?,
+        parent_execution_id: r.try_get("parent_execution_id")?,
         nodes: None,
         replayed: false,
     })

@@ -130,7 +130,13 @@ fn summarize(events: &[StoredEvent]) -> Vec<NodeSummary> {
         let i = match nodes.iter().position(|n| &n.node_id == node) {
             Some(i) => i,
             None => {
-                nodes.push(NodeSummary { node_id: node.clone(), status: "RUNNING".into(), attempts: 0, error: None });
+                nodes.push(NodeSummary {
+                    node_id: node.clone(),
+                    status: "RUNNING".into(),
+                    attempts: 0,
+                    error: None,
+                    child_execution_ids: Vec::new(),
+                });
                 nodes.len() - 1
             }
         };
@@ -142,6 +148,11 @@ fn summarize(events: &[StoredEvent]) -> Vec<NodeSummary> {
             }
             "node_retried" => n.attempts += 1,
             "node_succeeded" => n.status = "SUCCEEDED".into(),
+            "child_execution_started" => {
+                if let Some(id) = e.payload.get("child_execution_id").and_then(serde_json::Value::as_str) {
+                    n.child_execution_ids.push(id.to_owned());
+                }
+            }
             "node_failed" => {
                 n.status = "FAILED".into();
                 n.error = e.payload.get("error").and_then(serde_json::Value::as_str).map(str::to_owned);

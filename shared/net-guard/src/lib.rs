@@ -118,10 +118,14 @@ impl Guard {
 }
 
 impl Guard {
-    /// The allow-list of `WEFT_HTTP_ALLOW` (unset: nothing allow-listed).
+    /// The variable [`Guard::from_env`] reads.
+    pub const ENV: &'static str = "WEFT_HTTP_ALLOW";
+
+    /// The allow-list of `WEFT_HTTP_ALLOW` (unset: nothing allow-listed); the error says what is
+    /// wrong with its value.
     pub fn from_env() -> Result<Self, String> {
-        match std::env::var("WEFT_HTTP_ALLOW") {
-            Ok(list) => Ok(Self { allow: parse_allow(&list).map_err(|e| format!("WEFT_HTTP_ALLOW: {e}"))? }),
+        match std::env::var(Self::ENV) {
+            Ok(list) => Ok(Self { allow: parse_allow(&list)? }),
             Err(_) => Ok(Self::default()),
         }
     }
@@ -166,7 +170,9 @@ pub enum Refused {
 
 /// A host whose every address is forbidden.
 #[derive(Debug, thiserror::Error)]
-#[error("`{host}` resolves only to forbidden addresses ({addrs}): loopback, private, link-local or metadata; allow-list them with WEFT_HTTP_ALLOW if intended")]
+#[error(
+    "`{host}` resolves only to forbidden addresses ({addrs}): loopback, private, link-local or metadata; allow-list them with WEFT_HTTP_ALLOW if intended"
+)]
 pub struct ForbiddenHost {
     pub host: String,
     pub addrs: String,
@@ -211,6 +217,13 @@ mod reqwest_resolver {
         Arc::new(GuardedResolver { guard })
     }
 
+    /// A reqwest client builder for connections a graph chooses: the guard's resolver, no
+    /// system proxy (it would resolve names out of the guard's sight) and no redirects (a
+    /// function that follows them checks every hop itself).
+    pub fn client_builder(guard: Arc<Guard>) -> reqwest::ClientBuilder {
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().dns_resolver(resolver(guard))
+    }
+
     /// Whether `err` (one error of a chain) is the resolver's refusal of a host.
     pub fn is_forbidden_host(err: &(dyn std::error::Error + 'static)) -> bool {
         err.downcast_ref::<ForbiddenHost>().is_some()
@@ -218,7 +231,7 @@ mod reqwest_resolver {
 }
 
 #[cfg(feature = "reqwest")]
-pub use reqwest_resolver::{is_forbidden_host, resolver};
+pub use reqwest_resolver::{client_builder, is_forbidden_host, resolver};
 
 #[cfg(test)]
 mod tests {

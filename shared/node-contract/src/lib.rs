@@ -145,6 +145,15 @@ impl NodeError {
     }
 }
 
+/// Whether `name` can name a secret: 1 to 128 ASCII letters, digits and `_`, not starting with a
+/// digit (what `{{ secrets.NAME }}` and a node's `connection` may name).
+pub fn valid_secret_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 128
+        && matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// The stable error names node functions fail with. The compiler's `Retry`/`Catch` match these
 /// exactly; renaming one is a breaking change for deployed state machines.
 pub mod error_names {

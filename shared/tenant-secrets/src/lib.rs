@@ -158,9 +158,8 @@ pub async fn resolve_connection(
     // written in the URL and decoded.
     let password = url::Url::parse(&connection).ok().and_then(|u| u.password().map(str::to_owned));
     let decoded = password.as_deref().map(percent_decoded);
-    let scrubber = Scrubber::new(
-        values.values().map(String::as_str).chain(password.as_deref()).chain(decoded.as_deref()),
-    );
+    let scrubber =
+        Scrubber::new(values.values().map(String::as_str).chain(password.as_deref()).chain(decoded.as_deref()));
     let mut config = event.config.clone();
     node_contract::resolve_declared_secrets(&mut config, &event.secrets, &|n| values.get(n).cloned())
         .map_err(|e| scrubber.error(e))?;
@@ -296,10 +295,7 @@ fn unescape_double(s: &str) -> String {
 
 /// `[A-Za-z_][A-Za-z0-9_]*`, at most 128 characters: what `/v1/secrets` accepts.
 pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 128
-        && matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    node_contract::valid_secret_name(name)
 }
 
 #[async_trait::async_trait]
