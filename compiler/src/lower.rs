@@ -704,8 +704,9 @@ impl Lower<'_> {
         let parse_name = format!("{id}.child_failed");
         let end_name = format!("{id}.child_error");
         if !self.has_state(states, &parse_name) {
+            // `{` and `}` are reserved in intrinsic string literals: escaped.
             let merged = format!(
-                "States.JsonMerge(States.StringToJson('{{\"Error\":\"States.TaskFailed\",\"Cause\":\"\",\"ExecutionArn\":\"\"}}'), States.StringToJson({at}.Cause), false)"
+                "States.JsonMerge(States.StringToJson('\\{{\"Error\":\"States.TaskFailed\",\"Cause\":\"\",\"ExecutionArn\":\"\"\\}}'), States.StringToJson({at}.Cause), false)"
             );
             let mut parse = Map::new();
             parse.insert("Type".into(), json!("Pass"));

@@ -127,6 +127,20 @@ cases! {
     }
     invalid_field => codes::INVALID_FIELD, {
         err(single(json!({"id": "a", "type": "http", "data": {"method": "FETCH", "url": "https://x"}})), codes::INVALID_FIELD, Some("a"));
+        // A connection names a secret literally: no input may choose which secret is used.
+        for bad in [json!("{{ input.db }}"), json!("reports db"), json!("9db"), json!(5)] {
+            let g = single(json!({"id": "q", "type": "database", "data": {"connection": bad, "query": "select 1"}}));
+            let d = diagnostics(&g);
+            expect(&d, codes::INVALID_FIELD, Severity::Error, Some("q"));
+            assert!(d.iter().any(|d| d.message.contains("`data.connection`")), "{bad}: {d:#?}");
+        }
+        let ok = single(json!({"id": "q", "type": "database", "data": {"connection": "reports_db", "query": "select 1"}}));
+        assert!(diagnostics(&ok).iter().all(|d| !d.is_error()), "{:#?}", diagnostics(&ok));
+        // An email needs a body, an html body or both; a slack message text or blocks.
+        let g = single(json!({"id": "m", "type": "email", "data": {"connection": "smtp", "from": "a@example.com", "to": "b@example.com", "subject": "s"}}));
+        expect(&diagnostics(&g), codes::MISSING_FIELD, Severity::Error, Some("m"));
+        let g = single(json!({"id": "s", "type": "slack", "data": {"connection": "slack", "channel": "#c"}}));
+        expect(&diagnostics(&g), codes::MISSING_FIELD, Severity::Error, Some("s"));
     }
     unknown_field => codes::UNKNOWN_FIELD, {
         // A warning: the graph still compiles.

@@ -39,7 +39,7 @@ fn start() -> Value {
 #[test]
 fn start_builds_the_layout_and_its_node_means_the_input() {
     let c = compile(
-        json!([start(), {"id": "say", "type": "slack", "data": {"text": "Hi {{ nodes.start.name }}", "channel": "{{ input.channel }}"}},
+        json!([start(), {"id": "say", "type": "slack", "data": {"connection": "slack", "text": "Hi {{ nodes.start.name }}", "channel": "{{ input.channel }}"}},
                {"id": "done", "type": "end", "data": {}}]),
         json!([e("start", "say"), e("say", "done")]),
     );
@@ -50,7 +50,7 @@ fn start_builds_the_layout_and_its_node_means_the_input() {
             ("/States/start/Parameters", json!({"input.$": "$", "nodes": {}})),
             (
                 "/States/say/Parameters/Payload/config",
-                json!({"text.$": "States.Format('Hi {}', $.input.name)", "channel.$": "$.input.channel"}),
+                json!({"connection": "slack", "text.$": "States.Format('Hi {}', $.input.name)", "channel.$": "$.input.channel"}),
             ),
             ("/States/say/ResultSelector", json!({"value.$": "$.Payload"})),
             ("/States/say/ResultPath", json!("$.nodes.say")),
@@ -65,7 +65,7 @@ fn start_builds_the_layout_and_its_node_means_the_input() {
     assert_eq!(c.workflow_type, WorkflowType::Express);
     // Compiling is deterministic.
     let again = compile(
-        json!([start(), {"id": "say", "type": "slack", "data": {"text": "Hi {{ nodes.start.name }}", "channel": "{{ input.channel }}"}},
+        json!([start(), {"id": "say", "type": "slack", "data": {"connection": "slack", "text": "Hi {{ nodes.start.name }}", "channel": "{{ input.channel }}"}},
                {"id": "done", "type": "end", "data": {}}]),
         json!([e("start", "say"), e("say", "done")]),
     );
@@ -113,7 +113,7 @@ fn retries_timeouts_and_on_error_continue() {
 fn error_edges_catch_to_their_target_and_conditions_continue_through_false() {
     let c = compile(
         json!([start(), {"id": "save", "type": "database", "data": {"connection": "db", "query": "select 1"}},
-               {"id": "alert", "type": "slack", "data": {"text": "failed: {{ nodes.save.error }}"}},
+               {"id": "alert", "type": "slack", "data": {"connection": "slack", "text": "failed: {{ nodes.save.error }}"}},
                {"id": "ok", "type": "end", "data": {}}, {"id": "bad", "type": "end", "data": {"output": "failed"}}]),
         json!([e("start", "save"), e("save", "ok"), eh("save", "error", "alert"), e("alert", "bad")]),
     );
@@ -275,7 +275,7 @@ fn parallel_branches_merge_their_nodes_and_the_join_collects_finals() {
     let c = compile(
         json!([start(), {"id": "p", "type": "parallel", "data": {}}, branch("a"), branch("b"), branch("c"), branch("c2"),
                {"id": "j", "type": "join", "data": {}},
-               {"id": "use", "type": "slack", "data": {"text": "{{ nodes.c.x }} {{ nodes.j.b }}"}},
+               {"id": "use", "type": "slack", "data": {"connection": "slack", "text": "{{ nodes.c.x }} {{ nodes.j.b }}"}},
                {"id": "done", "type": "end", "data": {}}]),
         json!([
             e("start", "p"),
@@ -493,4 +493,57 @@ fn secret_names_lists_what_function_nodes_resolve() {
         )],
     );
     assert!(c.asl.pointer("/States/b/Parameters/Payload/secrets").is_none(), "JavaScript is not templated");
+}
+
+#[test]
+fn a_failed_child_workflow_fails_with_the_childs_own_error() {
+    // Unhandled: the child's description (the cause of `States.TaskFailed`) is parsed, defaults
+    // merged in, and a Fail state ends the parent with the child's error and cause.
+    let c = compile(
+        json!([start(), {"id": "sub", "type": "workflow", "data": {"workflow_id": "child", "input": {"n": 1}}},
+               {"id": "done", "type": "end", "data": {}}]),
+        json!([e("start", "sub"), e("sub", "done")]),
+    );
+    check(
+        &c,
+        &[
+            ("/States/sub/Resource", json!("arn:aws:states:::states:startExecution.sync:2")),
+            (
+                "/States/sub/Catch",
+                json!([{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.nodes.sub", "Next": "sub.child_failed"}]),
+            ),
+            ("/States/sub.child_failed/Type", json!("Pass")),
+            ("/States/sub.child_failed/Next", json!("sub.child_error")),
+            (
+                "/States/sub.child_error",
+                json!({"Type": "Fail", "ErrorPath": "$.nodes.sub.child.Error", "CausePath": "$.nodes.sub.child.Cause"}),
+            ),
+        ],
+    );
+    // Handled by an error edge: the handler gets the child's error, cause and execution ARN;
+    // other failures (a timeout, a missing state machine) take the usual `.error` path.
+    let c = compile(
+        json!([start(), {"id": "sub", "type": "workflow", "data": {"workflow_id": "child"}},
+               {"id": "oops", "type": "end", "data": {"output": "{{ nodes.sub }}"}},
+               {"id": "done", "type": "end", "data": {}}]),
+        json!([e("start", "sub"), e("sub", "done"), eh("sub", "error", "oops")]),
+    );
+    check(
+        &c,
+        &[
+            (
+                "/States/sub/Catch",
+                json!([
+                    {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.nodes.sub", "Next": "sub.child_failed"},
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.nodes.sub", "Next": "sub.error"}
+                ]),
+            ),
+            (
+                "/States/sub.child_error/Parameters",
+                json!({"error.$": "$.nodes.sub.child.Error", "cause.$": "$.nodes.sub.child.Cause",
+                       "execution_arn.$": "$.nodes.sub.child.ExecutionArn"}),
+            ),
+            ("/States/sub.child_error/Next", json!("oops")),
+        ],
+    );
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::children::ChildStarter;
 use crate::clock::{Clock, SystemClock};
 use crate::definition::Definition;
 use crate::error::{CallbackError, Failure};
@@ -28,6 +29,9 @@ pub struct EngineConfig {
     /// Used in ARNs and history events.
     pub region: String,
     pub account_id: String,
+    /// Who starts the child executions of `states:startExecution[.sync[:2]]` Tasks. `None`: the
+    /// engine runs them itself from [`Engine::register_state_machine`]'s definitions.
+    pub children: Option<Arc<dyn ChildStarter>>,
 }
 
 impl EngineConfig {
@@ -40,11 +44,19 @@ impl EngineConfig {
             payload_limit: Some(256 * 1024),
             region: "us-east-1".into(),
             account_id: "123456789012".into(),
+            children: None,
         }
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Child executions through `children` (a host that stores executions) instead of inside
+    /// the engine.
+    pub fn with_children(mut self, children: Arc<dyn ChildStarter>) -> Self {
+        self.children = Some(children);
         self
     }
 }
@@ -197,7 +209,8 @@ impl Engine {
     }
 
     /// Makes a definition startable by `arn:aws:states:::states:startExecution[.sync[:2]]` Tasks,
-    /// under its name and its ARN ([`Engine::state_machine_arn`]).
+    /// under its name and its ARN ([`Engine::state_machine_arn`]). Not consulted when
+    /// [`EngineConfig::children`] is set: the starter finds the state machines then.
     pub fn register_state_machine(&self, name: &str, definition: Arc<Definition>) {
         let arn = self.state_machine_arn(name);
         let mut g = self.inner.machines.write().unwrap_or_else(|p| p.into_inner());

@@ -26,8 +26,10 @@
 //! - Tasks go through a [`TaskInvoker`]; `.waitForTaskToken` tasks complete through
 //!   [`Engine::send_task_success`] / [`Engine::send_task_failure`] /
 //!   [`Engine::send_task_heartbeat`] (the token is `$$.Task.Token` and
-//!   [`TaskContext::task_token`]). `states:startExecution.sync:2` runs a child execution of a
-//!   definition registered with [`Engine::register_state_machine`].
+//!   [`TaskContext::task_token`]). `states:startExecution[.sync[:2]]` starts a child execution
+//!   through the host's [`ChildStarter`] ([`EngineConfig::with_children`]: the Step Functions
+//!   endpoint stores children like any execution), or, without one, runs it inside the engine
+//!   from a definition registered with [`Engine::register_state_machine`].
 //! - `LambdaHttpInvoker` (feature `lambda-invoke`, off by default: it brings an HTTP client)
 //!   calls the Lambda Invoke API (`cargo lambda watch`, LocalStack).
 //! - Time comes from a [`Clock`]: [`SystemClock`] for real time, [`VirtualClock`] to skip
@@ -48,6 +50,7 @@
 //!   size (256 KiB), nesting depth of state outputs (1,000); loops of non-waiting states yield to
 //!   the runtime cooperatively.
 
+pub mod children;
 mod choice;
 pub mod clock;
 pub mod conformance;
@@ -62,6 +65,7 @@ pub mod path;
 pub mod task;
 mod template;
 
+pub use children::{ChildExecution, ChildRequest, ChildStarter};
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use definition::Definition;
 pub use engine::{Engine, EngineConfig, Execution, Outcome, StartOptions, Status};

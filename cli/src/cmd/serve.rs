@@ -166,6 +166,7 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     )
     .await?;
     tracing::info!(?recovery, "step functions endpoint ready");
+    sfn.set_child_namer(Arc::new(ChildRows(state.executions().clone())));
     let started_at = step("reading the database clock", state.executions().db_now()).await?;
 
     let api = fn_api::app(state.clone());
@@ -202,4 +203,25 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     executions::schedules::spawn(fn_api::trigger_routes::registry(&state), Arc::new(state.executions().clone()));
     server.await.context("the server task")??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Child executions of `workflow` nodes get a row in their parent's tenant before they start
+/// (`executions::Executions::adopt_child`), named after it, so they are listed, recorded and
+/// resolve their tenant's secrets like the executions the api starts.
+struct ChildRows(executions::Executions);
+
+#[async_trait::async_trait]
+impl sfn_server::ChildNamer for ChildRows {
+    async fn name_child(&self, start: sfn_server::ChildStart<'_>) -> Result<Option<String>, (String, String)> {
+        let child = executions::Child {
+            parent_execution_arn: start.parent_execution_arn,
+            state_machine_arn: start.state_machine_arn,
+            version_arn: start.version_arn,
+            input: start.input,
+        };
+        match self.0.adopt_child(child).await {
+            Ok(id) => Ok(Some(id.to_string())),
+            Err(e) => Err((e.error_name().to_owned(), e.to_string())),
+        }
+    }
 }

@@ -102,9 +102,9 @@ impl Builder {
                 json!({"connection": "db", "query": "SELECT $1", "params": [r], "read_only": true})
             }
             "email" => {
-                json!({"to": "{{ input.customer.email }}", "subject": "Hi", "body": format!("Value {r}")})
+                json!({"connection": "smtp", "from": "weft@example.com", "to": "{{ input.customer.email }}", "subject": "Hi", "body": format!("Value {r}")})
             }
-            "slack" => json!({"text": format!("Value: {r}")}),
+            "slack" => json!({"connection": "slack", "text": format!("Value: {r}")}),
             "approval" => json!({"message": format!("Approve {r}?")}),
             _ => json!({"workflow_id": "child", "input": {"v": r}}),
         };

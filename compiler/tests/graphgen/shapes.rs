@@ -68,7 +68,7 @@ pub fn data(kind: &str) -> &'static str {
         "delay" => r#"{"seconds":0}"#,
         "code" => r#"{"source":"return 1"}"#,
         "http" => r#"{"method":"GET","url":"https://example.com/"}"#,
-        "slack" => r#"{"text":"hi"}"#,
+        "slack" => r#"{"connection":"slack","text":"hi"}"#,
         _ => "{}",
     }
 }

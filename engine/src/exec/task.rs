@@ -1,7 +1,8 @@
 //! Task states: classifying the `Resource` (Lambda invoke, bare Lambda ARN, `startExecution`,
 //! other service integrations), history events, `TimeoutSeconds`/`HeartbeatSeconds`, task tokens
 //! for `.waitForTaskToken` (registered before the invocation, removed however the task ends), and
-//! child executions for `states:startExecution[.sync[:2]]`.
+//! child executions for `states:startExecution[.sync[:2]]` (started by the host's
+//! `ChildStarter` when the engine has one, else on this engine; waited for and described here).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::io::{effective_params, eval_num};
 use super::{At, Thread, fast_uuid, json_size, rt, start, ts};
+use crate::children::{ChildExecution, ChildRequest};
 use crate::definition::TaskSpec;
 use crate::engine::{Engine, Inner, StartOptions, Status, TokenMsg};
 use crate::error::{Failure, names};
@@ -304,66 +306,85 @@ pub(super) async fn invoke(
     }
 }
 
-/// `states:startExecution[.sync[:2]]`: a child execution on the same engine.
+/// `states:startExecution[.sync[:2]]`: a child execution, started by the host's
+/// [`crate::ChildStarter`] when there is one, otherwise on this engine from the registered
+/// definitions. What follows the start is the same either way.
 pub(super) async fn start_child(th: &Thread, sync: u8, params: Value) -> Result<Value, Failure> {
     let inner = &th.run.inner;
     let Some(arn) = params.get("StateMachineArn").and_then(Value::as_str) else {
         return Err(Failure::new(names::RUNTIME, "startExecution needs Parameters.StateMachineArn"));
     };
-    let def = inner.machines.read().unwrap_or_else(|p| p.into_inner()).get(arn).cloned();
-    let Some(def) = def else {
-        return Err(Failure::new(
-            "StepFunctions.StateMachineDoesNotExistException",
-            format!("State Machine Does Not Exist: '{arn}'"),
-        ));
-    };
-    let sm_name = arn.rsplit(':').next().unwrap_or("child").to_owned();
     let input = match params.get("Input") {
         Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
         Some(v) => v.clone(),
         None => Value::Object(Map::new()),
     };
     let name = params.get("Name").and_then(Value::as_str).map(str::to_owned);
-    let exec = start(Arc::clone(inner), def, input.clone(), StartOptions { name, state_machine_name: Some(sm_name) });
+    let child = match &inner.config.children {
+        Some(starter) => {
+            let request = ChildRequest {
+                parent_execution_arn: th.run.exec_arn.to_string(),
+                state_machine_arn: arn.to_owned(),
+                input: input.clone(),
+                name,
+            };
+            starter.start_child(request).await.map_err(|e| Failure { error: Some(e.error), cause: Some(e.cause) })?
+        }
+        None => {
+            let def = inner.machines.read().unwrap_or_else(|p| p.into_inner()).get(arn).cloned();
+            let Some(def) = def else {
+                return Err(Failure::new(
+                    "StepFunctions.StateMachineDoesNotExistException",
+                    format!("State Machine Does Not Exist: '{arn}'"),
+                ));
+            };
+            let sm_name = arn.rsplit(':').next().unwrap_or("child").to_owned();
+            let options = StartOptions { name, state_machine_name: Some(sm_name) };
+            ChildExecution::from(start(Arc::clone(inner), def, input.clone(), options))
+        }
+    };
+    let exec = &child.execution;
     if sync == 0 {
         return Ok(json!({"ExecutionArn": exec.arn(), "StartDate": ts(exec.start_date())}));
     }
     let o = exec.wait().await;
     let as_field = |v: &Value| if sync == 2 { v.clone() } else { Value::String(to_json_text(v)) };
-    let mut desc = json!({
-        "ExecutionArn": exec.arn(),
-        "Input": as_field(&input),
-        "InputDetails": {"Included": true},
-        "Name": exec.name(),
-        "RedriveCount": 0,
-        "RedriveStatus": "NOT_REDRIVABLE",
-        "StartDate": ts(o.start_date),
-        "StateMachineArn": arn,
-        "Status": o.status.as_str(),
-        "StopDate": ts(o.stop_date),
-    });
+    // DescribeExecution's document, with the SDK integration's capitalised field names.
+    let mut desc = Map::new();
+    desc.insert("ExecutionArn".into(), exec.arn().into());
+    desc.insert("Input".into(), as_field(exec.input()));
+    desc.insert("InputDetails".into(), json!({"Included": true}));
+    desc.insert("Name".into(), exec.name().into());
+    desc.insert("RedriveCount".into(), 0.into());
+    desc.insert("RedriveStatus".into(), "NOT_REDRIVABLE".into());
+    desc.insert("StartDate".into(), ts(o.start_date).into());
+    desc.insert("StateMachineArn".into(), exec.state_machine_arn().into());
+    if let Some(a) = &child.alias_arn {
+        desc.insert("StateMachineAliasArn".into(), a.clone().into());
+    }
+    if let Some(v) = &child.version_arn {
+        desc.insert("StateMachineVersionArn".into(), v.clone().into());
+    }
+    desc.insert("Status".into(), o.status.as_str().into());
+    desc.insert("StopDate".into(), ts(o.stop_date).into());
     match o.status {
         Status::Succeeded => {
-            if let Some(m) = desc.as_object_mut() {
-                m.insert("Output".into(), as_field(o.output.as_ref().unwrap_or(&Value::Null)));
-                m.insert("OutputDetails".into(), json!({"Included": true}));
-            }
-            Ok(desc)
+            desc.insert("Output".into(), as_field(o.output.as_ref().unwrap_or(&Value::Null)));
+            desc.insert("OutputDetails".into(), json!({"Included": true}));
+            Ok(Value::Object(desc))
         }
         _ => {
-            if let Some(m) = desc.as_object_mut() {
-                if let Some(e) = &o.error {
-                    m.insert("Error".into(), e.clone().into());
-                }
-                if let Some(c) = &o.cause {
-                    m.insert("Cause".into(), c.clone().into());
-                }
+            if let Some(e) = &o.error {
+                desc.insert("Error".into(), e.clone().into());
+            }
+            if let Some(c) = &o.cause {
+                desc.insert("Cause".into(), c.clone().into());
             }
             let error = match o.status {
                 Status::TimedOut => names::TIMEOUT,
                 _ => names::TASK_FAILED,
             };
-            Err(Failure::new(error, to_json_text(&desc)))
+            Err(Failure::new(error, to_json_text(&Value::Object(desc))))
         }
     }
 }

@@ -14,13 +14,16 @@
 use engine::{TaskCall, TaskFailure, TaskInvoker};
 use fn_approval::ApprovalFunction;
 use fn_code::CodeFunction;
+use fn_database::DatabaseFunction;
+use fn_email::EmailFunction;
 use fn_http::HttpFunction;
+use fn_slack::SlackFunction;
 use node_contract::{NodeError, NodeEvent, NodeFunction};
 use serde_json::Value;
 use std::sync::Arc;
 
 // Re-exported so callers (the CLI, tests) can configure the handlers without naming each crate.
-pub use {fn_approval, fn_code, fn_http, tenant_secrets};
+pub use {fn_approval, fn_code, fn_database, fn_email, fn_http, fn_slack, tenant_secrets};
 
 /// The node types whose functions exist and run in-process.
 ///
@@ -28,7 +31,7 @@ pub use {fn_approval, fn_code, fn_http, tenant_secrets};
 /// decision arrives through the api, so it runs only where both exist (`weft serve`, which adds it
 /// with [`LocalFunctions::with_approval`]). `weft run` refuses a graph with an approval node
 /// before starting, naming the node.
-pub const AVAILABLE: &[&str] = &["http", "code"];
+pub const AVAILABLE: &[&str] = &["http", "code", "database", "email", "slack"];
 
 /// Whether `node_type`'s function can run locally.
 pub fn is_available(node_type: &str) -> bool {
@@ -40,7 +43,35 @@ pub fn is_available(node_type: &str) -> bool {
 pub struct LocalFunctions {
     http: HttpFunction,
     code: CodeFunction,
+    integrations: Option<Integrations>,
     approval: Option<ApprovalFunction>,
+}
+
+/// The functions that connect to a tenant's own systems (`database`, `email`, `slack`).
+#[derive(Clone)]
+pub struct Integrations {
+    pub database: DatabaseFunction,
+    pub email: EmailFunction,
+    pub slack: SlackFunction,
+}
+
+impl Integrations {
+    /// Each from its own settings in the environment, as its Lambda reads them.
+    pub fn from_env() -> Result<Self, SetupError> {
+        Ok(Self {
+            database: DatabaseFunction::from_env()?,
+            email: EmailFunction::from_env()?,
+            slack: SlackFunction::from_env()?,
+        })
+    }
+
+    fn with_secrets(self, resolver: Arc<dyn tenant_secrets::SecretResolver>) -> Self {
+        Self {
+            database: self.database.with_secrets(resolver.clone()),
+            email: self.email.with_secrets(resolver.clone()),
+            slack: self.slack.with_secrets(resolver),
+        }
+    }
 }
 
 /// A local function could not be set up from its settings.
@@ -50,17 +81,33 @@ pub enum SetupError {
     Http(#[from] fn_http::SettingsError),
     #[error("code function settings: {0}")]
     Code(#[from] fn_code::SettingsError),
+    #[error("database function settings: {0}")]
+    Database(#[from] fn_database::SettingsError),
+    #[error("email function settings: {0}")]
+    Email(#[from] fn_email::SettingsError),
+    #[error("slack function settings: {0}")]
+    Slack(#[from] fn_slack::SettingsError),
 }
 
 impl LocalFunctions {
+    /// The `http` and `code` functions; add the others with [`Self::with_integrations`].
     pub fn new(http: HttpFunction, code: CodeFunction) -> Self {
-        Self { http, code, approval: None }
+        Self { http, code, integrations: None, approval: None }
     }
 
-    /// Resolves `{{ secrets.NAME }}` through `resolver` in every function that takes secrets
-    /// (`weft serve`: the tenant's secrets in Postgres; `weft run`: a `--secrets` file).
+    /// Adds the `database`, `email` and `slack` functions.
+    pub fn with_integrations(mut self, integrations: Integrations) -> Self {
+        self.integrations = Some(integrations);
+        self
+    }
+
+    /// Resolves secrets (`{{ secrets.NAME }}`, and the `connection` a database, email or slack
+    /// node names) through `resolver` in every function that takes secrets (`weft serve`: the
+    /// tenant's secrets in Postgres; `weft run`: a `--secrets` file). Call it after
+    /// [`Self::with_integrations`].
     pub fn with_secrets(mut self, resolver: Arc<dyn tenant_secrets::SecretResolver>) -> Self {
-        self.http = self.http.with_secrets(resolver);
+        self.http = self.http.with_secrets(resolver.clone());
+        self.integrations = self.integrations.map(|i| i.with_secrets(resolver));
         self
     }
 
@@ -72,7 +119,7 @@ impl LocalFunctions {
 
     /// Each function reads its own settings from the environment, as its Lambda would.
     pub fn from_env() -> Result<Self, SetupError> {
-        Ok(Self::new(HttpFunction::from_env()?, CodeFunction::from_env()?))
+        Ok(Self::new(HttpFunction::from_env()?, CodeFunction::from_env()?).with_integrations(Integrations::from_env()?))
     }
 
     /// Runs one node event through the handler for `node_type`.
@@ -80,6 +127,15 @@ impl LocalFunctions {
         match node_type {
             "http" => self.http.handle(event).await,
             "code" => self.code.handle(event).await,
+            "database" | "email" | "slack" => match &self.integrations {
+                Some(i) if node_type == "database" => i.database.handle(event).await,
+                Some(i) if node_type == "email" => i.email.handle(event).await,
+                Some(i) => i.slack.handle(event).await,
+                None => Err(NodeError::new(
+                    "Weft.FunctionNotAvailable",
+                    format!("the `{node_type}` function is not configured in this process"),
+                )),
+            },
             "approval" => match &self.approval {
                 Some(approval) => approval.handle(event).await,
                 None => Err(NodeError::new(

@@ -70,11 +70,23 @@
 //! tokens issued before a restart are gone (`TaskDoesNotExist`), the redriven Task issues a new
 //! one; JSONata variables assigned before the resumed state are not restored; the definition is
 //! the one the execution started with. One `weft serve` process per database is assumed.
-//! EXPRESS executions are stored like STANDARD ones (AWS keeps no history for them). State
-//! machines are registered with the engine (at creation, update and start-up), so
-//! `arn:aws:states:::states:startExecution[.sync]` Tasks can start them; such child executions
-//! run inside the engine and are not listed by this endpoint. Listings page in memory over all
-//! matching rows (fine for thousands, not millions).
+//! EXPRESS executions are stored like STANDARD ones (AWS keeps no history for them). Listings
+//! page in memory over all matching rows (fine for thousands, not millions).
+//!
+//! # Child executions
+//!
+//! `arn:aws:states:::states:startExecution[.sync[:2]]` Tasks start their children through this
+//! endpoint, as StartExecution does: the state machine ARN may be unqualified (the latest
+//! revision), a version or an alias (a version by its weights); the child is stored with its
+//! version and alias ARNs, its history is stored, it is listed by ListExecutions, described,
+//! stopped and redriven like any execution, and announced on [`SfnState::ended_executions`] when
+//! it ends. Its input is the Task's `Input` as given (an `AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID`
+//! field stays in it). Its name is what the host's [`ChildNamer`] says
+//! ([`SfnState::set_child_namer`]), else the Task's `Name`, else a UUID. A start that
+//! StartExecution would refuse fails the Task with AWS's `StepFunctions.<Code>Exception` (an
+//! unknown machine: `StepFunctions.StateMachineDoesNotExistException`); a `.sync` Task whose
+//! child fails fails with `States.TaskFailed` and the child's DescribeExecution document as the
+//! cause. Stopping a parent does not stop its running children.
 //!
 //! # Invariants
 //!
@@ -104,7 +116,7 @@ use serde_json::Value;
 
 pub use error::{AUTH_ERROR_NAMESPACE, ERROR_NAMESPACE, SfnError};
 pub use pg::PgStore;
-pub use service::{ENGINE_RESTARTED, Recovery};
+pub use service::{ChildNamer, ChildStart, ENGINE_RESTARTED, Recovery};
 pub use sigv4::{AuthError, Credentials, Verifier};
 pub use store::{MemoryStore, SfnStore, StoreError};
 
@@ -137,7 +149,7 @@ impl SfnState {
         store: Arc<dyn SfnStore>,
         config: engine::EngineConfig,
     ) -> Result<(Self, Recovery), SfnError> {
-        let svc = Arc::new(service::Service::new(store, config));
+        let svc = service::Service::new(store, config);
         let report = svc.recover().await?;
         Ok((SfnState { svc }, report))
     }
@@ -157,7 +169,15 @@ impl SfnState {
         self.svc.ended_executions()
     }
 
-    /// The engine executions run on (e.g. to register child state machines).
+    /// Names the child executions that `states:startExecution` Tasks start from now on (see
+    /// [`ChildNamer`]); replaces an earlier namer. Without one, a child gets the name its Task
+    /// asked for, or a UUID.
+    pub fn set_child_namer(&self, namer: Arc<dyn ChildNamer>) {
+        self.svc.set_child_namer(namer);
+    }
+
+    /// The engine executions run on. Its child executions are this endpoint's: a
+    /// `ChildStarter` in the `EngineConfig` given to [`SfnState::open`] is replaced.
     pub fn engine(&self) -> &engine::Engine {
         self.svc.engine()
     }

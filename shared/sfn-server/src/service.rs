@@ -5,15 +5,19 @@
 //! - [`machines`]: state machines, their versions and aliases;
 //! - [`executions`]: starting (and what a start resolves to), describing, listing and stopping
 //!   executions, their history, and the task token callbacks;
+//! - [`children`]: the child executions of `states:startExecution` Tasks, started as
+//!   StartExecution starts executions (the engine's `ChildStarter`), and the host's
+//!   [`ChildNamer`];
 //! - [`driver`]: [`Service::drive`], the task per execution that copies its history into the
 //!   store as the engine writes it and records its outcome, the one place an execution's
 //!   progress leaves the engine;
 //! - [`redrive`]: start-up recovery of executions a previous process left RUNNING, and
 //!   RedriveExecution.
 //!
-//! Here: the state they share (engine, store, running executions, the definition cache) and the
-//! dispatch from action names.
+//! Here: the state they share (engine, store, running executions, the definition cache, the
+//! child namer) and the dispatch from action names.
 
+mod children;
 mod driver;
 mod executions;
 mod input;
@@ -21,7 +25,7 @@ mod machines;
 mod redrive;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -32,6 +36,7 @@ use crate::error::SfnError;
 use crate::store::{ExecutionRecord, SfnStore, StateMachineRecord};
 use input::parse;
 
+pub use children::{ChildNamer, ChildStart};
 pub use redrive::{ENGINE_RESTARTED, Recovery};
 
 pub(crate) struct Service {
@@ -52,6 +57,8 @@ pub(crate) struct Service {
     /// The ARNs of executions as they end (see `SfnState::ended_executions`).
     ended: tokio::sync::broadcast::Sender<String>,
     generations: std::sync::atomic::AtomicU64,
+    /// Names child executions (see `children`); set after the service is built.
+    namer: RwLock<Option<Arc<dyn ChildNamer>>>,
 }
 
 /// Puts `value` in one of the service's caches, clearing it first when it holds 1,024 entries: a
@@ -89,11 +96,14 @@ enum Ending {
 }
 
 impl Service {
-    pub(crate) fn new(store: Arc<dyn SfnStore>, config: EngineConfig) -> Self {
+    /// The service and its engine, whose child executions it starts (`children`): the engine
+    /// holds a weak reference back, so the service is built cyclically. A `children` starter
+    /// already in `config` is replaced.
+    pub(crate) fn new(store: Arc<dyn SfnStore>, config: EngineConfig) -> Arc<Self> {
         let region = config.region.clone();
         let account = config.account_id.clone();
-        Service {
-            engine: Engine::new(config),
+        Arc::new_cyclic(|svc| Service {
+            engine: Engine::new(config.with_children(Arc::new(children::Children { svc: svc.clone() }))),
             store,
             region,
             account,
@@ -104,7 +114,8 @@ impl Service {
             recent: Mutex::new(driver::Recent::default()),
             ended: tokio::sync::broadcast::channel(4096).0,
             generations: std::sync::atomic::AtomicU64::new(0),
-        }
+            namer: RwLock::new(None),
+        })
     }
 
     pub(crate) fn engine(&self) -> &Engine {

@@ -1,5 +1,6 @@
-//! Executions: StartExecution and StartSyncExecution (and what a start resolves to: the latest
-//! revision, a version, or a version an alias picks by weight), DescribeExecution,
+//! Executions: StartExecution and StartSyncExecution (what a start resolves to: the latest
+//! revision, a version, or a version an alias picks by weight; and [`Service::launch`], the part
+//! of a start that child executions share), DescribeExecution,
 //! ListExecutions, GetExecutionHistory, StopExecution, and SendTask{Success,Failure,Heartbeat}
 //! for `.waitForTaskToken` Tasks. Running executions are the engine's; what clients read comes
 //! from the store, which [`Service::drive`] keeps up to date.
@@ -7,18 +8,27 @@
 use std::sync::Arc;
 
 use arn::{ExecutionArn, Qualifier};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::Rng as _;
 use serde_json::{Map, Value, json};
 
-use engine::{CallbackError, StartOptions};
+use engine::{CallbackError, Execution, StartOptions};
 
+use super::driver::Done;
 use super::input::{self, ExecArnIn, HistoryIn, ListExecIn, StartIn, StopIn, TaskIn};
 use super::{Ending, Service, epoch, put_opt, redrivable};
 use crate::error::SfnError;
 use crate::store::{ExecutionFilter, ExecutionRecord, StateMachineRecord, StoreError, event_id};
 
 const MAX_PAYLOAD: usize = 256 * 1024;
+
+/// An execution input over Step Functions' limit is `InvalidExecutionInput`.
+pub(super) fn check_payload(input_text: &str) -> Result<(), SfnError> {
+    if input_text.len() > MAX_PAYLOAD {
+        return Err(SfnError::new("InvalidExecutionInput", "Invalid execution input: the input exceeds 262144 bytes"));
+    }
+    Ok(())
+}
 
 fn status_ok(s: &str) -> bool {
     matches!(s, "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED")
@@ -41,10 +51,19 @@ fn strip_data(mut ev: Value) -> Value {
 /// What an execution start resolved to.
 #[derive(Clone)]
 pub(super) struct Target {
-    sm: StateMachineRecord,
-    version_arn: Option<String>,
-    alias_arn: Option<String>,
+    pub(super) sm: StateMachineRecord,
+    pub(super) version_arn: Option<String>,
+    pub(super) alias_arn: Option<String>,
     definition: String,
+}
+
+/// What [`Service::launch`] did.
+pub(super) enum Launched {
+    /// A new execution, running on the engine, its driver started.
+    Started { exec: Execution, done: Done, arn: String, start_date: DateTime<Utc> },
+    /// An execution of that name existed already (the caller decides: idempotent or a conflict),
+    /// and the input text the start was given.
+    Existing(Box<ExecutionRecord>, String),
 }
 
 /// The fields DescribeExecution and the StartSyncExecution answer share, as DescribeExecution
@@ -71,7 +90,7 @@ fn execution_document(rec: &ExecutionRecord) -> Map<String, Value> {
 impl Service {
     /// Resolves a start target: the latest revision, a version, or a version picked by an
     /// alias's weights.
-    async fn target(&self, arn_text: &str) -> Result<Target, SfnError> {
+    pub(super) async fn target(&self, arn_text: &str) -> Result<Target, SfnError> {
         let r = input::state_machine_arn(arn_text)?;
         if let Some(t) = self.version_targets.lock().unwrap_or_else(|p| p.into_inner()).get(arn_text) {
             return Ok(t.clone());
@@ -121,26 +140,27 @@ impl Service {
         }
     }
 
-    pub(super) async fn start_execution(self: &Arc<Self>, req: StartIn, sync: bool) -> Result<Value, SfnError> {
-        let target = self.target(&req.state_machine_arn).await?;
-        if sync && target.sm.kind != "EXPRESS" {
-            return Err(SfnError::new(
-                "StateMachineTypeNotSupported",
-                "This operation is not supported by this type of state machine: StartSyncExecution needs an EXPRESS state machine",
-            ));
-        }
-        let name = req.name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    /// What every start shares (StartExecution, StartSyncExecution and the child executions of
+    /// `states:startExecution` Tasks): the name and payload checks, the record (with the
+    /// version and alias `target` resolved to), its insertion, the engine's start and the
+    /// driver, which announces the end with `announce`. `input` is `input_text` parsed, when the
+    /// caller has it already.
+    pub(super) async fn launch(
+        self: &Arc<Self>,
+        target: Target,
+        name: String,
+        input_text: String,
+        input: Option<Value>,
+        announce: bool,
+    ) -> Result<Launched, SfnError> {
         input::check_name(&name, "execution")?;
-        let input_text = req.input.unwrap_or_else(|| "{}".into());
-        if input_text.len() > MAX_PAYLOAD {
-            return Err(SfnError::new(
-                "InvalidExecutionInput",
-                "Invalid execution input: the input exceeds 262144 bytes",
-            ));
-        }
-        let input: Value = serde_json::from_str(&input_text).map_err(|e| {
-            SfnError::new("InvalidExecutionInput", format!("Invalid execution input: the input is not JSON: {e}"))
-        })?;
+        check_payload(&input_text)?;
+        let input: Value = match input {
+            Some(v) => v,
+            None => serde_json::from_str(&input_text).map_err(|e| {
+                SfnError::new("InvalidExecutionInput", format!("Invalid execution input: the input is not JSON: {e}"))
+            })?,
+        };
         let def = self.definition(&target.definition)?;
         let exec_arn = ExecutionArn::new(&self.region, &self.account, &target.sm.name, &name).to_string();
         let now = Utc::now();
@@ -155,7 +175,7 @@ impl Service {
             status: "RUNNING".into(),
             start_date: now,
             stop_date: None,
-            input: input_text.clone(),
+            input: input_text,
             output: None,
             error: None,
             cause: None,
@@ -173,7 +193,7 @@ impl Service {
                     .get_execution(&exec_arn)
                     .await?
                     .ok_or_else(|| SfnError::execution_does_not_exist(&exec_arn))?;
-                return self.existing(existing, &input_text);
+                return Ok(Launched::Existing(Box::new(existing), record.input));
             }
             Err(e) => return Err(e.into()),
         }
@@ -182,8 +202,25 @@ impl Service {
             input,
             StartOptions { name: Some(name), state_machine_name: Some(target.sm.name.clone()) },
         );
+        let done = self.drive(exec.clone(), record, 0, announce);
+        Ok(Launched::Started { exec, done, arn: exec_arn, start_date: now })
+    }
+
+    pub(super) async fn start_execution(self: &Arc<Self>, req: StartIn, sync: bool) -> Result<Value, SfnError> {
+        let target = self.target(&req.state_machine_arn).await?;
+        if sync && target.sm.kind != "EXPRESS" {
+            return Err(SfnError::new(
+                "StateMachineTypeNotSupported",
+                "This operation is not supported by this type of state machine: StartSyncExecution needs an EXPRESS state machine",
+            ));
+        }
+        let name = req.name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let input_text = req.input.unwrap_or_else(|| "{}".into());
         // Only asynchronous starts are announced: a synchronous caller gets the outcome itself.
-        let mut done = self.drive(exec, record, 0, !sync);
+        let (mut done, exec_arn, now) = match self.launch(target, name, input_text, None, !sync).await? {
+            Launched::Existing(existing, input_text) => return self.existing(*existing, &input_text),
+            Launched::Started { done, arn, start_date, .. } => (done, arn, start_date),
+        };
         if !sync {
             return Ok(json!({"executionArn": exec_arn, "startDate": epoch(now)}));
         }
@@ -212,7 +249,7 @@ impl Service {
 
     /// StartExecution with the name of an existing execution: the same answer if it is still
     /// RUNNING with the same input (an idempotent retry), `ExecutionAlreadyExists` otherwise.
-    fn existing(&self, rec: ExecutionRecord, input_text: &str) -> Result<Value, SfnError> {
+    pub(super) fn existing(&self, rec: ExecutionRecord, input_text: &str) -> Result<Value, SfnError> {
         if rec.status == "RUNNING" && rec.input == input_text {
             return Ok(json!({"executionArn": rec.arn, "startDate": epoch(rec.start_date)}));
         }

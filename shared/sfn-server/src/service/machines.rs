@@ -1,8 +1,8 @@
 //! State machines, their versions and aliases: CreateStateMachine, UpdateStateMachine,
 //! DescribeStateMachine, PublishStateMachineVersion, CreateStateMachineAlias,
 //! UpdateStateMachineAlias and ListStateMachines. Changes run under the service's `admin` lock,
-//! which allocates version numbers; every definition stored is registered with the engine, so
-//! `states:startExecution` Tasks can start it.
+//! which allocates version numbers. Definitions are validated here; `states:startExecution` Tasks
+//! find state machines in the store, as StartExecution does (`children`).
 
 use arn::{Qualifier, StateMachineArn};
 use chrono::Utc;
@@ -25,7 +25,8 @@ impl Service {
         if kind != "STANDARD" && kind != "EXPRESS" {
             return Err(SfnError::validation(format!("type must be STANDARD or EXPRESS, got '{kind}'")));
         }
-        let def = self.definition(&req.definition)?;
+        // Validated (and cached) before anything is stored.
+        self.definition(&req.definition)?;
         let _g = self.admin.lock().await;
         let now = Utc::now();
         let rec = StateMachineRecord {
@@ -60,7 +61,6 @@ impl Service {
             }
             other => other.into(),
         })?;
-        self.engine.register_state_machine(&rec.name, def);
         let mut out = Map::new();
         out.insert("stateMachineArn".into(), rec.arn.clone().into());
         out.insert("creationDate".into(), epoch(now));
@@ -122,10 +122,9 @@ impl Service {
                 "Update requires at least one of definition, roleArn, loggingConfiguration or tracingConfiguration",
             ));
         }
-        let new_def = match &req.definition {
-            Some(d) => Some(self.definition(d)?),
-            None => None,
-        };
+        if let Some(d) = &req.definition {
+            self.definition(d)?;
+        }
         let _g = self.admin.lock().await;
         let mut sm = self.machine(name, &req.state_machine_arn).await?;
         let changed = req.definition.as_ref().is_some_and(|d| *d != sm.definition)
@@ -149,9 +148,6 @@ impl Service {
             sm.revision_id = uuid::Uuid::new_v4().to_string();
             sm.update_date = Some(now);
             self.store.put_state_machine(&sm).await?;
-            if let Some(def) = new_def {
-                self.engine.register_state_machine(&sm.name, def);
-            }
         }
         let mut out = Map::new();
         out.insert("updateDate".into(), epoch(sm.update_date.unwrap_or(now)));

@@ -29,13 +29,6 @@ impl Service {
     /// Executions a previous process left RUNNING: FAILED with `Weft.EngineRestarted` and an
     /// `ExecutionFailed` event, so nothing is silently lost and they can be redriven.
     pub(crate) async fn recover(&self) -> Result<Recovery, SfnError> {
-        // `states:startExecution` Tasks find stored machines by name or ARN.
-        for sm in self.store.list_state_machines().await? {
-            match self.definition(&sm.definition) {
-                Ok(def) => self.engine.register_state_machine(&sm.name, def),
-                Err(e) => tracing::warn!(state_machine = %sm.arn, error = %e, "a stored definition no longer parses"),
-            }
-        }
         let mut report = Recovery::default();
         for rec in self.store.running_executions().await? {
             if self.running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&rec.arn) {
