@@ -351,6 +351,20 @@ fn state_machine_name(graph: &Graph) -> String {
     if id.is_empty() { "weft".to_owned() } else { id }
 }
 
+/// What a failed Task reports: a `workflow` node's `States.TaskFailed` carries the child
+/// execution's description as its cause, so its error and cause are the child's.
+fn child_error(error: String, cause: Option<&str>) -> (String, String) {
+    if error == "States.TaskFailed"
+        && let Some(child) = cause.and_then(|c| serde_json::from_str::<Value>(c).ok())
+        && child.get("ExecutionArn").is_some()
+        && let Some(child_error) = child.get("Error").and_then(Value::as_str)
+    {
+        let child_cause = child.get("Cause").and_then(Value::as_str).map(readable_cause).unwrap_or_default();
+        return (child_error.to_owned(), child_cause);
+    }
+    (error, cause.map(readable_cause).unwrap_or_default())
+}
+
 /// A Lambda failure's cause is `{"errorMessage": ..., "errorType": ...}`; show the message.
 fn readable_cause(cause: &str) -> String {
     serde_json::from_str::<Value>(cause)
@@ -519,8 +533,7 @@ impl Progress {
                     let attempt = *attempt;
                     let state = p.state.clone();
                     self.last_failed = self.node_of(&state).or_else(|| Some(state.to_string()));
-                    let error = error.clone().unwrap_or_default();
-                    let cause = cause.as_deref().map(readable_cause).unwrap_or_default();
+                    let (error, cause) = child_error(error.clone().unwrap_or_default(), cause.as_deref());
                     let took = ev.timestamp - p.entered;
                     self.line(format!(
                         "  \u{2717} failed  {} (attempt {attempt}) after {}: {error}: {}",

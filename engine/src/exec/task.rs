@@ -150,9 +150,37 @@ pub(super) async fn task(th: &mut Thread, at: &At<'_>, raw: &Value, t: &TaskSpec
     };
     tokio::pin!(deadline);
 
-    let invoked = tokio::select! {
-        r = invoke(th, &target, &t.resource, params, ctx) => r,
-        _ = &mut deadline => Err(Failure { error: Some(names::TIMEOUT.into()), cause: None }),
+    let invoked = match &target {
+        // `.sync` children: as AWS does, `TaskSubmitted` (with the child's ARN) as soon as it
+        // has started, so whoever reads the history can follow the child while it runs.
+        Target::StartExecution { sync } if *sync > 0 => {
+            let launched = tokio::select! {
+                r = launch_child(th, &params) => r,
+                _ = &mut deadline => Err(Failure { error: Some(names::TIMEOUT.into()), cause: None }),
+            };
+            match launched {
+                Err(f) => Err(f),
+                Ok(child) => {
+                    let exec = &child.execution;
+                    th.emit(
+                        EventType::TaskSubmitted,
+                        Details::TaskOutput {
+                            resource_type: resource_type.clone(),
+                            resource: resource.clone(),
+                            output: json!({"ExecutionArn": exec.arn(), "StartDate": ts(exec.start_date())}),
+                        },
+                    )?;
+                    tokio::select! {
+                        r = await_child(&child, *sync) => r,
+                        _ = &mut deadline => Err(Failure { error: Some(names::TIMEOUT.into()), cause: None }),
+                    }
+                }
+            }
+        }
+        _ => tokio::select! {
+            r = invoke(th, &target, &t.resource, params, ctx) => r,
+            _ = &mut deadline => Err(Failure { error: Some(names::TIMEOUT.into()), cause: None }),
+        },
     };
     let result = match (invoked, token_rx) {
         (Ok(submitted), Some(mut rx)) => {
@@ -302,14 +330,21 @@ pub(super) async fn invoke(
                 TaskCall { resource: resource.to_owned(), function_name: String::new(), payload: params, context: ctx };
             invoker.invoke(call).await.map_err(|e| Failure { error: Some(e.error), cause: Some(e.cause) })
         }
-        Target::StartExecution { sync } => start_child(th, *sync, params).await,
+        Target::StartExecution { sync } => {
+            let child = launch_child(th, &params).await?;
+            if *sync == 0 {
+                let exec = &child.execution;
+                return Ok(json!({"ExecutionArn": exec.arn(), "StartDate": ts(exec.start_date())}));
+            }
+            await_child(&child, *sync).await
+        }
     }
 }
 
-/// `states:startExecution[.sync[:2]]`: a child execution, started by the host's
+/// `states:startExecution[.sync[:2]]`: starts the child execution, through the host's
 /// [`crate::ChildStarter`] when there is one, otherwise on this engine from the registered
-/// definitions. What follows the start is the same either way.
-pub(super) async fn start_child(th: &Thread, sync: u8, params: Value) -> Result<Value, Failure> {
+/// definitions; [`await_child`] then waits for a `.sync` one, the same way for both.
+pub(super) async fn launch_child(th: &Thread, params: &Value) -> Result<ChildExecution, Failure> {
     let inner = &th.run.inner;
     let Some(arn) = params.get("StateMachineArn").and_then(Value::as_str) else {
         return Err(Failure::new(names::RUNTIME, "startExecution needs Parameters.StateMachineArn"));
@@ -343,10 +378,13 @@ pub(super) async fn start_child(th: &Thread, sync: u8, params: Value) -> Result<
             ChildExecution::from(start(Arc::clone(inner), def, input.clone(), options))
         }
     };
+    Ok(child)
+}
+
+/// Waits for a `.sync` (`sync` 1) or `.sync:2` (2) child and answers its description, or fails
+/// with `States.TaskFailed` (`States.Timeout` for a timed-out child) with it as the cause.
+pub(super) async fn await_child(child: &ChildExecution, sync: u8) -> Result<Value, Failure> {
     let exec = &child.execution;
-    if sync == 0 {
-        return Ok(json!({"ExecutionArn": exec.arn(), "StartDate": ts(exec.start_date())}));
-    }
     let o = exec.wait().await;
     let as_field = |v: &Value| if sync == 2 { v.clone() } else { Value::String(to_json_text(v)) };
     // DescribeExecution's document, with the SDK integration's capitalised field names.

@@ -76,6 +76,18 @@ fn is_task_schedule(kind: &str) -> bool {
     matches!(kind, "TaskScheduled" | "LambdaFunctionScheduled")
 }
 
+/// The error and cause of the child execution whose description is the cause of a failed
+/// `startExecution.sync` Task, if this failure is one.
+fn child_failure(ev: &HistoryItem) -> Option<(String, Option<String>)> {
+    if ev.error.as_deref() != Some("States.TaskFailed") {
+        return None;
+    }
+    let child: Value = serde_json::from_str(ev.cause.as_deref()?).ok()?;
+    child.get("ExecutionArn")?;
+    let error = child.get("Error").and_then(Value::as_str).unwrap_or("States.TaskFailed").to_owned();
+    Some((error, child.get("Cause").and_then(Value::as_str).map(str::to_owned)))
+}
+
 /// Translates a whole history (ordered by id) into node-level events.
 pub fn translate(history: &[HistoryItem]) -> Vec<NodeEvent> {
     let mut out = Vec::new();
@@ -194,10 +206,16 @@ pub fn translate(history: &[HistoryItem]) -> Vec<NodeEvent> {
                 } else {
                     failed.insert(s.clone());
                 }
+                // A `workflow` node's child failed: `States.TaskFailed` with the child's
+                // description as the cause; the node failed with the child's error and cause.
+                let (error, cause) = match child_failure(ev) {
+                    Some((e, c)) => (Some(e), c),
+                    None => (ev.error.clone(), ev.cause.clone()),
+                };
                 out.push(NodeEvent {
                     kind: if retried { "node_retried" } else { "node_failed" },
                     node_id: Some(node_of(&s).to_owned()),
-                    payload: base(json!({"state": s, "attempt": attempt, "error": ev.error, "cause": ev.cause})),
+                    payload: base(json!({"state": s, "attempt": attempt, "error": error, "cause": cause})),
                 });
             }
             _ => {}
@@ -320,6 +338,24 @@ mod tests {
         // Prefix-stable: the prefix up to the submission yields the same link.
         let prefix = translate(&h[..5]);
         assert!(prefix.iter().any(|e| e.kind == "child_execution_started"));
+
+        // A child that fails: the node fails with the child's error and cause.
+        let mut failed = ev(6, 5, "TaskFailed", None);
+        failed.error = Some("States.TaskFailed".into());
+        failed.cause = Some(json!({"ExecutionArn": arn, "Error": "Code.Error", "Cause": "boom"}).to_string());
+        let h = vec![
+            h[0].clone(),
+            h[1].clone(),
+            h[2].clone(),
+            h[3].clone(),
+            h[4].clone(),
+            failed,
+            ev(7, 6, "ExecutionFailed", None),
+        ];
+        let events = translate(&h);
+        let node_failed = events.iter().find(|e| e.kind == "node_failed").expect("node_failed");
+        assert_eq!(node_failed.payload["error"], json!("Code.Error"));
+        assert_eq!(node_failed.payload["cause"], json!("boom"));
     }
 
     fn ev(id: i64, prev: i64, kind: &str, state: Option<&str>) -> HistoryItem {
