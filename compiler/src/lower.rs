@@ -639,6 +639,12 @@ impl Lower<'_> {
                 }
                 retry.push(Value::Object(user));
             }
+            None if lambda && matches!(node.node_type.as_str(), "llm" | "agent" | "multi_agent") => {
+                // Model providers shed load with 429s and 5xx bursts: more attempts, spread out,
+                // with jitter so parallel branches do not retry in step (the function has
+                // already waited out a short Retry-After before failing).
+                retry.push(json!({"ErrorEquals": node_contract::error_names::transient(&node.node_type), "IntervalSeconds": 2, "MaxAttempts": 4, "BackoffRate": 2, "MaxDelaySeconds": 60, "JitterStrategy": "FULL"}));
+            }
             None if lambda => {
                 retry.push(json!({"ErrorEquals": node_contract::error_names::transient(&node.node_type), "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2}));
             }

@@ -156,6 +156,9 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     let invoker = local_functions::LocalFunctions::from_env()
         .context("configuring the node functions")?
         .with_secrets(Arc::new(secrets))
+        .with_token_sink(Arc::new(
+            local_functions::fn_llm::RedisSink::new(&config.redis.url).context("the llm token stream's Redis")?,
+        ))
         .with_approval(local_functions::fn_approval::ApprovalFunction::new(engine_pool.clone()));
     let sfn_store = Arc::new(sfn_server::PgStore::from_pool(engine_pool));
     // Recovery of executions a previous process left RUNNING reads and writes the database only,

@@ -72,11 +72,14 @@ pub(super) fn fields(node_type: &str) -> Option<&'static [Field]> {
             const {
                 &[
                     req("model", Str),
-                    req("prompt", Str),
+                    opt("prompt", Str),
+                    opt("messages", Any),
                     opt("system", Str),
                     opt("temperature", Num),
                     opt("max_tokens", Int),
                     opt("response_format", Any),
+                    opt("provider", Any),
+                    opt("timeout_seconds", Num),
                 ]
             }
         }
@@ -93,9 +96,29 @@ pub(super) fn fields(node_type: &str) -> Option<&'static [Field]> {
         }
         "multi_agent" => const { &[req("agents", Arr), req("strategy", Str), req("task", Any)] },
         "vector_search" => {
-            const { &[req("collection", Str), opt("query", Str), opt("vector", Arr), req("top_k", Int), opt("filter", Any)] }
+            const {
+                &[
+                    req("collection", Str),
+                    opt("query", Str),
+                    opt("vector", Arr),
+                    req("top_k", Int),
+                    opt("score_threshold", Num),
+                    opt("filter", Any),
+                    opt("embedding_model", Str),
+                ]
+            }
         }
-        "vector_upsert" => const { &[req("collection", Str), req("documents", Arr)] },
+        "vector_upsert" => {
+            const {
+                &[
+                    req("collection", Str),
+                    req("documents", Arr),
+                    opt("chunk_size", Int),
+                    opt("chunk_overlap", Int),
+                    opt("embedding_model", Str),
+                ]
+            }
+        }
         "database" => {
             const {
                 &[
@@ -409,6 +432,7 @@ pub(super) fn check_node(cx: &mut Ctx<'_>, node: &Node) {
             }
         }
         "vector_search" => one_of(cx, "query", "vector"),
+        "llm" => one_of(cx, "prompt", "messages"),
         "email" if !present("body") && !present("html") => {
             cx.error(codes::MISSING_FIELD, Some(id), None, "`email` needs `data.body` (text) or `data.html`, or both")
         }

@@ -8,6 +8,14 @@
 //! execution is over and every event was sent, it sends `event: end` (data: status, output, error,
 //! cause) and the client should close. Responses are bounded in time, so this works where a
 //! response cannot stay open (API Gateway and Lambda buffer it and deliver it whole).
+//!
+//! Model nodes' tokens arrive as they are written: `{"type": "node_token", "node_id", "payload":
+//! {"text"}}` events, read from the execution's token stream in Redis
+//! ([`node_contract::token_stream_key`]) every 20 ms while node events are polled from Postgres
+//! every 200 ms. Their id is `<seq>:<token id>` (the last node event's seq, then the stream
+//! entry's id), so `Last-Event-ID` resumes both: node events after `seq`, tokens after the
+//! token id. A new client gets the tokens Redis still keeps (the writer bounds them in count
+//! and time); the node events carry the whole text whatever was trimmed.
 
 use std::time::{Duration, Instant};
 
@@ -243,7 +251,8 @@ pub struct EventsQuery {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct SseEvent {
-    /// The event's `seq` (node-level events only); a reconnect sends it back as `Last-Event-ID`.
+    /// The event's `seq` (node-level events), or `<seq>:<token id>` (`node_token` events); a
+    /// reconnect sends it back as `Last-Event-ID`.
     pub id: Option<String>,
     /// `message` (a node-level event) or `end` (the execution is over).
     #[schema(pattern = "^(message|end)$")]
@@ -257,7 +266,7 @@ pub struct SseEvent {
 /// `GET /v1/executions/{id}/events`
 #[utoipa::path(get, path = "/v1/executions/{id}/events", tag = "executions",
     params(("id" = Uuid, Path, description = "execution id"), EventsQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "the last event id received (a non-negative integer)")),
+        ("Last-Event-ID" = Option<String>, Header, description = "the last event id received: `<seq>`, or `<seq>:<token id>` after a `node_token` event")),
     security(("bearer" = [])),
     responses(
         (status = 200, content_type = "text/event-stream", body = SseEvent,
@@ -274,16 +283,15 @@ pub async fn execution_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
-    let last = match headers.get("last-event-id") {
+    let (last, token_cursor) = match headers.get("last-event-id") {
         Some(v) => v
             .to_str()
             .ok()
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .filter(|n| *n >= 0)
+            .and_then(|s| parse_event_id(s.trim()))
             .ok_or_else(|| ApiError::bad_request("Last-Event-ID must be an event id"))?,
         None => match q.after {
             Some(n) if n < 0 => return Err(ApiError::bad_request("`after` must be an event id")),
-            n => n.unwrap_or(0),
+            n => (n.unwrap_or(0), None),
         },
     };
     // Existence and tenant check before the stream starts, so a wrong id is a plain 404.
@@ -295,6 +303,7 @@ pub async fn execution_events(
         let deadline = Instant::now() + wait;
         let mut last = last;
         let mut last_write = Instant::now();
+        let mut tokens = Tokens::new(&state, id, token_cursor);
         loop {
             let Ok(Some(status)) = status_of(&state, &tenant, id).await else { break };
             let terminal = executions::is_terminal(&status);
@@ -340,8 +349,22 @@ pub async fn execution_events(
                 }
                 last_write = Instant::now();
             }
-            tokio::time::sleep(Duration::from_millis(200).min(deadline.saturating_duration_since(Instant::now())))
-                .await;
+            // Tokens every 20 ms until the next look at Postgres, 200 ms from now.
+            let next_poll = (Instant::now() + Duration::from_millis(200)).min(deadline);
+            loop {
+                let chunk = tokens.read(last).await;
+                if !chunk.is_empty() {
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        return;
+                    }
+                    last_write = Instant::now();
+                }
+                let now = Instant::now();
+                if now >= next_poll {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20).min(next_poll - now)).await;
+            }
         }
         let _ = tx.send(Ok("retry: 500\n\n".to_owned())).await;
     });
@@ -353,6 +376,70 @@ pub async fn execution_events(
     Ok(response)
 }
 
+/// `Last-Event-ID`: `<seq>` or `<seq>:<token id>` (a Redis stream id, `<ms>-<n>`).
+fn parse_event_id(s: &str) -> Option<(i64, Option<String>)> {
+    let (seq, token) = match s.split_once(':') {
+        Some((seq, token)) => (seq, Some(token)),
+        None => (s, None),
+    };
+    let seq = seq.parse::<i64>().ok().filter(|n| *n >= 0)?;
+    match token {
+        None => Some((seq, None)),
+        Some(t) => {
+            let (ms, n) = t.split_once('-')?;
+            ms.parse::<u64>().ok()?;
+            n.parse::<u64>().ok()?;
+            Some((seq, Some(t.to_owned())))
+        }
+    }
+}
+
+/// The token stream of one execution, read from where the client left off (the stream's
+/// start for a new client: tokens are kept only briefly).
+struct Tokens {
+    redis: Option<redis::aio::ConnectionManager>,
+    key: String,
+    cursor: String,
+}
+
+impl Tokens {
+    fn new(state: &AppState, id: Uuid, cursor: Option<String>) -> Self {
+        Self {
+            redis: state.redis(),
+            key: node_contract::token_stream_key(&id.to_string()),
+            cursor: cursor.unwrap_or_else(|| "0-0".to_owned()),
+        }
+    }
+
+    /// The SSE text of the tokens after the cursor (at most 1,000), each with the id
+    /// `<seq>:<token id>`; empty when there are none or Redis is unavailable (tokens are a live
+    /// view: the node events hold the text).
+    async fn read(&mut self, seq: i64) -> String {
+        let Some(redis) = &mut self.redis else { return String::new() };
+        // XREAD's reply: [[key, [[id, [field, value, ...]], ...]]], or nil when nothing is new.
+        type Reply = Option<Vec<(String, Vec<(String, Vec<String>)>)>>;
+        let reply: Result<Reply, _> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(1000)
+            .arg("STREAMS")
+            .arg(&self.key)
+            .arg(&self.cursor)
+            .query_async(redis)
+            .await;
+        let Ok(Some(streams)) = reply else { return String::new() };
+        let mut out = String::new();
+        for (id, fields) in streams.into_iter().flat_map(|(_, entries)| entries) {
+            let field = |name: &str| fields.chunks(2).find(|kv| kv[0] == name).and_then(|kv| kv.get(1)).cloned();
+            if let (Some(node), Some(text)) = (field("node_id"), field("text")) {
+                let data = json!({"type": "node_token", "node_id": node, "payload": {"text": text}});
+                out.push_str(&format!("id: {seq}:{id}\ndata: {data}\n\n"));
+            }
+            self.cursor = id;
+        }
+        out
+    }
+}
+
 async fn status_of(state: &AppState, tenant: &str, id: Uuid) -> Result<Option<String>, ApiError> {
     sqlx::query_scalar("SELECT status FROM executions WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
@@ -360,4 +447,19 @@ async fn status_of(state: &AppState, tenant: &str, id: Uuid) -> Result<Option<St
         .fetch_optional(state.store().pool())
         .await
         .map_err(ApiError::unavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_event_id;
+
+    #[test]
+    fn event_ids_are_a_seq_or_a_seq_and_a_token_id() {
+        assert_eq!(parse_event_id("0"), Some((0, None)));
+        assert_eq!(parse_event_id("42"), Some((42, None)));
+        assert_eq!(parse_event_id("42:1700000000000-3"), Some((42, Some("1700000000000-3".to_owned()))));
+        for bad in ["", "-1", "x", "4:", "4:abc", "4:1-", "4:-1", "4:1-2-3", "4:1-2:3"] {
+            assert_eq!(parse_event_id(bad), None, "{bad}");
+        }
+    }
 }

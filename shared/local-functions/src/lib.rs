@@ -17,13 +17,14 @@ use fn_code::CodeFunction;
 use fn_database::DatabaseFunction;
 use fn_email::EmailFunction;
 use fn_http::HttpFunction;
+use fn_llm::LlmFunction;
 use fn_slack::SlackFunction;
 use node_contract::{NodeError, NodeEvent, NodeFunction};
 use serde_json::Value;
 use std::sync::Arc;
 
 // Re-exported so callers (the CLI, tests) can configure the handlers without naming each crate.
-pub use {fn_approval, fn_code, fn_database, fn_email, fn_http, fn_slack, tenant_secrets};
+pub use {fn_approval, fn_code, fn_database, fn_email, fn_http, fn_llm, fn_slack, tenant_secrets};
 
 /// The node types whose functions exist and run in-process.
 ///
@@ -31,6 +32,8 @@ pub use {fn_approval, fn_code, fn_database, fn_email, fn_http, fn_slack, tenant_
 /// decision arrives through the api, so it runs only where both exist (`weft serve`, which adds it
 /// with [`LocalFunctions::with_approval`]). `weft run` refuses a graph with an approval node
 /// before starting, naming the node.
+/// (`llm` runs under `weft serve`, which adds it with [`LocalFunctions::with_llm`]; `weft run`
+/// takes it once the AI examples run against a scripted model server.)
 pub const AVAILABLE: &[&str] = &["http", "code", "database", "email", "slack"];
 
 /// Whether `node_type`'s function can run locally.
@@ -44,6 +47,7 @@ pub struct LocalFunctions {
     http: HttpFunction,
     code: CodeFunction,
     integrations: Option<Integrations>,
+    llm: Option<LlmFunction>,
     approval: Option<ApprovalFunction>,
 }
 
@@ -87,12 +91,27 @@ pub enum SetupError {
     Email(#[from] fn_email::SettingsError),
     #[error("slack function settings: {0}")]
     Slack(#[from] fn_slack::SettingsError),
+    #[error("llm function settings: {0}")]
+    Llm(#[from] fn_llm::SettingsError),
 }
 
 impl LocalFunctions {
     /// The `http` and `code` functions; add the others with [`Self::with_integrations`].
     pub fn new(http: HttpFunction, code: CodeFunction) -> Self {
-        Self { http, code, integrations: None, approval: None }
+        Self { http, code, integrations: None, llm: None, approval: None }
+    }
+
+    /// Adds the `llm` function (its token sink set by the host: stderr for `weft run`, the
+    /// execution's Redis token stream for `weft serve`).
+    pub fn with_llm(mut self, llm: LlmFunction) -> Self {
+        self.llm = Some(llm);
+        self
+    }
+
+    /// Where the `llm` function's tokens go as they arrive.
+    pub fn with_token_sink(mut self, sink: Arc<dyn fn_llm::TokenSink>) -> Self {
+        self.llm = self.llm.map(|l| l.with_sink(sink));
+        self
     }
 
     /// Adds the `database`, `email` and `slack` functions.
@@ -107,7 +126,8 @@ impl LocalFunctions {
     /// [`Self::with_integrations`].
     pub fn with_secrets(mut self, resolver: Arc<dyn tenant_secrets::SecretResolver>) -> Self {
         self.http = self.http.with_secrets(resolver.clone());
-        self.integrations = self.integrations.map(|i| i.with_secrets(resolver));
+        self.integrations = self.integrations.map(|i| i.with_secrets(resolver.clone()));
+        self.llm = self.llm.map(|l| l.with_secrets(resolver));
         self
     }
 
@@ -119,7 +139,9 @@ impl LocalFunctions {
 
     /// Each function reads its own settings from the environment, as its Lambda would.
     pub fn from_env() -> Result<Self, SetupError> {
-        Ok(Self::new(HttpFunction::from_env()?, CodeFunction::from_env()?).with_integrations(Integrations::from_env()?))
+        Ok(Self::new(HttpFunction::from_env()?, CodeFunction::from_env()?)
+            .with_integrations(Integrations::from_env()?)
+            .with_llm(LlmFunction::from_env()?))
     }
 
     /// Runs one node event through the handler for `node_type`.
@@ -127,6 +149,13 @@ impl LocalFunctions {
         match node_type {
             "http" => self.http.handle(event).await,
             "code" => self.code.handle(event).await,
+            "llm" => match &self.llm {
+                Some(llm) => llm.handle(event).await,
+                None => Err(NodeError::new(
+                    "Weft.FunctionNotAvailable",
+                    "the `llm` function is not configured in this process",
+                )),
+            },
             "database" | "email" | "slack" => match &self.integrations {
                 Some(i) if node_type == "database" => i.database.handle(event).await,
                 Some(i) if node_type == "email" => i.email.handle(event).await,

@@ -145,6 +145,13 @@ impl NodeError {
     }
 }
 
+/// The Redis stream a model node appends its tokens to as they arrive, for the execution named
+/// `execution_name` (the last segment of its ARN: Weft's execution id). Entries have the fields
+/// `node_id` and `text`; the api's SSE endpoint forwards them as `node_token` events.
+pub fn token_stream_key(execution_name: &str) -> String {
+    format!("weft:tokens:{execution_name}")
+}
+
 /// Whether `name` can name a secret: 1 to 128 ASCII letters, digits and `_`, not starting with a
 /// digit (what `{{ secrets.NAME }}` and a node's `connection` may name).
 pub fn valid_secret_name(name: &str) -> bool {
@@ -210,6 +217,10 @@ pub mod error_names {
     pub const SLACK_CONNECT: &str = "Slack.Connect";
     /// The webhook URL's host is a loopback, private, link-local or metadata address not allow-listed.
     pub const SLACK_FORBIDDEN_ADDRESS: &str = "Slack.ForbiddenAddress";
+    /// The model provider answered 429; the function waits out a short `Retry-After` first.
+    pub const LLM_RATE_LIMITED: &str = "Llm.RateLimited";
+    /// The model provider failed (5xx, or an error inside a 200).
+    pub const LLM_PROVIDER: &str = "Llm.Provider";
     /// Errors of `http` nodes that are safe to retry by default (transient).
     pub const TRANSIENT: &[&str] = &[HTTP_TIMEOUT, HTTP_CONNECT, HTTP_STATUS_5XX];
 
@@ -220,6 +231,7 @@ pub mod error_names {
             "database" => &[DATABASE_CONNECT, DATABASE_TIMEOUT],
             "email" => &[EMAIL_CONNECT],
             "slack" => &[SLACK_CONNECT, SLACK_RATE_LIMITED],
+            "llm" | "agent" | "multi_agent" => &[LLM_RATE_LIMITED, LLM_PROVIDER],
             _ => TRANSIENT,
         }
     }
