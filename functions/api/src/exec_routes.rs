@@ -11,8 +11,8 @@
 //!
 //! Model nodes' tokens arrive as they are written: `{"type": "node_token", "node_id", "payload":
 //! {"text"}}` events, read from the execution's token stream in Redis
-//! ([`node_contract::token_stream_key`]) every 20 ms while node events are polled from Postgres
-//! every 200 ms. Their id is `<seq>:<token id>` (the last node event's seq, then the stream
+//! ([`node_contract::token_stream_key`]) every 20 ms once it has any (every 200 ms before),
+//! while node events are polled from Postgres every 200 ms. Their id is `<seq>:<token id>` (the last node event's seq, then the stream
 //! entry's id), so `Last-Event-ID` resumes both: node events after `seq`, tokens after the
 //! token id. A new client gets the tokens Redis still keeps (the writer bounds them in count
 //! and time); the node events carry the whole text whatever was trimmed.
@@ -349,7 +349,9 @@ pub async fn execution_events(
                 }
                 last_write = Instant::now();
             }
-            // Tokens every 20 ms until the next look at Postgres, 200 ms from now.
+            // Until the next look at Postgres, 200 ms from now: tokens every 20 ms once this
+            // execution has streamed any (before that, once per look, so an execution without
+            // model nodes costs its watchers one Redis read per 200 ms, not ten).
             let next_poll = (Instant::now() + Duration::from_millis(200)).min(deadline);
             loop {
                 let chunk = tokens.read(last).await;
@@ -363,7 +365,8 @@ pub async fn execution_events(
                 if now >= next_poll {
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(20).min(next_poll - now)).await;
+                let pause = if tokens.seen_any { Duration::from_millis(20) } else { next_poll - now };
+                tokio::time::sleep(pause.min(next_poll - now)).await;
             }
         }
         let _ = tx.send(Ok("retry: 500\n\n".to_owned())).await;
@@ -400,6 +403,8 @@ struct Tokens {
     redis: Option<redis::aio::ConnectionManager>,
     key: String,
     cursor: String,
+    /// Whether any token has been read (then the stream is read every 20 ms).
+    seen_any: bool,
 }
 
 impl Tokens {
@@ -407,6 +412,7 @@ impl Tokens {
         Self {
             redis: state.redis(),
             key: node_contract::token_stream_key(&id.to_string()),
+            seen_any: cursor.is_some(),
             cursor: cursor.unwrap_or_else(|| "0-0".to_owned()),
         }
     }
@@ -435,6 +441,7 @@ impl Tokens {
                 out.push_str(&format!("id: {seq}:{id}\ndata: {data}\n\n"));
             }
             self.cursor = id;
+            self.seen_any = true;
         }
         out
     }
