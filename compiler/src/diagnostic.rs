@@ -107,6 +107,8 @@ pub mod codes {
     pub const NOT_UPSTREAM: &str = "not-upstream";
     /// `item` or `index` used outside a loop body.
     pub const ITEM_OUTSIDE_LOOP: &str = "item-outside-loop";
+    /// A template uses `args` outside the config of an agent's tool.
+    pub const ARGS_OUTSIDE_TOOL: &str = "args-outside-tool";
     /// A `{{ ... }}` template that does not parse or has an unknown root.
     pub const INVALID_TEMPLATE: &str = "invalid-template";
     /// A template names a node whose output is not well defined (e.g. a `delay` after a merge).
@@ -156,6 +158,7 @@ pub mod codes {
         UNKNOWN_NODE_REFERENCE,
         NOT_UPSTREAM,
         ITEM_OUTSIDE_LOOP,
+        ARGS_OUTSIDE_TOOL,
         INVALID_TEMPLATE,
         NO_OUTPUT,
         INVALID_PARENT,

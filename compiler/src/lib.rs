@@ -18,6 +18,7 @@
 //!
 //! The state layout (see `docs/graph-format.md`) and the lowering are described in [`lower`].
 
+pub mod agent;
 mod analysis;
 mod diagnostic;
 mod explain;
@@ -192,13 +193,21 @@ pub fn uses_connection(node_type: &str) -> bool {
     matches!(node_type, "database" | "email" | "slack")
 }
 
-/// The `workflow` nodes of `graph` and the `workflow_id` each one runs: `(node id, workflow id)`.
+/// The workflows `graph` starts, `(node id, workflow id)`: each `workflow` node's, and those of
+/// the `workflow` tools of its agents.
 pub fn workflow_calls(graph: &Graph) -> Vec<(String, String)> {
     graph
         .nodes
         .iter()
-        .filter(|n| n.node_type == "workflow")
-        .filter_map(|n| Some((n.id.clone(), n.data.get("workflow_id")?.as_str()?.to_owned())))
+        .flat_map(|n| {
+            let own = (n.node_type == "workflow")
+                .then(|| n.data.get("workflow_id").and_then(serde_json::Value::as_str).map(str::to_owned))
+                .flatten();
+            own.into_iter()
+                .chain(agent::tool_workflow_ids(&n.node_type, &n.data))
+                .map(|w| (n.id.clone(), w))
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 

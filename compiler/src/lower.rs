@@ -29,6 +29,8 @@
 //! collide. Output is deterministic: states appear in breadth-first order from the entry, and
 //! edges in handle order (`true` before `false`, cases in order, then `default`).
 
+mod agent;
+
 use std::collections::{HashMap, VecDeque};
 
 use serde_json::{Map, Value, json};
@@ -85,6 +87,8 @@ struct Lower<'a> {
     /// the finished definition.
     inner_size: usize,
     state_count: usize,
+    /// Compiling the config of an agent's tool: `{{ args.X }}` is the model's argument.
+    in_tool: bool,
 }
 
 pub fn lower(graph: &Graph, a: &Analysis, options: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
@@ -93,8 +97,17 @@ pub fn lower(graph: &Graph, a: &Analysis, options: &CompileOptions) -> Result<Co
         return Err(vec![Diagnostic::error(codes::MISSING_START, "the graph has no `start` node")]);
     };
     let join_owner = a.regions.iter().map(|(p, r)| (r.join, *p)).collect();
-    let mut cx =
-        Lower { graph, a, options, diags: Vec::new(), join_owner, deferred: Vec::new(), inner_size: 0, state_count: 0 };
+    let mut cx = Lower {
+        graph,
+        a,
+        options,
+        diags: Vec::new(),
+        join_owner,
+        deferred: Vec::new(),
+        inner_size: 0,
+        state_count: 0,
+        in_tool: false,
+    };
     let (states, states_size) = cx.region(start, Region { stop: None, in_loop: false });
 
     let mut asl = Map::new();
@@ -186,6 +199,8 @@ impl Lower<'_> {
             Root::Input => Ok("$.input".into()),
             Root::Item => Ok("$.item".into()),
             Root::Index => Ok("$.index".into()),
+            Root::Args if self.in_tool => Ok("$.call.args".into()),
+            Root::Args => Err("`args` exists only in the config of an agent's tool".into()),
             Root::Node(id) => self
                 .a
                 .index
@@ -468,6 +483,10 @@ impl Lower<'_> {
             }
             "condition" | "switch" => {
                 self.choice(x, region, states, queue);
+                return;
+            }
+            "agent" | "multi_agent" => {
+                self.agent_node(x, region, states, queue);
                 return;
             }
             _ if is_task_type(t) => {

@@ -17,6 +17,8 @@ pub enum Root {
     Node(String),
     Item,
     Index,
+    /// The arguments the model gave an agent's tool call (only in a tool's config).
+    Args,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,6 +201,7 @@ fn path_from_segments(segments: Vec<Segment>) -> Result<Path, String> {
         Some(Segment::Key(k)) if k == "input" => Root::Input,
         Some(Segment::Key(k)) if k == "item" => Root::Item,
         Some(Segment::Key(k)) if k == "index" => Root::Index,
+        Some(Segment::Key(k)) if k == "args" => Root::Args,
         Some(Segment::Key(k)) if k == "nodes" => match iter.next() {
             Some(Segment::Key(id)) => Root::Node(id),
             _ => {
@@ -207,7 +210,7 @@ fn path_from_segments(segments: Vec<Segment>) -> Result<Path, String> {
         },
         Some(Segment::Key(k)) => {
             return Err(format!(
-                "unknown root `{k}`: a path starts with `input`, `nodes.<id>`, `item`, `index` or `secrets.`"
+                "unknown root `{k}`: a path starts with `input`, `nodes.<id>`, `item`, `index`, `args` (in an agent tool) or `secrets.`"
             ));
         }
         _ => return Err("empty template".to_owned()),
@@ -363,6 +366,7 @@ mod tests {
             Root::Node(id) => node_jsonpath(id),
             Root::Item => "$.item".to_owned(),
             Root::Index => "$.index".to_owned(),
+            Root::Args => "$.call.args".to_owned(),
         })
     }
 

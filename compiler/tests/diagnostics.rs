@@ -238,6 +238,15 @@ cases! {
     item_outside_loop => codes::ITEM_OUTSIDE_LOOP, {
         err(single(json!({"id": "a", "type": "slack", "data": {"text": "{{ item.name }}"}})), codes::ITEM_OUTSIDE_LOOP, Some("a"));
     }
+    args_outside_tool => codes::ARGS_OUTSIDE_TOOL, {
+        err(single(json!({"id": "a", "type": "slack", "data": {"text": "{{ args.city }}"}})), codes::ARGS_OUTSIDE_TOOL, Some("a"));
+        // In an agent, only its tools' configs see the model's arguments.
+        let agent = json!({"id": "a", "type": "agent", "data": {"model": "m", "instructions": "{{ args.x }}", "input": "hi",
+            "tools": [{"name": "t", "type": "http", "method": "GET", "url": "https://x.example/{{ args.x }}"}]}});
+        let diags = diagnostics(&single(agent));
+        let found: Vec<_> = diags.iter().filter(|d| d.is_error()).map(|d| (d.code.as_str(), d.message.as_str())).collect();
+        assert_eq!(found, [(codes::ARGS_OUTSIDE_TOOL, "`data.instructions` uses `args`, which only exists in the config of an agent's tool")]);
+    }
     invalid_template => codes::INVALID_TEMPLATE, {
         err(single(json!({"id": "a", "type": "slack", "data": {"text": "hello {{ user.name }}"}})), codes::INVALID_TEMPLATE, Some("a"));
         err(single(json!({"id": "a", "type": "slack", "data": {"text": "hello {{ input.name "}})), codes::INVALID_TEMPLATE, Some("a"));

@@ -547,3 +547,178 @@ fn a_failed_child_workflow_fails_with_the_childs_own_error() {
         ],
     );
 }
+
+#[test]
+fn an_agent_is_a_loop_of_turns_and_tool_calls() {
+    let tools = json!([
+        {"name": "weather", "description": "Weather of a city", "type": "http", "method": "GET",
+         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+         "url": "https://api.example.com/weather/{{ args.city }}", "headers": {"authorization": "Bearer {{ secrets.WX }}"}},
+        {"name": "double", "type": "code", "expression": "args.n * 2", "requires_approval": true},
+    ]);
+    let c = compile(
+        json!([start(), {"id": "a", "type": "agent", "data": {"model": "m", "instructions": "Help {{ input.name }}.",
+                                                             "input": "{{ input.q }}", "tools": tools, "max_steps": 3}},
+               {"id": "done", "type": "end", "data": {}}]),
+        json!([e("start", "a"), e("a", "done")]),
+    );
+    let b = "/States/a/Branches/0/States";
+    let iteration = format!("{b}/a.tools/ItemProcessor/States");
+    let at = |rest: &str| format!("{b}/{rest}");
+    check(
+        &c,
+        &[
+            ("/States/a/Type", json!("Parallel")),
+            ("/States/a/Branches/0/StartAt", json!("a.start")),
+            ("/States/a/ResultSelector", json!({"value.$": "$[0]"})),
+            ("/States/a/ResultPath", json!("$.nodes.a")),
+            ("/States/a/Next", json!("a.output")),
+            (
+                "/States/a.output",
+                json!({"Type": "Pass", "InputPath": "$.nodes.a.value", "ResultPath": "$.nodes.a", "Next": "done.from.a"}),
+            ),
+            (
+                &at("a.start"),
+                json!({"Type": "Pass", "Parameters": {"turn": 0}, "ResultPath": "$.nodes.a", "Next": "a.turn"}),
+            ),
+            (&at("a.turn/Parameters/Payload/state.$"), json!("$.nodes.a")),
+            (&at("a.turn/Parameters/Payload/config/instructions.$"), json!("States.Format('Help {}.', $.input.name)")),
+            // The model sees the declarations only, never a tool's config.
+            (
+                &at("a.turn/Parameters/Payload/config/tools"),
+                json!([{"name": "weather", "description": "Weather of a city",
+                        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+                       {"name": "double", "description": "", "parameters": {"type": "object", "properties": {}}}]),
+            ),
+            (&at("a.turn/Retry/1/ErrorEquals"), json!(["Llm.RateLimited", "Llm.Provider"])),
+            (&at("a.turn.output/InputPath"), json!("$.nodes.a.value")),
+            (&at("a.route/Choices/0/Next"), json!("a.max_steps")),
+            (&at("a.route/Choices/0/And/1"), json!({"Variable": "$.nodes.a.turn", "NumericGreaterThanEquals": 3})),
+            (
+                &at("a.route/Choices/1"),
+                json!({"Variable": "$.nodes.a.status", "StringEquals": "tools", "Next": "a.tools"}),
+            ),
+            (&at("a.route/Default"), json!("a.done")),
+            (&at("a.max_steps/Error"), json!("Agent.MaxSteps")),
+            (&at("a.tools/ItemsPath"), json!("$.nodes.a.calls")),
+            (&at("a.tools/ResultPath"), json!("$.nodes.a.results")),
+            (&at("a.tools/Next"), json!("a.turn")),
+            (&at("a.tools/ItemProcessor/StartAt"), json!("a.call")),
+            (&format!("{iteration}/a.call/Default"), json!("a.call.unknown")),
+            (
+                &format!("{iteration}/a.call/Choices/0"),
+                json!({"Variable": "$.call.key", "StringEquals": "weather", "Next": "a.call.weather"}),
+            ),
+            (&format!("{iteration}/a.call/Choices/1/Next"), json!("a.call.double.approval")),
+            (&format!("{iteration}/a.call.unknown/Parameters/error"), json!("Agent.UnknownTool")),
+            // `{{ args.X }}` is the call's argument; the secret stays for the function to resolve.
+            (
+                &format!("{iteration}/a.call.weather/Parameters/Payload/config/url.$"),
+                json!("States.Format('https://api.example.com/weather/{}', $.call.args.city)"),
+            ),
+            (
+                &format!("{iteration}/a.call.weather/Parameters/Payload/secrets"),
+                json!({"/headers/authorization": ["WX"]}),
+            ),
+            (
+                &format!("{iteration}/a.call.weather/Retry/1/ErrorEquals"),
+                json!(["Http.Timeout", "Http.Connect", "Http.Status5xx"]),
+            ),
+            (&format!("{iteration}/a.call.weather/Catch/0/Next"), json!("a.call.failed")),
+            (&format!("{iteration}/a.call.weather/Next"), json!("a.call.ok")),
+            (&format!("{iteration}/a.call.double/Parameters/Payload/scope/args.$"), json!("$.call.args")),
+            (&format!("{iteration}/a.call.double/Parameters/Payload/config"), json!({"expression": "args.n * 2"})),
+            (
+                &format!("{iteration}/a.call.double.approval/Resource"),
+                json!("arn:aws:states:::lambda:invoke.waitForTaskToken"),
+            ),
+            (&format!("{iteration}/a.call.double.approval/Catch/0/Next"), json!("a.call.failed")),
+            (&format!("{iteration}/a.call.ok/Parameters/result.$"), json!("$.out.value")),
+            (&format!("{iteration}/a.call.failed/Parameters/error.$"), json!("$.failure.Error")),
+            (&at("a.done"), json!({"Type": "Pass", "InputPath": "$.nodes.a.output", "End": true})),
+        ],
+    );
+    // A tool that needs approval makes the workflow STANDARD.
+    assert_eq!(c.workflow_type, WorkflowType::Standard, "{:?}", c.standard_reasons);
+}
+
+#[test]
+fn multi_agent_strategies_chain_branch_or_delegate() {
+    let agents = json!([{"name": "r", "model": "m", "instructions": "Research."},
+                        {"name": "w", "model": "m", "instructions": "Write.", "description": "Writes"}]);
+    let node = |strategy: &str| {
+        json!({"id": "team", "type": "multi_agent", "data": {"strategy": strategy, "task": "{{ input.topic }}",
+                                                             "agents": agents, "max_tokens": 3000}})
+    };
+    let graph = |strategy: &str| {
+        compile(
+            json!([start(), node(strategy), {"id": "done", "type": "end", "data": {}}]),
+            json!([e("start", "team"), e("team", "done")]),
+        )
+    };
+    // Sequential: the second agent starts from the first one's answer, agents and totals.
+    let b = "/States/team/Branches/0/States";
+    let at = |rest: &str| format!("{b}/{rest}");
+    let c = graph("sequential");
+    check(
+        &c,
+        &[
+            ("/States/team/Branches/0/StartAt", json!("team.r.start")),
+            (&at("team.r.start/Next"), json!("team.r.turn")),
+            (&at("team.r.route/Default"), json!("team.w.start")),
+            (
+                &at("team.w.start/Parameters"),
+                json!({"turn": 0, "input.$": "$.nodes.team.output.answer", "prior.$": "$.nodes.team.output.agents",
+                       "carried.$": "$.nodes.team.output.total"}),
+            ),
+            (&at("team.r.turn/Parameters/Payload/config/last"), json!(false)),
+            (&at("team.w.turn/Parameters/Payload/config/last"), json!(true)),
+            (&at("team.w.turn/Parameters/Payload/config/agent"), json!("w")),
+            (&at("team.w.route/Default"), json!("team.w.done")),
+        ],
+    );
+    // Parallel: one branch per agent, each with its share of the budget, then the aggregator.
+    let c = graph("parallel");
+    check(
+        &c,
+        &[
+            ("/States/team/Branches/0/StartAt", json!("team.agents")),
+            (&at("team.agents/Type"), json!("Parallel")),
+            (&at("team.agents/Branches/1/StartAt"), json!("team.w.start")),
+            (&at("team.agents/Branches/1/States/team.w.start/Parameters"), json!({"turn": 0, "budget": 1000})),
+            (
+                &at("team.agents/Branches/1/States/team.w.done"),
+                json!({"Type": "Pass", "InputPath": "$.nodes.team.output", "End": true}),
+            ),
+            (&at("team.agents/ResultSelector"), json!({"turn": 0, "prior.$": "$"})),
+            (&at("team.agents/Next"), json!("team.aggregator.turn")),
+            (&at("team.aggregator.turn/Parameters/Payload/config/role"), json!("aggregator")),
+            (&at("team.aggregator.route/Default"), json!("team.aggregator.done")),
+        ],
+    );
+    // Supervisor: each transfer_to_<name> runs that agent's loop inside the tool-call Map.
+    let c = graph("supervisor");
+    let iteration = format!("{b}/team.supervisor.tools/ItemProcessor/States");
+    check(
+        &c,
+        &[
+            ("/States/team/Branches/0/StartAt", json!("team.supervisor.start")),
+            (
+                &at("team.supervisor.turn/Parameters/Payload/config/agents"),
+                json!([{"name": "r", "description": ""}, {"name": "w", "description": "Writes"}]),
+            ),
+            (
+                &format!("{iteration}/team.supervisor.call/Choices/1"),
+                json!({"Variable": "$.call.key", "StringEquals": "transfer_to_w", "Next": "team.w.start"}),
+            ),
+            (
+                &format!("{iteration}/team.w.start/Parameters"),
+                json!({"turn": 0, "input.$": "$.call.args.task", "budget.$": "$.call.budget"}),
+            ),
+            (&format!("{iteration}/team.w.start/ResultPath"), json!("$.agent")),
+            (&format!("{iteration}/team.w.turn/Parameters/Payload/state.$"), json!("$.agent")),
+            (&format!("{iteration}/team.w.turn/Catch/0/Next"), json!("team.w.failed")),
+            (&format!("{iteration}/team.w.done/Parameters/result.$"), json!("$.agent.output")),
+        ],
+    );
+}

@@ -30,9 +30,9 @@ pub(super) enum Kind {
 }
 
 pub(super) struct Field {
-    name: &'static str,
-    required: bool,
-    kind: Kind,
+    pub(super) name: &'static str,
+    pub(super) required: bool,
+    pub(super) kind: Kind,
 }
 
 pub(super) const fn req(name: &'static str, kind: Kind) -> Field {
@@ -91,10 +91,33 @@ pub(super) fn fields(node_type: &str) -> Option<&'static [Field]> {
                     req("input", Any),
                     req("tools", Arr),
                     opt("max_steps", Int),
+                    opt("max_tokens", Int),
+                    opt("on_max_steps", Str),
+                    opt("response_format", Any),
+                    opt("temperature", Num),
+                    opt("provider", Any),
+                    opt("timeout_seconds", Num),
                 ]
             }
         }
-        "multi_agent" => const { &[req("agents", Arr), req("strategy", Str), req("task", Any)] },
+        "multi_agent" => {
+            const {
+                &[
+                    req("agents", Arr),
+                    req("strategy", Str),
+                    req("task", Any),
+                    opt("model", Str),
+                    opt("max_tokens", Int),
+                    opt("max_turns", Int),
+                    opt("supervisor", Obj),
+                    opt("aggregator", Obj),
+                    opt("response_format", Any),
+                    opt("temperature", Num),
+                    opt("provider", Any),
+                    opt("timeout_seconds", Num),
+                ]
+            }
+        }
         "vector_search" => {
             const {
                 &[
@@ -464,18 +487,7 @@ pub(super) fn check_node(cx: &mut Ctx<'_>, node: &Node) {
                 }
             }
         }
-        "multi_agent" => {
-            if let Some(s) = data.get("strategy").and_then(Value::as_str)
-                && !matches!(s, "parallel" | "sequential" | "supervisor")
-            {
-                cx.error(
-                    codes::INVALID_FIELD,
-                    Some(id),
-                    None,
-                    format!("`data.strategy` {s:?} is not parallel, sequential or supervisor"),
-                );
-            }
-        }
+        "agent" | "multi_agent" => super::agents::check(cx, node, data),
         "switch" => check_switch_cases(cx, node),
         _ => {}
     }
@@ -504,7 +516,12 @@ pub(super) fn check_node(cx: &mut Ctx<'_>, node: &Node) {
                 cx.error(codes::INVALID_TEMPLATE, Some(id), None, format!("`data.{key}`: {problem}"));
             }
         });
-        if !parse_failed && let Err(problem) = template::compile_value(value, &|_| Ok(String::from("$"))) {
+        // An agent's tools are compiled one config field at a time (in lowering).
+        let per_tool = matches!((t, key.as_str()), ("agent", "tools") | ("multi_agent", "agents"));
+        if !parse_failed
+            && !per_tool
+            && let Err(problem) = template::compile_value(value, &|_| Ok(String::from("$")))
+        {
             cx.error(codes::INVALID_TEMPLATE, Some(id), None, format!("`data.{key}`: {problem}"));
         }
     }

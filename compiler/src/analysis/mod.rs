@@ -11,6 +11,7 @@
 //! - `flow`: cycles, loop bodies, reachability, dead ends, fork/join regions and nesting depth;
 //! - `templates`: what each `{{ nodes.<id> }}` may name, and where each node's value lives.
 
+mod agents;
 mod edges;
 mod fields;
 mod flow;
@@ -180,6 +181,23 @@ fn standard_reasons(cx: &mut Ctx<'_>, a: &mut Analysis) {
         match node.node_type.as_str() {
             "approval" => reasons.push(format!("`{id}` waits for a task token (approval)")),
             "workflow" => reasons.push(format!("`{id}` runs a sub-workflow synchronously (.sync)")),
+            "agent" | "multi_agent" => {
+                let tools = match node.node_type.as_str() {
+                    "agent" => crate::agent::tools(node.data.get("tools")),
+                    _ => crate::agent::agents(&node.data)
+                        .into_iter()
+                        .flat_map(|(_, a)| crate::agent::tools(a.get("tools")))
+                        .collect(),
+                };
+                for t in tools {
+                    if t.requires_approval() {
+                        reasons.push(format!("`{id}`'s tool `{}` waits for an approval", t.name));
+                    }
+                    if t.tool_type == "workflow" {
+                        reasons.push(format!("`{id}`'s tool `{}` runs a sub-workflow synchronously (.sync)", t.name));
+                    }
+                }
+            }
             "delay" => {
                 if let Some(s) = node.data.get("seconds") {
                     match s.as_f64() {

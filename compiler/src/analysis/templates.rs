@@ -114,9 +114,15 @@ pub(super) fn check_templates(cx: &mut Ctx<'_>, a: &mut Analysis) {
             if is_js_field(t, key) {
                 continue;
             }
+            // The model's arguments exist only inside an agent's tools.
+            let in_tools = matches!((t, key.as_str()), ("agent", "tools") | ("multi_agent", "agents"));
             template::visit_paths(value, &mut |p| {
                 let Ok(path) = p else { return };
                 match &path.root {
+                    Root::Args if !in_tools => problems.push((
+                        codes::ARGS_OUTSIDE_TOOL.to_owned(),
+                        format!("`data.{key}` uses `args`, which only exists in the config of an agent's tool"),
+                    )),
                     Root::Item | Root::Index if !in_loop => problems.push((
                         codes::ITEM_OUTSIDE_LOOP.to_owned(),
                         format!("`data.{key}` uses `item`/`index`, which only exist inside a loop body"),

@@ -92,9 +92,12 @@ impl Builder {
             "llm" => {
                 json!({"model": "gpt-4o-mini", "prompt": format!("Summarise: {r}"), "max_tokens": 100})
             }
-            "agent" => json!({"model": "m", "instructions": "Help.", "input": r, "tools": []}),
+            // Agents are the heaviest nodes (a loop of states each); kept small so that the
+            // 1,000-node graph stays under Step Functions' 1 MB.
+            "agent" => json!({"model": "m", "instructions": "Help.", "input": r, "tools": [
+                {"name": "get", "type": "http", "method": "GET", "url": "https://x.example/{{ args.q }}"}]}),
             "multi_agent" => {
-                json!({"agents": [{"name": "a"}], "strategy": "sequential", "task": r})
+                json!({"agents": [{"name": "a", "model": "m", "instructions": "Help."}], "strategy": "sequential", "task": r})
             }
             "vector_search" => json!({"collection": "docs", "query": r, "top_k": 3}),
             "vector_upsert" => json!({"collection": "docs", "documents": [r]}),

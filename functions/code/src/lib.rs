@@ -1,7 +1,7 @@
 //! The `code` node function: JavaScript on QuickJS (rquickjs).
 //!
 //! Runs a node's `config.expression` (one JavaScript expression) or `config.source` (a function
-//! body that `return`s) with `input`, `nodes`, `item` and `index` bound from the event's `scope`,
+//! body that `return`s) with `input`, `nodes`, `item`, `index` and `args` (an agent tool's arguments) bound from the event's `scope`,
 //! and returns the result as JSON. It also evaluates conditions that did not lower to native
 //! Choice rules (with `config.boolean: true` the result is JavaScript's truthiness of the value).
 //!
@@ -211,10 +211,10 @@ pub fn truthy(value: &Value) -> bool {
 }
 
 /// The parameters every script sees, in order.
-const PARAMS: &str = "input, nodes, item, index";
+const PARAMS: &str = "input, nodes, item, index, args";
 
-/// Evaluates `script` synchronously on a fresh QuickJS runtime with `input`, `nodes`, `item` and
-/// `index` taken from `scope` (missing ones are `undefined`, except `nodes`, which is `{}`).
+/// Evaluates `script` synchronously on a fresh QuickJS runtime with `input`, `nodes`, `item`,
+/// `index` and `args` taken from `scope` (missing ones are `undefined`, except `nodes`, which is `{}`).
 pub fn evaluate(script: &Script, scope: &Value, limits: &Limits) -> Result<Value, NodeError> {
     // The wrapper adds no line before the user's code, so QuickJS's line numbers are the user's.
     let wrapped = match script {
@@ -295,7 +295,9 @@ fn run_in(ctx: &Ctx<'_>, wrapped: &str, scope: &Value) -> Result<Value, Failure>
     let nodes = to_js(ctx, Some(nodes))?;
     let item = to_js(ctx, part("item"))?;
     let index = to_js(ctx, part("index"))?;
-    let result: JsValue = function.call((input, nodes, item, index)).map_err(|e| js_failure(ctx, e, wrapped))?;
+    // An agent's `code` tool: the arguments the model passed.
+    let args = to_js(ctx, part("args"))?;
+    let result: JsValue = function.call((input, nodes, item, index, args)).map_err(|e| js_failure(ctx, e, wrapped))?;
     to_json(ctx, result)
 }
 

@@ -31,6 +31,16 @@ async fn expression_sees_input_nodes_item_and_index() {
 }
 
 #[tokio::test]
+async fn an_agent_tool_sees_the_models_arguments_as_args() {
+    let scope = json!({"input": {"n": 2}, "args": {"city": "Oslo", "days": 3}});
+    let out = run(json!({"source": "return `${args.city}: ${args.days * input.n}`;"}), scope).await.unwrap();
+    assert_eq!(out, json!("Oslo: 6"));
+    // Outside a tool there are no arguments.
+    let out = run(json!({"expression": "typeof args"}), json!({"input": {}})).await.unwrap();
+    assert_eq!(out, json!("undefined"));
+}
+
+#[tokio::test]
 async fn start_names_the_node_whose_output_is_the_input() {
     let scope = json!({"input": {"n": 2}, "nodes": {"a": 1}, "start": "begin"});
     let out = run(json!({"expression": "[nodes.begin.n, nodes.a]"}), scope).await.unwrap();

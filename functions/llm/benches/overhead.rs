@@ -39,6 +39,7 @@ fn event() -> NodeEvent {
         scope: None,
         task_token: None,
         secrets: Default::default(),
+        state: None,
     }
 }
 

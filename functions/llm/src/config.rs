@@ -1,5 +1,6 @@
 //! The node's config, read into a [`Call`]: every field checked, each problem a
-//! `Config.Invalid` naming the field.
+//! `Config.Invalid` naming the field. Public for the agent function, whose model fields
+//! (`model`, `temperature`, `response_format`, `timeout_seconds`, `provider`) are the same.
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ pub const MAX_MESSAGES: usize = 1000;
 
 /// What the reply must be.
 #[derive(Debug)]
-pub(crate) enum Format {
+pub enum Format {
     Text,
     /// Any JSON value (JSON mode).
     Json,
@@ -28,21 +29,22 @@ pub(crate) enum Format {
 
 /// A tenant-chosen OpenAI-compatible endpoint.
 #[derive(Debug)]
-pub(crate) struct CustomProvider {
+pub struct CustomProvider {
     pub base_url: String,
     pub api_key: Option<String>,
 }
 
 /// One checked call.
 #[derive(Debug)]
-pub(crate) struct Call {
+pub struct Call {
     pub request: ChatRequest,
     pub format: Format,
     pub provider: Option<CustomProvider>,
     pub timeout: Duration,
 }
 
-pub(crate) fn parse(config: &Value, declared: &SecretRefs) -> Result<Call, NodeError> {
+/// Reads an `llm` node's config (see the crate docs) into a checked [`Call`].
+pub fn parse(config: &Value, declared: &SecretRefs) -> Result<Call, NodeError> {
     let Value::Object(config) = config else {
         return Err(NodeError::new(
             node_contract::error_names::CONFIG_INVALID,

@@ -65,9 +65,9 @@
 //! never sunk in part; a provider's `api_key` is not part of the prompt, so it causes no
 //! hold-back.
 
-mod config;
+pub mod config;
 pub mod sink;
-mod structured;
+pub mod structured;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -81,13 +81,10 @@ use serde_json::{Value, json};
 use tenant_secrets::{NoSecrets, Scrubber, SecretResolver};
 use tokio::time::Instant;
 
-pub use config::{DEFAULT_TIMEOUT, MAX_MESSAGES, MAX_TIMEOUT};
+pub use config::{Call, CustomProvider, DEFAULT_TIMEOUT, Format, MAX_MESSAGES, MAX_TIMEOUT};
 #[cfg(feature = "redis")]
 pub use sink::RedisSink;
-pub use sink::{CHANNEL_CAPACITY, NoSink, StderrSink, Token, TokenSink, token_stream_key};
-
-use config::{Call, CustomProvider, Format};
-use sink::{Holdback, Pump};
+pub use sink::{CHANNEL_CAPACITY, Holdback, NoSink, Pump, StderrSink, Token, TokenSink, token_stream_key};
 
 /// The error names of this function (those `model_client` names apart).
 pub mod error_names {
@@ -238,7 +235,7 @@ impl LlmFunction {
 
     /// The config with its declared secrets resolved, the scrubber for all of them, and the
     /// hold-back for those that can reach the model (all but the provider's key).
-    async fn resolve(&self, event: &NodeEvent) -> Result<(Value, Scrubber, Holdback), NodeError> {
+    pub async fn resolve(&self, event: &NodeEvent) -> Result<(Value, Scrubber, Holdback), NodeError> {
         let names: BTreeSet<String> = event.secrets.values().flatten().cloned().collect();
         let mut config = event.config.clone();
         if names.is_empty() {
@@ -269,14 +266,8 @@ impl LlmFunction {
     async fn call(&self, event: &NodeEvent, config: &Value, holdback: Holdback) -> Result<Value, NodeError> {
         let call = config::parse(config, &event.secrets)?;
         let deadline = Instant::now() + call.timeout;
-        let custom;
-        let client = match &call.provider {
-            None => &self.default,
-            Some(p) => {
-                custom = self.custom_client(p)?;
-                &custom
-            }
-        };
+        let client = self.client_for(call.provider.as_ref())?;
+        let client = &*client;
         let mut pump = Pump::start(&self.sink, &event.execution.id, &event.node.id, holdback);
         let Call { request, format, timeout, .. } = call;
         let mut tally = Tally::default();
@@ -342,6 +333,25 @@ impl LlmFunction {
         Ok(out)
     }
 
+    /// The process-wide settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The token sink.
+    pub fn sink(&self) -> &Arc<dyn TokenSink> {
+        &self.sink
+    }
+
+    /// The client for a call: the operator's (shared), or one for a tenant's provider, built
+    /// over the guarded HTTP client (its pool is shared too).
+    pub fn client_for(&self, provider: Option<&CustomProvider>) -> Result<std::borrow::Cow<'_, Client>, NodeError> {
+        Ok(match provider {
+            None => std::borrow::Cow::Borrowed(&self.default),
+            Some(p) => std::borrow::Cow::Owned(self.custom_client(p)?),
+        })
+    }
+
     fn custom_client(&self, p: &CustomProvider) -> Result<Client, NodeError> {
         let url = reqwest::Url::parse(&p.base_url)
             .map_err(|e| NodeError::config("provider.base_url", format!("is not a URL: {e}")))?;
@@ -354,8 +364,10 @@ impl LlmFunction {
             .map_err(|e| NodeError::config(&format!("provider.{}", e.field), e.problem))
     }
 
-    /// One streamed completion; text deltas go to `pump` as they arrive.
-    async fn stream_once(
+    /// One streamed completion; text deltas go to `pump` as they arrive (tool-call pieces are
+    /// aggregated by `model_client` into the response's `tool_calls`). Errors are the node's
+    /// (`Llm.*`, a `Retry-After` waited out as [`Self::model_error`] says).
+    pub async fn stream_once(
         &self,
         client: &Client,
         request: &ChatRequest,
@@ -381,7 +393,10 @@ impl LlmFunction {
         }
     }
 
-    async fn model_error(&self, e: ModelError, deadline: Instant, timeout: Duration) -> NodeError {
+    /// A model error as the node's error: its `Llm.*` name; a 429's `Retry-After` waited out
+    /// first (capped by `max_retry_after` and the deadline); a refused tenant address as
+    /// `Llm.ForbiddenAddress`.
+    pub async fn model_error(&self, e: ModelError, deadline: Instant, timeout: Duration) -> NodeError {
         match &e {
             ModelError::Timeout => timed_out(timeout),
             ModelError::RateLimited { retry_after: Some(asked), .. } => {
@@ -411,7 +426,8 @@ impl LlmFunction {
     }
 }
 
-fn timed_out(timeout: Duration) -> NodeError {
+/// `Llm.Timeout` for a call that did not finish within `timeout`.
+pub fn timed_out(timeout: Duration) -> NodeError {
     NodeError::new(
         error_names::LLM_TIMEOUT,
         format!("the model provider did not answer within timeout_seconds ({:.1} s)", timeout.as_secs_f64()),

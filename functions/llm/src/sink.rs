@@ -32,6 +32,9 @@ pub struct Token<'a> {
     /// The execution ARN (`$$.Execution.Id`).
     pub execution_arn: &'a str,
     pub node_id: &'a str,
+    /// The agent of a `multi_agent` node that wrote the text (its `config.agent`); `None` for
+    /// `llm` and `agent` nodes.
+    pub agent: Option<&'a str>,
     /// 0, 1, 2... within one call (one node attempt).
     pub seq: u64,
     /// 0 for the reply, 1 for the reply to a structured-output repair request (the text a viewer
@@ -75,7 +78,11 @@ impl TokenSink for StderrSink {
     async fn token(&self, t: Token<'_>) {
         use std::io::Write as _;
         let mut err = std::io::stderr().lock();
-        let _ = if t.seq == 0 { write!(err, "\n[{}] {}", t.node_id, t.text) } else { write!(err, "{}", t.text) };
+        let _ = match (t.seq, t.agent) {
+            (0, None) => write!(err, "\n[{}] {}", t.node_id, t.text),
+            (0, Some(agent)) => write!(err, "\n[{}.{agent}] {}", t.node_id, t.text),
+            _ => write!(err, "{}", t.text),
+        };
         let _ = err.flush();
     }
 }
@@ -86,7 +93,7 @@ impl TokenSink for StderrSink {
 /// form of any value) stay unsent; a prefix is released only when scrubbing it alone gives the
 /// start of scrubbing everything held, i.e. no value straddles the cut. A value split across
 /// deltas is therefore always complete in the held text before any part of it could be released.
-pub(crate) struct Holdback {
+pub struct Holdback {
     scrubber: Scrubber,
     window: usize,
     raw: String,
@@ -94,7 +101,7 @@ pub(crate) struct Holdback {
 
 impl Holdback {
     /// `longest` is the byte length of the longest value to scrub (0: none).
-    pub(crate) fn new(scrubber: Scrubber, longest: usize) -> Self {
+    pub fn new(scrubber: Scrubber, longest: usize) -> Self {
         // The scrubber's forms of a value (percent-encoded, JSON-escaped twice...) are at most
         // about 6 times as long as the value.
         let window = if scrubber.is_empty() { 0 } else { longest.saturating_mul(6).saturating_add(64) };
@@ -102,7 +109,7 @@ impl Holdback {
     }
 
     /// The text that may be sunk now.
-    pub(crate) fn push(&mut self, text: &str) -> Option<String> {
+    pub fn push(&mut self, text: &str) -> Option<String> {
         if self.window == 0 {
             return Some(text.to_owned());
         }
@@ -123,14 +130,14 @@ impl Holdback {
     }
 
     /// Everything still held, scrubbed.
-    pub(crate) fn flush(&mut self) -> Option<String> {
+    pub fn flush(&mut self) -> Option<String> {
         let rest = std::mem::take(&mut self.raw);
         (!rest.is_empty()).then(|| self.scrubber.text(&rest))
     }
 }
 
 /// The per-call hand-over to a sink (see the module docs).
-pub(crate) struct Pump {
+pub struct Pump {
     tx: Option<mpsc::Sender<(u32, String)>>,
     task: Option<tokio::task::JoinHandle<()>>,
     pending: VecDeque<(u32, String)>,
@@ -140,13 +147,25 @@ pub(crate) struct Pump {
 
 impl Pump {
     /// A pump for one call; with a disabled sink nothing is started and every push is free.
-    pub(crate) fn start(sink: &Arc<dyn TokenSink>, execution_arn: &str, node_id: &str, holdback: Holdback) -> Self {
+    pub fn start(sink: &Arc<dyn TokenSink>, execution_arn: &str, node_id: &str, holdback: Holdback) -> Self {
+        Self::start_with_agent(sink, execution_arn, node_id, None, holdback)
+    }
+
+    /// [`Self::start`] for the text of one agent of a `multi_agent` node (its tokens carry the
+    /// agent's name).
+    pub fn start_with_agent(
+        sink: &Arc<dyn TokenSink>,
+        execution_arn: &str,
+        node_id: &str,
+        agent: Option<&str>,
+        holdback: Holdback,
+    ) -> Self {
         if !sink.enabled() {
             return Self { tx: None, task: None, pending: VecDeque::new(), holdback, reply: 0 };
         }
         let (tx, mut rx) = mpsc::channel::<(u32, String)>(CHANNEL_CAPACITY);
         let sink = sink.clone();
-        let (arn, node) = (execution_arn.to_owned(), node_id.to_owned());
+        let (arn, node, agent) = (execution_arn.to_owned(), node_id.to_owned(), agent.map(str::to_owned));
         let task = tokio::spawn(async move {
             let mut seq = 0;
             let mut carry = None;
@@ -163,7 +182,8 @@ impl Pump {
                     }
                     text.push_str(&next);
                 }
-                sink.token(Token { execution_arn: &arn, node_id: &node, seq, reply, text: &text }).await;
+                let agent = agent.as_deref();
+                sink.token(Token { execution_arn: &arn, node_id: &node, agent, seq, reply, text: &text }).await;
                 seq += 1;
             }
         });
@@ -171,7 +191,7 @@ impl Pump {
     }
 
     /// Hands a text delta over, or coalesces it with the pending text if the sink is behind.
-    pub(crate) fn push(&mut self, text: &str) {
+    pub fn push(&mut self, text: &str) {
         if self.tx.is_none() {
             return;
         }
@@ -182,7 +202,7 @@ impl Pump {
     }
 
     /// The coming text belongs to the next reply (a repair): releases what is held of this one.
-    pub(crate) fn next_reply(&mut self) {
+    pub fn next_reply(&mut self) {
         if self.tx.is_none() {
             return;
         }
@@ -224,7 +244,7 @@ impl Pump {
 
     /// Hands over the rest and waits for the sink to take it, until `until` at the latest; then
     /// stops the task (whatever it had not taken is dropped).
-    pub(crate) async fn finish(mut self, until: Instant) {
+    pub async fn finish(mut self, until: Instant) {
         if let Some(rest) = self.holdback.flush() {
             self.queue(rest);
         }
@@ -263,7 +283,8 @@ impl Drop for Pump {
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Tokens into a Redis stream per execution, for the api's server-sent events:
-/// `XADD weft:tokens:{id} MAXLEN ~ {maxlen} * node_id .. seq .. reply .. text ..` where `{id}` is
+/// `XADD weft:tokens:{id} MAXLEN ~ {maxlen} * node_id .. [agent ..] seq .. reply .. text ..`
+/// (`agent` only for the agents of a `multi_agent` node) where `{id}` is
 /// the execution ARN's last `:` segment (the execution's row id for executions Weft started), and
 /// `EXPIRE` of `ttl` seconds, renewed every 64 tokens. The connection is made on first use and
 /// reconnected on failure; a failure drops that token (logged without its text).
@@ -338,21 +359,11 @@ impl TokenSink for RedisSink {
         };
         let key = token_stream_key(t.execution_arn);
         let mut pipe = redis::pipe();
-        pipe.cmd("XADD")
-            .arg(&key)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.maxlen)
-            .arg("*")
-            .arg("node_id")
-            .arg(t.node_id)
-            .arg("seq")
-            .arg(t.seq)
-            .arg("reply")
-            .arg(t.reply)
-            .arg("text")
-            .arg(t.text)
-            .ignore();
+        pipe.cmd("XADD").arg(&key).arg("MAXLEN").arg("~").arg(self.maxlen).arg("*").arg("node_id").arg(t.node_id);
+        if let Some(agent) = t.agent {
+            pipe.arg("agent").arg(agent);
+        }
+        pipe.arg("seq").arg(t.seq).arg("reply").arg(t.reply).arg("text").arg(t.text).ignore();
         if t.seq.is_multiple_of(64) {
             pipe.cmd("EXPIRE").arg(&key).arg(self.ttl_seconds).ignore();
         }

@@ -11,7 +11,7 @@ const MAX_PROBLEMS: usize = 10;
 const MAX_PROBLEM_CHARS: usize = 300;
 
 /// A compiled JSON Schema.
-pub(crate) struct Schema {
+pub struct Schema {
     source: Value,
     validator: Validator,
 }
@@ -26,7 +26,7 @@ impl Schema {
     /// Compiles `schema`. `pattern`s use the `regex` crate (linear time: a tenant's pattern cannot
     /// backtrack for ever on the model's reply); a `$ref` to another document fails, since the
     /// crate is built without its HTTP and file resolvers.
-    pub(crate) fn compile(schema: &Value) -> Result<Self, String> {
+    pub fn compile(schema: &Value) -> Result<Self, String> {
         let validator = jsonschema::options()
             .with_pattern_options(PatternOptions::regex().size_limit(1 << 20))
             .build(schema)
@@ -34,11 +34,13 @@ impl Schema {
         Ok(Self { source: schema.clone(), validator })
     }
 
-    pub(crate) fn source(&self) -> &Value {
+    pub fn source(&self) -> &Value {
         &self.source
     }
 
-    fn problems(&self, value: &Value) -> Vec<String> {
+    /// What is wrong with `value` under the schema (at most 10 problems, each clipped); empty
+    /// when it is valid.
+    pub fn problems(&self, value: &Value) -> Vec<String> {
         self.validator
             .iter_errors(value)
             .take(MAX_PROBLEMS)
@@ -52,7 +54,7 @@ impl Schema {
 }
 
 /// The reply as JSON: `Ok(value)`, or what is wrong with it (sentences for the repair request).
-pub(crate) fn check(text: &str, schema: Option<&Schema>) -> Result<Value, Vec<String>> {
+pub fn check(text: &str, schema: Option<&Schema>) -> Result<Value, Vec<String>> {
     let value: Value =
         serde_json::from_str(unfenced(text)).map_err(|e| vec![format!("the reply is not valid JSON: {e}")])?;
     match schema {
@@ -78,12 +80,7 @@ fn unfenced(text: &str) -> &str {
 }
 
 /// The messages of the repair request: the conversation, the invalid reply, and what is wrong.
-pub(crate) fn repair_messages(
-    mut messages: Vec<Message>,
-    reply: &str,
-    problems: &[String],
-    schema: bool,
-) -> Vec<Message> {
+pub fn repair_messages(mut messages: Vec<Message>, reply: &str, problems: &[String], schema: bool) -> Vec<Message> {
     messages.push(Message::assistant(reply));
     let wanted = if schema { "JSON valid under the requested JSON Schema" } else { "valid JSON" };
     messages.push(Message::user(format!(

@@ -32,6 +32,7 @@ fn event(config: Value) -> NodeEvent {
         scope: None,
         task_token: None,
         secrets,
+        state: None,
     }
 }
 

@@ -33,6 +33,7 @@ async fn tokens_land_in_the_execution_stream() {
         scope: None,
         task_token: None,
         secrets: Default::default(),
+        state: None,
     };
     let out = f.run(event).await.unwrap();
     assert_eq!(out["text"], text);

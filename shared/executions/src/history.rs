@@ -40,7 +40,10 @@ pub struct HistoryItem {
 pub struct NodeEvent {
     /// `execution_started`, `node_started`, `node_succeeded`, `node_retried`, `node_failed`,
     /// `child_execution_started` (a `workflow` node's child, `child_execution_id` in the
-    /// payload), `execution_redriven`, `execution_succeeded`, `execution_failed`, `execution_aborted`,
+    /// payload), `agent_turn` (one model call of an agent: `turn`, `status`, `text`, `calls`,
+    /// `usage` and `cost_usd` of that call, `agent` for a `multi_agent` node's agents),
+    /// `agent_tool_call` (a tool call answered: `tool`, `args`, `result` or `error`/`cause`),
+    /// `execution_redriven`, `execution_succeeded`, `execution_failed`, `execution_aborted`,
     /// `execution_timed_out`.
     pub kind: &'static str,
     pub node_id: Option<String>,
@@ -50,6 +53,22 @@ pub struct NodeEvent {
 /// The node a state belongs to: its name up to the first dot.
 pub fn node_of(state: &str) -> &str {
     state.split('.').next().unwrap_or(state)
+}
+
+/// Whether `state` is the state of an agent loop ending in `suffix` (`<node>.turn`,
+/// `<node>.<agent>.turn`, `<node>.call.ok`, ...): `Some(agent name)` (`None` for an `agent`
+/// node's own loop), or `None` when it is not.
+fn agent_state<'s>(state: &'s str, suffix: &[&str]) -> Option<Option<&'s str>> {
+    let segments: Vec<&str> = state.split('.').collect();
+    let n = segments.len();
+    if n < suffix.len() + 1 || segments[n - suffix.len()..] != *suffix {
+        return None;
+    }
+    match n - suffix.len() {
+        1 => Some(None),
+        2 => Some(Some(segments[1])),
+        _ => None,
+    }
 }
 
 /// The execution's status as the history tells it: the last execution-level outcome, or RUNNING.
@@ -167,6 +186,24 @@ pub fn translate(history: &[HistoryItem]) -> Vec<NodeEvent> {
             k if k.ends_with("StateExited") => {
                 let Some(s) = state else { continue };
                 let node = node_of(&s).to_owned();
+                // An agent's tool call was answered: `<p>.call.ok`, `.failed` or `.unknown`.
+                if let Some(agent) = agent_state(&s, &["call", "ok"])
+                    .or_else(|| agent_state(&s, &["call", "failed"]))
+                    .or_else(|| agent_state(&s, &["call", "unknown"]))
+                {
+                    let call = parse_json(&ev.data);
+                    let mut p = json!({"state": s, "call_id": call.get("id"), "tool": call.get("name"),
+                                       "args": call.get("args")});
+                    for key in ["result", "error", "cause"] {
+                        if let Some(v) = call.get(key) {
+                            p[key] = v.clone();
+                        }
+                    }
+                    if let Some(a) = agent {
+                        p["agent"] = json!(a);
+                    }
+                    out.push(NodeEvent { kind: "agent_tool_call", node_id: Some(node.clone()), payload: base(p) });
+                }
                 if failed.remove(&s) || opener.get(&node) != Some(&s) {
                     continue;
                 }
@@ -181,6 +218,20 @@ pub fn translate(history: &[HistoryItem]) -> Vec<NodeEvent> {
             "TaskSubmitted" | "TaskSucceeded" => {
                 let Some(s) = state else { continue };
                 let data = parse_json(&ev.data);
+                // An agent's turn (`<p>.turn`): the agent function's summary of it.
+                if kind == "TaskSucceeded"
+                    && let Some(agent) = agent_state(&s, &["turn"])
+                {
+                    let mut p = data.pointer("/Payload/event").cloned().unwrap_or_else(|| json!({}));
+                    if let Value::Object(m) = &mut p {
+                        m.insert("state".into(), json!(s));
+                        if let Some(a) = agent {
+                            m.entry("agent").or_insert(json!(a));
+                        }
+                    }
+                    out.push(NodeEvent { kind: "agent_turn", node_id: Some(node_of(&s).to_owned()), payload: base(p) });
+                    continue;
+                }
                 let Some(arn) = data.get("ExecutionArn").and_then(Value::as_str) else { continue };
                 if !children.insert(arn.to_owned()) {
                     continue;

@@ -168,9 +168,25 @@ pub struct Execution {
     /// Per node, from the node-level events (only on `GET /v1/executions/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nodes: Option<Vec<NodeSummary>>,
+    /// Tokens and cost of the execution's model calls, summed over its AI nodes (only on
+    /// `GET /v1/executions/{id}`, and only when it made any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageTotal>,
     /// Set when an `Idempotency-Key` matched an execution started before.
     #[serde(skip)]
     pub replayed: bool,
+}
+
+/// The model usage of an execution: every `agent_turn` event's tokens and cost, plus the
+/// outputs of the other nodes that report `usage` and `cost_usd` (`llm`, `vector_*`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsageTotal {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    /// Some counts are estimates (a provider reported no usage).
+    pub estimated: bool,
 }
 
 /// What happened to one node of an execution.
@@ -223,6 +239,7 @@ fn row_to_execution(r: &sqlx::postgres::PgRow, with_input: bool) -> Result<Execu
         stopped_at: r.try_get("stopped_at")?,
         parent_execution_id: r.try_get("parent_execution_id")?,
         nodes: None,
+        usage: None,
         replayed: false,
     })
 }

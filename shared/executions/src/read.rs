@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{COLUMNS, ExecError, Execution, Executions, NodeSummary, StoredEvent, is_terminal, row_to_execution};
+use crate::{
+    COLUMNS, ExecError, Execution, Executions, NodeSummary, StoredEvent, UsageTotal, is_terminal, row_to_execution,
+};
 
 /// Filters of an execution list.
 #[derive(Debug, Default, Clone)]
@@ -51,6 +53,7 @@ impl Executions {
         }
         let events = self.events_after(tenant, id, 0, 100_000).await?;
         execution.nodes = Some(summarize(&events));
+        execution.usage = usage_total(&events);
         Ok(execution)
     }
 
@@ -163,6 +166,43 @@ fn summarize(events: &[StoredEvent]) -> Vec<NodeSummary> {
     nodes
 }
 
+/// The execution's model usage: each agent turn once (an agent's output repeats its turns'
+/// totals, so agent nodes count through their `agent_turn` events only), and every other node
+/// whose output (`nodes.<id>` of the state its `node_succeeded` event carries) has `usage` and
+/// `cost_usd`. `None` when nothing used a model.
+pub fn usage_total(events: &[StoredEvent]) -> Option<UsageTotal> {
+    use serde_json::Value;
+    let agents: std::collections::HashSet<&str> =
+        events.iter().filter(|e| e.kind == "agent_turn").filter_map(|e| e.node_id.as_deref()).collect();
+    let mut total = UsageTotal::default();
+    let mut any = false;
+    let mut add = |usage: Option<&Value>, cost: Option<&Value>| {
+        let Some(usage) = usage.filter(|u| u.is_object()) else { return };
+        any = true;
+        total.input_tokens += usage.get("input_tokens").and_then(Value::as_u64).unwrap_or(0);
+        total.output_tokens += usage.get("output_tokens").and_then(Value::as_u64).unwrap_or(0);
+        total.estimated |= usage.get("estimated").and_then(Value::as_bool).unwrap_or(false);
+        total.cost_usd += cost.and_then(Value::as_f64).unwrap_or(0.0);
+    };
+    for e in events {
+        match e.kind.as_str() {
+            "agent_turn" => add(e.payload.get("usage"), e.payload.get("cost_usd")),
+            "node_succeeded" => {
+                let Some(node) = e.node_id.as_deref().filter(|n| !agents.contains(n)) else { continue };
+                // The state's output holds the node's at `nodes.<id>` (a Task's still wrapped in
+                // `value` when its main state exits).
+                let Some(mine) = e.payload.pointer("/output/nodes").and_then(|n| n.get(node)) else { continue };
+                let mine = mine.get("value").filter(|v| v.get("usage").is_some()).unwrap_or(mine);
+                add(mine.get("usage"), mine.get("cost_usd"));
+            }
+            _ => {}
+        }
+    }
+    // Sums of binary fractions: round to a micro-dollar so 0.1 + 0.2 reads 0.3.
+    total.cost_usd = (total.cost_usd * 1e6).round() / 1e6;
+    any.then_some(total)
+}
+
 fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.timestamp_micros()))
@@ -185,5 +225,39 @@ mod tests {
         let id = uuid::Uuid::new_v4();
         assert_eq!(super::decode_cursor(&super::encode_cursor(at, id)), Some((at, id)));
         assert_eq!(super::decode_cursor("nope"), None);
+    }
+
+    #[test]
+    fn usage_sums_agent_turns_and_other_model_nodes_once() {
+        use serde_json::json;
+        let ev = |seq: i64, kind: &str, node: &str, payload: serde_json::Value| crate::StoredEvent {
+            seq,
+            kind: kind.into(),
+            node_id: Some(node.into()),
+            payload,
+        };
+        let llm = json!({"text": "hi", "usage": {"input_tokens": 10, "output_tokens": 5, "estimated": false}, "cost_usd": 0.1});
+        let events = [
+            ev(1, "node_succeeded", "ask", json!({"output": {"input": {}, "nodes": {"ask": {"value": llm}}}})),
+            ev(2, "agent_turn", "a", json!({"usage": {"input_tokens": 100, "output_tokens": 20}, "cost_usd": 0.2})),
+            ev(
+                3,
+                "agent_turn",
+                "a",
+                json!({"usage": {"input_tokens": 150, "output_tokens": 30, "estimated": true}, "cost_usd": 0.3}),
+            ),
+            // The agent's output repeats its turns' totals: not counted again.
+            ev(
+                4,
+                "node_succeeded",
+                "a",
+                json!({"output": {"nodes": {"a": {"value": {"answer": "x",
+                "usage": {"input_tokens": 250, "output_tokens": 50}, "cost_usd": 0.5}}}}}),
+            ),
+            ev(5, "node_succeeded", "code", json!({"output": {"nodes": {"code": {"value": {"n": 1}}}}})),
+        ];
+        let total = super::usage_total(&events).expect("usage");
+        assert_eq!(total, crate::UsageTotal { input_tokens: 260, output_tokens: 55, cost_usd: 0.6, estimated: true });
+        assert_eq!(super::usage_total(&events[4..]), None);
     }
 }

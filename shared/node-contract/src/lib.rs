@@ -51,6 +51,11 @@ pub struct NodeEvent {
     /// cannot make a node send a secret somewhere the graph did not.
     #[serde(default, skip_serializing_if = "SecretRefs::is_empty")]
     pub secrets: SecretRefs,
+    /// For an agent's turn (the `agent` function): the working state of the agent's loop, as
+    /// the previous turn returned it (or as the loop's first state seeded it), with the results
+    /// of the tool calls it asked for. See the `fn-agent` crate for its shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Value>,
 }
 
 /// JSON pointer (into a node's config) → the secret names templated there.
@@ -221,6 +226,17 @@ pub mod error_names {
     pub const LLM_RATE_LIMITED: &str = "Llm.RateLimited";
     /// The model provider failed (5xx, or an error inside a 200).
     pub const LLM_PROVIDER: &str = "Llm.Provider";
+    /// An agent asked for tools after `max_steps` model calls (its loop is bounded).
+    pub const AGENT_MAX_STEPS: &str = "Agent.MaxSteps";
+    /// An agent (or the agents of a `multi_agent` node together) used more than `max_tokens`.
+    pub const AGENT_BUDGET_EXCEEDED: &str = "Agent.BudgetExceeded";
+    /// The agent's transcript would not fit in the execution state, even with old tool results
+    /// shortened.
+    pub const AGENT_TRANSCRIPT_TOO_LARGE: &str = "Agent.TranscriptTooLarge";
+    /// The model called a tool the node does not declare (answered to the model, never run).
+    pub const AGENT_UNKNOWN_TOOL: &str = "Agent.UnknownTool";
+    /// The model's arguments for a tool are not a JSON object valid under its `parameters`.
+    pub const AGENT_INVALID_ARGUMENTS: &str = "Agent.InvalidArguments";
     /// Errors of `http` nodes that are safe to retry by default (transient).
     pub const TRANSIENT: &[&str] = &[HTTP_TIMEOUT, HTTP_CONNECT, HTTP_STATUS_5XX];
 
