@@ -610,19 +610,34 @@ impl Lower<'_> {
         self.retry_catch(x, &mut s, t != "workflow", region, states, queue);
         let next = self.next_of(x);
         if unwrap_from.is_some() {
-            let out_name = format!("{id}.output");
-            s.insert("Next".into(), json!(out_name));
-            let mut o = Map::new();
-            o.insert("Type".into(), json!("Pass"));
-            o.insert("InputPath".into(), json!(format!("{}.value", node_jsonpath(&id))));
-            o.insert("ResultPath".into(), json!(node_jsonpath(&id)));
-            self.link(&mut o, x, next, region, states, queue);
-            states.insert(id, Value::Object(s));
-            states.insert(out_name, Value::Object(o));
+            self.unwrap_output(x, s, region, states, queue);
         } else {
             self.link(&mut s, x, next, region, states, queue);
             states.insert(id, Value::Object(s));
         }
+    }
+
+    /// Inserts node `x`'s state `s`, which leaves `{"value": <output>}` at `$.nodes.<id>`, and
+    /// the `<id>.output` Pass after it that stores the output itself there.
+    fn unwrap_output(
+        &mut self,
+        x: usize,
+        mut s: Map<String, Value>,
+        region: Region,
+        states: &mut Map<String, Value>,
+        queue: &mut VecDeque<usize>,
+    ) {
+        let id = self.id(x).to_owned();
+        let out_name = format!("{id}.output");
+        s.insert("Next".into(), json!(out_name));
+        let mut o = Map::new();
+        o.insert("Type".into(), json!("Pass"));
+        o.insert("InputPath".into(), json!(format!("{}.value", node_jsonpath(&id))));
+        o.insert("ResultPath".into(), json!(node_jsonpath(&id)));
+        let next = self.next_of(x);
+        self.link(&mut o, x, next, region, states, queue);
+        states.insert(id, Value::Object(s));
+        states.insert(out_name, Value::Object(o));
     }
 
     /// Adds `Retry` and `Catch` to a state of node `x` (and the `<id>.error` Pass once).

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use super::Ctx;
-use super::fields::{fields, is_single_template, kind_name, kind_ok};
+use super::fields::{check_fields, fields, is_single_template};
 use crate::Node;
 use crate::agent::{
     self, DECLARATION_KEYS, MAX_AGENTS, MAX_STEPS, MAX_TOOLS, RESERVED_AGENT_NAMES, STRATEGIES, TOOL_TYPES,
@@ -246,30 +246,7 @@ fn check_tools(cx: &mut Ctx<'_>, id: &str, at: &str, value: Option<&Value>) {
 /// The config of a tool of type `ty`: the fields that type's node takes.
 fn check_tool_config(cx: &mut Ctx<'_>, id: &str, at: &str, ty: &str, t: &Map<String, Value>) {
     let Some(spec) = fields(ty) else { return };
-    for field in spec {
-        match t.get(field.name) {
-            None | Some(Value::Null) if field.required => {
-                cx.error(codes::MISSING_FIELD, Some(id), None, format!("`{at}` (a {ty} tool) needs `{}`", field.name));
-            }
-            None | Some(Value::Null) => {}
-            Some(v) if !kind_ok(field.kind, v) => cx.error(
-                codes::INVALID_FIELD,
-                Some(id),
-                None,
-                format!("`{at}.{}` must be {}", field.name, kind_name(field.kind)),
-            ),
-            Some(_) => {}
-        }
-    }
-    for key in t.keys() {
-        if !DECLARATION_KEYS.contains(&key.as_str()) && !spec.iter().any(|f| f.name == key) {
-            cx.warn(
-                codes::UNKNOWN_FIELD,
-                Some(id),
-                format!("`{at}` (a {ty} tool) has no field `{key}`; it is ignored"),
-            );
-        }
-    }
+    check_fields(cx, id, &format!("`{at}` (a {ty} tool)"), &format!("{at}."), spec, t, DECLARATION_KEYS);
     let present = |k: &str| t.get(k).is_some_and(|v| !v.is_null());
     let one_of = |cx: &mut Ctx<'_>, a: &str, b: &str| {
         if present(a) == present(b) {

@@ -188,6 +188,42 @@ pub(super) fn fields(node_type: &str) -> Option<&'static [Field]> {
     })
 }
 
+/// Checks the fields of `data` against `spec`: required ones present, each of its kind; keys
+/// neither in `spec` nor in `ignored` are warned about. `owner` names the object in messages
+/// (`` `http` ``), `prefix` goes before field names (`data.`).
+pub(super) fn check_fields(
+    cx: &mut Ctx<'_>,
+    id: &str,
+    owner: &str,
+    prefix: &str,
+    spec: &[Field],
+    data: &serde_json::Map<String, Value>,
+    ignored: &[&str],
+) {
+    for field in spec {
+        match data.get(field.name) {
+            None | Some(Value::Null) if field.required => {
+                cx.error(codes::MISSING_FIELD, Some(id), None, format!("{owner} needs `{prefix}{}`", field.name));
+            }
+            None | Some(Value::Null) => {}
+            Some(v) if !kind_ok(field.kind, v) => {
+                cx.error(
+                    codes::INVALID_FIELD,
+                    Some(id),
+                    None,
+                    format!("`{prefix}{}` must be {}", field.name, kind_name(field.kind)),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    for key in data.keys() {
+        if !spec.iter().any(|f| f.name == key) && !ignored.contains(&key.as_str()) {
+            cx.warn(codes::UNKNOWN_FIELD, Some(id), format!("{owner} has no field `{prefix}{key}`; it is ignored"));
+        }
+    }
+}
+
 /// Whether `v` is a string that is exactly one `{{ path }}` template (allowed in place of any
 /// typed value: its type is only known at run time).
 pub(super) fn is_single_template(v: &Value) -> bool {
@@ -406,28 +442,7 @@ pub(super) fn check_node(cx: &mut Ctx<'_>, node: &Node) {
             return;
         }
     };
-    for field in spec {
-        match data.get(field.name) {
-            None | Some(Value::Null) if field.required => {
-                cx.error(codes::MISSING_FIELD, Some(id), None, format!("`{t}` needs `data.{}`", field.name));
-            }
-            None | Some(Value::Null) => {}
-            Some(v) if !kind_ok(field.kind, v) => {
-                cx.error(
-                    codes::INVALID_FIELD,
-                    Some(id),
-                    None,
-                    format!("`data.{}` must be {}", field.name, kind_name(field.kind)),
-                );
-            }
-            Some(_) => {}
-        }
-    }
-    for key in data.keys() {
-        if !spec.iter().any(|f| f.name == key) && !UI_KEYS.contains(&key.as_str()) {
-            cx.warn(codes::UNKNOWN_FIELD, Some(id), format!("`{t}` has no field `data.{key}`; it is ignored"));
-        }
-    }
+    check_fields(cx, id, &format!("`{t}`"), "data.", spec, data, UI_KEYS);
     let present = |k: &str| data.get(k).is_some_and(|v| !v.is_null());
     let one_of = |cx: &mut Ctx<'_>, a: &str, b: &str| match (present(a), present(b)) {
         (true, true) => {

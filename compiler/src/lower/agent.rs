@@ -84,6 +84,31 @@ struct Loop<'g> {
     catch: Catch,
 }
 
+impl<'g> Loop<'g> {
+    /// The loop of one agent of a `multi_agent` node (`a`: its object).
+    fn member(
+        prefix: String,
+        seed: Option<(String, Map<String, Value>)>,
+        slot: String,
+        config: Vec<(&'static str, Entry)>,
+        a: &'g Map<String, Value>,
+        exit: Exit,
+        catch: Catch,
+    ) -> Self {
+        Loop {
+            prefix,
+            seed,
+            slot,
+            config,
+            tools: agent::tools(a.get("tools")),
+            team: Vec::new(),
+            max_steps: Some(a.get("max_steps").and_then(Value::as_u64).unwrap_or(DEFAULT_MAX_STEPS)),
+            exit,
+            catch,
+        }
+    }
+}
+
 const SUPERVISOR_INSTRUCTIONS: &str = "You lead a team of agents. Break the task down, delegate each part to the agent best suited for it with its transfer_to_<name> tool (give it a complete, self-contained task), then answer the task from what they report.";
 const AGGREGATOR_INSTRUCTIONS: &str =
     "Several agents worked on the same task. Combine their answers into one answer to the task.";
@@ -110,16 +135,7 @@ impl<'g> Lower<'g> {
         s.insert("ResultSelector".into(), json!({"value.$": "$[0]"}));
         s.insert("ResultPath".into(), json!(node_jsonpath(&id)));
         self.retry_catch(x, &mut s, false, region, states, queue);
-        let out_name = format!("{id}.output");
-        s.insert("Next".into(), json!(out_name));
-        let mut o = Map::new();
-        o.insert("Type".into(), json!("Pass"));
-        o.insert("InputPath".into(), json!(format!("{}.value", node_jsonpath(&id))));
-        o.insert("ResultPath".into(), json!(node_jsonpath(&id)));
-        let next = self.next_of(x);
-        self.link(&mut o, x, next, region, states, queue);
-        states.insert(id, Value::Object(s));
-        states.insert(out_name, Value::Object(o));
+        self.unwrap_output(x, s, region, states, queue);
     }
 
     /// The states of the node's branch and the first one's name.
@@ -175,17 +191,15 @@ impl<'g> Lower<'g> {
                     }
                     let mut config = self.agent_config(data, Some((name, a)), Some("agent"));
                     config.push(("input", Entry::Template(task.clone())));
-                    let l = Loop {
-                        prefix: prefix.clone(),
-                        seed: seed(&prefix, fields),
-                        slot: slot.clone(),
+                    let l = Loop::member(
+                        prefix.clone(),
+                        seed(&prefix, fields),
+                        slot.clone(),
                         config,
-                        tools: agent::tools(a.get("tools")),
-                        team: Vec::new(),
-                        max_steps: Some(a.get("max_steps").and_then(Value::as_u64).unwrap_or(DEFAULT_MAX_STEPS)),
-                        exit: Exit::Output,
-                        catch: Catch::Propagate,
-                    };
+                        a,
+                        Exit::Output,
+                        Catch::Propagate,
+                    );
                     let mut inner = Map::new();
                     self.agent_loop(x, l, region, &mut inner, queue);
                     branches
@@ -263,17 +277,15 @@ impl<'g> Lower<'g> {
                         Some((next, _)) => Exit::Goto(format!("{id}.{next}.start")),
                         None => Exit::Output,
                     };
-                    let l = Loop {
-                        prefix: prefix.clone(),
-                        seed: seed(&prefix, fields),
-                        slot: slot.clone(),
+                    let l = Loop::member(
+                        prefix.clone(),
+                        seed(&prefix, fields),
+                        slot.clone(),
                         config,
-                        tools: agent::tools(a.get("tools")),
-                        team: Vec::new(),
-                        max_steps: Some(a.get("max_steps").and_then(Value::as_u64).unwrap_or(DEFAULT_MAX_STEPS)),
+                        a,
                         exit,
-                        catch: Catch::Propagate,
-                    };
+                        Catch::Propagate,
+                    );
                     self.agent_loop(x, l, region, &mut states, queue);
                 }
                 let first = team.first().map_or_else(String::new, |(name, _)| format!("{id}.{name}.start"));
@@ -539,17 +551,15 @@ impl<'g> Lower<'g> {
                 json!({"turn": 0, "input.$": "$.call.args.task", "budget.$": "$.call.budget"}),
             );
             seed.insert("ResultPath".into(), json!("$.agent"));
-            let l = Loop {
-                prefix: prefix.clone(),
-                seed: Some((format!("{prefix}.start"), seed)),
-                slot: "$.agent".to_owned(),
+            let l = Loop::member(
+                prefix.clone(),
+                Some((format!("{prefix}.start"), seed)),
+                "$.agent".to_owned(),
                 config,
-                tools: agent::tools(a.get("tools")),
-                team: Vec::new(),
-                max_steps: Some(a.get("max_steps").and_then(Value::as_u64).unwrap_or(DEFAULT_MAX_STEPS)),
-                exit: Exit::ToolResult,
-                catch: Catch::ToolError,
-            };
+                a,
+                Exit::ToolResult,
+                Catch::ToolError,
+            );
             self.agent_loop(x, l, region, &mut states, queue);
         }
         let start = if rules.is_empty() {
