@@ -409,6 +409,59 @@ mod tests {
         assert_eq!(node_failed.payload["cause"], json!("boom"));
     }
 
+    #[test]
+    fn agent_turns_and_tool_calls_are_events_of_their_node() {
+        let with = |mut e: HistoryItem, data: Value| {
+            e.data = Some(data.to_string());
+            e
+        };
+        let turn = json!({"Payload": {"status": "tools", "event": {"turn": 1, "status": "tools", "text": "",
+            "calls": [{"name": "add", "args": {"a": 1}}], "usage": {"input_tokens": 9, "output_tokens": 3}, "cost_usd": 0.01}}});
+        let h = vec![
+            ev(1, 0, "ExecutionStarted", None),
+            ev(2, 1, "ParallelStateEntered", Some("a")),
+            ev(3, 2, "PassStateEntered", Some("a.start")),
+            ev(4, 3, "PassStateExited", Some("a.start")),
+            ev(5, 4, "TaskStateEntered", Some("a.turn")),
+            ev(6, 5, "TaskScheduled", None),
+            ev(7, 6, "TaskStarted", None),
+            with(ev(8, 7, "TaskSucceeded", None), turn),
+            ev(9, 8, "TaskStateExited", Some("a.turn")),
+            ev(10, 9, "MapStateEntered", Some("a.tools")),
+            ev(11, 10, "ChoiceStateEntered", Some("a.call")),
+            ev(12, 11, "ChoiceStateExited", Some("a.call")),
+            ev(13, 12, "PassStateEntered", Some("a.call.ok")),
+            with(ev(14, 13, "PassStateExited", Some("a.call.ok")), json!({"id": "c1", "name": "add", "args": {"a": 1}, "result": 2})),
+            ev(15, 14, "PassStateEntered", Some("team.writer.call.failed")),
+            with(
+                ev(16, 15, "PassStateExited", Some("team.writer.call.failed")),
+                json!({"id": "c2", "name": "fetch", "args": {}, "error": "Http.ForbiddenAddress", "cause": "no"}),
+            ),
+            ev(17, 16, "MapStateExited", Some("a.tools")),
+            ev(18, 17, "ParallelStateExited", Some("a")),
+        ];
+        let events = translate(&h);
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "agent_turn").count(), 1, "{kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| **k == "agent_tool_call").count(), 2, "{kinds:?}");
+        let turn = events.iter().find(|e| e.kind == "agent_turn").expect("agent_turn");
+        assert_eq!(turn.node_id.as_deref(), Some("a"));
+        assert_eq!(turn.payload["state"], "a.turn");
+        assert_eq!(turn.payload["usage"]["input_tokens"], 9);
+        assert_eq!(turn.payload.get("agent"), None);
+        let calls: Vec<&NodeEvent> = events.iter().filter(|e| e.kind == "agent_tool_call").collect();
+        assert_eq!(calls[0].payload["tool"], "add");
+        assert_eq!(calls[0].payload["result"], 2);
+        assert_eq!(calls[1].node_id.as_deref(), Some("team"));
+        assert_eq!(calls[1].payload["agent"], "writer");
+        assert_eq!(calls[1].payload["error"], "Http.ForbiddenAddress");
+        // The agent node opens once and succeeds when its Parallel exits, not when its seed does.
+        let succeeded: Vec<&str> =
+            events.iter().filter(|e| e.kind == "node_succeeded").filter_map(|e| e.payload["state"].as_str()).collect();
+        assert!(succeeded.contains(&"a"), "{events:?}");
+        assert!(!succeeded.contains(&"a.start"), "{events:?}");
+    }
+
     fn ev(id: i64, prev: i64, kind: &str, state: Option<&str>) -> HistoryItem {
         HistoryItem {
             id,
