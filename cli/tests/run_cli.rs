@@ -173,16 +173,22 @@ fn invalid_graph_exits_2_with_diagnostics() {
 }
 
 #[test]
-fn node_types_without_a_function_fail_validation_naming_the_node() {
+fn node_types_whose_function_cannot_run_locally_fail_validation_naming_the_node() {
+    // Every node type runs under `weft run` except `approval`, which waits for a decision
+    // through the API.
     let g = linear(
-        "llm",
-        vec![json!({"id": "summarise", "type": "llm", "data": {"model": "m", "prompt": "hi {{ input.x }}"}})],
-        "{{ nodes.summarise }}",
+        "approve",
+        vec![json!({"id": "sign_off", "type": "approval", "data": {"message": "Ship it?", "timeout_seconds": 3600}})],
+        "{{ nodes.sign_off }}",
     );
-    let out = weft(&[graph_file("llm", &g).to_str().unwrap()], &[]);
+    let out = weft(&[graph_file("approve", &g).to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("not-runnable-locally") && err.contains("`summarise`") && err.contains("`llm`"), "{err}");
+    assert!(err.contains("not-runnable-locally") && err.contains("`sign_off`") && err.contains("weft serve"), "{err}");
+    assert!(
+        err.contains("llm, agent, multi_agent, vector_search, vector_upsert"),
+        "the runnable types are listed: {err}"
+    );
 }
 
 #[test]

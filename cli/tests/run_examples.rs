@@ -4,9 +4,13 @@
 //! input is replaced by the URL of a JSON echo server on 127.0.0.1 (allow-listed for the SSRF
 //! guard). `UPDATE_EXPECT=1 cargo test -p cli --test run_examples` rewrites the outputs.
 //!
-//! An example that talks to services (a database, an SMTP server, Slack) has a setup function in
-//! [`WITH_PEERS`]: it starts live peers on 127.0.0.1 and gives its cases a `--secrets` file and
-//! environment pointing at them. Each of its cases also has `received`: what the peers got
+//! An example that talks to services (a database, an SMTP server, Slack, a model provider,
+//! Milvus) has a setup function in [`WITH_PEERS`]: it starts live peers on 127.0.0.1 and gives
+//! its cases a `--secrets` file and environment pointing at them (and `$PEER_URL` in an input
+//! is replaced by its HTTP peer's URL). The AI examples run against the scripted model server of
+//! `model_client::testing` with an empty script, so every model call answers `You said: <the last
+//! user message>` (an agent answers at once, calling no tool) and embeddings are hashed: their
+//! outputs are deterministic. `cli/tests/ai_run.rs` scripts tool calls and answers. Each of its cases also has `received`: what the peers got
 //! during the case (rewritten by `UPDATE_EXPECT=1` too). Those examples run in their own test,
 //! which skips (`test_skip`) when a service is missing, unless `WEFT_TEST_STRICT=1`.
 
@@ -22,15 +26,37 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
+mod ai_common;
+
 /// The examples whose node types all run locally, each run with every case of its expected file.
 /// An example that starts (or stops) running locally must be added here (or removed).
-const RUNNABLE: &[&str] = &["batch-scoring", "daily-sql-report", "order-routing", "webhook-relay"];
+const RUNNABLE: &[&str] = &[
+    "batch-scoring",
+    "daily-sql-report",
+    "knowledge-ingest",
+    "order-routing",
+    "rag-answer",
+    "research-report",
+    "support-agent",
+    "webhook-relay",
+];
+
+/// Examples whose node types all run locally but that call hosts of their own (not an input URL),
+/// so no local peer can stand in for them: not run, with the reason.
+const REMOTE: &[(&str, &str)] =
+    &[("daily-digest", "calls https://helpdesk.example.com"), ("ticket-triage", "calls https://tracker.example.com")];
 
 /// Starts an example's peers; `None` when a service is missing (the calling test then skips).
 type Setup = fn() -> Option<Peers>;
 
 /// The runnable examples whose cases need live peers, with the function that starts them.
-const WITH_PEERS: &[(&str, Setup)] = &[("daily-sql-report", daily_sql_report_peers)];
+const WITH_PEERS: &[(&str, Setup)] = &[
+    ("daily-sql-report", daily_sql_report_peers),
+    ("knowledge-ingest", knowledge_ingest_peers),
+    ("rag-answer", rag_answer_peers),
+    ("research-report", model_only_peers),
+    ("support-agent", model_only_peers),
+];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -108,11 +134,12 @@ fn echo_server() -> String {
     format!("http://{addr}/callback")
 }
 
-fn substitute(value: &Value, url: &str) -> Value {
+/// `value` with each `(name, url)`'s name replaced by its URL in every string.
+fn substitute(value: &Value, vars: &[(&str, &str)]) -> Value {
     match value {
-        Value::String(s) => Value::String(s.replace("$CALLBACK_URL", url)),
-        Value::Array(a) => Value::Array(a.iter().map(|v| substitute(v, url)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), substitute(v, url))).collect()),
+        Value::String(s) => Value::String(vars.iter().fold(s.clone(), |s, (name, url)| s.replace(name, url))),
+        Value::Array(a) => Value::Array(a.iter().map(|v| substitute(v, vars)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), substitute(v, vars))).collect()),
         other => other.clone(),
     }
 }
@@ -124,6 +151,8 @@ struct Peers {
     env: Vec<(&'static str, String)>,
     /// The `--secrets` file.
     secrets: Option<PathBuf>,
+    /// The URL `$PEER_URL` in a case's input stands for.
+    peer_url: Option<String>,
     /// What the peers received during the case that just ran, forgetting it (so the next case
     /// starts from nothing): compared with the case's `received`.
     received: Option<Box<dyn Fn() -> Value>>,
@@ -154,7 +183,11 @@ fn run_example(name: &str, path: &Path, peers: &Peers, callback: &str, update: b
     outcome.cases = cases.len();
     for case in cases.iter_mut() {
         let case_name = case["name"].as_str().unwrap_or("?").to_owned();
-        let input = substitute(&case["input"], callback);
+        let mut vars = vec![("$CALLBACK_URL", callback)];
+        if let Some(url) = &peers.peer_url {
+            vars.push(("$PEER_URL", url.as_str()));
+        }
+        let input = substitute(&case["input"], &vars);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
         cmd.args([
             "run",
@@ -239,6 +272,10 @@ fn runnable_examples_produce_their_expected_outputs() {
             continue;
         }
         runnable_examples.insert(name.clone());
+        if let Some((_, why)) = REMOTE.iter().find(|(n, _)| *n == name) {
+            skipped.push(format!("{name} ({why})"));
+            continue;
+        }
         if WITH_PEERS.iter().any(|(n, _)| *n == name) {
             // Run by `examples_with_live_peers_produce_their_expected_outputs`.
             continue;
@@ -254,8 +291,8 @@ fn runnable_examples_produce_their_expected_outputs() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(
         runnable_examples,
-        RUNNABLE.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>(),
-        "the examples that run"
+        RUNNABLE.iter().chain(REMOTE.iter().map(|(n, _)| n)).map(|s| (*s).to_owned()).collect::<BTreeSet<_>>(),
+        "the examples that run (RUNNABLE) and those whose node types run but that call remote hosts (REMOTE)"
     );
     assert_eq!(ran, case_count, "every case of every runnable example ran");
 }
@@ -277,6 +314,78 @@ fn examples_with_live_peers_produce_their_expected_outputs() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(ran, case_count, "every case of every example with peers ran");
+}
+
+#[test]
+fn the_compiler_tests_know_which_functions_run_locally() {
+    // compiler/tests/examples.rs cannot depend on local-functions, so it keeps a copy.
+    let text = std::fs::read_to_string(root().join("compiler/tests/examples.rs")).unwrap();
+    let start = text.find("const LOCAL_FUNCTIONS: &[&str] =").expect("LOCAL_FUNCTIONS in compiler/tests/examples.rs");
+    let list = &text[start..start + text[start..].find(';').unwrap()];
+    let list = list.split_once('=').unwrap().1;
+    let list = &list[list.find("&[").unwrap() + 2..list.rfind(']').unwrap()];
+    let names: BTreeSet<&str> = list.split(',').map(|s| s.trim().trim_matches('"')).filter(|s| !s.is_empty()).collect();
+    assert_eq!(names, local_functions::AVAILABLE.iter().copied().collect::<BTreeSet<_>>());
+}
+
+// ---- the AI examples: the scripted model server, milvus-lite, an HTTP source and Slack ----
+
+/// A multi-threaded runtime for async peers, kept in the guards while the cases run.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+/// The scripted model server (echoing, 256-dimensional hashed embeddings) and its environment.
+fn model(rt: &tokio::runtime::Runtime) -> (Vec<(&'static str, String)>, Box<dyn std::any::Any>) {
+    let server = rt.block_on(model_client::testing::ScriptedServer::start());
+    server.set_embedding_dim(256);
+    let env = vec![("OPENAI_BASE_URL", server.base_url()), ("OPENAI_API_KEY", "sk-test".to_owned())];
+    (env, Box::new(server))
+}
+
+/// research-report and support-agent: the model alone (its agents answer at once).
+fn model_only_peers() -> Option<Peers> {
+    let rt = runtime();
+    let (env, server) = model(&rt);
+    Some(Peers { env, _guards: vec![server, Box::new(rt)], ..Peers::default() })
+}
+
+/// rag-answer: the model and milvus-lite.
+fn rag_answer_peers() -> Option<Peers> {
+    let milvus = ai_common::MilvusLite::start()?;
+    let rt = runtime();
+    let (mut env, server) = model(&rt);
+    env.push(("WEFT_MILVUS_URL", milvus.url()));
+    Some(Peers { env, _guards: vec![server, Box::new(milvus), Box::new(rt)], ..Peers::default() })
+}
+
+/// knowledge-ingest: the model, milvus-lite, the wiki's API (`$PEER_URL`: two changed pages) and
+/// Slack; `received` is what the wiki was asked and what Slack was sent.
+fn knowledge_ingest_peers() -> Option<Peers> {
+    let milvus = ai_common::MilvusLite::start()?;
+    let rt = runtime();
+    let (mut env, server) = model(&rt);
+    let pages = json!({"count": 2, "pages": [
+        {"id": "deploys", "title": "Deploying", "text": "Deploys run from the main branch through the pipeline. ".repeat(20)},
+        {"id": "oncall", "title": "On call", "text": "The on-call engineer answers pages within 15 minutes."}]});
+    let wiki = rt.block_on(ai_common::Peer::start(&[("/api/pages", pages)]));
+    let slack = SlackServer::start();
+    let dir = scratch_dir("knowledge-ingest");
+    let secrets = dir.join("secrets.json");
+    std::fs::write(&secrets, json!({"slack": "xoxb-test-token"}).to_string()).unwrap();
+    env.push(("WEFT_MILVUS_URL", milvus.url()));
+    env.push(("WEFT_SLACK_API_URL", slack.url.clone()));
+    let (asked, posts) = (wiki.clone(), slack.posts.clone());
+    Some(Peers {
+        env,
+        secrets: Some(secrets),
+        peer_url: Some(wiki.url.clone()),
+        received: Some(Box::new(move || {
+            let wiki: Vec<String> = asked.take().into_iter().map(|r| format!("{} {}", r.method, r.uri)).collect();
+            json!({"wiki": wiki, "slack": take(&posts)})
+        })),
+        _guards: vec![server, Box::new(milvus), Box::new(slack), Box::new(Scratch(dir)), Box::new(rt)],
+    })
 }
 
 // ---- daily-sql-report: Postgres, an SMTP server and Slack ----
@@ -304,6 +413,7 @@ fn daily_sql_report_peers() -> Option<Peers> {
     Some(Peers {
         env: vec![("WEFT_SLACK_API_URL", slack.url.clone())],
         secrets: Some(secrets),
+        peer_url: None,
         received: Some(Box::new(move || json!({"mail": take_mail(&mail_dir), "slack": take(&posts)}))),
         _guards: vec![Box::new(smtp), Box::new(slack), Box::new(Scratch(dir))],
     })

@@ -48,21 +48,43 @@ fn every_example_compiles_to_its_snapshot() {
 
 #[test]
 fn examples_use_every_node_type_and_some_run_without_services() {
-    // The functions `weft run` has (`local_functions::AVAILABLE`, which the compiler's tests
-    // cannot depend on); every other type a Task runs needs a service.
-    const LOCAL_FUNCTIONS: &[&str] = &["code", "http"];
-    let local_type = |t: &str| !compiler::is_task_type(t) || LOCAL_FUNCTIONS.contains(&t);
+    // The functions `weft run` has: `local_functions::AVAILABLE`, which the compiler's tests
+    // cannot depend on (cli/tests/run_examples.rs checks that this list is that one).
+    const LOCAL_FUNCTIONS: &[&str] = &[
+        "http",
+        "code",
+        "database",
+        "email",
+        "slack",
+        "llm",
+        "agent",
+        "multi_agent",
+        "vector_search",
+        "vector_upsert",
+    ];
+    // Of those, the ones that need no service (a database, SMTP, Slack, a model provider, Milvus).
+    const WITHOUT_SERVICES: &[&str] = &["code", "http"];
+    let no_service = |t: &str| !compiler::is_task_type(t) || WITHOUT_SERVICES.contains(&t);
     let all = examples();
     let mut used = std::collections::BTreeSet::new();
-    let mut local = Vec::new();
+    let (mut local, mut not_local) = (Vec::new(), Vec::new());
     for (name, graph) in &all {
         used.extend(graph.nodes.iter().map(|n| n.node_type.clone()));
-        if graph.nodes.iter().all(|n| local_type(&n.node_type)) {
+        if graph.nodes.iter().all(|n| no_service(&n.node_type)) {
             local.push(name.clone());
+        }
+        if graph
+            .nodes
+            .iter()
+            .any(|n| compiler::is_task_type(&n.node_type) && !LOCAL_FUNCTIONS.contains(&n.node_type.as_str()))
+        {
+            not_local.push(name.clone());
         }
     }
     for t in compiler::NODE_TYPES {
         assert!(used.contains(*t), "no example uses `{t}`");
     }
+    // Only an approval needs more than `weft run` (a decision through the API).
+    assert_eq!(not_local, ["refund-approval"], "examples `weft run` cannot run");
     assert!(local.len() >= 2, "examples runnable without external services: {local:?}");
 }

@@ -19,6 +19,14 @@
 //! Secrets: `{{ secrets.NAME }}` is resolved only from the `--secrets` file (a JSON object of
 //! strings, or dotenv `NAME=value` lines), never from the environment; the values are scrubbed
 //! (`***`) from node outputs and errors, as in every deployment.
+//!
+//! AI nodes (`llm`, `agent`, `multi_agent`, `vector_search`, `vector_upsert`) call the model
+//! provider of `OPENAI_BASE_URL` / `OPENAI_API_KEY` and the Milvus of `WEFT_MILVUS_URL` (as their
+//! Lambdas do). Their text is printed live on stderr as it streams (`[node] ...`, `[node.agent]
+//! ...` for a `multi_agent` node's agents), unless `--quiet`, and when any of them ran, one line
+//! at the end gives the execution's model usage: `model usage: N input tokens, M output tokens,
+//! $C` (every agent turn once, plus each `llm` node's output). Vector data belongs to one fixed
+//! tenant, [`LOCAL_TENANT`]: every `weft run` against the same Milvus sees the same collections.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
@@ -67,6 +75,10 @@ fn schema_example(graph: &Graph) -> Option<Value> {
     let start = graph.nodes.iter().find(|n| n.node_type == "start")?;
     start.data.get("input_schema")?.get("examples")?.as_array()?.first().cloned()
 }
+
+/// The tenant every `weft run` execution belongs to, for the vector functions (whose data is
+/// scoped by tenant): one local tenant, so collections ingested by one run are searched by the next.
+pub const LOCAL_TENANT: &str = "local";
 
 /// The diagnostic code for a node whose function cannot run under `weft run` yet.
 pub const NOT_RUNNABLE: &str = "not-runnable-locally";
@@ -174,9 +186,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    let functions = local_functions::LocalFunctions::from_env()
-        .context("setting up the node functions")?
-        .with_secrets(Arc::new(secrets));
+    let sink: Arc<dyn local_functions::fn_llm::TokenSink> = if args.quiet {
+        Arc::new(local_functions::fn_llm::NoSink)
+    } else {
+        Arc::new(local_functions::fn_llm::StderrSink)
+    };
+    let functions = Metered {
+        inner: local_functions::LocalFunctions::from_env()
+            .context("setting up the node functions")?
+            .with_secrets(Arc::new(secrets))
+            .with_token_sink(sink)
+            .with_tenants(Arc::new(local_functions::fn_vector::StaticTenant::new(LOCAL_TENANT))),
+        usage: Arc::default(),
+    };
+    let usage = functions.usage.clone();
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     let outcome = runtime.block_on(async move {
@@ -204,6 +227,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (outcome, failed_node)
     });
     let (outcome, failed_node) = outcome;
+    if let Some(line) = lock(&usage).line()
+        && !args.quiet
+    {
+        eprintln!("  {line}");
+    }
     if outcome.status == Status::Succeeded {
         let output = outcome.output.unwrap_or(Value::Null);
         let mut stdout = std::io::stdout().lock();
@@ -217,6 +245,65 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("  cause: {}", readable_cause(cause));
     }
     Ok(ExitCode::from(1))
+}
+
+/// The local functions, adding up the model usage of what they return.
+struct Metered {
+    inner: local_functions::LocalFunctions,
+    usage: Arc<Mutex<Usage>>,
+}
+
+#[async_trait::async_trait]
+impl engine::TaskInvoker for Metered {
+    async fn invoke(&self, call: engine::TaskCall) -> Result<Value, engine::TaskFailure> {
+        let node_type = node_contract::node_type_of_function(&call.function_name);
+        let output = self.inner.invoke(call).await?;
+        if let Some(t) = node_type {
+            lock(&self.usage).add(t, &output);
+        }
+        Ok(output)
+    }
+}
+
+/// The model usage of an execution's successful Tasks.
+#[derive(Debug, Default)]
+struct Usage {
+    calls: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    cost_usd: f64,
+    estimated: bool,
+}
+
+impl Usage {
+    /// An agent turn's output repeats the loop's totals so far in `usage`; its `event` holds that
+    /// turn's alone, so every turn counts once. Other model nodes report their call's `usage`.
+    fn add(&mut self, node_type: &str, output: &Value) {
+        let of = match local_functions::function_of(node_type) {
+            "agent" => &output["event"],
+            "llm" | "vector_search" | "vector_upsert" => output,
+            _ => return,
+        };
+        let Some(usage) = of.get("usage").filter(|u| u.is_object()) else { return };
+        self.calls += 1;
+        self.input_tokens += usage["input_tokens"].as_u64().unwrap_or(0);
+        self.output_tokens += usage["output_tokens"].as_u64().unwrap_or(0);
+        self.estimated |= usage["estimated"].as_bool().unwrap_or(false);
+        self.cost_usd += of.get("cost_usd").and_then(Value::as_f64).unwrap_or(0.0);
+    }
+
+    /// `model usage: 812 input tokens, 64 output tokens, $0.000160`, once a model call ran.
+    fn line(&self) -> Option<String> {
+        (self.calls > 0).then(|| {
+            format!(
+                "model usage: {} input tokens, {} output tokens, ${:.6}{}",
+                self.input_tokens,
+                self.output_tokens,
+                self.cost_usd,
+                if self.estimated { " (some counts estimated)" } else { "" }
+            )
+        })
+    }
 }
 
 fn invalid(diags: &[Diagnostic]) -> ExitCode {

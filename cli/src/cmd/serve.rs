@@ -149,15 +149,20 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
 
     // Secrets come from the tenant owning each execution (found by its ARN), sealed with the
     // api's key: the same resolver the deployed functions use, on the api's pool.
-    let secrets = local_functions::tenant_secrets::PgSecretResolver::new(
+    // The same records give the vector functions each execution's tenant (their data is scoped
+    // by it), as the deployed fn-vector reads them.
+    let secrets = Arc::new(local_functions::tenant_secrets::PgSecretResolver::new(
         state.store().pool().clone(),
         local_functions::tenant_secrets::SecretsKey::new(&config.secrets_key),
-    );
+    ));
+    // The llm and agent functions' tokens go to the execution's Redis token stream, which the
+    // events endpoint forwards as `node_token` events.
     let invoker = local_functions::LocalFunctions::from_env()
         .context("configuring the node functions")?
-        .with_secrets(Arc::new(secrets))
+        .with_secrets(secrets.clone())
+        .with_tenants(secrets)
         .with_token_sink(Arc::new(
-            local_functions::fn_llm::RedisSink::new(&config.redis.url).context("the llm token stream's Redis")?,
+            local_functions::fn_llm::RedisSink::new(&config.redis.url).context("the model token stream's Redis")?,
         ))
         .with_approval(local_functions::fn_approval::ApprovalFunction::new(engine_pool.clone()));
     let sfn_store = Arc::new(sfn_server::PgStore::from_pool(engine_pool));

@@ -10,7 +10,7 @@
 //! response cannot stay open (API Gateway and Lambda buffer it and deliver it whole).
 //!
 //! Model nodes' tokens arrive as they are written: `{"type": "node_token", "node_id", "payload":
-//! {"text"}}` events, read from the execution's token stream in Redis
+//! {"text", "agent"?}}` events (`agent`: which agent of a `multi_agent` node wrote it), read from the execution's token stream in Redis
 //! ([`node_contract::token_stream_key`]) every 20 ms once it has any (every 200 ms before),
 //! while node events are polled from Postgres every 200 ms. Their id is `<seq>:<token id>` (the last node event's seq, then the stream
 //! entry's id), so `Last-Event-ID` resumes both: node events after `seq`, tokens after the
@@ -329,7 +329,19 @@ pub async fn execution_events(
             }
             if terminal {
                 // The status was read before the events, and the recorder commits both together,
-                // so every event of a finished execution has been sent.
+                // so every event of a finished execution has been sent. Its tokens too, before
+                // `end`: those written since the last read (the last node's final tokens, for a
+                // client that followed the run), or all Redis still keeps (a client that came
+                // after the end).
+                loop {
+                    let chunk = tokens.read(last).await;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        return;
+                    }
+                }
                 let summary = state.executions().get(&tenant, id).await.ok();
                 let data = json!({
                     "status": status,
@@ -435,9 +447,7 @@ impl Tokens {
         let Ok(Some(streams)) = reply else { return String::new() };
         let mut out = String::new();
         for (id, fields) in streams.into_iter().flat_map(|(_, entries)| entries) {
-            let field = |name: &str| fields.chunks(2).find(|kv| kv[0] == name).and_then(|kv| kv.get(1)).cloned();
-            if let (Some(node), Some(text)) = (field("node_id"), field("text")) {
-                let data = json!({"type": "node_token", "node_id": node, "payload": {"text": text}});
+            if let Some(data) = token_event(&fields) {
                 out.push_str(&format!("id: {seq}:{id}\ndata: {data}\n\n"));
             }
             self.cursor = id;
@@ -445,6 +455,19 @@ impl Tokens {
         }
         out
     }
+}
+
+/// The `node_token` event of one token stream entry (its fields and values, alternating):
+/// `{"type": "node_token", "node_id", "payload": {"text", "agent"?}}`, `agent` naming the agent of
+/// a `multi_agent` node that wrote it. `None` for an entry without `node_id` or `text`.
+fn token_event(fields: &[String]) -> Option<Value> {
+    let field = |name: &str| fields.chunks(2).find(|kv| kv[0] == name).and_then(|kv| kv.get(1)).cloned();
+    let (node, text) = (field("node_id")?, field("text")?);
+    let mut payload = json!({"text": text});
+    if let Some(agent) = field("agent") {
+        payload["agent"] = Value::String(agent);
+    }
+    Some(json!({"type": "node_token", "node_id": node, "payload": payload}))
 }
 
 async fn status_of(state: &AppState, tenant: &str, id: Uuid) -> Result<Option<String>, ApiError> {
@@ -458,7 +481,29 @@ async fn status_of(state: &AppState, tenant: &str, id: Uuid) -> Result<Option<St
 
 #[cfg(test)]
 mod tests {
-    use super::parse_event_id;
+    use super::{parse_event_id, token_event};
+    use serde_json::json;
+
+    fn fields(kv: &[&str]) -> Vec<String> {
+        kv.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn token_entries_become_node_token_events_naming_a_multi_agent_nodes_agent() {
+        // As fn-llm's RedisSink writes them: node_id [agent] seq reply text.
+        let plain = fields(&["node_id", "ask", "seq", "0", "reply", "0", "text", "Hel"]);
+        assert_eq!(
+            token_event(&plain),
+            Some(json!({"type": "node_token", "node_id": "ask", "payload": {"text": "Hel"}}))
+        );
+        let agent = fields(&["node_id", "team", "agent", "researcher", "seq", "3", "reply", "0", "text", "lo"]);
+        assert_eq!(
+            token_event(&agent),
+            Some(json!({"type": "node_token", "node_id": "team", "payload": {"text": "lo", "agent": "researcher"}}))
+        );
+        assert_eq!(token_event(&fields(&["node_id", "ask", "seq", "0"])), None);
+        assert_eq!(token_event(&fields(&["text", "x"])), None);
+    }
 
     #[test]
     fn event_ids_are_a_seq_or_a_seq_and_a_token_id() {

@@ -431,7 +431,10 @@ mod tests {
             ev(11, 10, "ChoiceStateEntered", Some("a.call")),
             ev(12, 11, "ChoiceStateExited", Some("a.call")),
             ev(13, 12, "PassStateEntered", Some("a.call.ok")),
-            with(ev(14, 13, "PassStateExited", Some("a.call.ok")), json!({"id": "c1", "name": "add", "args": {"a": 1}, "result": 2})),
+            with(
+                ev(14, 13, "PassStateExited", Some("a.call.ok")),
+                json!({"id": "c1", "name": "add", "args": {"a": 1}, "result": 2}),
+            ),
             ev(15, 14, "PassStateEntered", Some("team.writer.call.failed")),
             with(
                 ev(16, 15, "PassStateExited", Some("team.writer.call.failed")),

@@ -12,6 +12,7 @@
 //! the payload says, since functions find the execution's tenant (and its secrets) from it.
 
 use engine::{TaskCall, TaskFailure, TaskInvoker};
+use fn_agent::AgentFunction;
 use fn_approval::ApprovalFunction;
 use fn_code::CodeFunction;
 use fn_database::DatabaseFunction;
@@ -19,12 +20,13 @@ use fn_email::EmailFunction;
 use fn_http::HttpFunction;
 use fn_llm::LlmFunction;
 use fn_slack::SlackFunction;
+use fn_vector::{TenantResolver, VectorFunction};
 use node_contract::{NodeError, NodeEvent, NodeFunction};
 use serde_json::Value;
 use std::sync::Arc;
 
 // Re-exported so callers (the CLI, tests) can configure the handlers without naming each crate.
-pub use {fn_approval, fn_code, fn_database, fn_email, fn_http, fn_llm, fn_slack, tenant_secrets};
+pub use {fn_agent, fn_approval, fn_code, fn_database, fn_email, fn_http, fn_llm, fn_slack, fn_vector, tenant_secrets};
 
 /// The node types whose functions exist and run in-process.
 ///
@@ -32,9 +34,20 @@ pub use {fn_approval, fn_code, fn_database, fn_email, fn_http, fn_llm, fn_slack,
 /// decision arrives through the api, so it runs only where both exist (`weft serve`, which adds it
 /// with [`LocalFunctions::with_approval`]). `weft run` refuses a graph with an approval node
 /// before starting, naming the node.
-/// (`llm` runs under `weft serve`, which adds it with [`LocalFunctions::with_llm`]; `weft run`
-/// takes it once the AI examples run against a scripted model server.)
-pub const AVAILABLE: &[&str] = &["http", "code", "database", "email", "slack"];
+///
+/// The AI nodes ([`Ai`]) run against the model provider and Milvus of the environment
+/// (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `WEFT_MILVUS_URL`). `multi_agent` has no function of its
+/// own: the compiler runs each of its agents' turns on the `agent` function, so it runs wherever
+/// `agent` does ([`function_of`]).
+pub const AVAILABLE: &[&str] =
+    &["http", "code", "database", "email", "slack", "llm", "agent", "multi_agent", "vector_search", "vector_upsert"];
+
+/// The node type whose handler runs `node_type`'s Tasks: `multi_agent` turns run on the `agent`
+/// function (state machines compiled before agents were lowered into states may still name
+/// `MultiAgentFunction`; it is the same handler).
+pub fn function_of(node_type: &str) -> &str {
+    if node_type == "multi_agent" { "agent" } else { node_type }
+}
 
 /// Whether `node_type`'s function can run locally.
 pub fn is_available(node_type: &str) -> bool {
@@ -47,7 +60,7 @@ pub struct LocalFunctions {
     http: HttpFunction,
     code: CodeFunction,
     integrations: Option<Integrations>,
-    llm: Option<LlmFunction>,
+    ai: Option<Ai>,
     approval: Option<ApprovalFunction>,
 }
 
@@ -78,6 +91,45 @@ impl Integrations {
     }
 }
 
+/// The functions that call the model provider and the vector store: `llm`, `agent` (which also
+/// runs `multi_agent` turns), `vector_search` and `vector_upsert` (one function for both).
+#[derive(Clone)]
+pub struct Ai {
+    pub llm: LlmFunction,
+    pub agent: AgentFunction,
+    pub vector: VectorFunction,
+}
+
+impl Ai {
+    /// Each from its own settings in the environment, as its Lambda reads them (`OPENAI_BASE_URL`,
+    /// `OPENAI_API_KEY`, `WEFT_HTTP_ALLOW`, `WEFT_MODEL_PRICES`, `WEFT_LLM_MAX_RETRY_AFTER_SECONDS`;
+    /// `WEFT_MILVUS_URL`, `WEFT_MILVUS_TOKEN`). Tokens go nowhere until [`LocalFunctions::with_token_sink`];
+    /// vector nodes fail with `Vector.NoTenant` until [`LocalFunctions::with_tenants`].
+    pub fn from_env() -> Result<Self, SetupError> {
+        Ok(Self {
+            llm: LlmFunction::from_env()?,
+            agent: AgentFunction::from_env()?,
+            vector: VectorFunction::from_env()?,
+        })
+    }
+
+    fn with_secrets(self, resolver: Arc<dyn tenant_secrets::SecretResolver>) -> Self {
+        Self {
+            llm: self.llm.with_secrets(resolver.clone()),
+            agent: self.agent.with_secrets(resolver.clone()),
+            vector: self.vector.with_secrets(resolver),
+        }
+    }
+
+    fn with_sink(self, sink: Arc<dyn fn_llm::TokenSink>) -> Self {
+        Self { llm: self.llm.with_sink(sink.clone()), agent: self.agent.with_sink(sink), ..self }
+    }
+
+    fn with_tenants(self, tenants: Arc<dyn TenantResolver>) -> Self {
+        Self { vector: self.vector.with_tenants(tenants), ..self }
+    }
+}
+
 /// A local function could not be set up from its settings.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -91,26 +143,38 @@ pub enum SetupError {
     Email(#[from] fn_email::SettingsError),
     #[error("slack function settings: {0}")]
     Slack(#[from] fn_slack::SettingsError),
-    #[error("llm function settings: {0}")]
+    #[error("llm and agent function settings: {0}")]
     Llm(#[from] fn_llm::SettingsError),
+    #[error("vector function settings: {0}")]
+    Vector(#[from] fn_vector::SettingsError),
 }
 
 impl LocalFunctions {
-    /// The `http` and `code` functions; add the others with [`Self::with_integrations`].
+    /// The `http` and `code` functions; add the others with [`Self::with_integrations`] and
+    /// [`Self::with_ai`].
     pub fn new(http: HttpFunction, code: CodeFunction) -> Self {
-        Self { http, code, integrations: None, llm: None, approval: None }
+        Self { http, code, integrations: None, ai: None, approval: None }
     }
 
-    /// Adds the `llm` function (its token sink set by the host: stderr for `weft run`, the
-    /// execution's Redis token stream for `weft serve`).
-    pub fn with_llm(mut self, llm: LlmFunction) -> Self {
-        self.llm = Some(llm);
+    /// Adds the `llm`, `agent`/`multi_agent` and `vector_*` functions.
+    pub fn with_ai(mut self, ai: Ai) -> Self {
+        self.ai = Some(ai);
         self
     }
 
-    /// Where the `llm` function's tokens go as they arrive.
+    /// Where the `llm` and `agent` functions' tokens go as they arrive: stderr for `weft run`
+    /// ([`fn_llm::StderrSink`]), the execution's Redis token stream for `weft serve`
+    /// ([`fn_llm::RedisSink`]). Call it after [`Self::with_ai`].
     pub fn with_token_sink(mut self, sink: Arc<dyn fn_llm::TokenSink>) -> Self {
-        self.llm = self.llm.map(|l| l.with_sink(sink));
+        self.ai = self.ai.map(|a| a.with_sink(sink));
+        self
+    }
+
+    /// How the vector functions find the tenant owning an execution (their data is scoped by
+    /// it): `weft serve` the api's records in Postgres, `weft run` one fixed local tenant. Call
+    /// it after [`Self::with_ai`].
+    pub fn with_tenants(mut self, tenants: Arc<dyn TenantResolver>) -> Self {
+        self.ai = self.ai.map(|a| a.with_tenants(tenants));
         self
     }
 
@@ -123,11 +187,11 @@ impl LocalFunctions {
     /// Resolves secrets (`{{ secrets.NAME }}`, and the `connection` a database, email or slack
     /// node names) through `resolver` in every function that takes secrets (`weft serve`: the
     /// tenant's secrets in Postgres; `weft run`: a `--secrets` file). Call it after
-    /// [`Self::with_integrations`].
+    /// [`Self::with_integrations`] and [`Self::with_ai`].
     pub fn with_secrets(mut self, resolver: Arc<dyn tenant_secrets::SecretResolver>) -> Self {
         self.http = self.http.with_secrets(resolver.clone());
         self.integrations = self.integrations.map(|i| i.with_secrets(resolver.clone()));
-        self.llm = self.llm.map(|l| l.with_secrets(resolver));
+        self.ai = self.ai.map(|a| a.with_secrets(resolver));
         self
     }
 
@@ -141,7 +205,7 @@ impl LocalFunctions {
     pub fn from_env() -> Result<Self, SetupError> {
         Ok(Self::new(HttpFunction::from_env()?, CodeFunction::from_env()?)
             .with_integrations(Integrations::from_env()?)
-            .with_llm(LlmFunction::from_env()?))
+            .with_ai(Ai::from_env()?))
     }
 
     /// Runs one node event through the handler for `node_type`.
@@ -149,11 +213,14 @@ impl LocalFunctions {
         match node_type {
             "http" => self.http.handle(event).await,
             "code" => self.code.handle(event).await,
-            "llm" => match &self.llm {
-                Some(llm) => llm.handle(event).await,
+            "llm" | "agent" | "multi_agent" | "vector_search" | "vector_upsert" => match &self.ai {
+                Some(ai) if node_type == "llm" => ai.llm.handle(event).await,
+                Some(ai) if function_of(node_type) == "agent" => ai.agent.handle(event).await,
+                // One handler for both: the event's `node.type` picks the operation.
+                Some(ai) => ai.vector.handle(event).await,
                 None => Err(NodeError::new(
                     "Weft.FunctionNotAvailable",
-                    "the `llm` function is not configured in this process",
+                    format!("the `{node_type}` function is not configured in this process"),
                 )),
             },
             "database" | "email" | "slack" => match &self.integrations {
