@@ -147,11 +147,7 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     // flush: the start answers only after a flushed write on that row (on the api's pool).
     let start_store = step(
         "connecting the starts' pool",
-        store::Store::connect_with(
-            &config.database.url,
-            config.database.max_connections,
-            store::Durability::Deferred,
-        ),
+        store::Store::connect_with(&config.database.url, config.database.max_connections, store::Durability::Deferred),
     )
     .await?;
     state.executions().set_deferred_store(start_store);
