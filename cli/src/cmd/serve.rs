@@ -143,6 +143,14 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
         ),
     )
     .await?;
+    // The row a start inserts before its execution starts is committed without waiting for the
+    // flush: the start answers only after a flushed write on that row (on the api's pool).
+    let start_store = step(
+        "connecting the starts' pool",
+        store::Store::connect_with(&config.database.url, config.database.max_connections, store::Durability::Deferred),
+    )
+    .await?;
+    state.executions().set_deferred_store(start_store);
     // Asynchronous starts wait (at most 5 s) while 256 ended executions wait to be recorded.
     state.executions().set_backlog(executions::Backlog::new(256));
     let recorder = state.executions().with_store(recorder_store);

@@ -43,8 +43,8 @@ pub struct ExecutionsConfig {
 pub struct DatabaseConfig {
     /// `WEFT_DATABASE_URL`: a `postgres://` URL.
     pub url: String,
-    /// `WEFT_DATABASE_MAX_CONNECTIONS` (default 20): the api's pool (request handlers), or the
-    /// one pool of a function.
+    /// `WEFT_DATABASE_MAX_CONNECTIONS` (default 20): the api's pool (request handlers; `weft
+    /// serve` sizes the starts' pool the same), or the one pool of a function.
     pub max_connections: u32,
     /// `WEFT_ENGINE_DATABASE_MAX_CONNECTIONS` (default 20): `weft serve`'s Step Functions
     /// endpoint (history and outcomes of running executions) and in-process functions. A pool of

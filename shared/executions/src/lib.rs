@@ -68,6 +68,11 @@ struct Inner {
     versions: std::sync::Mutex<HashMap<(String, Uuid, i32), Arc<start::Published>>>,
     /// Set once, where the recorder runs beside the engine: asynchronous starts wait for it.
     backlog: OnceLock<Backlog>,
+    /// Set once: a pool whose commits do not wait for the WAL flush (`store::Durability::Deferred`),
+    /// for the row a start inserts before Step Functions has the execution. No client is answered
+    /// on that commit alone: a start answers only after a later flushed commit on its row (the
+    /// ARN, or a sync outcome), which makes the insert durable too. Without it, the main pool.
+    deferred: OnceLock<store::Store>,
 }
 
 impl Executions {
@@ -83,6 +88,7 @@ impl Executions {
                 redis: OnceLock::new(),
                 versions: std::sync::Mutex::new(HashMap::new()),
                 backlog: OnceLock::new(),
+                deferred: OnceLock::new(),
             }),
         };
         if let Some(client) = sfn {
@@ -110,6 +116,15 @@ impl Executions {
         let _ = self.inner.backlog.set(backlog);
     }
 
+    /// The pool for the rows starts insert before their execution starts (first call wins): one
+    /// with `store::Durability::Deferred` commits saves each start a wait for the WAL flush. Safe
+    /// because every start answers its caller only after a flushed commit on the same row, and a
+    /// flush makes every earlier commit durable; a crash before that leaves a row the sweeper
+    /// resolves, or none (see `Executions::sweep_orphans`).
+    pub fn set_deferred_store(&self, store: store::Store) {
+        let _ = self.inner.deferred.set(store);
+    }
+
     /// The Step Functions client executions use (first call wins).
     pub fn set_sfn_client(&self, client: aws_sdk_sfn::Client) {
         let _ = self.inner.sfn.set(client);
@@ -134,6 +149,11 @@ impl Executions {
 
     fn pool(&self) -> &sqlx::PgPool {
         self.inner.store.pool()
+    }
+
+    /// Where starts insert their row (see [`Executions::set_deferred_store`]).
+    fn deferred_pool(&self) -> &sqlx::PgPool {
+        self.inner.deferred.get().unwrap_or(&self.inner.store).pool()
     }
 
     fn sfn(&self) -> Result<&aws_sdk_sfn::Client, ExecError> {

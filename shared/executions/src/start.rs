@@ -166,7 +166,8 @@ impl Executions {
         .bind(&target.input_text)
         .bind(&idempotency_key)
         .bind(&started_by)
-        .fetch_optional(pool)
+        // Deferred: the UPDATE below, which the caller waits for, flushes it.
+        .fetch_optional(self.deferred_pool())
         .await?;
         let (id, version_arn) = if inserted.is_some() {
             (id, target.version_arn)
@@ -246,7 +247,8 @@ impl Executions {
         .bind(target.version)
         .bind(&target.input_text)
         .bind(&start.started_by)
-        .execute(pool)
+        // Deferred: the outcome's write, which the caller waits for, flushes it.
+        .execute(self.deferred_pool())
         .await?;
         let call = client
             .start_sync_execution()

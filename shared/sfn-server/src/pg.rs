@@ -194,7 +194,7 @@ impl SfnStore for PgStore {
         // One statement, so one commit: the events (a chunk, when there are any) and the outcome.
         // (Also `put_execution`, with no events.)
         let sha = self.definition(&e.definition).await?;
-        let (first, last, chunk) = chunk(events);
+        let (first, last, chunk) = chunk(events)?;
         sqlx::query(
             "WITH appended AS (INSERT INTO sfn_history_chunks (execution_arn, first_id, last_id, events) \
                SELECT $1, $6::bigint, $7::bigint, $8::text::json WHERE $8::text IS NOT NULL ON CONFLICT DO NOTHING) \
@@ -254,7 +254,7 @@ impl SfnStore for PgStore {
         }
         // One row per batch: the driver hands over whatever the engine produced meanwhile. A
         // retried batch (same first id) is not stored twice.
-        let (first, last, chunk) = chunk(events);
+        let (first, last, chunk) = chunk(events)?;
         sqlx::query(
             "INSERT INTO sfn_history_chunks (execution_arn, first_id, last_id, events) VALUES ($1, $2, $3, $4::text::json) \
              ON CONFLICT DO NOTHING",
@@ -301,10 +301,11 @@ impl SfnStore for PgStore {
 }
 
 /// A batch of events as one chunk row: its first and last ids and its JSON array (`None` for no events).
-fn chunk(events: &[Value]) -> (Option<i64>, Option<i64>, Option<String>) {
+fn chunk(events: &[Value]) -> Result<(Option<i64>, Option<i64>, Option<String>), StoreError> {
     let id = |e: Option<&Value>| e.map(|e| i64::try_from(event_id(e)).unwrap_or(i64::MAX));
     if events.is_empty() {
-        return (None, None, None);
+        return Ok((None, None, None));
     }
-    (id(events.first()), id(events.last()), Some(Value::Array(events.to_vec()).to_string()))
+    // A slice serializes as the JSON array of its items, without copying them into a `Value`.
+    Ok((id(events.first()), id(events.last()), Some(serde_json::to_string(events)?)))
 }

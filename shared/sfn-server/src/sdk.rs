@@ -133,7 +133,12 @@ impl HttpConnector for InProcess {
 /// A Step Functions client that calls this process's endpoint through `transport` (see
 /// [`InProcess`]), signing with `credentials` like [`local_client`].
 pub fn in_process_client(transport: &InProcess, credentials: &crate::Credentials) -> aws_sdk_sfn::Client {
+    // The bodies never leave memory, so there is no stream that could stall: the protection
+    // would only add its timers to every call.
     aws_sdk_sfn::Client::from_conf(
-        local_config(IN_PROCESS_ENDPOINT, credentials).http_client(transport.clone()).build(),
+        local_config(IN_PROCESS_ENDPOINT, credentials)
+            .http_client(transport.clone())
+            .stalled_stream_protection(aws_sdk_sfn::config::StalledStreamProtectionConfig::disabled())
+            .build(),
     )
 }

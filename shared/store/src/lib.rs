@@ -166,6 +166,13 @@ macro_rules! version_columns {
     };
 }
 
+/// How long a pooled connection may have been idle before it is checked (pinged) on its way out
+/// of the pool: a connection in use within that time has just completed a round trip (sqlx pings
+/// each connection as it comes back), so a check would only repeat that; one that failed is
+/// closed rather than returned. A connection that broke since fails its query, which callers
+/// see as the database being unavailable (what they see while it is down anyway).
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// When a commit of a pool's connections returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -196,6 +203,18 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(5))
+            // sqlx pings every idle connection it hands out (a round trip to Postgres per
+            // query, on top of the one it makes when the connection comes back): only those
+            // idle long enough to have been dropped meanwhile are checked (see `IDLE_CHECK`).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_CHECK {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self { pool })
