@@ -300,8 +300,11 @@ impl SfnStore for PgStore {
     }
 }
 
+/// A chunk row's columns: first and last event ids and the JSON array (all `None` for no events).
+type ChunkColumns = (Option<i64>, Option<i64>, Option<String>);
+
 /// A batch of events as one chunk row: its first and last ids and its JSON array (`None` for no events).
-fn chunk(events: &[Value]) -> Result<(Option<i64>, Option<i64>, Option<String>), StoreError> {
+fn chunk(events: &[Value]) -> Result<ChunkColumns, StoreError> {
     let id = |e: Option<&Value>| e.map(|e| i64::try_from(event_id(e)).unwrap_or(i64::MAX));
     if events.is_empty() {
         return Ok((None, None, None));
