@@ -653,7 +653,7 @@ impl Lower<'_> {
         let node = &self.graph.nodes[x];
         let mut retry = Vec::new();
         if lambda {
-            retry.push(json!({"ErrorEquals": LAMBDA_SERVICE_ERRORS, "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2, "JitterStrategy": "FULL"}));
+            retry.push(lambda_service_retry());
         }
         match &node.retry {
             Some(r) => {
@@ -673,15 +673,7 @@ impl Lower<'_> {
                 }
                 retry.push(Value::Object(user));
             }
-            None if lambda && matches!(node.node_type.as_str(), "llm" | "agent" | "multi_agent") => {
-                // Model providers shed load with 429s and 5xx bursts: more attempts, spread out,
-                // with jitter so parallel branches do not retry in step (the function has
-                // already waited out a short Retry-After before failing).
-                retry.push(json!({"ErrorEquals": node_contract::error_names::transient(&node.node_type), "IntervalSeconds": 2, "MaxAttempts": 4, "BackoffRate": 2, "MaxDelaySeconds": 60, "JitterStrategy": "FULL"}));
-            }
-            None if lambda => {
-                retry.push(json!({"ErrorEquals": node_contract::error_names::transient(&node.node_type), "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2}));
-            }
+            None if lambda => retry.push(transient_retry(&node.node_type)),
             None => {}
         }
         if !retry.is_empty() {
@@ -890,6 +882,25 @@ fn merge_nodes(lo: usize, hi: usize) -> String {
     }
     let mid = lo + (hi - lo).next_power_of_two() / 2;
     format!("States.JsonMerge({}, {}, false)", merge_nodes(lo, mid), merge_nodes(mid, hi))
+}
+
+/// AWS's recommended retry of Lambda's own service errors, on every `lambda:invoke` Task.
+fn lambda_service_retry() -> Value {
+    json!({"ErrorEquals": LAMBDA_SERVICE_ERRORS, "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2, "JitterStrategy": "FULL"})
+}
+
+/// The default retry of the errors a function of `node_type` fails with transiently (a node
+/// without `retry`).
+fn transient_retry(node_type: &str) -> Value {
+    let errors = node_contract::error_names::transient(node_type);
+    if matches!(node_type, "llm" | "agent" | "multi_agent") {
+        // Model providers shed load with 429s and 5xx bursts: more attempts, spread out, with
+        // jitter so parallel branches do not retry in step (the function has already waited out
+        // a short Retry-After before failing).
+        json!({"ErrorEquals": errors, "IntervalSeconds": 2, "MaxAttempts": 4, "BackoffRate": 2, "MaxDelaySeconds": 60, "JitterStrategy": "FULL"})
+    } else {
+        json!({"ErrorEquals": errors, "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2})
+    }
 }
 
 fn num(f: f64) -> Value {

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use super::Ctx;
-use super::fields::{check_fields, fields, is_single_template};
+use super::fields::{check_fields, check_http_method, fields, is_single_template};
 use crate::Node;
 use crate::agent::{
     self, DECLARATION_KEYS, MAX_AGENTS, MAX_STEPS, MAX_TOOLS, RESERVED_AGENT_NAMES, STRATEGIES, TOOL_TYPES,
@@ -273,19 +273,7 @@ fn check_tool_config(cx: &mut Ctx<'_>, id: &str, at: &str, ty: &str, t: &Map<Str
                 format!("`{at}.workflow_id` must be a workflow id written as it is, not a template"),
             );
         }
-        "http" => {
-            if let Some(m) = t.get("method").and_then(Value::as_str) {
-                const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-                if !m.contains("{{") && !METHODS.contains(&m.to_ascii_uppercase().as_str()) {
-                    cx.error(
-                        codes::INVALID_FIELD,
-                        Some(id),
-                        None,
-                        format!("`{at}.method` {m:?} is not one of {}", METHODS.join(", ")),
-                    );
-                }
-            }
-        }
+        "http" => check_http_method(cx, id, &format!("{at}."), t),
         _ => {}
     }
 }

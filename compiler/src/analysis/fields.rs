@@ -224,6 +224,23 @@ pub(super) fn check_fields(
     }
 }
 
+/// An http node's (or http tool's) `method`, unless templated, is an HTTP method; `prefix` goes
+/// before the field name in the message.
+pub(super) fn check_http_method(cx: &mut Ctx<'_>, id: &str, prefix: &str, data: &serde_json::Map<String, Value>) {
+    const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    if let Some(m) = data.get("method").and_then(Value::as_str)
+        && !m.contains("{{")
+        && !METHODS.contains(&m.to_ascii_uppercase().as_str())
+    {
+        cx.error(
+            codes::INVALID_FIELD,
+            Some(id),
+            None,
+            format!("`{prefix}method` {m:?} is not one of {}", METHODS.join(", ")),
+        );
+    }
+}
+
 /// Whether `v` is a string that is exactly one `{{ path }}` template (allowed in place of any
 /// typed value: its type is only known at run time).
 pub(super) fn is_single_template(v: &Value) -> bool {
@@ -489,19 +506,7 @@ pub(super) fn check_node(cx: &mut Ctx<'_>, node: &Node) {
                 );
             }
         }
-        "http" => {
-            if let Some(m) = data.get("method").and_then(Value::as_str) {
-                const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-                if !m.contains("{{") && !METHODS.contains(&m.to_ascii_uppercase().as_str()) {
-                    cx.error(
-                        codes::INVALID_FIELD,
-                        Some(id),
-                        None,
-                        format!("`data.method` {m:?} is not one of {}", METHODS.join(", ")),
-                    );
-                }
-            }
-        }
+        "http" => check_http_method(cx, id, "data.", data),
         "agent" | "multi_agent" => super::agents::check(cx, node, data),
         "switch" => check_switch_cases(cx, node),
         _ => {}

@@ -38,7 +38,7 @@ use std::collections::VecDeque;
 
 use serde_json::{Map, Value, json};
 
-use super::{LAMBDA_SERVICE_ERRORS, Lower, MAX_STATE_NAME, Region, count_states};
+use super::{Lower, MAX_STATE_NAME, Region, count_states, lambda_service_retry, transient_retry};
 use crate::agent::{self, DEFAULT_MAX_STEPS, Tool};
 use crate::analysis::is_js_field;
 use crate::diagnostic::codes;
@@ -630,10 +630,7 @@ impl<'g> Lower<'g> {
             if let Some(t) = timeout {
                 s.insert("TimeoutSeconds".into(), json!(t));
             }
-            s.insert(
-                "Retry".into(),
-                json!([{"ErrorEquals": LAMBDA_SERVICE_ERRORS, "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2, "JitterStrategy": "FULL"}]),
-            );
+            s.insert("Retry".into(), json!([lambda_service_retry()]));
             s.insert("Catch".into(), catch.clone());
             s.insert("Next".into(), json!(base.clone()));
             states.insert(format!("{base}.approval"), Value::Object(s));
@@ -688,17 +685,10 @@ impl<'g> Lower<'g> {
     }
 }
 
-/// The default Retry of a Task invoking the function of `node_type` inside an agent loop: AWS's
-/// recommended Lambda service retry and the type's transient errors (as for a node of that type
-/// without `retry`).
+/// The default Retry of a Task invoking the function of `node_type` inside an agent loop: as for
+/// a node of that type without `retry`.
 fn default_retry(node_type: &str) -> Value {
-    let service = json!({"ErrorEquals": LAMBDA_SERVICE_ERRORS, "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2, "JitterStrategy": "FULL"});
-    let transient = node_contract::error_names::transient(node_type);
-    if node_type == "agent" {
-        json!([service, {"ErrorEquals": transient, "IntervalSeconds": 2, "MaxAttempts": 4, "BackoffRate": 2, "MaxDelaySeconds": 60, "JitterStrategy": "FULL"}])
-    } else {
-        json!([service, {"ErrorEquals": transient, "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2}])
-    }
+    json!([lambda_service_retry(), transient_retry(node_type)])
 }
 
 /// The first state name longer than Step Functions allows in these states (nested maps included).
