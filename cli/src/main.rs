@@ -35,6 +35,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Serve the Weft API on localhost.
     Serve(cmd::serve::Args),
+    /// Apply the pending Postgres migrations of a deployment's database.
+    Migrate(cmd::migrate::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Conformance(args) => cmd::conformance::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Migrate(args) => cmd::migrate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -40,7 +40,12 @@ async fn support_agent_looks_up_orders_and_past_answers_then_answers() {
         json!("{{ nodes.ingest }}"),
     );
     let seeded = run(&seed, &json!({}), &model.base_url(), &env_milvus(&milvus), &[]).await.output();
-    assert_eq!(seeded, json!({"collection": "support_answers", "documents": 2, "chunks": 2}));
+    assert_eq!(
+        (&seeded["collection"], &seeded["documents"], &seeded["chunks"]),
+        (&json!("support_answers"), &json!(2), &json!(2)),
+        "{seeded}"
+    );
+    assert!(seeded["usage"]["input_tokens"].as_u64().unwrap() > 0, "{seeded}");
 
     let answer = "Your order o-981 is in transit. If it arrives more than 5 days late we refund the shipping [1].";
     model.push(Reply::tool_calls(vec![("lookup_orders", r#"{"customer_id": "c-42"}"#)]));
@@ -73,11 +78,22 @@ async fn support_agent_looks_up_orders_and_past_answers_then_answers() {
     assert!(input_tokens > 0 && output_tokens > 0, "{output}");
     let cost = output["cost_usd"].as_f64().unwrap();
     assert!(cost > 0.0, "{output}");
-    // The text streamed live on stderr, and the run's model usage is the agent's.
+    // The text streamed live on stderr, and the run's model usage is the agent's turns plus the
+    // embedding of its vector_search tool's query (in that step's result).
     assert!(out.stderr.contains(&format!("[draft] {answer}")), "{}", out.stderr);
+    let searched: Vec<&Value> = output["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["result"].get("usage").map(|_| &s["result"]))
+        .collect();
+    assert_eq!(searched.len(), 1, "{output}");
+    let embed_tokens = searched[0]["usage"]["input_tokens"].as_u64().unwrap();
+    assert!(embed_tokens > 0, "{output}");
     let (line_in, line_out, line_cost) = out.usage_line().unwrap_or_else(|| panic!("no usage line:\n{}", out.stderr));
-    assert_eq!((line_in, line_out), (input_tokens, output_tokens), "{}", out.stderr);
-    assert!((line_cost - cost).abs() < 1e-6, "{line_cost} vs {cost}");
+    assert_eq!((line_in, line_out), (input_tokens + embed_tokens, output_tokens), "{}", out.stderr);
+    let embed_cost = searched[0]["cost_usd"].as_f64().unwrap();
+    assert!((line_cost - cost - embed_cost).abs() < 1e-6, "{line_cost} vs {cost} + {embed_cost}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,15 +361,17 @@ async fn knowledge_ingest_summarises_chunks_and_stores_changed_pages() {
     .await;
     let _ = std::fs::remove_file(&secrets);
     let output = out.output();
-    // 1,100 characters in chunks of 800: two chunks, and one for the short page.
-    assert_eq!(
-        output,
-        json!({"pages": 2, "stored": [
-            {"collection": "wiki", "documents": 2, "chunks": 2},
-            {"collection": "wiki", "documents": 1, "chunks": 1}]}),
-        "{}",
-        out.stderr
-    );
+    // 1,100 characters in chunks of 800: two chunks, and one for the short page; each upsert
+    // reports its embedding tokens.
+    assert_eq!(output["pages"], 2, "{output}");
+    let stored: Vec<(Value, Value, Value)> = output["stored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["collection"].clone(), s["documents"].clone(), s["chunks"].clone()))
+        .collect();
+    assert_eq!(stored, [(json!("wiki"), json!(2), json!(2)), (json!("wiki"), json!(1), json!(1))], "{}", out.stderr);
+    assert!(output["stored"].as_array().unwrap().iter().all(|s| s["usage"]["input_tokens"].as_u64().unwrap() > 0));
     let chats = model.requests().iter().filter(|r| r.path == "/v1/chat/completions").count();
     assert_eq!(chats, 2, "one summary per page");
     let asked: Vec<String> = wiki.received().iter().map(|r| r.uri.clone()).collect();

@@ -15,6 +15,7 @@
 //! | `executions` (the execution domain) | `executions`, `execution_event_chunks` (read through the `execution_events` view) | `tenant-secrets` and `triggers` (`executions`: whose execution an ARN is), `fn-api`'s `exec_routes` (`executions`) |
 //! | `triggers` | `triggers`, `webhook_deliveries`, `approvals` | |
 //! | `sfn-server` | `sfn_state_machines`, `sfn_versions`, `sfn_aliases`, `sfn_executions`, `sfn_definitions`, `sfn_history_chunks` | |
+//! | `domain-events` (the outbox: `store` and `executions` insert through its `record` and `insert_sql`, in their own transactions) | `domain_events` | |
 //!
 //! Every row of the tenant-aware tables (all but `sfn_*`) belongs to a tenant. The `sfn_*` tables
 //! are the Step Functions endpoint's and know nothing of tenants, as `sfn-server` does not.

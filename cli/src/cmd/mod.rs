@@ -3,6 +3,7 @@
 pub mod compile;
 pub mod conformance;
 pub mod exec;
+pub mod migrate;
 pub mod render;
 pub mod run;
 pub mod serve;

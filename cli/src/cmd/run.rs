@@ -1,9 +1,13 @@
 //! `weft run GRAPH [--input JSON | --input-file FILE] [--secrets FILE] [--workflows DIR] [--fast-timers]
-//! [--quiet]`.
+//! [--quiet] [--history FILE]`.
 //!
 //! Compiles the graph, runs the state machine on the local engine with the node functions
 //! in-process (`local-functions`: the same handlers the Lambdas run), shows per-node progress on
 //! stderr while it runs, and prints the execution's output JSON on stdout.
+//!
+//! `--history FILE` writes the execution's history there when it ends, as Step Functions'
+//! `GetExecutionHistory` returns it (`{"events": [...]}`), e.g. to compare a run with the same
+//! workflow on AWS or LocalStack.
 //!
 //! Exit 0: SUCCEEDED. Exit 1: FAILED, TIMED_OUT or ABORTED (error, cause and node on stderr).
 //! Exit 2: the graph is invalid, or uses a node type whose function cannot run locally yet
@@ -68,6 +72,9 @@ pub struct Args {
     /// No progress on stderr; only the output (stdout) and errors.
     #[arg(long)]
     pub quiet: bool,
+    /// Write the execution's history to FILE at the end, in `GetExecutionHistory`'s shape.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
 }
 
 /// `input_schema.examples[0]` of the graph's start node, if it has one.
@@ -202,6 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let usage = functions.usage.clone();
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    let history_file = args.history.clone();
     let outcome = runtime.block_on(async move {
         let mut config = EngineConfig::new(Arc::new(functions));
         if args.fast_timers {
@@ -216,17 +224,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let progress = Arc::new(Mutex::new(Progress::new(&graph, args.quiet)));
         let ticker = spawn_spinner(progress.clone());
         let mut history = Box::pin(execution.history());
+        let mut events = Vec::new();
         while let Some(event) = history.next().await {
             lock(&progress).on_event(&event);
+            if history_file.is_some() {
+                events.push(event.to_aws_json());
+            }
         }
         let outcome = execution.wait().await;
         if let Some(t) = ticker {
             t.abort();
         }
         let failed_node = lock(&progress).finish(&outcome);
-        (outcome, failed_node)
+        (outcome, failed_node, events)
     });
-    let (outcome, failed_node) = outcome;
+    let (outcome, failed_node, events) = outcome;
+    if let Some(path) = &args.history {
+        let text = serde_json::to_vec_pretty(&serde_json::json!({ "events": events }))?;
+        std::fs::write(path, text).with_context(|| format!("writing the history to {}", path.display()))?;
+    }
     if let Some(line) = lock(&usage).line()
         && !args.quiet
     {

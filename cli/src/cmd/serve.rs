@@ -22,6 +22,10 @@
 //! statuses (`executions::Executions::run_recorder`), as the `recorder` Lambda does from
 //! EventBridge in AWS.
 //!
+//! A relay publishes the domain events writes leave in the outbox to the Redis stream
+//! `weft:domain-events` (`domain_events::spawn` with `RedisStreamSink`: at once while there are
+//! any, else every 200 ms), as the Lambdas publish them to EventBridge in AWS.
+//!
 //! Restarts: executions RUNNING when the process died are marked FAILED with error
 //! `Weft.EngineRestarted` by the endpoint at start-up (a database-only step: start-up never calls
 //! this process's own listener, and every step is bounded by a timeout and logged); the recorder
@@ -77,6 +81,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(serve(args, config))
 }
+
+/// How often the domain event relay looks at the outbox when it found nothing.
+const DOMAIN_EVENTS_INTERVAL: Duration = Duration::from_millis(200);
 
 /// How long each start-up step may take before `weft serve` gives up with a message naming it.
 const STARTUP_STEP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -153,6 +160,7 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     state.executions().set_deferred_store(start_store);
     // Asynchronous starts wait (at most 5 s) while 256 ended executions wait to be recorded.
     state.executions().set_backlog(executions::Backlog::new(256));
+    let relay_pool = recorder_store.pool().clone();
     let recorder = state.executions().with_store(recorder_store);
 
     // Secrets come from the tenant owning each execution (found by its ARN), sealed with the
@@ -217,6 +225,15 @@ async fn serve(args: Args, config: config::Config) -> anyhow::Result<ExitCode> {
     let ended = matches!(config.sfn, config::SfnConfig::Off).then(|| sfn.ended_executions());
     tokio::spawn(async move { recorder.run_recorder(settings, started_at, ended).await });
     executions::schedules::spawn(fn_api::trigger_routes::registry(&state), Arc::new(state.executions().clone()));
+    // On the recorder's pool (deferred commits: a `published_at` an OS crash loses only means the
+    // event is published again, which consumers deduplicate by id).
+    match state.redis() {
+        Some(redis) => {
+            let sink = Arc::new(domain_events::RedisStreamSink::new(redis));
+            domain_events::spawn(relay_pool, sink, DOMAIN_EVENTS_INTERVAL);
+        }
+        None => tracing::warn!("no Redis connection: domain events stay in the outbox"),
+    }
     server.await.context("the server task")??;
     Ok(ExitCode::SUCCESS)
 }

@@ -293,10 +293,7 @@ impl AgentFunction {
         };
         event_summary.insert("text".into(), json!(clip(text, MAX_EVENT_TEXT_BYTES)));
         event_summary.insert("calls".into(), Value::Array(event_calls));
-        event_summary.insert(
-            "usage".into(),
-            json!({"input_tokens": this_turn.input_tokens, "output_tokens": this_turn.output_tokens}),
-        );
+        event_summary.insert("usage".into(), this_turn.usage_json());
         event_summary.insert("cost_usd".into(), json!(this_turn.cost_usd));
 
         let output = ending.map(|(answer, json, stopped)| output(&agent, &st, answer, json, stopped));

@@ -169,7 +169,10 @@ async fn a_tool_turn_then_the_results_then_the_final_answer() {
     assert_eq!(first["event"]["status"], "tools");
     assert_eq!(first["event"]["text"], "");
     assert_eq!(first["event"]["calls"][1], json!({"name": "lookup", "args": {"q": "umbrella"}}));
-    assert_eq!(first["event"]["usage"], json!({"input_tokens": u1.input_tokens, "output_tokens": u1.output_tokens}));
+    assert_eq!(
+        first["event"]["usage"],
+        json!({"input_tokens": u1.input_tokens, "output_tokens": u1.output_tokens, "estimated": false})
+    );
     assert!(first.get("event").unwrap().get("agent").is_none());
     assert!(first.get("output").is_none() && first.get("results").is_none());
     assert_eq!(first["steps"], json!([]));
@@ -234,7 +237,10 @@ async fn a_tool_turn_then_the_results_then_the_final_answer() {
     assert!(close(&output["cost_usd"], cost(&u1) + cost(&u2)));
     assert_eq!(output.as_object().unwrap().keys().collect::<Vec<_>>(), ["answer", "steps", "usage", "cost_usd"]);
     assert_eq!(second["event"]["text"], answer);
-    assert_eq!(second["event"]["usage"], json!({"input_tokens": u2.input_tokens, "output_tokens": u2.output_tokens}));
+    assert_eq!(
+        second["event"]["usage"],
+        json!({"input_tokens": u2.input_tokens, "output_tokens": u2.output_tokens, "estimated": false})
+    );
     // The transcript: everything sent but the system message, and the answer.
     let mut transcript: Vec<Value> = sent[1..].to_vec();
     transcript.push(json!({"role": "assistant", "content": answer}));
@@ -716,6 +722,19 @@ async fn the_final_answer_is_parsed_with_one_repair() {
     let e = err(run(&f, &config, None).await);
     assert_eq!(e.name, "Llm.BadResponse");
     assert!(e.message.contains("after a repair request"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn a_turn_without_provider_usage_says_its_counts_are_estimated() {
+    // As llama.cpp's server streams: no usage chunk. The turn's event (what `weft run` and the
+    // execution's usage add up) says so, like the running totals.
+    let server = ScriptedServer::start().await;
+    let f = function(&server);
+    server.push(Reply::text("Sunny.").without_usage());
+    let out = run(&f, &agent_config(), None).await.unwrap();
+    assert_eq!(out["event"]["usage"]["estimated"], true, "{out}");
+    assert!(out["event"]["usage"]["output_tokens"].as_u64().unwrap() > 0, "{out}");
+    assert_eq!(out["usage"]["estimated"], true, "{out}");
 }
 
 #[tokio::test]

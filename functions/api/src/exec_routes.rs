@@ -11,8 +11,10 @@
 //!
 //! Model nodes' tokens arrive as they are written: `{"type": "node_token", "node_id", "payload":
 //! {"text", "agent"?}}` events (`agent`: which agent of a `multi_agent` node wrote it), read from the execution's token stream in Redis
-//! ([`node_contract::token_stream_key`]) every 20 ms once it has any (every 200 ms before),
-//! while node events are polled from Postgres every 200 ms. Their id is `<seq>:<token id>` (the last node event's seq, then the stream
+//! ([`node_contract::token_stream_key`]): each response waits on it with `XREAD BLOCK` on a
+//! connection of its own ([`AppState::set_token_streams`]), so a token goes out as soon as Redis
+//! has it; without one (or once it fails), the stream is polled on the shared connection every
+//! 20 ms once it has any (every 200 ms before). Node events are polled from Postgres every 200 ms. Their id is `<seq>:<token id>` (the last node event's seq, then the stream
 //! entry's id), so `Last-Event-ID` resumes both: node events after `seq`, tokens after the
 //! token id. A new client gets the tokens Redis still keeps (the writer bounds them in count
 //! and time); the node events carry the whole text whatever was trimmed.
@@ -365,7 +367,21 @@ pub async fn execution_events(
             // execution has streamed any (before that, once per look, so an execution without
             // model nodes costs its watchers one Redis read per 200 ms, not ten).
             let next_poll = (Instant::now() + Duration::from_millis(200)).min(deadline);
-            loop {
+            // With a connection of its own, the handler waits on the stream until the next look
+            // at Postgres: a token goes out as soon as Redis has it.
+            while tokens.can_block() {
+                let chunk = tokens.wait(last, next_poll).await;
+                if !chunk.is_empty() {
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        return;
+                    }
+                    last_write = Instant::now();
+                }
+                if Instant::now() >= next_poll {
+                    break;
+                }
+            }
+            while Instant::now() < next_poll {
                 let chunk = tokens.read(last).await;
                 if !chunk.is_empty() {
                     if tx.send(Ok(chunk)).await.is_err() {
@@ -413,19 +429,78 @@ fn parse_event_id(s: &str) -> Option<(i64, Option<String>)> {
 /// start for a new client: tokens are kept only briefly).
 struct Tokens {
     redis: Option<redis::aio::ConnectionManager>,
+    /// The server to open this handler's own connection to, for `XREAD BLOCK`; `None` once
+    /// that failed (the handler polls `redis` then).
+    blocking: Option<redis::Client>,
+    own: Option<redis::aio::MultiplexedConnection>,
     key: String,
     cursor: String,
-    /// Whether any token has been read (then the stream is read every 20 ms).
+    /// Whether any token has been read (then the stream is polled every 20 ms).
     seen_any: bool,
 }
+
+/// How long opening a handler's own connection may take before it polls instead.
+const TOKEN_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Tokens {
     fn new(state: &AppState, id: Uuid, cursor: Option<String>) -> Self {
         Self {
             redis: state.redis(),
+            blocking: state.redis().and(state.token_streams().cloned()),
+            own: None,
             key: node_contract::token_stream_key(&id.to_string()),
             seen_any: cursor.is_some(),
             cursor: cursor.unwrap_or_else(|| "0-0".to_owned()),
+        }
+    }
+
+    fn can_block(&self) -> bool {
+        self.blocking.is_some()
+    }
+
+    /// Like [`Self::read`], but waits until a token arrives or `until` (`XREAD BLOCK` on this
+    /// handler's own connection). A failure to connect or read switches to polling for the
+    /// rest of this response.
+    async fn wait(&mut self, seq: i64, until: Instant) -> String {
+        let Some(client) = &self.blocking else { return String::new() };
+        if self.own.is_none() {
+            let config = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(TOKEN_CONNECT_TIMEOUT))
+                .set_response_timeout(None);
+            match client.get_multiplexed_async_connection_with_config(&config).await {
+                Ok(c) => self.own = Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "token stream: cannot open a connection; polling instead");
+                    self.blocking = None;
+                    return String::new();
+                }
+            }
+        }
+        let Some(conn) = &mut self.own else { return String::new() };
+        let block_ms = until.saturating_duration_since(Instant::now()).as_millis().max(1);
+        let cmd = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(1000)
+            .arg("BLOCK")
+            .arg(block_ms as u64)
+            .arg("STREAMS")
+            .arg(&self.key)
+            .arg(&self.cursor)
+            .to_owned();
+        // The server answers by `until`; a second more and the connection is deemed lost.
+        let limit = Duration::from_millis(block_ms as u64) + Duration::from_secs(1);
+        match tokio::time::timeout(limit, cmd.query_async::<TokenReply>(conn)).await {
+            Ok(Ok(reply)) => self.frames(seq, reply),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "token stream: read failed; polling instead");
+                (self.blocking, self.own) = (None, None);
+                String::new()
+            }
+            Err(_) => {
+                tracing::warn!("token stream: no answer from Redis; polling instead");
+                (self.blocking, self.own) = (None, None);
+                String::new()
+            }
         }
     }
 
@@ -434,9 +509,7 @@ impl Tokens {
     /// view: the node events hold the text).
     async fn read(&mut self, seq: i64) -> String {
         let Some(redis) = &mut self.redis else { return String::new() };
-        // XREAD's reply: [[key, [[id, [field, value, ...]], ...]]], or nil when nothing is new.
-        type Reply = Option<Vec<(String, Vec<(String, Vec<String>)>)>>;
-        let reply: Result<Reply, _> = redis::cmd("XREAD")
+        let reply: Result<TokenReply, _> = redis::cmd("XREAD")
             .arg("COUNT")
             .arg(1000)
             .arg("STREAMS")
@@ -444,7 +517,15 @@ impl Tokens {
             .arg(&self.cursor)
             .query_async(redis)
             .await;
-        let Ok(Some(streams)) = reply else { return String::new() };
+        match reply {
+            Ok(reply) => self.frames(seq, reply),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The SSE frames of an XREAD reply, advancing the cursor.
+    fn frames(&mut self, seq: i64, reply: TokenReply) -> String {
+        let Some(streams) = reply else { return String::new() };
         let mut out = String::new();
         for (id, fields) in streams.into_iter().flat_map(|(_, entries)| entries) {
             if let Some(data) = token_event(&fields) {
@@ -456,6 +537,9 @@ impl Tokens {
         out
     }
 }
+
+/// XREAD's reply: `[[key, [[id, [field, value, ...]], ...]]]`, or nil when nothing is new.
+type TokenReply = Option<Vec<(String, Vec<(String, Vec<String>)>)>>;
 
 /// The `node_token` event of one token stream entry (its fields and values, alternating):
 /// `{"type": "node_token", "node_id", "payload": {"text", "agent"?}}`, `agent` naming the agent of

@@ -10,11 +10,16 @@
 //!   `tests/isolation.rs` checks every route);
 //! - request bodies are bounded (`WEFT_MAX_BODY_BYTES`), parsed strictly (unknown fields are
 //!   refused), and validated before anything is written;
-//! - errors are `{"error": {"code", "message"}}` and never carry SQL or internal detail.
+//! - errors are `{"error": {"code", "message"}}` and never carry SQL or internal detail;
+//! - a write's domain events are recorded in its transaction (by `store` and `executions`), never
+//!   published by the handler itself: with an event sink ([`AppState::set_event_sink`]; the
+//!   Lambda's `WEFT_EVENT_BUS_NAME`), [`publish_events`] drains the outbox after each successful
+//!   write, best effort, so a publishing failure never fails the request.
 
 pub mod approval_routes;
 pub mod dto;
 pub mod error;
+pub mod event_routes;
 pub mod exec_routes;
 pub mod extract;
 pub mod openapi;
@@ -28,7 +33,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -58,6 +63,14 @@ struct Inner {
     /// The execution domain on the same pool (its Step Functions client and Redis connection
     /// are set by [`AppState::connect`], or by [`AppState::set_sfn_client`] / [`AppState::set_redis`]).
     executions: executions::Executions,
+    /// Where SSE handlers open their own connection to wait on token streams (`XREAD BLOCK`
+    /// would stall the shared connection); unset, they poll through the shared one.
+    token_streams: std::sync::OnceLock<redis::Client>,
+    /// Where the domain event outbox is drained after each successful write (unset: never;
+    /// `weft serve` runs a relay of its own).
+    domain_events: std::sync::OnceLock<Arc<dyn domain_events::Sink>>,
+    /// Where `POST /v1/events` sends events (default: in-process delivery).
+    event_queue: std::sync::OnceLock<Arc<dyn event_routes::EventQueue>>,
 }
 
 /// The parts of an [`AppState`], for callers (tests, `weft serve`) that build their own.
@@ -113,19 +126,27 @@ impl AppState {
                 compile_options: parts.compile_options,
                 max_body_bytes: parts.max_body_bytes,
                 waits: parts.waits,
+                token_streams: std::sync::OnceLock::new(),
+                domain_events: std::sync::OnceLock::new(),
+                event_queue: std::sync::OnceLock::new(),
             }),
         }
     }
 
     /// Connects to Postgres and Redis and builds the verifier and publisher from `config`.
-    /// With `migrate`, pending migrations are applied first.
+    /// With `migrate`, pending migrations are applied first. With `WEFT_EVENT_BUS_NAME`, domain
+    /// events go to that EventBridge bus after each write (the api Lambda's set-up).
     pub async fn connect(config: &config::Config, migrate: bool) -> Result<Self, StartError> {
-        Self::connect_with(config, migrate, None).await
+        let state = Self::connect_with(config, migrate, None).await?;
+        if let Some(bus) = &config.event_bus_name {
+            state.set_event_sink(Arc::new(domain_events::EventBridgeSink::connect(bus.clone()).await));
+        }
+        Ok(state)
     }
 
     /// Like [`AppState::connect`], but publishes and runs executions through `sfn` (a client for
     /// `weft serve`'s own endpoint, say) with the role `WEFT_SFN_ROLE_ARN` or a local placeholder,
-    /// whatever `config.sfn` says.
+    /// whatever `config.sfn` says, and sets no event sink (`weft serve` relays the outbox itself).
     pub async fn connect_with(
         config: &config::Config,
         migrate: bool,
@@ -196,6 +217,9 @@ impl AppState {
             state.set_sfn_client(client);
         }
         state.set_redis(redis_for_streams);
+        if let Ok(client) = redis::Client::open(config.redis.url.as_str()) {
+            state.set_token_streams(client);
+        }
         Ok(state)
     }
 
@@ -220,7 +244,40 @@ impl AppState {
         if let Some(redis) = self.redis() {
             state.set_redis(redis);
         }
+        if let Some(client) = self.inner.token_streams.get() {
+            state.set_token_streams(client.clone());
+        }
+        if let Some(sink) = self.inner.domain_events.get() {
+            state.set_event_sink(Arc::clone(sink));
+        }
         state
+    }
+
+    /// The Redis server SSE handlers wait on token streams from, each on a connection of its own
+    /// (first call wins). Without it they poll the shared connection every 20 ms.
+    pub fn set_token_streams(&self, client: redis::Client) {
+        let _ = self.inner.token_streams.set(client);
+    }
+
+    pub(crate) fn token_streams(&self) -> Option<&redis::Client> {
+        self.inner.token_streams.get()
+    }
+
+    /// Where `POST /v1/events` sends events, e.g. [`event_routes::SqsQueue`] (first call wins;
+    /// without one, events are delivered in-process).
+    pub fn set_event_queue(&self, queue: Arc<dyn event_routes::EventQueue>) {
+        let _ = self.inner.event_queue.set(queue);
+    }
+
+    pub(crate) fn event_queue(&self) -> &Arc<dyn event_routes::EventQueue> {
+        self.inner.event_queue.get_or_init(|| {
+            Arc::new(event_routes::InProcess::new(trigger_routes::registry(self), Arc::new(self.executions().clone())))
+        })
+    }
+
+    /// Where the domain event outbox is drained after each successful write (first call wins).
+    pub fn set_event_sink(&self, sink: Arc<dyn domain_events::Sink>) {
+        let _ = self.inner.domain_events.set(sink);
     }
 
     /// The Step Functions client executions use (first call wins).
@@ -284,6 +341,9 @@ pub fn app(state: AppState) -> Router {
         .route("/approvals", get(approval_routes::list_approvals))
         .route("/approvals/{id}", get(approval_routes::get_approval).post(approval_routes::decide_approval))
         .route("/workflows/{id}/triggers", get(trigger_routes::list_triggers))
+        .route("/events", post(event_routes::send_event))
+        .route("/admin/dead-letters", get(event_routes::list_dead_letters))
+        .route("/admin/dead-letters/redrive", post(event_routes::redrive_dead_letters))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     // Webhook senders have no bearer token: the HMAC signature authenticates them.
     let hooks = Router::new().route("/hooks/{workflow_id}", post(trigger_routes::receive_webhook));
@@ -293,8 +353,26 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), publish_events))
         .layer(DefaultBodyLimit::max(state.inner.max_body_bytes))
         .with_state(state)
+}
+
+/// How long [`publish_events`] may hold a response.
+const PUBLISH_WAIT: Duration = Duration::from_secs(5);
+
+/// After a write that succeeded, publishes the outbox's domain events (the write's, and any left
+/// over) to the event sink, if one is set. Before the response goes out, since Lambda may freeze
+/// the process right after it; best effort: a failure or a slow sink is logged and the response
+/// is sent all the same. Rows left over go out with the next write, or the trigger function's
+/// minute tick.
+pub async fn publish_events(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let response = next.run(req).await;
+    if let Some(sink) = state.inner.domain_events.get().filter(|_| write && response.status().is_success()) {
+        domain_events::drain_best_effort(state.store().pool(), sink.as_ref(), PUBLISH_WAIT).await;
+    }
+    response
 }
 
 async fn not_found() -> ApiError {

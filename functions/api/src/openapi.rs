@@ -38,6 +38,9 @@ use crate::{dto, error, routes};
         crate::approval_routes::decide_approval,
         crate::trigger_routes::list_triggers,
         crate::trigger_routes::receive_webhook,
+        crate::event_routes::send_event,
+        crate::event_routes::list_dead_letters,
+        crate::event_routes::redrive_dead_letters,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::DiagnosticDto, dto::DiagnosticsBody)),
     modifiers(&BearerAuth)

@@ -33,6 +33,9 @@ const EXEMPT: &[(&str, &str, &str)] = &[
     ("post", "/v1/workflows", "creates the caller's own workflow"),
     ("post", "/v1/secrets", "creates the caller's own secret; another tenant's name is checked below"),
     ("post", "/v1/api-keys", "creates the caller's own key"),
+    ("post", "/v1/events", "starts only the caller's workflows (tests/events.rs: another tenant's never starts)"),
+    ("get", "/v1/admin/dead-letters", "lists only the caller's messages (tests/events.rs, on LocalStack's SQS)"),
+    ("post", "/v1/admin/dead-letters/redrive", "redrives only the caller's messages (tests/events.rs)"),
 ];
 
 /// What the table's requests are built from: the owner's objects, or random ones.

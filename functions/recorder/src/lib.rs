@@ -10,6 +10,13 @@
 //!
 //! Status changes arrive only at start and end, so node events of a running execution appear when
 //! a client reads it (`GET /v1/executions/{id}` and the SSE endpoint record on read).
+//!
+//! With `WEFT_EVENT_BUS_NAME`, the domain events a recording writes to the outbox (in the
+//! recording's own statement) are published to that EventBridge bus after it
+//! ([`handle_and_publish`]), best effort: rows a failure leaves go out with the next recording,
+//! the api's next write or the trigger function's minute tick.
+
+use std::time::Duration;
 
 use executions::{ExecError, Executions};
 use serde_json::Value;
@@ -31,6 +38,30 @@ pub async fn handle(executions: &Executions, event: &Value) -> Result<bool, Exec
         Some(arn) => executions.record_arn(arn).await,
         None => Ok(false),
     }
+}
+
+/// How long publishing after a recording may take.
+const PUBLISH_WAIT: Duration = Duration::from_secs(5);
+
+/// [`handle`], then, with a sink, the outbox drained to it (best effort: a publishing failure is
+/// logged, never returned, so EventBridge does not redeliver an event that was recorded).
+pub async fn handle_and_publish(
+    executions: &Executions,
+    sink: Option<&dyn domain_events::Sink>,
+    event: &Value,
+) -> Result<bool, ExecError> {
+    // Boxed: recording's future is deep enough that nesting it once more overflows the
+    // compiler's layout queries of the Lambda's handler future.
+    let recorded = Box::pin(handle(executions, event)).await?;
+    if let Some(sink) = sink {
+        domain_events::drain_best_effort(executions.store().pool(), sink, PUBLISH_WAIT).await;
+    }
+    Ok(recorded)
+}
+
+/// Where domain events go: the EventBridge bus of `WEFT_EVENT_BUS_NAME`, if set (built once).
+pub async fn event_sink(config: &config::ExecutionsConfig) -> Option<domain_events::EventBridgeSink> {
+    Some(domain_events::EventBridgeSink::connect(config.event_bus_name.clone()?).await)
 }
 
 /// The execution domain as the recorder needs it: Postgres, Redis (required: every event goes

@@ -1,10 +1,12 @@
 //! The `trigger` function: consumes SQS messages and starts the executions of the workflows whose
-//! `queue` trigger matches each message's event.
+//! `queue` trigger matches each message's event, and, on EventBridge's scheduled event (every
+//! minute), fires the due `cron` triggers ([`executions::schedules::tick`], as `weft serve`'s
+//! scheduler does).
 //!
-//! A message body is `{"event": "<name>", "input"?: <any JSON>}`; every enabled `queue` trigger
-//! with that event starts its workflow with `input` (default `{}`), through the same start path as
-//! `POST /v1/workflows/{id}/executions` ([`triggers::Starter`]). Each start carries the idempotency
-//! key `sqs:<message id>:<trigger id>`, so a redelivered message never starts a workflow twice.
+//! A message body is `{"event": "<name>", "input"?: <any JSON>, "tenant"?: "<id>"}`: the
+//! consumer code is [`triggers::queue`], shared with `weft serve`'s in-process `POST /v1/events`.
+//! Each start carries the idempotency key `sqs:<message id>:<trigger id>`, so a redelivered
+//! message never starts a workflow twice.
 //!
 //! Batches report partial failures (`ReportBatchItemFailures`): only the failed messages' ids are
 //! returned, and SQS redelivers just those. Dead-letter path: a *poison* message (not JSON, no
@@ -16,34 +18,53 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use triggers::{Registry, StartError, StartRequest, Starter};
+use serde_json::Value;
+pub use triggers::queue::{MessageError, QueueMessage};
+use triggers::{Registry, Starter};
 
-/// What a message asks for.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueueMessage {
-    pub event: String,
-    #[serde(default)]
-    pub input: Option<Value>,
+/// How long a tick may spend draining the domain event outbox.
+const EVENTS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What one invocation of the function was given.
+#[derive(Debug)]
+pub enum Invocation {
+    /// A batch from the SQS event source mapping.
+    Queue(SqsEvent),
+    /// EventBridge's scheduled rule (`"detail-type": "Scheduled Event"`).
+    Schedule,
 }
 
-/// Why one message failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MessageError {
-    /// Retrying cannot help: the dead-letter queue is where it belongs.
-    #[error("poison message: {0}")]
-    Poison(String),
-    /// Retrying later may succeed.
-    #[error("transient failure: {0}")]
-    Transient(String),
+impl Invocation {
+    /// Tells the two apart: an SQS batch has `Records`; a scheduled event has `detail-type`.
+    pub fn from_event(event: Value) -> Result<Self, String> {
+        if event.get("Records").is_some() {
+            return serde_json::from_value(event).map(Self::Queue).map_err(|e| format!("not an SQS batch: {e}"));
+        }
+        match event.get("detail-type").and_then(Value::as_str) {
+            Some("Scheduled Event") => Ok(Self::Schedule),
+            _ => Err("expected an SQS batch (`Records`) or a scheduled event (`detail-type`)".to_owned()),
+        }
+    }
+}
+
+/// Why an invocation failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The event is neither an SQS batch nor a scheduled event: retrying cannot help.
+    #[error("unexpected event: {0}")]
+    Event(String),
+    /// The schedule scan failed (the database); the next minute's tick fires what is due.
+    #[error("scheduler tick failed: {0}")]
+    Tick(#[from] triggers::Error),
 }
 
 #[derive(Clone)]
 pub struct TriggerFunction {
     registry: Registry,
     starter: Arc<dyn Starter>,
+    /// Where the minute tick drains the domain event outbox (`WEFT_EVENT_BUS_NAME`): rows the
+    /// api's or the recorder's best-effort drains left behind.
+    events: Option<Arc<dyn domain_events::Sink>>,
 }
 
 /// The function as the Lambda runs it: the trigger registry and the execution domain on one
@@ -52,12 +73,22 @@ pub struct TriggerFunction {
 pub async fn connect(config: &config::ExecutionsConfig) -> Result<TriggerFunction, executions::ConnectError> {
     let executions = executions::connect(config, false).await?;
     let registry = Registry::without_secrets(executions.store().pool().clone());
-    Ok(TriggerFunction::new(registry, Arc::new(executions)))
+    let function = TriggerFunction::new(registry, Arc::new(executions));
+    Ok(match &config.event_bus_name {
+        Some(bus) => function.with_event_sink(Arc::new(domain_events::EventBridgeSink::connect(bus.clone()).await)),
+        None => function,
+    })
 }
 
 impl TriggerFunction {
     pub fn new(registry: Registry, starter: Arc<dyn Starter>) -> Self {
-        Self { registry, starter }
+        Self { registry, starter, events: None }
+    }
+
+    /// Drains the domain event outbox into `sink` on every minute tick.
+    pub fn with_event_sink(mut self, sink: Arc<dyn domain_events::Sink>) -> Self {
+        self.events = Some(sink);
+        self
     }
 
     /// Handles a batch; the response lists exactly the messages that failed.
@@ -84,46 +115,31 @@ impl TriggerFunction {
 
     /// Starts every matching workflow; returns how many.
     pub async fn handle_message(&self, message: &SqsMessage, id: &str) -> Result<usize, MessageError> {
-        if id.is_empty() {
-            return Err(MessageError::Poison("the message has no messageId".to_owned()));
-        }
-        let body = message.body.as_deref().unwrap_or_default();
-        let parsed: QueueMessage = serde_json::from_str(body).map_err(|e| {
-            MessageError::Poison(format!("the body must be {{\"event\": \"<name>\", \"input\"?: ...}}: {e}"))
-        })?;
-        if parsed.event.trim().is_empty() {
-            return Err(MessageError::Poison("`event` is empty".to_owned()));
-        }
-        let targets = self
-            .registry
-            .queue_targets(parsed.event.trim())
-            .await
-            .map_err(|e| MessageError::Transient(e.to_string()))?;
-        if targets.is_empty() {
-            tracing::info!(message = %id, event = %parsed.event, "no workflow has a queue trigger for this event");
-        }
-        let input = parsed.input.unwrap_or_else(|| json!({}));
-        for t in &targets {
-            let request = StartRequest {
-                tenant: t.tenant_id.clone(),
-                workflow_id: t.workflow_id,
-                input: input.clone(),
-                idempotency_key: Some(format!("sqs:{id}:{}", t.id)),
-                started_by: format!("queue:{}", t.id),
-            };
-            match self.starter.start(request).await {
-                Ok(started) => {
-                    tracing::info!(message = %id, workflow = %t.workflow_id, execution = %started.id, "execution started");
-                    if let Err(e) = self.registry.mark_fired(t.id, chrono::Utc::now()).await {
-                        tracing::warn!(trigger = %t.id, error = %e, "cannot record the trigger's last fire time");
-                    }
+        let parsed = QueueMessage::parse(message.body.as_deref().unwrap_or_default())?;
+        let started = triggers::queue::deliver(&self.registry, &*self.starter, "sqs", id, &parsed).await?;
+        Ok(started.len())
+    }
+
+    /// One invocation, whichever event it is: an SQS batch answers with its failed messages, a
+    /// scheduled event with how many due times fired (an error makes EventBridge retry it).
+    pub async fn invoke(&self, event: Value) -> Result<Value, InvokeError> {
+        match Invocation::from_event(event).map_err(InvokeError::Event)? {
+            Invocation::Queue(batch) => {
+                let response = self.handle(batch).await;
+                serde_json::to_value(response).map_err(|e| InvokeError::Event(e.to_string()))
+            }
+            Invocation::Schedule => {
+                let fired = self.tick(chrono::Utc::now()).await;
+                if let Some(sink) = &self.events {
+                    domain_events::drain_best_effort(self.registry.pool(), &**sink, EVENTS_WAIT).await;
                 }
-                Err(StartError::Rejected(why)) => {
-                    return Err(MessageError::Poison(format!("workflow {} refused the message: {why}", t.workflow_id)));
-                }
-                Err(StartError::Unavailable(why)) => return Err(MessageError::Transient(why)),
+                Ok(serde_json::json!({ "fired": fired? }))
             }
         }
-        Ok(targets.len())
+    }
+
+    /// Fires the cron triggers due at `now`; returns how many.
+    pub async fn tick(&self, now: chrono::DateTime<chrono::Utc>) -> Result<usize, triggers::Error> {
+        executions::schedules::tick(&self.registry, &*self.starter, now).await
     }
 }

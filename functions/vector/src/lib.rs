@@ -28,7 +28,8 @@
 //! Chunk ids are `hash(tenant, doc_id, chunk_index)`, and the write is an upsert, so a retried or
 //! repeated ingest overwrites the same rows; chunks of a re-ingested document past its new last
 //! chunk are deleted. Embeddings are requested in batches of `WEFT_VECTOR_EMBED_BATCH` (64).
-//! Output: `{"collection": "docs", "documents": 2, "chunks": 7}`.
+//! Output: `{"collection": "docs", "documents": 2, "chunks": 7, "model": "text-embedding-3-small",
+//! "usage": {"input_tokens": 812, "output_tokens": 0, "estimated": false}, "cost_usd": 0.0000162}`.
 //!
 //! **`vector_search`** config:
 //! - `collection` (required); `query` (a text, embedded with the collection's model) or `vector`
@@ -39,6 +40,13 @@
 //!
 //! Output: `{"matches": [{"id": "…", "doc_id", "chunk_index", "text", "metadata", "score"}]}`,
 //! best first. `id` is the Int64 key as a decimal string (JSON numbers lose precision past 2^53).
+//! Beside it, `model`, `usage` and `cost_usd` of the query's embedding, as for `vector_upsert`
+//! (zero tokens for a given `vector`).
+//!
+//! **Usage and cost.** Embedding tokens are the provider's reported `usage.prompt_tokens`; when a
+//! provider reports none, `model_client::estimate_tokens` of the texts, and `estimated` is true.
+//! `cost_usd` prices them with `WEFT_MODEL_PRICES` ([`Settings::prices`]); an unpriced model
+//! costs 0. Like every AI node's, these add up in the execution's `usage`.
 //!
 //! **Errors** ([`error_names`]): `Vector.Connect` (Milvus unreachable, or the tenant cannot be
 //! read; retryable), `Vector.CollectionNotFound` (search on a collection that does not exist),
@@ -58,7 +66,7 @@ mod tenant;
 
 use std::sync::Arc;
 
-use model_client::{Client, ModelError};
+use model_client::{Client, ModelError, Prices, Usage};
 use node_contract::{NodeError, NodeEvent, NodeFunction, error_names as contract_names};
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
@@ -103,6 +111,7 @@ pub struct VectorFunction {
     store: Arc<Store>,
     models: Client,
     embed_batch: usize,
+    prices: Prices,
     secrets: Arc<dyn SecretResolver>,
     tenants: Arc<dyn TenantResolver>,
 }
@@ -125,6 +134,7 @@ impl VectorFunction {
             .map_err(|e| SettingsError { name: "OPENAI_BASE_URL", problem: e.to_string() })?;
         Ok(Self {
             embed_batch: settings.embed_batch,
+            prices: settings.prices.clone(),
             store: Arc::new(Store::new(settings)),
             models,
             secrets: Arc::new(NoSecrets),
@@ -207,10 +217,11 @@ impl VectorFunction {
             (None, asked) => asked.unwrap_or(DEFAULT_EMBEDDING_MODEL).to_owned(),
         };
         let mut meta = existing;
+        let mut tally = Tally::default();
         let mut rows = Vec::with_capacity(chunks.len());
         for batch in chunks.chunks(self.embed_batch) {
             let texts: Vec<String> = batch.iter().map(|(_, _, t)| (*t).to_owned()).collect();
-            let vectors = self.embed(&model, &texts).await?;
+            let vectors = self.embed(&model, &texts, &mut tally).await?;
             let dim = vectors.first().map_or(0, Vec::len);
             if dim == 0 || dim > store::MAX_DIM || vectors.iter().any(|v| v.len() != dim) {
                 return Err(NodeError::new(
@@ -251,7 +262,9 @@ impl VectorFunction {
         if meta.is_some() {
             self.store.upsert(&collection, tenant, rows, &stale).await?;
         }
-        Ok(json!({"collection": collection, "documents": documents.len(), "chunks": chunk_count}))
+        let mut out = json!({"collection": collection, "documents": documents.len(), "chunks": chunk_count});
+        tally.report(&self.prices, &model, &mut out);
+        Ok(out)
     }
 
     async fn search(&self, tenant: &str, config: &Map<String, Value>) -> Result<Value, NodeError> {
@@ -286,12 +299,13 @@ impl VectorFunction {
         {
             return Err(model_mismatch(&collection, &meta, asked));
         }
+        let mut tally = Tally::default();
         let vector = match (query, given) {
             (Some(_), Some(_)) | (None, None) => {
                 return Err(NodeError::config("query", "give exactly one of `query` (a text) and `vector`"));
             }
             (Some(q), None) => {
-                let mut vectors = self.embed(&meta.model, &[q.to_owned()]).await?;
+                let mut vectors = self.embed(&meta.model, &[q.to_owned()], &mut tally).await?;
                 vectors.pop().unwrap_or_default()
             }
             (None, Some(v)) => v,
@@ -316,12 +330,44 @@ impl VectorFunction {
                        "metadata": h.metadata, "score": h.score})
             })
             .collect();
-        Ok(json!({ "matches": matches }))
+        let mut out = json!({ "matches": matches });
+        tally.report(&self.prices, &meta.model, &mut out);
+        Ok(out)
     }
 
-    async fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, NodeError> {
+    /// Embeds `texts` with `model`, counting the tokens into `tally`.
+    async fn embed(&self, model: &str, texts: &[String], tally: &mut Tally) -> Result<Vec<Vec<f32>>, NodeError> {
         // The client checks there is one vector per text, in input order.
-        Ok(self.models.embed(model, texts).await.map_err(model_error)?.vectors)
+        let embeddings = self.models.embed(model, texts).await.map_err(model_error)?;
+        match embeddings.usage {
+            Some(u) => tally.usage.input_tokens += u.input_tokens,
+            None => {
+                tally.estimated = true;
+                tally.usage.input_tokens += texts.iter().map(|t| model_client::estimate_tokens(t)).sum::<u64>();
+            }
+        }
+        Ok(embeddings.vectors)
+    }
+}
+
+/// The embedding tokens of one call.
+#[derive(Debug, Default)]
+struct Tally {
+    usage: Usage,
+    estimated: bool,
+}
+
+impl Tally {
+    /// Adds `model`, `usage` and `cost_usd` to the output object `out`.
+    fn report(&self, prices: &Prices, model: &str, out: &mut Value) {
+        if let Value::Object(o) = out {
+            o.insert("model".into(), json!(model));
+            o.insert(
+                "usage".into(),
+                json!({"input_tokens": self.usage.input_tokens, "output_tokens": 0, "estimated": self.estimated}),
+            );
+            o.insert("cost_usd".into(), json!(prices.cost_usd(model, &self.usage)));
+        }
     }
 }
 

@@ -5,13 +5,15 @@
 //! - `WEFT_MILVUS_TOKEN` (optional): `user:password` or an API key, sent as Milvus' token.
 //! - `OPENAI_BASE_URL`, `OPENAI_API_KEY`: the embeddings provider ([`model_client::Provider::from_env`]).
 //! - `WEFT_VECTOR_EMBED_BATCH` (default 64, 1 to 2048): texts per embeddings request.
+//! - `WEFT_MODEL_PRICES`: the price table the outputs' `cost_usd` comes from, as for `fn-llm`
+//!   ([`model_client::Prices::from_json`]: the built-in list prices, overridden and extended).
 //!
 //! These are operator configuration, not tenant input, so they are not passed through the address
 //! guard (`WEFT_HTTP_ALLOW`): a tenant cannot choose another Milvus or embeddings endpoint.
 
 use std::time::Duration;
 
-use model_client::Provider;
+use model_client::{Prices, Provider};
 
 /// The default `WEFT_MILVUS_URL`.
 pub const DEFAULT_MILVUS_URL: &str = "http://127.0.0.1:19530";
@@ -27,6 +29,7 @@ pub struct Settings {
     pub rpc_timeout: Duration,
     pub provider: Provider,
     pub embed_batch: usize,
+    pub prices: Prices,
 }
 
 impl std::fmt::Debug for Settings {
@@ -38,7 +41,7 @@ impl std::fmt::Debug for Settings {
             .field("rpc_timeout", &self.rpc_timeout)
             .field("provider", &self.provider)
             .field("embed_batch", &self.embed_batch)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,6 +54,7 @@ impl Default for Settings {
             rpc_timeout: Duration::from_secs(30),
             provider: Provider::default(),
             embed_batch: 64,
+            prices: Prices::default(),
         }
     }
 }
@@ -84,6 +88,10 @@ impl Settings {
                     name: "WEFT_VECTOR_EMBED_BATCH",
                     problem: format!("`{n}` is not a number from 1 to 2048"),
                 })?;
+        }
+        if let Some(json) = get("WEFT_MODEL_PRICES") {
+            settings.prices = Prices::from_json(&json)
+                .map_err(|e| SettingsError { name: "WEFT_MODEL_PRICES", problem: e.to_string() })?;
         }
         Ok(settings)
     }

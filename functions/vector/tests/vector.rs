@@ -24,10 +24,28 @@ async fn upsert_then_search_finds_the_chunks_and_a_second_upsert_does_not_duplic
         "Kittens like to sleep on warm rugs."
     ]);
     let out = upsert(&f, ARN_A, json!({"collection": "kb", "documents": docs})).await.unwrap();
-    assert_eq!(out, json!({"collection": "kb", "documents": 3, "chunks": 3}));
+    // The embedding tokens are the provider's count (the scripted server's: a quarter of the
+    // characters), priced at text-embedding-3-small's list price ($0.02 per 1M input tokens).
+    let tokens: u64 = [
+        "The cat sat on the mat and purred.",
+        "Quarterly revenue grew by twelve percent.",
+        "Kittens like to sleep on warm rugs.",
+    ]
+    .iter()
+    .map(|t| model_client::estimate_tokens(t))
+    .sum();
+    assert_eq!(
+        out,
+        json!({"collection": "kb", "documents": 3, "chunks": 3, "model": "text-embedding-3-small",
+               "usage": {"input_tokens": tokens, "output_tokens": 0, "estimated": false},
+               "cost_usd": tokens as f64 * 0.02 / 1e6})
+    );
     assert_eq!(count(&milvus.url(), "kb").await, 3);
 
     let found = search(&f, ARN_A, json!({"collection": "kb", "query": "cat on the mat", "top_k": 2})).await.unwrap();
+    let query_tokens = model_client::estimate_tokens("cat on the mat");
+    assert_eq!(found["usage"], json!({"input_tokens": query_tokens, "output_tokens": 0, "estimated": false}));
+    assert_eq!(found["cost_usd"], json!(query_tokens as f64 * 0.02 / 1e6));
     let hits = matches(&found);
     assert_eq!(hits.len(), 2);
     assert_eq!(hits[0]["doc_id"], "cats");
@@ -55,6 +73,9 @@ async fn upsert_then_search_finds_the_chunks_and_a_second_upsert_does_not_duplic
     let vector = model_client::testing::hash_embedding("Quarterly revenue grew by twelve percent.", 64);
     let by_vector = search(&f, ARN_A, json!({"collection": "kb", "vector": vector, "top_k": 1})).await.unwrap();
     assert_eq!(matches(&by_vector)[0]["doc_id"], "stocks");
+    // A given vector embeds nothing: no tokens, no cost.
+    assert_eq!(by_vector["usage"], json!({"input_tokens": 0, "output_tokens": 0, "estimated": false}));
+    assert_eq!(by_vector["cost_usd"], json!(0.0));
     assert!(matches(&by_vector)[0]["score"].as_f64().unwrap() > 0.99);
     let wrong = search(&f, ARN_A, json!({"collection": "kb", "vector": [1.0, 0.0]})).await.unwrap_err();
     assert_eq!(wrong.name, "Vector.DimensionMismatch");
@@ -227,6 +248,33 @@ async fn missing_collections_bad_filters_and_bad_config_fail_by_name() {
     models.push_embeddings(model_client::testing::Reply::rate_limited(Some("3")));
     let e = search(&f, ARN_A, json!({"collection": "c", "query": "x"})).await.unwrap_err();
     assert_eq!(e.name, "Llm.RateLimited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_without_usage_gets_estimated_tokens_and_prices_come_from_the_table() {
+    let Some(milvus) = MilvusLite::start() else { return };
+    let models = embeddings(16).await;
+    let mut settings = fn_vector::Settings::new(milvus.url(), model_client::Provider::new(models.base_url()));
+    settings.prices = model_client::Prices::from_json(r#"{"house-embed": {"input": 1000000, "output": 0}}"#).unwrap();
+    let f = fn_vector::VectorFunction::new(settings)
+        .unwrap()
+        .with_tenants(std::sync::Arc::new(fn_vector::StaticTenant::new("acme")));
+    // The embeddings request is answered without usage: the tokens are then estimated.
+    models.push_embeddings(model_client::testing::Reply::echo().without_usage());
+    let out = upsert(
+        &f,
+        ARN_A,
+        json!({"collection": "priced", "embedding_model": "house-embed", "documents": ["abcdefgh", "abcd"]}),
+    )
+    .await
+    .unwrap();
+    // 8 and 4 characters: 2 + 1 estimated tokens at $1 each.
+    assert_eq!(out["usage"], json!({"input_tokens": 3, "output_tokens": 0, "estimated": true}), "{out}");
+    assert_eq!(out["cost_usd"], json!(3.0));
+    assert_eq!(out["model"], "house-embed");
+    let found = search(&f, ARN_A, json!({"collection": "priced", "query": "abcd"})).await.unwrap();
+    assert_eq!(found["usage"], json!({"input_tokens": 1, "output_tokens": 0, "estimated": false}), "{found}");
+    assert_eq!(found["cost_usd"], json!(1.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

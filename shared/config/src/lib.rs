@@ -26,6 +26,10 @@ pub struct Config {
     pub sfn_endpoint_credentials: Option<SfnEndpointCredentials>,
     pub api: ApiConfig,
     pub recorder: RecorderConfig,
+    /// `WEFT_EVENT_BUS_NAME` (optional): the EventBridge bus (name or ARN) the api publishes its
+    /// domain events to after its writes. Unset: events stay in the outbox for another relay
+    /// (`weft serve` publishes to its Redis stream whatever this says).
+    pub event_bus_name: Option<String>,
 }
 
 /// What the execution domain alone needs: the recorder and trigger functions read only this
@@ -36,6 +40,9 @@ pub struct ExecutionsConfig {
     /// `WEFT_REDIS_URL`, optional here: without it events are recorded in Postgres only.
     pub redis: Option<RedisConfig>,
     pub sfn: SfnConfig,
+    /// `WEFT_EVENT_BUS_NAME` (optional): the EventBridge bus the recorder (and trigger) functions
+    /// publish domain events to after their writes.
+    pub event_bus_name: Option<String>,
 }
 
 /// Postgres.
@@ -124,6 +131,7 @@ impl fmt::Debug for Config {
             .field("sfn_endpoint_credentials", &self.sfn_endpoint_credentials)
             .field("api", &self.api)
             .field("recorder", &self.recorder)
+            .field("event_bus_name", &self.event_bus_name)
             .finish()
     }
 }
@@ -225,6 +233,7 @@ impl Config {
             sfn_endpoint_credentials: r.sfn_endpoint_credentials(),
             api: r.api(),
             recorder: RecorderConfig { interval_ms: r.number("WEFT_RECORDER_INTERVAL_MS", 250, 1, 60_000) },
+            event_bus_name: r.event_bus_name(),
         })
     }
 }
@@ -239,7 +248,12 @@ impl ExecutionsConfig {
     pub fn from_vars(
         vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
     ) -> Result<Self, ConfigError> {
-        read(vars, |r| ExecutionsConfig { database: r.database(), redis: r.redis(false), sfn: r.sfn(false) })
+        read(vars, |r| ExecutionsConfig {
+            database: r.database(),
+            redis: r.redis(false),
+            sfn: r.sfn(false),
+            event_bus_name: r.event_bus_name(),
+        })
     }
 }
 
@@ -344,6 +358,25 @@ impl Reader<'_> {
             sync_wait_ms: self.number("WEFT_SYNC_WAIT_MS", 30_000, 1, 900_000),
             sse_wait_ms: self.number("WEFT_SSE_WAIT_MS", 20_000, 1, 900_000),
         }
+    }
+
+    /// `WEFT_EVENT_BUS_NAME`: an EventBridge bus name (1 to 256 of `A-Za-z0-9._-/`) or its ARN.
+    fn event_bus_name(&mut self) -> Option<String> {
+        const NAME: &str = "WEFT_EVENT_BUS_NAME";
+        let v = self.optional(NAME)?;
+        let ok = if v.starts_with("arn:") {
+            v.len() <= 1600 && v.split(':').count() == 6 && v.contains(":event-bus/")
+        } else {
+            v.len() <= 256 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+        };
+        if !ok {
+            self.problem(format!(
+                "{NAME} must be an EventBridge bus name (1 to 256 of A-Z, a-z, 0-9, '.', '_', '-', '/') or a bus ARN \
+                 (arn:aws:events:<region>:<account>:event-bus/<name>), got `{v}`"
+            ));
+            return None;
+        }
+        Some(v)
     }
 
     fn problem(&mut self, p: impl Into<String>) {
@@ -663,6 +696,26 @@ mod tests {
             let err = Config::from_vars(vars).expect_err(says).to_string();
             assert!(err.contains(says), "{says}: {err}");
             assert!(!err.contains("tooshort") && !err.contains("has spaces"), "the secret is in the error: {err}");
+        }
+    }
+
+    #[test]
+    fn the_event_bus_is_optional_and_checked() {
+        assert_eq!(Config::from_vars(base()).expect("valid").event_bus_name, None);
+        let only = [("WEFT_DATABASE_URL", "postgres://127.0.0.1/weft")];
+        assert_eq!(ExecutionsConfig::from_vars(only).expect("valid").event_bus_name, None);
+        for good in ["weft-events", "arn:aws:events:us-east-1:123456789012:event-bus/weft-events"] {
+            let mut vars = base();
+            vars.push(("WEFT_EVENT_BUS_NAME", good));
+            assert_eq!(Config::from_vars(vars).expect(good).event_bus_name.as_deref(), Some(good));
+            let vars = [only[0], ("WEFT_EVENT_BUS_NAME", good)];
+            assert_eq!(ExecutionsConfig::from_vars(vars).expect(good).event_bus_name.as_deref(), Some(good));
+        }
+        for bad in ["my bus", "arn:aws:sqs:us-east-1:1:queue"] {
+            let mut vars = base();
+            vars.push(("WEFT_EVENT_BUS_NAME", bad));
+            let err = Config::from_vars(vars).expect_err(bad).to_string();
+            assert!(err.contains("WEFT_EVENT_BUS_NAME must be an EventBridge bus name"), "{bad}: {err}");
         }
     }
 

@@ -63,8 +63,10 @@ impl Executions {
         let name = id.to_string();
         let execution_arn = sm.execution(&name).to_string();
         // The version: the one the start resolved to, or the workflow's live one for an
-        // unqualified start; either way a version of a workflow in the parent's tenant.
-        let inserted: Option<(Uuid,)> = sqlx::query_as(
+        // unqualified start; either way a version of a workflow in the parent's tenant. The row
+        // has its ARN from the start, so its `ExecutionStarted` goes with it.
+        let mut tx = self.pool().begin().await.map_err(ExecError::from)?;
+        let inserted: Option<(String, Uuid)> = sqlx::query_as(
             "INSERT INTO executions (id, tenant_id, workflow_id, version, execution_arn, status, input, started_by, \
                                      parent_execution_id) \
              SELECT $1, p.tenant_id, v.workflow_id, v.version, $2, 'RUNNING', $3::text::json, 'workflow:' || p.id::text, p.id \
@@ -75,7 +77,7 @@ impl Executions {
                AND (($5::text IS NOT NULL AND v.state_machine_version_arn = $5) \
                  OR ($5::text IS NULL AND v.state_machine_arn = $6 AND v.version = w.live_version)) \
              LIMIT 1 \
-             RETURNING id",
+             RETURNING tenant_id, workflow_id",
         )
         .bind(id)
         .bind(&execution_arn)
@@ -83,11 +85,16 @@ impl Executions {
         .bind(parent)
         .bind(child.version_arn)
         .bind(child.state_machine_arn)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await
         .map_err(ExecError::from)?;
         match inserted {
-            Some(_) => Ok(id),
+            Some((tenant, workflow_id)) => {
+                let event = crate::outbox::started(id, workflow_id);
+                domain_events::record(&mut tx, &tenant, &event).await.map_err(ExecError::from)?;
+                tx.commit().await.map_err(ExecError::from)?;
+                Ok(id)
+            }
             None => {
                 let known: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM executions WHERE id = $1")
                     .bind(parent)

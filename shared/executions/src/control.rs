@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::{ExecError, Execution, Executions, is_terminal};
 
 impl Executions {
+    /// The execution's ARN and status.
     async fn arn_of(&self, tenant: &str, id: Uuid) -> Result<(String, String), ExecError> {
         let row = sqlx::query("SELECT execution_arn, status FROM executions WHERE tenant_id = $1 AND id = $2")
             .bind(tenant)
@@ -49,16 +50,23 @@ impl Executions {
             let described = client.describe_execution().execution_arn(&arn).send().await.map_err(ExecError::sdk)?;
             let status = described.status().as_str().to_owned();
             if is_terminal(&status) {
-                sqlx::query(
+                // The row ends here, so its outcome's domain event goes with this write (the
+                // recording that follows finds the status unchanged and records none).
+                let mut tx = self.pool().begin().await?;
+                let ended: Option<Uuid> = sqlx::query_scalar(
                     "UPDATE executions SET status = $2, error = $3, cause = $4, stopped_at = now() \
-                     WHERE id = $1 AND status IN ('PENDING', 'RUNNING')",
+                     WHERE id = $1 AND status IN ('PENDING', 'RUNNING') RETURNING workflow_id",
                 )
                 .bind(id)
                 .bind(&status)
                 .bind(described.error())
                 .bind(described.cause())
-                .execute(self.pool())
+                .fetch_optional(&mut *tx)
                 .await?;
+                if let Some(event) = ended.and_then(|w| crate::outbox::ended(id, w, &status, described.error())) {
+                    domain_events::record(&mut tx, tenant, &event).await?;
+                }
+                tx.commit().await?;
             }
         }
         self.get(tenant, id).await

@@ -11,6 +11,10 @@
 //! recorder ([`Executions::record`]), which appends translated history to `execution_events`
 //! (dense `seq` from 1, the SSE event ids) and to the Redis stream `weft:exec:{tenant}:{id}`.
 //!
+//! Each transition of an execution (started, succeeded or failed, a node's success or failure)
+//! records its domain event in the outbox in the same statement as the write (see `outbox`), and
+//! only once, however often the same history is recorded.
+//!
 //! Invariants: every query that serves a caller is scoped by tenant (the recorder and the
 //! sweeper, which are internal, read the tenant from the row); events are appended under a row
 //! lock, so concurrent recorders never duplicate or reorder them; the row's status changes only
@@ -22,6 +26,7 @@ mod children;
 mod control;
 mod error;
 pub mod history;
+mod outbox;
 mod read;
 mod record;
 pub mod recorder;

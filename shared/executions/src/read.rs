@@ -167,7 +167,8 @@ fn summarize(events: &[StoredEvent]) -> Vec<NodeSummary> {
 }
 
 /// The execution's model usage: each agent turn once (an agent's output repeats its turns'
-/// totals, so agent nodes count through their `agent_turn` events only), and every other node
+/// totals, so agent nodes count through their `agent_turn` events only), each agent tool call
+/// whose result has `usage` and `cost_usd` (a `vector_search` tool's embedding), and every other node
 /// whose output (`nodes.<id>` of the state its `node_succeeded` event carries) has `usage` and
 /// `cost_usd`. `None` when nothing used a model.
 pub fn usage_total(events: &[StoredEvent]) -> Option<UsageTotal> {
@@ -187,6 +188,15 @@ pub fn usage_total(events: &[StoredEvent]) -> Option<UsageTotal> {
     for e in events {
         match e.kind.as_str() {
             "agent_turn" => add(e.payload.get("usage"), e.payload.get("cost_usd")),
+            // A tool that is itself a model node (a `vector_search` tool embeds its query):
+            // its result has the AI outputs' `usage` and `cost_usd`.
+            "agent_tool_call" => {
+                let result = e.payload.get("result");
+                let cost = result.and_then(|r| r.get("cost_usd")).filter(|c| c.is_number());
+                if cost.is_some() {
+                    add(result.and_then(|r| r.get("usage")), cost);
+                }
+            }
             "node_succeeded" => {
                 let Some(node) = e.node_id.as_deref().filter(|n| !agents.contains(n)) else { continue };
                 // The state's output holds the node's at `nodes.<id>` (a Task's still wrapped in
@@ -255,9 +265,20 @@ mod tests {
                 "usage": {"input_tokens": 250, "output_tokens": 50}, "cost_usd": 0.5}}}}}),
             ),
             ev(5, "node_succeeded", "code", json!({"output": {"nodes": {"code": {"value": {"n": 1}}}}})),
+            // A vector_search tool's embedding counts; an http tool's body that merely has a
+            // `usage` field does not.
+            ev(
+                6,
+                "agent_tool_call",
+                "a",
+                json!({"tool": "kb", "result": {"matches": [],
+                "usage": {"input_tokens": 7, "output_tokens": 0, "estimated": false}, "cost_usd": 0.05}}),
+            ),
+            ev(7, "agent_tool_call", "a", json!({"tool": "web", "result": {"usage": {"input_tokens": 1000}}})),
         ];
         let total = super::usage_total(&events).expect("usage");
-        assert_eq!(total, crate::UsageTotal { input_tokens: 260, output_tokens: 55, cost_usd: 0.6, estimated: true });
-        assert_eq!(super::usage_total(&events[4..]), None);
+        assert_eq!(total, crate::UsageTotal { input_tokens: 267, output_tokens: 55, cost_usd: 0.65, estimated: true });
+        assert_eq!(super::usage_total(&events[4..5]), None);
+        assert_eq!(super::usage_total(&events[6..]), None);
     }
 }

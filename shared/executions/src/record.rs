@@ -1,6 +1,8 @@
 //! Recording: an execution's Step Functions history, translated into node-level events
 //! ([`crate::history`]), appended past the stored ones to `execution_events` and to the
-//! execution's Redis stream, with the row's status and output following the history.
+//! execution's Redis stream, with the row's status and output following the history. The domain
+//! events of what a recording appends and of the status it moves to go to the outbox in the same
+//! statement ([`crate::outbox`]).
 
 use aws_sdk_sfn::error::ProvideErrorMetadata as _;
 use serde_json::{Value, json};
@@ -8,13 +10,14 @@ use sqlx::Row as _;
 use uuid::Uuid;
 
 use crate::history::{self, NodeEvent, Outcome};
-use crate::{COLUMNS, ExecError, Execution, Executions, is_terminal, row_to_execution};
+use crate::{COLUMNS, ExecError, Execution, Executions, is_terminal, outbox, row_to_execution};
 
 /// A recording of a history: the translation of the whole history so far, the outcome it tells
 /// and the id of its last event (the cursor of the next recording).
 struct Recording<'a> {
     tenant: &'a str,
     id: Uuid,
+    workflow_id: Uuid,
     node_events: &'a [NodeEvent],
     outcome: &'a Outcome,
     last: Option<i64>,
@@ -61,7 +64,8 @@ impl<'a> Recording<'a> {
     /// Appends the events past the `seen.stored` ones as one chunk and moves the row to the
     /// outcome, in one statement that writes only while the row is as `seen` (status and stored
     /// events; a concurrent recording also takes the chunk's key first, failing this one with a
-    /// unique violation).
+    /// unique violation). The same statement records the domain events of the appended node
+    /// events and of the move, so they are recorded exactly when the write is.
     async fn write(&self, conn: &mut sqlx::PgConnection, seen: &Seen) -> Result<Written<'a>, sqlx::Error> {
         let (outcome, status) = (self.outcome, seen.status.as_str());
         let stored = usize::try_from(seen.stored).unwrap_or(usize::MAX);
@@ -82,6 +86,11 @@ impl<'a> Recording<'a> {
         }
         let moves = status_moves(status, outcome.status);
         let chunk = Chunk { tenant: self.tenant, first_seq: seen.stored + 1, events: fresh };
+        let mut domain = domain_events::Batch::new();
+        domain.extend(outbox::nodes(self.id, fresh));
+        if moves {
+            domain.extend(outbox::ended(self.id, self.workflow_id, outcome.status, outcome.error.as_deref()));
+        }
         let written = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
             "WITH upd AS (UPDATE executions e SET \
                  status = CASE WHEN $8 THEN $2 ELSE status END, \
@@ -93,8 +102,10 @@ impl<'a> Recording<'a> {
                WHERE e.id = $1 AND e.status = $10 AND {STORED} = $11 \
                RETURNING e.tenant_id, e.id), \
              ins AS (INSERT INTO execution_event_chunks (tenant_id, execution_id, first_seq, last_seq, events) \
-               SELECT tenant_id, id, $11 + 1, $12, $13::text::json FROM upd WHERE $13::text IS NOT NULL) \
-             SELECT count(*) FROM upd"
+               SELECT tenant_id, id, $11 + 1, $12, $13::text::json FROM upd WHERE $13::text IS NOT NULL), \
+             ev AS ({}) \
+             SELECT count(*) FROM upd",
+            domain_events::insert_sql("upd", "upd.tenant_id", "$14")
         )))
         .bind(self.id)
         .bind(outcome.status)
@@ -109,6 +120,7 @@ impl<'a> Recording<'a> {
         .bind(seen.stored)
         .bind(chunk.last_seq())
         .bind((!fresh.is_empty()).then(|| chunk.json()))
+        .bind(domain.to_param())
         .fetch_one(conn)
         .await?;
         Ok(if written == 1 { Written::Appended { first_seq: chunk.first_seq, fresh } } else { Written::RowMoved })
@@ -118,6 +130,8 @@ impl<'a> Recording<'a> {
 /// The outcome `StartSyncExecution` answered (or the wait's end), for the `executions` row.
 #[derive(Debug)]
 pub(crate) struct Answer {
+    /// The execution's workflow (for its domain events).
+    pub workflow_id: Uuid,
     pub status: &'static str,
     pub output: Option<Value>,
     pub error: Option<String>,
@@ -153,6 +167,9 @@ impl Answer {
     /// Puts the answer on the row (and the ARN, when Step Functions gave one), with the chunk of
     /// events when there is one (not empty), in one statement; the row after. A chunk whose
     /// first seq is stored already fails the statement (unique violation) and changes nothing.
+    /// The same statement records the domain events: `ExecutionStarted` unless the row had its
+    /// ARN already (a sweep adopted it), those of the chunk's node events, and the outcome's
+    /// unless the row had that status already (a recording got there first).
     pub(crate) async fn store(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -161,12 +178,20 @@ impl Answer {
         chunk: Option<&Chunk<'_>>,
     ) -> Result<Execution, sqlx::Error> {
         let chunk = chunk.filter(|c| !c.events.is_empty());
+        let mut domain = domain_events::Batch::new();
+        domain.push(outbox::started(id, self.workflow_id));
+        domain.extend(outbox::nodes(id, chunk.map(|c| c.events).unwrap_or_default()));
+        domain.extend(outbox::ended(id, self.workflow_id, self.status, self.error.as_deref()));
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "WITH upd AS (UPDATE executions SET status = $2, output = $3::text::json, error = $4, cause = $5, \
-               execution_arn = $6, stopped_at = now() WHERE id = $1 RETURNING {COLUMNS}), \
+            "WITH old AS (SELECT execution_arn AS old_arn, status AS old_status FROM executions WHERE id = $1 FOR UPDATE), \
+             upd AS (UPDATE executions SET status = $2, output = $3::text::json, error = $4, cause = $5, \
+               execution_arn = $6, stopped_at = now() FROM old WHERE id = $1 \
+               RETURNING {COLUMNS}, tenant_id, old_arn, old_status), \
              chunk AS (INSERT INTO execution_event_chunks (tenant_id, execution_id, first_seq, last_seq, events) \
-               SELECT $7, id, $8, $9, $10::text::json FROM upd WHERE $10::text IS NOT NULL) \
-             SELECT {COLUMNS} FROM upd"
+               SELECT $7, id, $8, $9, $10::text::json FROM upd WHERE $10::text IS NOT NULL), \
+             ev AS ({}) \
+             SELECT {COLUMNS} FROM upd",
+            domain_events::insert_sql_where("upd", "upd.tenant_id", "$11", &outbox::transition_filter("$2"))
         )))
         .bind(id)
         .bind(self.status)
@@ -178,6 +203,7 @@ impl Answer {
         .bind(chunk.map(|c| c.first_seq))
         .bind(chunk.map(Chunk::last_seq))
         .bind(chunk.map(Chunk::json))
+        .bind(domain.to_param())
         .fetch_one(conn)
         .await?;
         row_to_execution(&row, false)
@@ -186,7 +212,7 @@ impl Answer {
 
 /// What a recording reads of a row first (`executions e`): its state and how many node events
 /// are stored.
-const RECORD_COLUMNS: &str = "e.id, e.tenant_id, e.execution_arn, e.status, e.history_event_id";
+const RECORD_COLUMNS: &str = "e.id, e.tenant_id, e.workflow_id, e.execution_arn, e.status, e.history_event_id";
 
 /// Whether a recording moves a row in `status` to the history's `outcome` status (a PENDING row
 /// becomes RUNNING only through its start, which puts the ARN on it).
@@ -226,6 +252,7 @@ impl Executions {
     async fn record_row(&self, row: &sqlx::postgres::PgRow) -> Result<bool, ExecError> {
         let id: Uuid = row.try_get("id")?;
         let tenant: String = row.try_get("tenant_id")?;
+        let workflow_id: Uuid = row.try_get("workflow_id")?;
         let Some(arn): Option<String> = row.try_get("execution_arn")? else { return Ok(false) };
         let status: String = row.try_get("status")?;
         let recorded: Option<i64> = row.try_get("history_event_id")?;
@@ -240,7 +267,8 @@ impl Executions {
         }
         let (node_events, outcome, last) = self.translated_history(&arn).await?;
         let seen = Seen { status, stored };
-        let recording = Recording { tenant: &tenant, id, node_events: &node_events, outcome: &outcome, last };
+        let recording =
+            Recording { tenant: &tenant, id, workflow_id, node_events: &node_events, outcome: &outcome, last };
         // Without the row lock first (one statement, which writes only if the row is still as it
         // was read); should another recording have moved it meanwhile, again under the lock.
         // (The connection goes back to the pool before the locked attempt takes one.)

@@ -215,12 +215,26 @@ impl Executions {
                 return Err(start_error(err));
             }
         };
+        // `ExecutionStarted` goes to the outbox with the ARN, once: not when a replayed start finds
+        // the ARN there already.
+        let mut domain = domain_events::Batch::new();
+        domain.push(crate::outbox::started(id, workflow_id));
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE executions SET status = CASE WHEN status = 'PENDING' THEN 'RUNNING' ELSE status END, execution_arn = $2 \
-             WHERE id = $1 RETURNING {COLUMNS}"
+            "WITH old AS (SELECT execution_arn AS old_arn FROM executions WHERE id = $1 FOR UPDATE), \
+             upd AS (UPDATE executions SET status = CASE WHEN status = 'PENDING' THEN 'RUNNING' ELSE status END, \
+               execution_arn = $2 FROM old WHERE id = $1 RETURNING {COLUMNS}, tenant_id, old_arn), \
+             ev AS ({}) \
+             SELECT {COLUMNS} FROM upd",
+            domain_events::insert_sql_where(
+                "upd",
+                "upd.tenant_id",
+                "$3",
+                "upd.old_arn IS NULL AND upd.status = 'RUNNING'"
+            )
         )))
         .bind(id)
         .bind(&arn)
+        .bind(domain.to_param())
         .fetch_one(pool)
         .await?;
         let mut execution = row_to_execution(&row, false)?;
@@ -259,7 +273,14 @@ impl Executions {
         let (answer, arn) = match tokio::time::timeout(wait, call).await {
             Err(_) => {
                 let cause = Some(format!("no result within {wait:?}"));
-                (Answer { status: "TIMED_OUT", output: None, error: Some("Weft.WaitTimedOut".to_owned()), cause }, None)
+                let answer = Answer {
+                    workflow_id: start.workflow_id,
+                    status: "TIMED_OUT",
+                    output: None,
+                    error: Some("Weft.WaitTimedOut".to_owned()),
+                    cause,
+                };
+                (answer, None)
             }
             Ok(Err(err)) => {
                 let _ = sqlx::query("DELETE FROM executions WHERE id = $1").bind(id).execute(pool).await;
@@ -274,6 +295,7 @@ impl Executions {
                 let output =
                     out.output().map(|o| serde_json::from_str(o).unwrap_or_else(|_| Value::String(o.to_owned())));
                 let answer = Answer {
+                    workflow_id: start.workflow_id,
                     status,
                     output,
                     error: out.error().map(str::to_owned),

@@ -13,6 +13,9 @@ use crate::{ExecError, Executions};
 /// an INSERT and a `StartExecution` call need, so only starts whose process died are swept.
 pub const START_GRACE: Duration = Duration::from_secs(30);
 
+/// The error of a row whose start was interrupted and did not start.
+const INTERRUPTED: &str = "Weft.StartInterrupted";
+
 impl Executions {
     /// Resolves executions whose start was interrupted (the process died between the row's INSERT
     /// and recording the execution's ARN; a client hanging up no longer does it, see `Executions::start`):
@@ -30,7 +33,7 @@ impl Executions {
     ) -> Result<usize, ExecError> {
         let pool = self.pool();
         let rows = sqlx::query(
-            "SELECT e.id, e.status, w.state_machine_arn FROM executions e JOIN workflows w ON w.id = e.workflow_id \
+            "SELECT e.id, e.workflow_id, e.status, w.state_machine_arn FROM executions e JOIN workflows w ON w.id = e.workflow_id \
              WHERE e.execution_arn IS NULL AND ((e.status = 'PENDING' AND e.started_at < $1) \
                 OR (e.status = 'RUNNING' AND e.started_at < $2)) \
              ORDER BY e.started_at LIMIT 1000",
@@ -42,6 +45,7 @@ impl Executions {
         let mut resolved = 0;
         for row in rows {
             let id: Uuid = row.try_get("id")?;
+            let workflow_id: Uuid = row.try_get("workflow_id")?;
             let status: String = row.try_get("status")?;
             let machine: Option<String> = row.try_get("state_machine_arn")?;
             let mut found = None;
@@ -67,31 +71,45 @@ impl Executions {
                 }
             }
             let adopted = found.is_some();
-            let changed = match found {
-                Some(arn) => sqlx::query(
-                    "UPDATE executions SET status = CASE WHEN status = 'PENDING' THEN 'RUNNING' ELSE status END, execution_arn = $2 \
-                     WHERE id = $1 AND status = $3 AND execution_arn IS NULL",
-                )
-                .bind(id)
-                .bind(arn)
-                .bind(&status)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-                None => sqlx::query(
-                    "UPDATE executions SET status = 'FAILED', error = 'Weft.StartInterrupted', cause = $3, \
-                     stopped_at = now() WHERE id = $1 AND status = $2 AND execution_arn IS NULL",
-                )
-                .bind(id)
-                .bind(&status)
-                .bind(if status == "PENDING" {
-                    "the process starting this execution stopped before Step Functions started it; start it again"
-                } else {
-                    "the process running this synchronous execution stopped before recording its result; it may have run partly"
-                })
-                .execute(pool)
-                .await?
-                .rows_affected(),
+            // Each resolution records its domain event in its statement: the adopted execution
+            // has started (it gets its ARN now), the other one failed.
+            let mut domain = domain_events::Batch::new();
+            let changed: i64 = match found {
+                Some(arn) => {
+                    domain.push(crate::outbox::started(id, workflow_id));
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "WITH upd AS (UPDATE executions SET status = CASE WHEN status = 'PENDING' THEN 'RUNNING' ELSE status END, \
+                           execution_arn = $2 WHERE id = $1 AND status = $3 AND execution_arn IS NULL RETURNING tenant_id), \
+                         ev AS ({}) SELECT count(*) FROM upd",
+                        domain_events::insert_sql("upd", "upd.tenant_id", "$4")
+                    )))
+                    .bind(id)
+                    .bind(arn)
+                    .bind(&status)
+                    .bind(domain.to_param())
+                    .fetch_one(pool)
+                    .await?
+                }
+                None => {
+                    domain.extend(crate::outbox::ended(id, workflow_id, "FAILED", Some(INTERRUPTED)));
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "WITH upd AS (UPDATE executions SET status = 'FAILED', error = $4, cause = $3, \
+                           stopped_at = now() WHERE id = $1 AND status = $2 AND execution_arn IS NULL RETURNING tenant_id), \
+                         ev AS ({}) SELECT count(*) FROM upd",
+                        domain_events::insert_sql("upd", "upd.tenant_id", "$5")
+                    )))
+                    .bind(id)
+                    .bind(&status)
+                    .bind(if status == "PENDING" {
+                        "the process starting this execution stopped before Step Functions started it; start it again"
+                    } else {
+                        "the process running this synchronous execution stopped before recording its result; it may have run partly"
+                    })
+                    .bind(INTERRUPTED)
+                    .bind(domain.to_param())
+                    .fetch_one(pool)
+                    .await?
+                }
             };
             if changed > 0 {
                 resolved += 1;

@@ -4,7 +4,9 @@
 //!
 //! Architecture invariant: every function that reads or writes tenant data takes the caller's
 //! tenant and filters on it in SQL, so a guessed id from another tenant behaves exactly like an
-//! id that does not exist. The one exception is [`Store::find_api_key`], which *is* how a key's
+//! id that does not exist. Workflow writes (create, update, delete, publish) record their domain
+//! event (`domain_events::record`) in the same transaction, so the event exists exactly when the
+//! write committed. The one exception is [`Store::find_api_key`], which *is* how a key's
 //! tenant is found. Queries are runtime `sqlx::query` calls with binds (no compile-time macros:
 //! CI has no database at build time).
 
@@ -268,6 +270,8 @@ impl Store {
         .bind(user)
         .fetch_one(&mut *tx)
         .await?;
+        let event = domain_events::Event::WorkflowCreated(workflow_data(&row, None));
+        domain_events::record(&mut tx, tenant, &event).await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -307,7 +311,8 @@ impl Store {
         description: Option<&str>,
         graph: &Value,
     ) -> Result<Workflow, StoreError> {
-        sqlx::query_as::<_, Workflow>(concat!(
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query_as::<_, Workflow>(concat!(
             "UPDATE workflows SET name = $3, description = $4, graph = $5::text::json, updated_at = now() \
              WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING ",
             workflow_columns!(),
@@ -318,22 +323,31 @@ impl Store {
         .bind(name)
         .bind(description)
         .bind(graph.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?
-        .ok_or(StoreError::NotFound)
+        .ok_or(StoreError::NotFound)?;
+        let event = domain_events::Event::WorkflowUpdated(workflow_data(&row, None));
+        domain_events::record(&mut tx, tenant, &event).await?;
+        tx.commit().await?;
+        Ok(row)
     }
 
     /// Soft delete: the row stays for its versions and executions, hidden from every read.
     pub async fn delete_workflow(&self, tenant: &str, id: Uuid) -> Result<(), StoreError> {
-        let done = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let name: String = sqlx::query_scalar(
             "UPDATE workflows SET deleted_at = now(), updated_at = now() \
-             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING name",
         )
         .bind(tenant)
         .bind(id)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let data = domain_events::WorkflowData { workflow_id: id, name: Some(name), version: None };
+        domain_events::record(&mut tx, tenant, &domain_events::Event::WorkflowDeleted(data)).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Newest first; `name` filters case-insensitively on a substring.
@@ -630,6 +644,8 @@ impl WorkflowTx {
         .bind(&new.alias_arn)
         .execute(&mut *self.tx)
         .await?;
+        let event = domain_events::Event::WorkflowPublished(workflow_data(&self.workflow, Some(new.version)));
+        domain_events::record(&mut self.tx, &tenant, &event).await?;
         Ok(version)
     }
 
@@ -689,6 +705,11 @@ async fn touch_tenant_and_user(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The `data` of a workflow's domain event: its id and name (and the version published).
+fn workflow_data(workflow: &Workflow, version: Option<i32>) -> domain_events::WorkflowData {
+    domain_events::WorkflowData { workflow_id: workflow.id, name: Some(workflow.name.clone()), version }
 }
 
 fn page<T>(mut rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {

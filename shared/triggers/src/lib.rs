@@ -1,14 +1,16 @@
 //! Approvals and triggers: their Postgres repositories, the [`Starter`] seam through which a
 //! trigger starts an execution, a cron parser and webhook signatures. Shared by `fn-api` (the
 //! `/v1/approvals` and `/v1/hooks` routes, the scheduler of `weft serve`), `fn-approval` (the
-//! approval node's function) and `fn-trigger` (the SQS consumer).
+//! approval node's function) and `fn-trigger` (the SQS consumer), whose consumer code
+//! ([`queue`]) `weft serve` also runs in-process for `POST /v1/events`.
 //!
 //! Architecture invariants:
 //! - every query that serves a caller filters on the caller's tenant; the documented exceptions
 //!   are lookups that *find* the tenant from something the caller cannot forge: a workflow id
 //!   whose webhook signature is then verified ([`Registry::webhook`]), an execution ARN handed
 //!   to the approval function by Step Functions ([`Approvals::execution_of`]), the queue event
-//!   name of a message on Weft's own queue ([`Registry::queue_targets`]) and the scheduler's
+//!   name of a message on Weft's own queue ([`Registry::queue_targets`], scoped to the
+//!   message's tenant when it names one, as `POST /v1/events` always does) and the scheduler's
 //!   scan of due schedules;
 //! - a decided approval never changes again (updates are guarded by `status = 'pending'`);
 //! - a schedule's due time is fired at most once per trigger row: `last_fired_at` advances by
@@ -16,6 +18,7 @@
 
 pub mod approvals;
 pub mod cron;
+pub mod queue;
 pub mod registry;
 pub mod signature;
 

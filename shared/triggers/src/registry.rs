@@ -93,6 +93,11 @@ impl Registry {
         Self { pool, secrets: None }
     }
 
+    /// The pool it queries (the trigger function drains the domain event outbox on it).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     fn key(&self) -> Result<&secrets::SecretsKey, Error> {
         self.secrets.as_ref().ok_or(Error::NoSecretsKey)
     }
@@ -247,15 +252,17 @@ impl Registry {
         Ok(())
     }
 
-    /// The enabled queue triggers for `event`, across tenants: the queue is Weft's own, and each
-    /// row says whose workflow starts.
-    pub async fn queue_targets(&self, event: &str) -> Result<Vec<TriggerRow>, Error> {
+    /// The enabled queue triggers for `event`: `tenant`'s only, or across tenants for a message
+    /// without one (the queue is Weft's own, and each row says whose workflow starts).
+    pub async fn queue_targets(&self, event: &str, tenant: Option<&str>) -> Result<Vec<TriggerRow>, Error> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM triggers t WHERE kind = 'queue' AND enabled AND config ->> 'event' = $1
+               AND ($2::text IS NULL OR t.tenant_id = $2)
                AND EXISTS (SELECT 1 FROM workflows w WHERE w.id = t.workflow_id AND w.deleted_at IS NULL)
              ORDER BY created_at, id"
         )))
         .bind(event)
+        .bind(tenant)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -65,13 +65,16 @@ async fn registration_keeps_identity_secrets_and_arming_across_publishes() {
     assert_eq!((by_kind(&second, "schedule").armed_at, by_kind(&second, "schedule").version), (at(0), Some(2)));
     let queue = by_kind(&second, "queue");
     assert_eq!((queue.id, queue.enabled, queue.version), (by_kind(&first, "queue").id, false, Some(1)));
-    assert!(reg.queue_targets("order.created").await.unwrap().is_empty());
+    assert!(reg.queue_targets("order.created", None).await.unwrap().is_empty());
 
     // It comes back: re-enabled, armed again from that publish.
     let third = reg.sync(OWNER, wf, 3, &all, at(20)).await.unwrap();
     let queue = by_kind(&third, "queue");
     assert_eq!((queue.enabled, queue.armed_at, queue.version), (true, at(20), Some(3)));
-    assert_eq!(reg.queue_targets("order.created").await.unwrap().iter().map(|t| t.id).collect::<Vec<_>>(), [queue.id]);
+    assert_eq!(
+        reg.queue_targets("order.created", None).await.unwrap().iter().map(|t| t.id).collect::<Vec<_>>(),
+        [queue.id]
+    );
 
     // A publish with no triggers disables them all; nothing fires for the workflow then.
     reg.sync(OWNER, wf, 4, &[], at(30)).await.unwrap();
@@ -117,18 +120,27 @@ async fn registry_lookups_are_tenant_scoped_except_the_documented_ones() {
     assert_eq!((found.id, found.tenant_id.as_str()), (hook.id, OWNER));
     assert_eq!(Some(secret), reg.webhook_secret(OWNER, hook.id).await.unwrap());
     assert!(reg.webhook(theirs).await.unwrap().is_none(), "no webhook trigger there");
-    let targets = reg.queue_targets("ping").await.unwrap();
+    let targets = reg.queue_targets("ping", None).await.unwrap();
     assert_eq!(
         targets.iter().map(|t| (t.tenant_id.as_str(), t.workflow_id)).collect::<Vec<_>>(),
         [(OWNER, mine), (OTHER, theirs)]
     );
-    assert!(reg.queue_targets("pong").await.unwrap().is_empty());
+    assert!(reg.queue_targets("pong", None).await.unwrap().is_empty());
+    // A message that names its tenant (every `POST /v1/events`) finds that tenant's only.
+    for (tenant, workflow) in [(OWNER, mine), (OTHER, theirs)] {
+        let scoped = reg.queue_targets("ping", Some(tenant)).await.unwrap();
+        assert_eq!(scoped.iter().map(|t| t.workflow_id).collect::<Vec<_>>(), [workflow]);
+    }
+    assert!(reg.queue_targets("ping", Some("nobody")).await.unwrap().is_empty());
     assert_eq!(reg.schedules().await.unwrap().iter().map(|t| t.workflow_id).collect::<Vec<_>>(), [theirs]);
 
     // A deleted workflow's triggers are found by none of them.
     store.delete_workflow(OWNER, mine).await.unwrap();
     assert!(reg.webhook(mine).await.unwrap().is_none());
-    assert_eq!(reg.queue_targets("ping").await.unwrap().iter().map(|t| t.workflow_id).collect::<Vec<_>>(), [theirs]);
+    assert_eq!(
+        reg.queue_targets("ping", None).await.unwrap().iter().map(|t| t.workflow_id).collect::<Vec<_>>(),
+        [theirs]
+    );
     store.delete_workflow(OTHER, theirs).await.unwrap();
     assert!(reg.schedules().await.unwrap().is_empty());
 }
