@@ -328,5 +328,44 @@ pub async fn sfn_client(endpoint: Option<&str>, region: Option<&str>) -> aws_sdk
             ));
         }
     }
-    aws_sdk_sfn::Client::new(&loader.load().await)
+    let shared = loader.load().await;
+    // A custom endpoint (here, `WEFT_SFN_ENDPOINT`, or `AWS_ENDPOINT_URL` as LocalStack gives its
+    // Lambdas) does not answer at the `sync-` host the SDK prepends for StartSyncExecution.
+    let overridden = endpoint.is_some()
+        || ["AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|u| !u.is_empty()));
+    if overridden {
+        let config = aws_sdk_sfn::config::Builder::from(&shared).interceptor(StripSyncHostPrefix).build();
+        return aws_sdk_sfn::Client::from_conf(config);
+    }
+    aws_sdk_sfn::Client::new(&shared)
+}
+
+/// Removes the `sync-` host prefix the SDK adds to StartSyncExecution, for custom endpoints.
+/// (`sfn_server::sdk::StripHostPrefix` is the same for clients of `weft serve`'s endpoint; the
+/// two crates do not depend on each other.)
+#[derive(Debug, Clone, Copy)]
+struct StripSyncHostPrefix;
+
+impl aws_sdk_sfn::config::Intercept for StripSyncHostPrefix {
+    fn name(&self) -> &'static str {
+        "StripSyncHostPrefix"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_sdk_sfn::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _: &aws_sdk_sfn::config::RuntimeComponents,
+        _: &mut aws_sdk_sfn::config::ConfigBag,
+    ) -> Result<(), aws_sdk_sfn::error::BoxError> {
+        let req = context.request_mut();
+        let uri = req.uri().to_owned();
+        if let Some((scheme, rest)) = uri.split_once("://")
+            && let Some(host) = rest.strip_prefix("sync-")
+        {
+            req.set_uri(format!("{scheme}://{host}"))?;
+        }
+        Ok(())
+    }
 }
