@@ -6,7 +6,8 @@ DATA_JSON: {"collection", "tenant", "dim", "rows": [{id, doc_id, chunk_index, te
 
 Besides upserting and searching the given vectors, it runs the whole pipeline the node runs:
 texts embedded through the same OpenAI-compatible server (POST EMBEDDINGS_URL, batches of
-`embed_batch`, `per_call` documents per upsert), and query texts embedded before each search.
+`embed_batch`, `per_call` documents per upsert, then the node's delete of stale chunks: every
+document here has one chunk), and query texts embedded before each search.
 """
 import json
 import sys
@@ -59,6 +60,9 @@ def main():
         for b in range(0, len(call), batch):
             vectors.extend(embed(embed_url, [r["text"] for r in call[b : b + batch]], dim))
         client.upsert(name + "_pipeline", [dict(r, tenant=tenant, vector=v) for r, v in zip(call, vectors)])
+        # As the node does: drop chunks past each document's new last one (a shorter re-ingest).
+        ids = ", ".join(json.dumps(r["doc_id"]) for r in call)
+        client.delete(name + "_pipeline", filter='(tenant == "%s") && (doc_id in [%s]) && (chunk_index >= 1)' % (tenant, ids))
         pipeline_latencies.append(time.perf_counter() - t)
     pipeline_ingest = time.perf_counter() - start
 

@@ -194,7 +194,7 @@ async fn main() {
         py[key].as_array().unwrap().iter().map(|l| Duration::from_secs_f64(l.as_f64().unwrap())).collect::<Vec<_>>()
     };
     let py_pipeline = Line {
-        what: "pymilvus embed + upsert (same server, calls)",
+        what: "pymilvus embed + upsert + stale delete",
         count: chunks,
         total: Duration::from_secs_f64(py["pipeline_seconds"].as_f64().unwrap()),
         latencies: seconds("pipeline_latencies"),

@@ -27,7 +27,8 @@
 //!
 //! Chunk ids are `hash(tenant, doc_id, chunk_index)`, and the write is an upsert, so a retried or
 //! repeated ingest overwrites the same rows; chunks of a re-ingested document past its new last
-//! chunk are deleted. Embeddings are requested in batches of `WEFT_VECTOR_EMBED_BATCH` (64).
+//! chunk are deleted. Embeddings are requested in batches of `WEFT_VECTOR_EMBED_BATCH` (64),
+//! [`EMBED_CONCURRENCY`] requests at a time.
 //! Output: `{"collection": "docs", "documents": 2, "chunks": 7, "model": "text-embedding-3-small",
 //! "usage": {"input_tokens": 812, "output_tokens": 0, "estimated": false}, "cost_usd": 0.0000162}`.
 //!
@@ -66,6 +67,7 @@ mod tenant;
 
 use std::sync::Arc;
 
+use futures::{StreamExt as _, TryStreamExt as _};
 use model_client::{Client, ModelError, Prices, Usage};
 use node_contract::{NodeError, NodeEvent, NodeFunction, error_names as contract_names};
 use serde_json::{Map, Value, json};
@@ -103,6 +105,8 @@ pub const MAX_DOCUMENTS: usize = 10_000;
 pub const MAX_CHUNKS: usize = 50_000;
 pub const DEFAULT_TOP_K: usize = 5;
 pub const MAX_TOP_K: usize = 100;
+/// Embeddings requests of one `vector_upsert` in flight at once.
+pub const EMBED_CONCURRENCY: usize = 4;
 const MAX_METADATA_BYTES: usize = 64 * 1024;
 
 /// The handler of both node types; holds one Milvus connection and one HTTP pool for all calls.
@@ -219,9 +223,16 @@ impl VectorFunction {
         let mut meta = existing;
         let mut tally = Tally::default();
         let mut rows = Vec::with_capacity(chunks.len());
-        for batch in chunks.chunks(self.embed_batch) {
-            let texts: Vec<String> = batch.iter().map(|(_, _, t)| (*t).to_owned()).collect();
-            let vectors = self.embed(&model, &texts, &mut tally).await?;
+        // The batches' embeddings requests run EMBED_CONCURRENCY at a time, answered in order.
+        let batches: Vec<&[(usize, usize, &str)]> = chunks.chunks(self.embed_batch).collect();
+        let pending: Vec<_> = batches
+            .iter()
+            .map(|batch| self.embed_batch(model.clone(), batch.iter().map(|(_, _, t)| (*t).to_owned()).collect()))
+            .collect();
+        let embedded: Vec<(Vec<Vec<f32>>, Tally)> =
+            futures::stream::iter(pending).buffered(EMBED_CONCURRENCY).try_collect().await?;
+        for (batch, (vectors, batch_tally)) in batches.iter().zip(embedded) {
+            tally.add(&batch_tally);
             let dim = vectors.first().map_or(0, Vec::len);
             if dim == 0 || dim > store::MAX_DIM || vectors.iter().any(|v| v.len() != dim) {
                 return Err(NodeError::new(
@@ -335,6 +346,13 @@ impl VectorFunction {
         Ok(out)
     }
 
+    /// [`Self::embed`] of one batch, with its own tally (batches run concurrently).
+    async fn embed_batch(&self, model: String, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, Tally), NodeError> {
+        let mut tally = Tally::default();
+        let vectors = self.embed(&model, &texts, &mut tally).await?;
+        Ok((vectors, tally))
+    }
+
     /// Embeds `texts` with `model`, counting the tokens into `tally`.
     async fn embed(&self, model: &str, texts: &[String], tally: &mut Tally) -> Result<Vec<Vec<f32>>, NodeError> {
         // The client checks there is one vector per text, in input order.
@@ -358,6 +376,11 @@ struct Tally {
 }
 
 impl Tally {
+    fn add(&mut self, other: &Tally) {
+        self.usage.input_tokens += other.usage.input_tokens;
+        self.estimated |= other.estimated;
+    }
+
     /// Adds `model`, `usage` and `cost_usd` to the output object `out`.
     fn report(&self, prices: &Prices, model: &str, out: &mut Value) {
         if let Value::Object(o) = out {

@@ -267,52 +267,63 @@ impl Store {
         stale: &[(String, usize)],
     ) -> Result<(), NodeError> {
         let client = self.client().await?;
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let batch: Vec<Value> = rows
-                .by_ref()
-                .take(UPSERT_ROWS)
-                .map(|r| {
-                    json!({
-                        "id": chunk_id(tenant, &r.doc_id, r.chunk_index),
-                        "tenant": tenant,
-                        "doc_id": r.doc_id,
-                        "chunk_index": r.chunk_index,
-                        "text": r.text,
-                        "metadata": r.metadata,
-                        "vector": r.vector,
-                    })
-                })
-                .collect();
-            let insert = InsertRequest::builder().collection_name(collection).rows(batch).build().map_err(bad)?;
-            client
-                .upsert(UpsertRequest::builder().insert(insert).build().map_err(bad)?)
-                .await
-                .map_err(|e| self.error(collection, "writing to", &e))?;
-        }
         let tenant_lit = crate::filter::string_literal(tenant).ok_or_else(|| bad_tenant(tenant))?;
         // One delete per distinct chunk count (most calls: one), `doc_id in [...]` on the
-        // top-level field, at most 256 ids per expression.
+        // top-level field, at most 1,024 ids per expression. The stale chunks (index >= the new
+        // count) are never among the rows written, so the deletes run beside the upserts.
         let mut by_count: std::collections::BTreeMap<usize, Vec<&str>> = std::collections::BTreeMap::new();
         for (doc_id, count) in stale {
             by_count.entry(*count).or_default().push(doc_id);
         }
+        let mut filters = Vec::new();
         for (count, ids) in by_count {
-            for ids in ids.chunks(256) {
+            for ids in ids.chunks(1024) {
                 let literals: Option<Vec<String>> = ids.iter().map(|d| crate::filter::string_literal(d)).collect();
                 let literals = literals
                     .ok_or_else(|| NodeError::config("documents", "a document id must not hold control characters"))?;
-                let filter = format!(
+                filters.push(format!(
                     "(tenant == {tenant_lit}) && (doc_id in [{}]) && (chunk_index >= {count})",
                     literals.join(", ")
-                );
+                ));
+            }
+        }
+        let deletes = async {
+            for filter in filters {
                 client
                     .delete(DeleteRequest::builder().collection_name(collection).filter(filter).build().map_err(bad)?)
                     .await
                     .map_err(|e| self.error(collection, "deleting stale chunks from", &e))?;
             }
-        }
-        Ok(())
+            Ok::<(), NodeError>(())
+        };
+        let upserts = async {
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let batch: Vec<Value> = rows
+                    .by_ref()
+                    .take(UPSERT_ROWS)
+                    .map(|r| {
+                        json!({
+                            "id": chunk_id(tenant, &r.doc_id, r.chunk_index),
+                            "tenant": tenant,
+                            "doc_id": r.doc_id,
+                            "chunk_index": r.chunk_index,
+                            "text": r.text,
+                            "metadata": r.metadata,
+                            "vector": r.vector,
+                        })
+                    })
+                    .collect();
+                let insert = InsertRequest::builder().collection_name(collection).rows(batch).build().map_err(bad)?;
+                client
+                    .upsert(UpsertRequest::builder().insert(insert).build().map_err(bad)?)
+                    .await
+                    .map_err(|e| self.error(collection, "writing to", &e))?;
+            }
+            Ok::<(), NodeError>(())
+        };
+        let (upserted, deleted) = futures::join!(upserts, deletes);
+        upserted.and(deleted)
     }
 
     /// The `top_k` nearest chunks of `tenant` to `vector` matching `filter` (an expression from
