@@ -12,11 +12,9 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -28,72 +26,19 @@ pub const WEFT: &str = env!("CARGO_BIN_EXE_weft");
 /// The ports milvus-lite may use in these tests.
 const MILVUS_PORTS: std::ops::RangeInclusive<u16> = 29530..=29539;
 
-pub struct MilvusLite {
-    child: Child,
-    dir: PathBuf,
-    pub port: u16,
-}
+#[path = "../../../functions/vector/tests/common/milvus.rs"]
+mod milvus_lite;
+
+/// milvus-lite on the first free port of 29530-29539.
+pub struct MilvusLite(milvus_lite::MilvusLite);
 
 impl MilvusLite {
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts a server on the first free port of 29530-29539, or skips (`None`) when
-    /// `milvus-lite` is not installed. Starts are one at a time (tests run in parallel), so two
-    /// never pick the same port.
     pub fn start() -> Option<Self> {
-        static STARTING: Mutex<()> = Mutex::new(());
-        let _one_at_a_time = STARTING.lock().unwrap_or_else(|p| p.into_inner());
-        let installed = Command::new("milvus-lite")
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            test_skip::skip("milvus-lite is not installed (python3 -m pip install milvus-lite==3.2.2 pymilvus)");
-            return None;
-        }
-        let port = MILVUS_PORTS
-            .clone()
-            .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
-            .unwrap_or_else(|| panic!("no free port for milvus-lite in {MILVUS_PORTS:?}"));
-        let dir = std::env::temp_dir().join(format!("weft-cli-milvus-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = std::fs::File::create(dir.join("server.log")).unwrap();
-        let child = Command::new("milvus-lite")
-            .args(["server", "--data-dir"])
-            .arg(dir.join("data"))
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut server = Self { child, dir, port };
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
-                panic!("milvus-lite exited ({status}) before listening:\n{log}");
-            }
-            let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
-            if log.contains("listening") && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(server);
-            }
-            assert!(Instant::now() < deadline, "milvus-lite did not listen within 120 s:\n{log}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        milvus_lite::MilvusLite::start_on(MILVUS_PORTS, "weft-cli-milvus").map(Self)
     }
-}
 
-impl Drop for MilvusLite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+    pub fn url(&self) -> String {
+        self.0.url()
     }
 }
 
